@@ -1,0 +1,2 @@
+#include "image_codecs.h"
+int adaneg_codecs_version(void) { return 0; }
