@@ -1,1 +1,3 @@
 import AdaNegCLI
+
+await AdaNegCommand.run()

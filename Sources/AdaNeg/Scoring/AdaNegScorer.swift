@@ -1,0 +1,222 @@
+import Tensor
+
+/// The AdaNeg scorer for one task's stream: stateful, because the memory bank grows as
+/// batches are scored.
+///
+/// Per batch (ALGORITHM.md §3): static logits `z = s·V·Tᵀ` with one GEMM; the grouped score
+/// `S_nl`; the bank update from confident samples (ID first, then OOD, in batch order); the
+/// adaptive logits `z'` from the refreshed proxies; then `S_ada`, the prediction, MCM and
+/// NegLabel, all from the same pass.
+public struct AdaNegScorer: Sendable {
+    public let parameters: ScoringParameters
+    public let space: LabelSpace
+    public private(set) var bank: MemoryBank
+    private var proxies: ProxyCache
+    private var window: AdaGapWindow?
+    /// Stream position of the next sample when callers do not pass positions.
+    public private(set) var nextPosition = 0
+
+    public enum Problem: Error, Equatable, CustomStringConvertible {
+        case invalidParameters([String])
+        case labels(LabelSpace.Problem)
+        case dimensionMismatch(features: Int, text: Int)
+
+        public var description: String {
+            switch self {
+            case let .invalidParameters(list): "invalid scoring parameters: " + list.joined(separator: "; ")
+            case let .labels(problem): problem.description
+            case let .dimensionMismatch(features, text):
+                "image features have \(features) dimensions, text features \(text)"
+            }
+        }
+    }
+
+    /// - Parameters:
+    ///   - text: the C + M label text features (L2-normalised), ID classes first.
+    ///   - recordsDelta: keep local bank inserts for `takeBankDelta()` (distributed workers).
+    public init(
+        text: Matrix, numID: Int, parameters: ScoringParameters,
+        permutation: LabelSpace.PermutationSource, recordsDelta: Bool = false
+    ) throws(Problem) {
+        let problems = parameters.problems()
+        guard problems.isEmpty else { throw .invalidParameters(problems) }
+        do {
+            space = try LabelSpace(text: text, numID: numID, groups: parameters.groups, permutation: permutation)
+        } catch {
+            throw .labels(error)
+        }
+        self.parameters = parameters
+        bank = MemoryBank(rowCount: text.rows, memoryLength: parameters.memoryLength, dimension: text.cols, recordsDelta: recordsDelta)
+        proxies = ProxyCache(proxy: parameters.proxy, rowCount: text.rows, memoryLength: parameters.memoryLength, dimension: text.cols)
+        window = parameters.variant == .adagap ? AdaGapWindow() : nil
+    }
+
+    // MARK: Scoring
+
+    /// Scores one batch (rows of `features`, L2-normalised) at stream positions
+    /// `startPosition ..< startPosition + rows`, updating the bank first.
+    public mutating func score(batch features: Matrix, startPosition: Int? = nil) throws(Problem) -> ([SampleScore], BatchBankActivity) {
+        guard features.cols == space.dimension else { throw .dimensionMismatch(features: features.cols, text: space.dimension) }
+        let start = startPosition ?? nextPosition
+        let b = features.rows
+        let width = space.labelCount
+        let s = Float(parameters.logitScale)
+
+        let z = BLAS.matmulTransposed(features, space.internalText, alpha: s)
+        let summaries = Self.summarize(z, space: space)
+
+        let activity = updateBank(features: features, z: z, summaries: summaries, start: start)
+
+        proxies.refresh(rows: bank.takeDirtyRows(), bank: bank, space: space)
+        var adaptive = z
+        proxies.apply(features: features, staticLogits: z, adaptive: &adaptive, bank: bank, space: space,
+                      logitScale: s, beta: parameters.effectiveBeta)
+        let adaptiveSummaries = Self.summarize(adaptive, space: space)
+
+        var out = [SampleScore]()
+        out.reserveCapacity(b)
+        let lambda = parameters.lambda
+        z.storage.withUnsafeBufferPointer { zBuf in
+            adaptive.storage.withUnsafeBufferPointer { aBuf in
+                for i in 0..<b {
+                    let st = summaries[i], ad = adaptiveSummaries[i]
+                    let pred = predict(zBuf.baseAddress! + i * width, st, aBuf.baseAddress! + i * width, ad)
+                    let sNL = st.groupedScore, sAda = ad.groupedScore
+                    let conf: Double
+                    switch parameters.inScore {
+                    case .adaonly: conf = sAda
+                    case .vanillaonly: conf = sNL
+                    case .combine: conf = parameters.variant == .adagap ? sAda + sNL : sAda + lambda * sNL
+                    case .multiply: conf = sAda * sNL
+                    }
+                    let mcm = exp(Double(st.maxID) - st.lseID)
+                    out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda)))
+                }
+            }
+        }
+        nextPosition = start + b
+        return (out, activity)
+    }
+
+    /// Scores a whole stream in batches of `parameters.batchSize`, in order.
+    public mutating func scoreStream(_ features: Matrix) throws(Problem) -> [SampleScore] {
+        var out = [SampleScore]()
+        out.reserveCapacity(features.rows)
+        var start = 0
+        while start < features.rows {
+            let end = min(features.rows, start + parameters.batchSize)
+            out += try score(batch: features.rows(start..<end), startPosition: start).0
+            start = end
+        }
+        return out
+    }
+
+    // MARK: Memory bank
+
+    /// Entries this scorer inserted since the last call (a worker's push).
+    public mutating func takeBankDelta() -> BankDelta { bank.takeLocalDelta() }
+
+    /// Applies entries from other replicas; proxies refresh before the next batch.
+    @discardableResult
+    public mutating func mergeBank(_ delta: BankDelta) -> BankDelta { bank.merge(delta) }
+
+    private mutating func updateBank(features: Matrix, z: Matrix, summaries: [LogitSummary], start: Int) -> BatchBankActivity {
+        var activity = BatchBankActivity()
+        var (idGate, oodGate) = (parameters.idGate, parameters.oodGate)
+        if var w = window {
+            for st in summaries where Float(st.groupedScore) > idGate { w.push(1) }
+            for st in summaries where Float(st.groupedScore) < oodGate { w.push(0) }
+            (idGate, oodGate) = w.gates(parameters)
+            window = w
+        }
+        guard bank.capacity > 0 else { return activity }
+        let width = space.labelCount
+        let c = space.numID
+        let useEntropy = parameters.replacement == .entropy
+        z.storage.withUnsafeBufferPointer { zBuf in
+            features.storage.withUnsafeBufferPointer { fBuf in
+                func record(_ outcome: InsertOutcome) {
+                    switch outcome {
+                    case .appended: activity.appended += 1
+                    case .replaced: activity.replaced += 1
+                    case .rejected, .duplicate: activity.rejected += 1
+                    }
+                }
+                let feature = { (i: Int) in UnsafeBufferPointer(rebasing: fBuf[i * features.cols ..< (i + 1) * features.cols]) }
+                for (i, st) in summaries.enumerated() where Float(st.groupedScore) > idGate {
+                    activity.idConfident += 1
+                    let row = zBuf.baseAddress! + i * width
+                    let h = useEntropy ? softmaxEntropy(UnsafeBufferPointer(start: row, count: c), lse: st.lseID) : 0
+                    record(bank.insert(row: st.argmaxID, key: BankKey(primary: h, position: start + i), feature: feature(i)))
+                }
+                for (i, st) in summaries.enumerated() where Float(st.groupedScore) < oodGate {
+                    activity.oodConfident += 1
+                    let row = zBuf.baseAddress! + i * width
+                    let negatives = UnsafeBufferPointer(start: row + c, count: space.numNegatives)
+                    let label = argmaxNegative(negatives)
+                    let h = useEntropy ? softmaxEntropy(negatives, lse: st.lseNegatives) : 0
+                    record(bank.insert(row: label, key: BankKey(primary: h, position: start + i), feature: feature(i)))
+                }
+            }
+        }
+        return activity
+    }
+
+    /// The negative label with the highest logit over all M negatives (dropped ones too),
+    /// as an original label index; ties go to the lowest original index like `torch.max`.
+    private func argmaxNegative(_ negatives: UnsafeBufferPointer<Float>) -> Int {
+        let c = space.numID
+        var best = -1
+        var bestValue = -Float.infinity
+        for j in negatives.indices {
+            let v = negatives[j]
+            let label = space.originalLabel[c + j]
+            if best < 0 || v > bestValue || (v == bestValue && label < best) {
+                best = label
+                bestValue = v
+            }
+        }
+        return best
+    }
+
+    // MARK: Prediction
+
+    /// `argmax_{i≤C} softmax(z)_i + λ·softmax(z')_i` over all labels (AdaGap: ID-only softmaxes,
+    /// no λ).
+    private func predict(_ z: UnsafePointer<Float>, _ st: LogitSummary, _ a: UnsafePointer<Float>, _ ad: LogitSummary) -> Int {
+        let adagap = parameters.variant == .adagap
+        let shiftZ = adagap ? st.lseID : st.lseAll
+        let shiftA = adagap ? ad.lseID : ad.lseAll
+        let lambda = adagap ? 1 : Float(parameters.lambda)
+        var best = 0
+        var bestValue = -Float.infinity
+        for i in 0..<space.numID {
+            let p = Float(exp(Double(z[i]) - shiftZ)) + lambda * Float(exp(Double(a[i]) - shiftA))
+            if p > bestValue {
+                bestValue = p
+                best = i
+            }
+        }
+        return best
+    }
+
+    private static func summarize(_ logits: Matrix, space: LabelSpace) -> [LogitSummary] {
+        let b = logits.rows
+        let width = logits.cols
+        var out = [LogitSummary](repeating: LogitSummary(lseID: 0, lseAll: 0, lseNegatives: 0, groupedScore: 0, maxID: 0, argmaxID: 0), count: b)
+        logits.storage.withUnsafeBufferPointer { lBuf in
+            let lp = SharedConstPointer(lBuf.baseAddress!)
+            out.withUnsafeMutableBufferPointer { oBuf in
+                let op = SharedPointer(oBuf.baseAddress!)
+                parallelChunks(b, minimumChunk: 8) { range in
+                    for i in range { op.base[i] = LogitSummary.of(lp.base + i * width, in: space) }
+                }
+            }
+        }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,201 @@
+import Tensor
+
+/// Per-row state of the adaptive proxies, refreshed only for rows the bank changed.
+///
+/// - task proxy: `p_k = normalise(t_k + Σ cached)`; we keep the unnormalised sum and its
+///   inverse norm, so a batch needs one GEMM against the rows that have cached features.
+/// - sample proxy: `v·p_k(v) = (wᵀq) / sqrt(wᵀ Gram_k w)` with `q_m = v·m`,
+///   `w_m = exp(−β(1 − q_m))`; we keep each row's Gram matrix over [text, cached…], so a batch
+///   needs one GEMM against the feature pool and L² work per (sample, row) — never the
+///   B × rows × L × D tensor the reference materialises.
+struct ProxyCache {
+    let proxy: ProxyKind
+    let dimension: Int
+    /// L = capacity + 1: slots per row including the text feature.
+    let slotsPerRow: Int
+
+    /// Rows (original label order) that hold at least one cached feature, in first-cached order.
+    private(set) var cachedRows: [Int] = []
+    /// `cacheIndex[row]`: position of `row` in `cachedRows`, or -1.
+    private var cacheIndex: [Int]
+    /// task: `cachedRows.count × dimension` unnormalised sums.
+    private(set) var sums: Matrix
+    /// task: `1 / ‖sum‖` per cached row.
+    private(set) var inverseNorms: [Float] = []
+    /// sample: `cachedRows.count × slotsPerRow²` Gram matrices (row-major, first slot = text).
+    private(set) var grams: [Float] = []
+
+    init(proxy: ProxyKind, rowCount: Int, memoryLength: Int, dimension: Int) {
+        self.proxy = proxy
+        self.dimension = dimension
+        self.slotsPerRow = memoryLength
+        self.cacheIndex = [Int](repeating: -1, count: rowCount)
+        self.sums = Matrix(rows: 0, cols: dimension)
+    }
+
+    func index(ofRow row: Int) -> Int { cacheIndex[row] }
+
+    // MARK: Refresh
+
+    /// Recomputes the proxy state of `rows` from the bank.
+    mutating func refresh(rows: [Int], bank: MemoryBank, space: LabelSpace) {
+        for row in rows where bank.counts[row] > 0 {
+            var j = cacheIndex[row]
+            if j < 0 {
+                j = cachedRows.count
+                cacheIndex[row] = j
+                cachedRows.append(row)
+                switch proxy {
+                case .task:
+                    var zero = [Float](repeating: 0, count: dimension)
+                    zero.withUnsafeBufferPointer { sums.appendRow($0) }
+                    zero.removeAll()
+                    inverseNorms.append(0)
+                case .sample:
+                    grams.append(contentsOf: [Float](repeating: 0, count: slotsPerRow * slotsPerRow))
+                }
+            }
+            switch proxy {
+            case .task: refreshSum(row: row, at: j, bank: bank, space: space)
+            case .sample: refreshGram(row: row, at: j, bank: bank, space: space)
+            }
+        }
+    }
+
+    private mutating func refreshSum(row: Int, at j: Int, bank: MemoryBank, space: LabelSpace) {
+        let d = dimension
+        let textOffset = space.internalColumn[row] * d
+        var norm2: Float = 0
+        space.internalText.storage.withUnsafeBufferPointer { text in
+            bank.pool.withUnsafeBufferPointer { pool in
+                sums.storage.withUnsafeMutableBufferPointer { out in
+                    let dst = out.baseAddress! + j * d
+                    dst.update(from: text.baseAddress! + textOffset, count: d)
+                    for slot in 0..<bank.counts[row] {
+                        let src = pool.baseAddress! + bank.poolIndex(row: row, slot: slot) * d
+                        for x in 0..<d { dst[x] += src[x] }
+                    }
+                    norm2 = RowKernels.squaredNorm(UnsafeBufferPointer(start: dst, count: d))
+                }
+            }
+        }
+        inverseNorms[j] = norm2 > 0 ? 1 / norm2.squareRoot() : 0
+    }
+
+    private mutating func refreshGram(row: Int, at j: Int, bank: MemoryBank, space: LabelSpace) {
+        let d = dimension
+        let n = bank.counts[row] + 1
+        let stride = slotsPerRow
+        let textOffset = space.internalColumn[row] * d
+        space.internalText.storage.withUnsafeBufferPointer { text in
+            bank.pool.withUnsafeBufferPointer { pool in
+                grams.withUnsafeMutableBufferPointer { g in
+                    let gram = g.baseAddress! + j * stride * stride
+                    func vector(_ s: Int) -> UnsafePointer<Float> {
+                        s == 0 ? text.baseAddress! + textOffset : pool.baseAddress! + bank.poolIndex(row: row, slot: s - 1) * d
+                    }
+                    for a in 0..<n {
+                        for b in a..<n {
+                            let v = RowKernels.dot(vector(a), vector(b), count: d)
+                            gram[a * stride + b] = v
+                            gram[b * stride + a] = v
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Adaptive logits
+
+    /// Overwrites the columns of cached rows in `adaptive` (B × labels, internal order, a copy
+    /// of the static logits `z`) with `s · v·p_k`. Rows without cached features keep
+    /// `z_k = s · v·t_k`, which is their proxy's logit.
+    func apply(
+        features: Matrix, staticLogits z: Matrix, adaptive: inout Matrix,
+        bank: MemoryBank, space: LabelSpace, logitScale: Float, beta: Float
+    ) {
+        guard !cachedRows.isEmpty else { return }
+        switch proxy {
+        case .task: applyTask(features: features, adaptive: &adaptive, space: space, logitScale: logitScale)
+        case .sample: applySample(features: features, z: z, adaptive: &adaptive, bank: bank, space: space, logitScale: logitScale, beta: beta)
+        }
+    }
+
+    private func applyTask(features: Matrix, adaptive: inout Matrix, space: LabelSpace, logitScale: Float) {
+        let projected = BLAS.matmulTransposed(features, sums, alpha: logitScale)
+        let rows = cachedRows.map { space.internalColumn[$0] }
+        let width = adaptive.cols
+        let nc = rows.count
+        adaptive.storage.withUnsafeMutableBufferPointer { out in
+            projected.storage.withUnsafeBufferPointer { proj in
+                inverseNorms.withUnsafeBufferPointer { inv in
+                    for i in 0..<features.rows {
+                        let dst = out.baseAddress! + i * width
+                        let src = proj.baseAddress! + i * nc
+                        for j in 0..<nc { dst[rows[j]] = src[j] * inv[j] }
+                    }
+                }
+            }
+        }
+    }
+
+    private func applySample(
+        features: Matrix, z: Matrix, adaptive: inout Matrix,
+        bank: MemoryBank, space: LabelSpace, logitScale: Float, beta: Float
+    ) {
+        let poolMatrix = Matrix(rows: bank.poolCount, cols: dimension, storage: bank.pool)
+        let q = BLAS.matmulTransposed(features, poolMatrix) // B × P cosine similarities
+        let columns = cachedRows.map { space.internalColumn[$0] }
+        let counts = cachedRows.map { bank.counts[$0] }
+        let stride = slotsPerRow
+        var pools = [Int](repeating: 0, count: cachedRows.count * stride)
+        for (j, row) in cachedRows.enumerated() {
+            for s in 0..<counts[j] { pools[j * stride + s] = bank.poolIndex(row: row, slot: s) }
+        }
+        let slotPools = pools
+        let width = adaptive.cols
+        let poolCount = bank.poolCount
+        let inverseScale = 1 / logitScale
+        adaptive.storage.withUnsafeMutableBufferPointer { outBuf in
+            let out = SharedPointer(outBuf.baseAddress!)
+            z.storage.withUnsafeBufferPointer { zBuf in
+                let zp = SharedConstPointer(zBuf.baseAddress!)
+                q.storage.withUnsafeBufferPointer { qBuf in
+                    let qp = SharedConstPointer(qBuf.baseAddress!)
+                    grams.withUnsafeBufferPointer { gBuf in
+                        let gp = SharedConstPointer(gBuf.baseAddress!)
+                        parallelChunks(features.rows, minimumChunk: 4) { range in
+                            var sims = [Float](repeating: 0, count: stride)
+                            var weights = [Float](repeating: 0, count: stride)
+                            for i in range {
+                                let zRow = zp.base + i * width
+                                let qRow = qp.base + i * poolCount
+                                let dst = out.base + i * width
+                                for j in 0..<columns.count {
+                                    let n = counts[j] + 1
+                                    sims[0] = zRow[columns[j]] * inverseScale
+                                    for s in 1..<n { sims[s] = qRow[slotPools[j * stride + s - 1]] }
+                                    var numerator: Float = 0
+                                    for s in 0..<n {
+                                        let w = FastExp.exp(-beta * (1 - sims[s]))
+                                        weights[s] = w
+                                        numerator += w * sims[s]
+                                    }
+                                    let gram = gp.base + j * stride * stride
+                                    var quadratic: Float = 0
+                                    for a in 0..<n {
+                                        var acc: Float = 0
+                                        for b in 0..<n { acc += gram[a * stride + b] * weights[b] }
+                                        quadratic += weights[a] * acc
+                                    }
+                                    dst[columns[j]] = quadratic > 0 ? logitScale * numerator / quadratic.squareRoot() : 0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+
+/// The `adaneg` command line: one subcommand per file in `Commands/`.
+public struct AdaNegCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "adaneg",
+        abstract: "Out-of-distribution detection with CLIP and adaptive negative proxies (AdaNeg).",
+        discussion: """
+        Scores image sets with AdaNeg, MCM and NegLabel from one pass, embeds images and text \
+        with CLIP implemented in Swift, and reports OpenOOD-style metrics.
+        """,
+        subcommands: [
+            ScoreFeaturesCommand.self,
+            DemoCommand.self,
+            SynthesizeCommand.self,
+        ]
+    )
+
+    public init() {}
+}

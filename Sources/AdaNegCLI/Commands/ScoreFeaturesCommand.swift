@@ -1,0 +1,119 @@
+import AdaNeg
+import ArgumentParser
+import Foundation
+import NPY
+import Tensor
+
+/// `adaneg score-features`: the scorer over precomputed CLIP features, sequentially, in the
+/// given order — the reference-equivalent path that everything distributed is checked against.
+struct ScoreFeaturesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score-features",
+        abstract: "Score precomputed image features with AdaNeg, NegLabel and MCM in one pass.",
+        discussion: """
+        X.npy holds N L2-normalised image features (N × D), T.npy the C ID label features followed \
+        by the M negative label features ((C+M) × D). Samples are scored in file order, batch by \
+        batch. The CSV has one row per sample: index,pred,conf,conf_vanilla,mcm (conf = AdaNeg, \
+        conf_vanilla = NegLabel, mcm = MCM; higher = more in-distribution). With --labels (ID class \
+        or -1 per sample) the OOD metrics are printed.
+
+        The negative permutation: --perm P.npy (the official one ships in data/), --seed N (the \
+        default is --seed 0, a SplitMix64 Fisher-Yates shuffle), or --no-permute.
+        """
+    )
+
+    @Option(name: .customLong("image-features"), help: "N × D float32/float64 .npy of image features.")
+    var imageFeatures: String
+    @Option(name: .customLong("text-features"), help: "(C+M) × D .npy of label text features, ID first.")
+    var textFeatures: String
+    @Option(name: .customLong("num-id"), help: "C, the number of ID classes (the first C rows of T).")
+    var numID: Int
+    @Option(help: "Where to write the per-sample CSV.")
+    var out: String
+    @Option(help: "Labels .npy (ID class or -1 per sample); prints metrics.")
+    var labels: String?
+    @Option(help: "Permutation of the kept negative columns (.npy, int64 or float32 indices).")
+    var perm: String?
+    @Option(help: "Seed for the negative permutation.")
+    var seed: UInt64?
+    @Flag(name: .customLong("no-permute"), help: "Group the negatives in file order.")
+    var noPermute = false
+    @OptionGroup var scoring: ScoringOptions
+
+    func validate() throws {
+        let chosen = [perm != nil, seed != nil, noPermute].filter { $0 }.count
+        if chosen > 1 { throw ValidationError("--perm, --seed and --no-permute are mutually exclusive") }
+    }
+
+    func run() throws {
+        let parameters = scoring.parameters
+        let problems = parameters.problems()
+        guard problems.isEmpty else { throw CommandFailure("invalid options: " + problems.joined(separator: "; ")) }
+
+        let images = try FeatureInputs.features(imageFeatures, role: "image features")
+        let text = try FeatureInputs.features(textFeatures, role: "text features")
+        guard images.cols == text.cols else {
+            throw CommandFailure("\(imageFeatures) has \(images.cols)-dimensional features, \(textFeatures) has \(text.cols)")
+        }
+        guard numID >= 1, numID < text.rows else {
+            throw CommandFailure("--num-id \(numID) is out of range: \(textFeatures) has \(text.rows) label rows, so it must be in 1...\(text.rows - 1)")
+        }
+        let truth = try labels.map { try FeatureInputs.labels($0, count: images.rows, numID: numID) }
+        let source: LabelSpace.PermutationSource
+        if let perm {
+            source = .given(try FeatureInputs.permutation(perm))
+        } else if noPermute {
+            source = .none
+        } else {
+            source = .seed(seed ?? 0)
+        }
+
+        var scorer: AdaNegScorer
+        do {
+            scorer = try AdaNegScorer(text: text, numID: numID, parameters: parameters, permutation: source)
+        } catch {
+            let file = perm.map { "\($0): " } ?? ""
+            if case .labels(.permutation) = error { throw CommandFailure(file + error.description) }
+            throw CommandFailure(error.description)
+        }
+        let scores = try failing("scoring") { try scorer.scoreStream(images) }
+        try ScoreCSV.write(scores, to: out)
+
+        if let truth {
+            let preds = scores.map(\.pred)
+            let rows: [(String, [Float])] = [
+                ("MCM", scores.map(\.mcm)),
+                ("NegLabel", scores.map(\.confVanilla)),
+                ("AdaNeg (\(parameters.proxy.rawValue))", scores.map(\.conf)),
+            ]
+            var table = [(name: String, metrics: OODMetrics)]()
+            for (name, conf) in rows {
+                do {
+                    table.append((name, try OODMetrics.compute(conf: conf, labels: truth, pred: preds)))
+                } catch {
+                    throw CommandFailure("metrics: \(error)")
+                }
+            }
+            print(MetricsTable.methods(table), terminator: "")
+        }
+    }
+}
+
+/// The per-sample CSV of `score-features`.
+enum ScoreCSV {
+    static let header = "index,pred,conf,conf_vanilla,mcm"
+
+    /// Writes atomically (temporary file, then rename): no partial file on failure.
+    static func write(_ scores: [SampleScore], to path: String) throws {
+        var text = header + "\n"
+        text.reserveCapacity(scores.count * 48)
+        for (i, s) in scores.enumerated() {
+            text += "\(i),\(s.pred),\(s.conf),\(s.confVanilla),\(s.mcm)\n"
+        }
+        do {
+            try text.write(to: URL(fileURLWithPath: path), atomically: true, encoding: .utf8)
+        } catch {
+            throw CommandFailure("\(path): cannot write scores: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+
+/// A failure a user can act on: bad input, a missing file, an unwritable output.
+///
+/// Commands throw it with a message that names the file, field or sample at fault; the
+/// entry point prints `error: <message>` and exits with status 2, the convention for
+/// invalid input.
+public struct CommandFailure: Error, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
+
+/// Runs `body`, turning any error other than ArgumentParser's own into a `CommandFailure`
+/// with context, so every command reports errors the same way.
+func failing<T>(_ context: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let failure as CommandFailure {
+        throw failure
+    } catch {
+        throw CommandFailure("\(context): \(error)")
+    }
+}
+
+/// Standard error, unbuffered, for warnings and progress that must not mix with data on stdout.
+enum StandardError {
+    static func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    static func warn(_ text: String) {
+        write("warning: \(text)\n")
+    }
+}
+
+extension AdaNegCommand {
+    /// The process entry point: parses, runs, and maps failures to exit status 2.
+    public static func run(arguments: [String]? = nil) async -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch let failure as CommandFailure {
+            StandardError.write("error: \(failure.message)\n")
+            Foundation.exit(2)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import AdaNeg
+import NPY
+import Tensor
+
+/// Loading and validating the `.npy` inputs of the scoring commands.
+enum FeatureInputs {
+    /// Reads a 2-D float matrix, rejects NaN/∞, and L2-normalises rows that are not unit
+    /// length (with one warning saying how many were off).
+    static func features(_ path: String, role: String) throws -> Matrix {
+        let array = try failing(role) { try NPYFile.read(path) }
+        guard array.shape.count == 2 else {
+            throw CommandFailure("\(path): \(role) must be a 2-D array (rows × dimensions), found shape \(array.shape)")
+        }
+        let (rows, cols) = (array.shape[0], array.shape[1])
+        guard rows > 0, cols > 0 else { throw CommandFailure("\(path): \(role) is empty (shape \(rows)×\(cols))") }
+        var matrix = Matrix(rows: rows, cols: cols, storage: array.floats())
+        if let (r, c) = matrix.firstNonFinite() {
+            throw CommandFailure("\(path): \(role) row \(r), column \(c) is \(matrix[r, c]); features must be finite")
+        }
+        let off = matrix.normalizeRows()
+        if off > 0 {
+            StandardError.warn("\(path): \(off) of \(rows) \(role) rows were not L2-normalised; normalised them on read")
+        }
+        return matrix
+    }
+
+    /// Reads labels: ID class in `0..<numID`, or −1 for OOD; one per image row.
+    static func labels(_ path: String, count: Int, numID: Int) throws -> [Int] {
+        let labels = try failing("labels") { try NPYFile.readIntegers(path) }
+        guard labels.count == count else {
+            throw CommandFailure("\(path): \(labels.count) labels for \(count) image feature rows")
+        }
+        if let i = labels.firstIndex(where: { $0 < -1 || $0 >= numID }) {
+            throw CommandFailure("\(path): label \(i) is \(labels[i]); labels must be −1 (OOD) or an ID class in 0..<\(numID)")
+        }
+        return labels
+    }
+
+    static func permutation(_ path: String) throws -> [Int] {
+        try failing("permutation") { try NPYFile.readIntegers(path) }
+    }
+}
