@@ -52,6 +52,6 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY"]),
+        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor"]),
     ]
 )

@@ -16,9 +16,17 @@ public enum FastExp {
     /// `e^x` for eight lanes.
     @inlinable @inline(__always)
     public static func exp(_ x: Lanes) -> Lanes {
+        // Out-of-range lanes compute garbage that is then overwritten: cheaper than clamping
+        // (generic SIMD min/max are not vectorised).
         let tooSmall = x .< Lanes(repeating: lower)
-        var v = x.clamped(lowerBound: Lanes(repeating: lower), upperBound: Lanes(repeating: upper))
-        let n = (v * log2e).rounded(.toNearestOrEven)
+        let tooLarge = x .> Lanes(repeating: upper)
+        var v = x
+        // Round x·log2(e) to the nearest integer with the 1.5·2²³ trick: after the add, the
+        // integer sits in the low mantissa bits, so n and 2ⁿ come from bit casts, not from
+        // (slow, scalarised) generic float↔int conversions.
+        let magic = Lanes(repeating: 12_582_912)
+        let shifted = v * log2e + magic
+        let n = shifted - magic
         v = v - n * ln2Hi
         v = v - n * ln2Lo
         let z = v * v
@@ -29,10 +37,11 @@ public enum FastExp {
         p = p * v + 1.6666665459e-1
         p = p * v + 5.0000001201e-1
         p = p * z + v + 1
-        let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
-        let scale = unsafeBitCast(exponent, to: Lanes.self)
+        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: Lanes.self)
         var result = p * scale
         result.replace(with: 0, where: tooSmall)
+        result.replace(with: .infinity, where: tooLarge)
         return result
     }
 

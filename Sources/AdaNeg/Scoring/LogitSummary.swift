@@ -79,10 +79,25 @@ func logAddExp(_ a: Double, _ b: Double) -> Double {
 /// Entropy `−Σ p·log(p + 1e-8)` of `softmax(x)` given its log-sum-exp, as the reference
 /// computes it (the ε inside the log included), accumulated in `Double`.
 func softmaxEntropy(_ x: UnsafeBufferPointer<Float>, lse: Double) -> Float {
+    let shift = Float(lse)
+    let correction = Float(lse - Double(shift)) // keep the Double precision of the shift
     var h = 0.0
-    for v in x {
-        let p = Float(exp(Double(v) - lse))
-        h -= Double(p) * Double(logf(p + 1e-8))
+    var i = 0
+    let n = x.count
+    guard let base = x.baseAddress else { return 0 }
+    let raw = UnsafeRawPointer(base)
+    while i + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: FastExp.Lanes.self)
+        let p = FastExp.exp(v - shift - correction)
+        var lane: Float = 0
+        for k in 0..<8 { lane -= p[k] * logf(p[k] + 1e-8) }
+        h += Double(lane)
+        i += 8
+    }
+    while i < n {
+        let p = FastExp.exp(x[i] - shift - correction)
+        h -= Double(p * logf(p + 1e-8))
+        i += 1
     }
     return Float(h)
 }

@@ -38,6 +38,8 @@ struct ScoreFeaturesCommand: ParsableCommand {
     var seed: UInt64?
     @Flag(name: .customLong("no-permute"), help: "Group the negatives in file order.")
     var noPermute = false
+    @Flag(help: "Print the scoring time per batch (excluding file I/O) to standard error.")
+    var timing = false
     @OptionGroup var scoring: ScoringOptions
 
     func validate() throws {
@@ -76,7 +78,16 @@ struct ScoreFeaturesCommand: ParsableCommand {
             if case .labels(.permutation) = error { throw CommandFailure(file + error.description) }
             throw CommandFailure(error.description)
         }
+        let clock = ContinuousClock()
+        let started = clock.now
         let scores = try failing("scoring") { try scorer.scoreStream(images) }
+        if timing {
+            let elapsed = clock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let batches = (images.rows + parameters.batchSize - 1) / parameters.batchSize
+            StandardError.write(String(format: "timing: %d samples, %d batches, %.3f ms/batch, %.1f µs/sample\n",
+                                       images.rows, batches, 1000 * seconds / Double(batches), 1e6 * seconds / Double(images.rows)))
+        }
         try ScoreCSV.write(scores, to: out)
 
         if let truth {
