@@ -15,20 +15,50 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // MARK: System libraries
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .target(
             name: "CImageCodecs",
             path: "Sources/CImageCodecs",
-            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("z")]
         ),
 
         // MARK: Numerics
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
         .target(name: "NPY"),
         .target(name: "AdaNeg", dependencies: ["Tensor"], swiftSettings: numericSettings),
+
+        // MARK: Jobs
+        .target(
+            name: "JobSpec",
+            dependencies: ["AdaNeg", "NPY", .product(name: "Yams", package: "Yams")]
+        ),
+
+        // MARK: Distribution
+        .target(
+            name: "Coordinator",
+            dependencies: [
+                "AdaNeg", "JobSpec", "NPY", "CSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.embedInCode("schema.sql")]
+        ),
+        .target(
+            name: "Worker",
+            dependencies: [
+                "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
 
         // MARK: CLIP
         .target(name: "CLIP", dependencies: ["Tensor", "CImageCodecs"], swiftSettings: numericSettings),
@@ -37,8 +67,11 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "CLIP",
+                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "adaneg", dependencies: ["AdaNegCLI"]),
@@ -52,6 +85,15 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY"]),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: [
+                "Coordinator", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor"]),
     ]
 )

@@ -1,32 +1,44 @@
--- adaneg coordinator schema (SQLite, WAL, one writer).
--- Version 1: the shape of a job as DESIGN.md lays it out. The coordinator (issue: coordinator
--- and workers) applies this file at start and migrates older databases forward by version.
-
-PRAGMA foreign_keys = ON;
+-- adaneg coordinator schema (SQLite, WAL, one writer: the coordinator).
+-- The coordinator applies this file when it opens a database and records the version in
+-- `schema_version`; a database from an older version is migrated forward, one from a newer
+-- version is refused.
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL
 );
 
--- A submitted job: the validated spec, verbatim, and its identity.
+-- A submitted job: the spec as submitted, and the resolved plan workers run from (JSON).
 CREATE TABLE IF NOT EXISTS jobs (
     id          INTEGER PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,
     spec_yaml   TEXT NOT NULL,
-    spec_sha256 TEXT NOT NULL,
-    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    plan_json   TEXT NOT NULL,
+    created_at  REAL NOT NULL
 );
 
--- One task per OOD set: the ID set and that OOD set, shuffled by the job's seed.
+-- One task per OOD set: the ID set and that OOD set, shuffled by the job's seed. The task
+-- holds the authoritative memory bank's version counter.
 CREATE TABLE IF NOT EXISTS tasks (
     id           INTEGER PRIMARY KEY,
     job_id       INTEGER NOT NULL REFERENCES jobs(id),
+    ood_index    INTEGER NOT NULL,
     ood_name     TEXT NOT NULL,
-    ood_group    TEXT,                        -- 'near' | 'far' | NULL
+    ood_group    TEXT,
     sample_count INTEGER NOT NULL,
-    bank_version INTEGER NOT NULL DEFAULT 0,  -- authoritative memory bank version
-    UNIQUE (job_id, ood_name)
+    bank_version INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (job_id, ood_index)
 );
+
+-- The stream of a task: which item of which set sits at each position.
+-- set_index 0 is the ID set, k ≥ 1 the k-th OOD set; label is the ID class or -1.
+CREATE TABLE IF NOT EXISTS samples (
+    task_id    INTEGER NOT NULL REFERENCES tasks(id),
+    position   INTEGER NOT NULL,
+    set_index  INTEGER NOT NULL,
+    item_index INTEGER NOT NULL,
+    label      INTEGER NOT NULL,
+    PRIMARY KEY (task_id, position)
+) WITHOUT ROWID;
 
 -- Consecutive slices of a task's stream (whole batches), leased to workers.
 CREATE TABLE IF NOT EXISTS units (
@@ -38,38 +50,42 @@ CREATE TABLE IF NOT EXISTS units (
                   CHECK (state IN ('pending', 'leased', 'done', 'failed')),
     attempts      INTEGER NOT NULL DEFAULT 0,
     lease_owner   TEXT,
-    lease_expires TEXT,
-    last_error    TEXT
+    lease_expires REAL,
+    last_error    TEXT,
+    completed_at  REAL
 );
-CREATE INDEX IF NOT EXISTS units_by_state ON units(task_id, state);
+CREATE INDEX IF NOT EXISTS units_by_state ON units(state, task_id, first_sample);
 
--- Per-sample results, accepted once per unit.
+-- Per-sample results, written once, when a unit's completion is accepted.
 CREATE TABLE IF NOT EXISTS results (
     task_id      INTEGER NOT NULL REFERENCES tasks(id),
     position     INTEGER NOT NULL,
-    label        INTEGER NOT NULL,       -- ID class, or -1 for OOD
     pred         INTEGER,
     conf         REAL,
     conf_vanilla REAL,
     mcm          REAL,
-    error        TEXT,                   -- unreadable image etc.; scores NULL
+    adaptive     REAL,
+    error        TEXT,
     PRIMARY KEY (task_id, position)
-);
+) WITHOUT ROWID;
 
--- The authoritative memory bank of each task: entries with their key and the version at
--- which they were accepted (workers pull entries newer than the version they hold).
+-- The authoritative memory bank of each task. `version` is the task's bank version at which
+-- the entry was accepted: a worker holding version v pulls the entries with version > v.
 CREATE TABLE IF NOT EXISTS bank_entries (
     task_id  INTEGER NOT NULL REFERENCES tasks(id),
     row      INTEGER NOT NULL,
     priority REAL NOT NULL,
     position INTEGER NOT NULL,
-    feature  BLOB NOT NULL,              -- float32 little-endian
+    feature  BLOB NOT NULL,
     version  INTEGER NOT NULL,
     PRIMARY KEY (task_id, row, position)
-);
+) WITHOUT ROWID;
 
+-- Workers seen, for status: last heartbeat and work done.
 CREATE TABLE IF NOT EXISTS workers (
     id             TEXT PRIMARY KEY,
     host           TEXT NOT NULL,
-    last_heartbeat TEXT NOT NULL
+    last_seen      REAL NOT NULL,
+    units_done     INTEGER NOT NULL DEFAULT 0,
+    samples_done   INTEGER NOT NULL DEFAULT 0
 );

@@ -11,6 +11,11 @@ public struct AdaNegCommand: AsyncParsableCommand {
         """,
         subcommands: [
             ScoreFeaturesCommand.self,
+            RunCommand.self,
+            ServeCommand.self,
+            WorkerCommand.self,
+            SubmitCommand.self,
+            StatusCommand.self,
             DemoCommand.self,
             SynthesizeCommand.self,
         ]

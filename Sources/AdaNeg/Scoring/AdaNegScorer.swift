@@ -53,20 +53,34 @@ public struct AdaNegScorer: Sendable {
 
     // MARK: Scoring
 
-    /// Scores one batch (rows of `features`, L2-normalised) at stream positions
-    /// `startPosition ..< startPosition + rows`, updating the bank first.
-    public mutating func score(batch features: Matrix, startPosition: Int? = nil) throws(Problem) -> ([SampleScore], BatchBankActivity) {
+    /// A batch between its two phases: static logits computed and the bank updated, adaptive
+    /// scores not yet computed. Distributed workers sync their bank in between, so the
+    /// entries of a batch reach other workers before its (slower) adaptive pass.
+    public struct PendingBatch: Sendable {
+        let features: Matrix
+        let z: Matrix
+        let summaries: [LogitSummary]
+        public let start: Int
+        public let activity: BatchBankActivity
+    }
+
+    /// Phase 1: static logits, `S_nl`, and the bank update from this batch's confident samples.
+    public mutating func beginBatch(_ features: Matrix, startPosition: Int? = nil) throws(Problem) -> PendingBatch {
         guard features.cols == space.dimension else { throw .dimensionMismatch(features: features.cols, text: space.dimension) }
         let start = startPosition ?? nextPosition
+        let z = BLAS.matmulTransposed(features, space.internalText, alpha: Float(parameters.logitScale))
+        let summaries = Self.summarize(z, space: space)
+        let activity = updateBank(features: features, z: z, summaries: summaries, start: start)
+        nextPosition = start + features.rows
+        return PendingBatch(features: features, z: z, summaries: summaries, start: start, activity: activity)
+    }
+
+    /// Phase 2: adaptive proxies from the bank as it is now, `S_ada`, prediction, final scores.
+    public mutating func finishBatch(_ batch: PendingBatch) -> [SampleScore] {
+        let features = batch.features, z = batch.z, summaries = batch.summaries
         let b = features.rows
         let width = space.labelCount
         let s = Float(parameters.logitScale)
-
-        let z = BLAS.matmulTransposed(features, space.internalText, alpha: s)
-        let summaries = Self.summarize(z, space: space)
-
-        let activity = updateBank(features: features, z: z, summaries: summaries, start: start)
-
         proxies.refresh(rows: bank.takeDirtyRows(), bank: bank, space: space)
         var adaptive = z
         proxies.apply(features: features, staticLogits: z, adaptive: &adaptive, bank: bank, space: space,
@@ -94,8 +108,14 @@ public struct AdaNegScorer: Sendable {
                 }
             }
         }
-        nextPosition = start + b
-        return (out, activity)
+        return out
+    }
+
+    /// Scores one batch (rows of `features`, L2-normalised) at stream positions
+    /// `startPosition ..< startPosition + rows`, updating the bank first.
+    public mutating func score(batch features: Matrix, startPosition: Int? = nil) throws(Problem) -> ([SampleScore], BatchBankActivity) {
+        let pending = try beginBatch(features, startPosition: startPosition)
+        return (finishBatch(pending), pending.activity)
     }
 
     /// Scores a whole stream in batches of `parameters.batchSize`, in order.

@@ -1,86 +1,110 @@
 import AdaNeg
 import ArgumentParser
 import Foundation
+import JobSpec
+import NPY
 
 /// `adaneg demo`: the embedded default, end to end on data the project generates.
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Generate synthetic CLIP-like data and score it with MCM, NegLabel and AdaNeg (task and sample proxies).",
+        abstract: "Generate synthetic CLIP-like data and run the demo job end to end (coordinator + 2 local workers).",
         discussion: """
         The data are SYNTHETIC: C ID classes and M negative labels on the unit sphere, image \
         features around their class with a CLIP-like modality gap, and three OOD sets (covered \
-        by negative labels, uncovered by any label, near-ID). The numbers show how the methods \
-        behave; they are not ImageNet results.
+        by negative labels, uncovered by any label, near-ID). The job runs like any other: \
+        planned into units on a SQLite coordinator, scored by worker processes that share the \
+        memory bank. The numbers show how the methods behave; they are not ImageNet results.
         """
     )
 
+    @Option(help: "Where to write the data, the job specs and the database.") var dir: String = "demo-data"
     @Option(help: "Seed for the data and the stream order.") var seed: UInt64 = 0
+    @Option(help: "Worker processes.") var workers: Int = 2
     @Option(help: "C, ID classes.") var classes: Int = SyntheticBenchmark.Shape.demo.classes
     @Option(help: "M, negative labels.") var negatives: Int = SyntheticBenchmark.Shape.demo.negatives
     @Option(help: "D, feature dimension.") var dim: Int = SyntheticBenchmark.Shape.demo.dimension
     @Option(help: "ID samples.") var idSamples: Int = SyntheticBenchmark.Shape.demo.idSamples
     @Option(help: "Samples per OOD set.") var oodSamples: Int = SyntheticBenchmark.Shape.demo.oodSamples
-    @OptionGroup var scoring: ScoringOptions
 
-    func run() throws {
-        let parameters = scoring.parameters
-        let problems = parameters.problems()
-        guard problems.isEmpty else { throw CommandFailure("invalid options: " + problems.joined(separator: "; ")) }
+    func run() async throws {
         let shape = SyntheticBenchmark.Shape(classes: classes, negatives: negatives, dimension: dim,
                                              idSamples: idSamples, oodSamples: oodSamples)
-        print("adaneg demo — SYNTHETIC data (not real images): C = \(classes) ID classes, M = \(negatives) negative labels, D = \(dim), \(idSamples) ID samples, \(oodSamples) per OOD set, seed \(seed)")
-        let started = Date()
-        let data = SyntheticBenchmark(shape: shape, seed: seed)
-        let result = try failing("demo") { try DemoRun(data: data, parameters: parameters, seed: seed).run() }
-        print()
-        print(MetricsTable.paper(sets: result.sets + ["Average"], methods: DemoRun.methods) { method, set in
-            set == "Average" ? OODMetrics.mean(result.sets.compactMap { result.metrics[$0]?[method] }) : result.metrics[set]?[method]
-        }, terminator: "")
-        print("\nFPR95 in % (OpenOOD convention: ID flagged OOD at 95% OOD recall), AUROC in %.")
-        let acc = result.sets.compactMap { result.metrics[$0]?["AdaNeg (task)"]?.accuracy }
-        if !acc.isEmpty {
-            print(String(format: "ID accuracy (AdaNeg task proxy, mean over sets): %.2f%%", 100 * acc.reduce(0, +) / Double(acc.count)))
+        guard classes > 0, negatives >= 5, dim >= 8, idSamples > 0, oodSamples > 0 else {
+            throw CommandFailure("demo sizes must be positive (at least 5 negatives, 8 dimensions)")
         }
-        print(String(format: "Scored %d samples in %.1f s. These are synthetic data.", result.samples, Date().timeIntervalSince(started)))
+        print("adaneg demo — SYNTHETIC data (not real images): C = \(classes) ID classes, M = \(negatives) negative labels, D = \(dim), \(idSamples) ID samples, \(oodSamples) per OOD set, seed \(seed)")
+        try OutputDirectory.create(dir)
+        try DemoData.write(SyntheticBenchmark(shape: shape, seed: seed), to: dir)
+
+        let database = "\(dir)/demo.sqlite"
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        var runs = [ProxyKind: EmbeddedRun.Outcome]()
+        for proxy in ProxyKind.allCases {
+            let path = "\(dir)/demo-\(proxy.rawValue).yaml"
+            try failing(path) { try DemoData.spec(proxy: proxy, negatives: negatives, seed: seed).write(toFile: path, atomically: true, encoding: .utf8) }
+            let spec = try JobLoading.load(path)
+            StandardError.write("running job \(spec.name) (\(proxy.rawValue)-adaptive proxies) with \(workers) workers\n")
+            runs[proxy] = try await EmbeddedRun(spec: spec, databasePath: database, workers: max(1, workers),
+                                                threadsPerWorker: max(1, cores / max(1, workers))).run()
+        }
+        guard let task = runs[.task], let sample = runs[.sample] else { return }
+        let sets = task.tasks.map(\.name)
+        let methods = ["MCM", "NegLabel", "AdaNeg (task)", "AdaNeg (sample)"]
+        func cell(_ method: String, _ set: String) -> OODMetrics? {
+            if set == "Average" { return OODMetrics.mean(sets.compactMap { cell(method, $0) }) }
+            switch method {
+            case "AdaNeg (task)": return task.tasks.first { $0.name == set }?.metrics["AdaNeg"]
+            case "AdaNeg (sample)": return sample.tasks.first { $0.name == set }?.metrics["AdaNeg"]
+            default: return task.tasks.first { $0.name == set }?.metrics[method]
+            }
+        }
+        print()
+        print(MetricsTable.paper(sets: sets + ["Average"], methods: methods, cell: cell), terminator: "")
+        print("\nFPR95 in % (OpenOOD convention: ID flagged OOD at 95% OOD recall), AUROC in %.")
+        let acc = sets.compactMap { cell("AdaNeg (task)", $0)?.accuracy }
+        print(String(format: "ID accuracy (AdaNeg task proxy, mean over sets): %.2f%%", 100 * acc.reduce(0, +) / Double(max(acc.count, 1))))
+        print(String(format: "Scored %d samples per proxy in %.1f s + %.1f s with %d workers. These are synthetic data.",
+                     task.status.results, task.seconds, sample.seconds, workers))
     }
 }
 
-/// Scores every synthetic OOD set with each method from the same streams.
-struct DemoRun {
-    static let methods = ["MCM", "NegLabel", "AdaNeg (task)", "AdaNeg (sample)"]
-
-    let data: SyntheticBenchmark
-    let parameters: ScoringParameters
-    let seed: UInt64
-
-    struct Result {
-        var sets: [String] = []
-        var metrics: [String: [String: OODMetrics]] = [:]
-        var samples = 0
+/// The demo's files, in the layout `jobs/demo.yaml` expects.
+enum DemoData {
+    static func write(_ data: SyntheticBenchmark, to dir: String) throws {
+        try failing(dir) {
+            try NPYFile.writeMatrix(data.text.storage, rows: data.text.rows, cols: data.text.cols, to: "\(dir)/text.npy")
+            try NPYFile.writeMatrix(data.idFeatures.storage, rows: data.idFeatures.rows, cols: data.idFeatures.cols, to: "\(dir)/id.npy")
+            try NPYFile.write(.int64(data.idLabels, shape: [data.idLabels.count]), to: "\(dir)/id-labels.npy")
+            for (kind, features) in data.oodSets {
+                try NPYFile.writeMatrix(features.storage, rows: features.rows, cols: features.cols, to: "\(dir)/ood-\(kind.rawValue).npy")
+            }
+        }
     }
 
-    func run() throws -> Result {
-        var result = Result()
-        for kind in SyntheticBenchmark.OODKind.allCases {
-            let (features, labels) = data.stream(for: kind, seed: seed &+ 1)
-            var perMethod = [String: OODMetrics]()
-            for proxy in ProxyKind.allCases {
-                var p = parameters
-                p.proxy = proxy
-                var scorer = try AdaNegScorer(text: data.text, numID: data.shape.classes, parameters: p, permutation: .seed(seed))
-                let scores = try scorer.scoreStream(features)
-                let preds = scores.map(\.pred)
-                perMethod["AdaNeg (\(proxy.rawValue))"] = try OODMetrics.compute(conf: scores.map(\.conf), labels: labels, pred: preds)
-                if proxy == .task {
-                    perMethod["MCM"] = try OODMetrics.compute(conf: scores.map(\.mcm), labels: labels, pred: preds)
-                    perMethod["NegLabel"] = try OODMetrics.compute(conf: scores.map(\.confVanilla), labels: labels, pred: preds)
-                }
-                result.samples += features.rows
-            }
-            result.sets.append(kind.rawValue)
-            result.metrics[kind.rawValue] = perMethod
-        }
-        return result
+    static func spec(proxy: ProxyKind, negatives: Int, seed: UInt64) -> String {
+        """
+        # Written by `adaneg demo`: SYNTHETIC CLIP-like features (see jobs/demo.yaml).
+        name: demo-\(proxy.rawValue)
+        id:
+          features: id.npy
+          labels: id-labels.npy
+        ood:
+          - {name: covered, group: far, features: ood-covered.npy}
+          - {name: uncovered, group: far, features: ood-uncovered.npy}
+          - {name: near-id, group: near, features: ood-near-id.npy}
+        negatives:
+          count: \(negatives)
+          text_features: text.npy
+          permutation: seed
+        scoring:
+          batch_size: 256
+          proxy: \(proxy.rawValue)
+        seed: \(seed)
+        unit_batches: 2
+        sync_every: 1
+
+        """
     }
 }

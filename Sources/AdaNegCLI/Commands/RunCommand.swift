@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import JobSpec
+
+/// `adaneg run`: the embedded default.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a job end to end on this machine: a coordinator on SQLite plus local worker processes.",
+        discussion: """
+        Running the same command again after an interruption resumes: completed units are kept \
+        and only the rest is scored. The database defaults to .adaneg/<job name>.sqlite.
+        """
+    )
+
+    @Argument(help: "The job spec (YAML).") var job: String
+    @Option(help: "Worker processes (default: one per core).") var workers: Int?
+    @Option(help: "SQLite database for the run.") var db: String?
+
+    func run() async throws {
+        let spec = try JobLoading.load(job)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let count = max(1, workers ?? cores)
+        let database = db ?? ".adaneg/\(spec.name).sqlite"
+        try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path)
+        let outcome = try await EmbeddedRun(spec: spec, databasePath: database, workers: count,
+                                            threadsPerWorker: max(1, cores / count)).run()
+        print(TaskMetrics.table(outcome.tasks, adaNegLabel: "AdaNeg (\(spec.scoring.proxy.rawValue))"), terminator: "")
+        print(RunSummary.text(outcome))
+    }
+}
+
+enum RunSummary {
+    static func text(_ o: EmbeddedRun.Outcome) -> String {
+        var lines = ["FPR95 in % (OpenOOD: ID flagged OOD at 95% OOD recall), AUROC in %."]
+        let acc = o.tasks.compactMap { $0.metrics["AdaNeg"]?.accuracy }
+        if !acc.isEmpty { lines.append(String(format: "ID accuracy (AdaNeg prediction, mean over sets): %.2f%%", 100 * acc.reduce(0, +) / Double(acc.count))) }
+        let errored = o.tasks.reduce(0) { $0 + $1.errored }
+        if errored > 0 { lines.append("\(errored) samples could not be scored (see adaneg status)") }
+        if o.status.units.failed > 0 { lines.append("\(o.status.units.failed) units failed; their samples are missing from the metrics") }
+        lines.append(String(format: "%d samples in %.1f s with %d workers.", o.status.results, o.seconds, o.status.workers.count))
+        return lines.joined(separator: "\n")
+    }
+}

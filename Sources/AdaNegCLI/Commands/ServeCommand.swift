@@ -1,0 +1,44 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Hummingbird
+import Logging
+
+/// `adaneg serve`: the coordinator.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the coordinator: an HTTP API over a SQLite database of jobs, units, results and memory banks.",
+        discussion: """
+        Workers anywhere lease units from it. Without --token-file it only listens on loopback. \
+        Stop it with SIGTERM or Ctrl-C; restarted on the same database it continues where it was.
+        """
+    )
+
+    @Option(help: "SQLite database (created if missing).") var db: String
+    @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+    @Option(help: "Port (0 picks a free one and prints it).") var port: Int = 7878
+    @Option(name: .customLong("token-file"), help: "File holding the bearer token clients must send.") var tokenFile: String?
+    @Option(help: "Seconds a lease lasts without a heartbeat.") var leaseSeconds: Double = 60
+    @Option(help: "Attempts before a unit is parked as failed.") var maxAttempts: Int = 3
+
+    func run() async throws {
+        let token = try TokenFile.read(tokenFile)
+        let coordinator: Coordinator
+        do {
+            coordinator = try Coordinator(databasePath: db, configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts))
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        let options = ServerOptions(host: host, port: port, token: token)
+        guard options.token != nil || options.isLoopback else {
+            throw CommandFailure(ServerSetupError.tokenRequired(host: host).description)
+        }
+        let database = db
+        let app = try buildCoordinatorApplication(
+            coordinator: coordinator, options: options,
+            onRunning: { port in print("adaneg coordinator listening on http://\(options.host):\(port) (database \(database))") }
+        )
+        try await app.runService()
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import JobSpec
+import Worker
+
+/// `adaneg submit`: validate a job locally and hand it to a coordinator.
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Validate a job spec and submit it to a coordinator.",
+        discussion: "Every problem in the spec is listed at once; nothing is submitted unless the spec is valid. Paths must be valid on the coordinator's and workers' machines (a shared file system)."
+    )
+
+    @Option(help: "Coordinator URL.") var coordinator: String
+    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+    @Argument(help: "The job spec (YAML).") var job: String
+
+    func run() async throws {
+        let spec = try JobLoading.load(job)
+        guard let url = URL(string: coordinator) else { throw CommandFailure("--coordinator '\(coordinator)' is not a URL") }
+        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 10)
+        let directory = URL(fileURLWithPath: job).deletingLastPathComponent().standardizedFileURL.path
+        do {
+            let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
+            print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples")
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}
+
+enum JobLoading {
+    /// Loads and validates a spec, turning its problems into one readable failure.
+    static func load(_ path: String) throws -> JobSpec {
+        do {
+            return try JobSpecLoader.load(path: path)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
+}

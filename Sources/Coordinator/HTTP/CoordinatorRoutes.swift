@@ -1,0 +1,182 @@
+import AdaNeg
+import Foundation
+import Hummingbird
+import JobSpec
+import NIOCore
+
+/// The coordinator's HTTP API (documented in `openapi.yaml`; a test keeps the two in sync).
+struct CoordinatorRoutes {
+    let coordinator: Coordinator
+    let maxBodyBytes: Int
+
+    /// Every route as (method, path) — what `openapi.yaml` must describe.
+    static let table: [(method: String, path: String)] = [
+        ("GET", "/v1/health"),
+        ("GET", "/v1/jobs"),
+        ("POST", "/v1/jobs"),
+        ("GET", "/v1/jobs/{name}"),
+        ("GET", "/v1/jobs/{name}/results"),
+        ("GET", "/v1/plans/{job}"),
+        ("POST", "/v1/leases"),
+        ("POST", "/v1/units/{unit}/heartbeat"),
+        ("POST", "/v1/units/{unit}/complete"),
+        ("POST", "/v1/units/{unit}/fail"),
+        ("POST", "/v1/units/{unit}/release"),
+        ("POST", "/v1/tasks/{task}/bank"),
+    ]
+
+    func register(on router: Router<BasicRequestContext>) {
+        let c = coordinator
+        let limit = maxBodyBytes
+        router.get("/v1/health") { _, _ in ["status": "ok"] }
+
+        router.get("/v1/jobs") { _, _ in
+            try await mapped { try await c.jobs().map { JobListing(id: $0.id, name: $0.name, createdAt: $0.createdAt) } }
+        }
+
+        router.post("/v1/jobs") { request, _ -> SubmitResponse in
+            let body = try await Self.body(request, limit: limit)
+            guard let yaml = String(data: body, encoding: .utf8) else { throw HTTPError(.badRequest, message: "job spec is not UTF-8 text") }
+            let base = request.uri.queryParameters.get("base") ?? FileManager.default.currentDirectoryPath
+            let spec: JobSpec
+            do {
+                spec = try JobSpecLoader.parse(yaml: yaml, baseDirectory: base)
+            } catch {
+                throw HTTPError(.badRequest, message: "\(error)")
+            }
+            return try await mapped { try await c.submit(spec) }
+        }
+
+        router.get("/v1/jobs/:name") { _, context -> JobStatus in
+            let name = try context.parameters.require("name")
+            return try await mapped { try await c.status(job: name) }
+        }
+
+        router.get("/v1/jobs/:name/results") { request, context -> TaskResults in
+            let name = try context.parameters.require("name")
+            guard let task = request.uri.queryParameters.get("task", as: Int64.self) else {
+                throw HTTPError(.badRequest, message: "query parameter 'task' (a task id) is required")
+            }
+            return try await mapped {
+                let job = try await c.job(named: name)
+                guard try await c.tasks(job: job.id).contains(where: { $0.id == task }) else { throw StoreError.unknownTask(task) }
+                return TaskResults(task: task, results: try await c.results(task: task))
+            }
+        }
+
+        router.get("/v1/plans/:job") { _, context -> WorkPlan in
+            let job = try context.parameters.require("job", as: Int64.self)
+            return try await mapped { try await c.plan(job: job) }
+        }
+
+        router.post("/v1/leases") { request, _ -> LeaseResponse in
+            let body: LeaseRequest = try await Self.json(request, limit: limit)
+            return try await mapped { try await c.lease(worker: body.worker, host: body.host) }
+        }
+
+        router.post("/v1/units/:unit/heartbeat") { request, context -> HTTPResponse.Status in
+            let unit = try context.parameters.require("unit", as: Int64.self)
+            let body: UnitRequest = try await Self.json(request, limit: limit)
+            let held = try await mapped { try await c.heartbeat(unit: unit, worker: body.worker) }
+            guard held else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
+            return .noContent
+        }
+
+        router.post("/v1/units/:unit/complete") { request, context -> CompletionResponse in
+            let unit = try context.parameters.require("unit", as: Int64.self)
+            let body: CompletionRequest = try await Self.json(request, limit: limit)
+            return CompletionResponse(outcome: try await mapped { try await c.complete(unit: unit, body) })
+        }
+
+        router.post("/v1/units/:unit/fail") { request, context -> HTTPResponse.Status in
+            let unit = try context.parameters.require("unit", as: Int64.self)
+            let body: UnitRequest = try await Self.json(request, limit: limit)
+            let state = try await mapped { try await c.fail(unit: unit, worker: body.worker, error: body.error ?? "unspecified") }
+            guard state != nil else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
+            return .noContent
+        }
+
+        router.post("/v1/units/:unit/release") { request, context -> HTTPResponse.Status in
+            let unit = try context.parameters.require("unit", as: Int64.self)
+            let body: UnitRequest = try await Self.json(request, limit: limit)
+            let released = try await mapped { try await c.release(unit: unit, worker: body.worker) }
+            guard released else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
+            return .noContent
+        }
+
+        router.post("/v1/tasks/:task/bank") { request, context -> Response in
+            let task = try context.parameters.require("task", as: Int64.self)
+            let dimension = try await mapped { try await c.bankDimension(task: task) }
+            let body = try await Self.body(request, limit: limit)
+            let (delta, since): (BankDelta, Int64)
+            do {
+                (delta, since) = try BankWire.decode(body, dimension: dimension)
+            } catch {
+                throw HTTPError(.badRequest, message: "\(error)")
+            }
+            let (reply, version) = try await mapped { try await c.syncBank(task: task, since: since, delta: delta) }
+            let data = BankWire.encode(reply, dimension: dimension, version: version)
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+
+    // MARK: Helpers
+
+    static func body(_ request: Request, limit: Int) async throws -> Data {
+        var request = request
+        let buffer = try await request.collectBody(upTo: limit)
+        return Data(buffer.readableBytesView)
+    }
+
+    static func json<T: Decodable>(_ request: Request, limit: Int) async throws -> T {
+        let data = try await body(request, limit: limit)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw HTTPError(.badRequest, message: "malformed \(T.self) body: \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let DecodingError.keyNotFound(key, _): "missing field '\(key.stringValue)'"
+        case let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx):
+            "wrong type at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case let DecodingError.dataCorrupted(ctx): ctx.debugDescription
+        default: "\(error)"
+        }
+    }
+}
+
+/// Runs a coordinator call, turning store errors into HTTP errors with their message.
+func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as StoreError {
+        switch error {
+        case .unknownJob, .unknownUnit, .unknownTask: throw HTTPError(.notFound, message: error.description)
+        case .notLeaseHolder, .jobConflict: throw HTTPError(.conflict, message: error.description)
+        case .invalidResults, .invalidJob: throw HTTPError(.badRequest, message: error.description)
+        case .database, .newerSchema: throw HTTPError(.internalServerError, message: error.description)
+        }
+    }
+}
+
+struct JobListing: Codable, Sendable, ResponseEncodable {
+    var id: Int64
+    var name: String
+    var createdAt: Double
+}
+
+/// `GET /v1/jobs/{name}/results?task=ID`.
+public struct TaskResults: Codable, Sendable, ResponseEncodable {
+    public var task: Int64
+    public var results: [ResultRecord]
+}
+
+extension SubmitResponse: ResponseEncodable {}
+extension JobStatus: ResponseEncodable {}
+extension WorkPlan: ResponseEncodable {}
+extension LeaseResponse: ResponseEncodable {}
+extension CompletionResponse: ResponseEncodable {}

@@ -1,0 +1,130 @@
+import AdaNeg
+import Foundation
+import JobSpec
+import NPY
+
+/// Turns a validated job spec into tasks (one per OOD set: the ID set and that OOD set,
+/// shuffled by the job's seed), work units (consecutive whole batches of each stream) and the
+/// resolved `WorkPlan` workers run from.
+enum Planner {
+    struct Output: Sendable {
+        var tasks: [PlannedTask]
+        var plan: @Sendable (Int64) -> WorkPlan
+    }
+
+    static func plan(_ spec: JobSpec) throws(StoreError) -> Output {
+        var problems = [String]()
+        problems += spec.scoring.problems().map { "scoring: \($0)" }
+
+        // Label text features: mining needs the CLIP text encoder, so jobs name a file for now.
+        guard let textPath = spec.negatives.textFeatures else {
+            throw .invalidJob(problems + ["negatives.text_features: required (NegMining with the CLIP text encoder is not available in this build; compute text features with `adaneg score-features`-compatible tooling)"])
+        }
+        let textShape = shape(of: textPath, role: "negatives.text_features", problems: &problems)
+        let numID: Int
+        if let classesPath = spec.id.classes {
+            numID = classCount(classesPath, problems: &problems)
+        } else if let n = spec.id.numClasses {
+            numID = n
+        } else {
+            throw .invalidJob(problems + ["id: give `classes` (the ID class names) or `num_classes`: C, the number of ID rows of the text features"])
+        }
+
+        var sets = [SetSource]()
+        var setLabels = [[Int]]()
+        let allSets: [(String, String?, DatasetSpec)] = [("id", nil, spec.id)] + spec.ood.map { ($0.name, $0.group?.rawValue, $0.data) }
+        for (index, (name, group, data)) in allSets.enumerated() {
+            let key = index == 0 ? "id" : "ood[\(index - 1)]"
+            guard let features = data.features else {
+                problems.append("\(key): image inputs need the CLIP embedder, which this build does not include yet; give precomputed `features`")
+                continue
+            }
+            let rows = shape(of: features, role: "\(key).features", problems: &problems)
+            if let rows, let textShape, rows.cols != textShape.cols {
+                problems.append("\(key).features: \(rows.cols)-dimensional, the text features are \(textShape.cols)-dimensional")
+            }
+            let count = rows?.rows ?? 0
+            var labels = [Int](repeating: -1, count: count)
+            if index == 0 {
+                if let labelPath = data.labels {
+                    do {
+                        labels = try NPYFile.readIntegers(labelPath)
+                        if labels.count != count { problems.append("id.labels: \(labels.count) labels for \(count) feature rows") }
+                        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= numID }) {
+                            problems.append("id.labels: label \(bad) is \(labels[bad]), ID labels must be in 0..<\(numID)")
+                        }
+                    } catch {
+                        problems.append("id.labels: \(error)")
+                    }
+                } else {
+                    problems.append("id.labels: required for precomputed ID features")
+                }
+            }
+            sets.append(SetSource(name: name, group: group, features: features, count: count))
+            setLabels.append(labels)
+        }
+        if let textShape, numID >= textShape.rows {
+            problems.append("id.classes: \(numID) classes but the text features have only \(textShape.rows) rows (C + M)")
+        }
+
+        let permutation: PermutationChoice
+        switch spec.negatives.permutation {
+        case .jobSeed: permutation = .seed(spec.seed)
+        case let .seed(s): permutation = .seed(s)
+        case .none: permutation = .none
+        case let .file(path):
+            permutation = .file(path)
+            if let textShape {
+                let m = textShape.rows - numID
+                let kept = m - m % max(spec.scoring.groups, 1)
+                do {
+                    _ = try NegativePermutation(indices: try NPYFile.readIntegers(path), expectedCount: kept)
+                } catch {
+                    problems.append("negatives.permutation (\(path)): \(error)")
+                }
+            }
+        }
+        guard problems.isEmpty, let textShape else { throw .invalidJob(problems) }
+
+        let unitSize = spec.unitBatches * spec.scoring.batchSize
+        var tasks = [PlannedTask]()
+        for k in 1..<sets.count {
+            let idCount = sets[0].count
+            let total = idCount + sets[k].count
+            let order = NegativePermutation.seeded(spec.seed &+ UInt64(k), count: total).indices
+            let samples = order.map { i in
+                i < idCount ? (set: 0, item: i, label: setLabels[0][i]) : (set: k, item: i - idCount, label: -1)
+            }
+            let units = stride(from: 0, to: total, by: unitSize).map { $0 ..< min(total, $0 + unitSize) }
+            tasks.append(PlannedTask(oodIndex: k, name: sets[k].name, group: sets[k].group, samples: samples, units: units))
+        }
+        let finalSets = sets
+        return Output(tasks: tasks) { jobID in
+            WorkPlan(jobID: jobID, jobName: spec.name, scoring: spec.scoring, numID: numID, textFeatures: textPath,
+                     labelCount: textShape.rows, dimension: textShape.cols, permutation: permutation, sets: finalSets,
+                     syncEvery: spec.syncEvery, unitBatches: spec.unitBatches, keepFeatures: spec.keepFeatures)
+        }
+    }
+
+    private static func shape(of path: String, role: String, problems: inout [String]) -> (rows: Int, cols: Int)? {
+        do {
+            let array = try NPYFile.read(path)
+            guard array.shape.count == 2 else {
+                problems.append("\(role) (\(path)): expected a 2-D array, found shape \(array.shape)")
+                return nil
+            }
+            return (array.shape[0], array.shape[1])
+        } catch {
+            problems.append("\(role): \(error)")
+            return nil
+        }
+    }
+
+    private static func classCount(_ path: String, problems: inout [String]) -> Int {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            problems.append("id.classes (\(path)): cannot read as UTF-8 text")
+            return 0
+        }
+        return text.split(whereSeparator: \.isNewline).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
+    }
+}

@@ -1,0 +1,230 @@
+import AdaNeg
+import Foundation
+import JobSpec
+import Logging
+
+/// Lease and retry policy.
+public struct CoordinatorConfiguration: Sendable {
+    /// How long a lease lasts without a heartbeat.
+    public var leaseSeconds: Double = 60
+    /// A unit that fails this many times is parked as failed.
+    public var maxAttempts: Int = 3
+
+    public init(leaseSeconds: Double = 60, maxAttempts: Int = 3) {
+        self.leaseSeconds = leaseSeconds
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// The coordinator's state machine: jobs, leases, completions and the authoritative memory
+/// banks. An actor, so the SQLite store has exactly one writer and every transition is
+/// serialised.
+public actor Coordinator {
+    private let store: SQLiteStore
+    public let configuration: CoordinatorConfiguration
+    private let clock: @Sendable () -> Double
+    private let logger: Logger
+    private var banks: [Int64: TaskBank] = [:]
+    private var plans: [Int64: WorkPlan] = [:]
+    /// Leases that expired, for status and metrics.
+    public private(set) var expiredLeases = 0
+
+    public init(
+        databasePath: String, configuration: CoordinatorConfiguration = .init(),
+        logger: Logger = Logger(label: "adaneg.coordinator"),
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) throws(StoreError) {
+        store = try SQLiteStore(path: databasePath)
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public var databasePath: String { store.path }
+
+    // MARK: Jobs
+
+    /// Plans and stores a job. Submitting the same spec again is a no-op that returns the
+    /// existing job (so `run` can be re-run to resume); a different spec under an existing
+    /// name is refused.
+    public func submit(_ spec: JobSpec) throws(StoreError) -> SubmitResponse {
+        if let existing = try store.job(named: spec.name) {
+            guard existing.specYAML == spec.specText else { throw .jobConflict(name: spec.name) }
+            return try summary(existing, created: false)
+        }
+        let output = try Planner.plan(spec)
+        let id = try store.insertJob(name: spec.name, specYAML: spec.specText, now: clock(), makePlan: { id throws(StoreError) in
+            let plan = output.plan(id)
+            guard let data = try? JSONEncoder().encode(plan), let text = String(data: data, encoding: .utf8) else {
+                throw .database(path: store.path, message: "cannot encode the work plan")
+            }
+            return text
+        }, tasks: output.tasks)
+        logger.info("job submitted", metadata: ["job": "\(spec.name)", "tasks": "\(output.tasks.count)"])
+        guard let record = try store.job(id: id) else { throw .unknownJob(spec.name) }
+        return try summary(record, created: true)
+    }
+
+    private func summary(_ job: JobRecord, created: Bool) throws(StoreError) -> SubmitResponse {
+        let tasks = try store.tasks(job: job.id)
+        let counts = try store.unitCounts(job: job.id)
+        return SubmitResponse(job: job.id, name: job.name, tasks: tasks.count, units: counts.total,
+                              samples: tasks.reduce(0) { $0 + $1.sampleCount }, created: created)
+    }
+
+    public func plan(job id: Int64) throws(StoreError) -> WorkPlan {
+        if let plan = plans[id] { return plan }
+        guard let record = try store.job(id: id) else { throw .unknownJob("#\(id)") }
+        guard let plan = try? JSONDecoder().decode(WorkPlan.self, from: Data(record.planJSON.utf8)) else {
+            throw .database(path: store.path, message: "job \(record.name) has an unreadable plan")
+        }
+        plans[id] = plan
+        return plan
+    }
+
+    public func job(named name: String) throws(StoreError) -> JobRecord {
+        guard let record = try store.job(named: name) else { throw .unknownJob(name) }
+        return record
+    }
+
+    public func jobs() throws(StoreError) -> [JobRecord] { try store.jobs() }
+
+    // MARK: Leases
+
+    public func lease(worker: String, host: String) throws(StoreError) -> LeaseResponse {
+        let now = clock()
+        try store.touchWorker(id: worker, host: host, now: now)
+        let expired = try store.expireLeases(now: now)
+        if expired > 0 {
+            expiredLeases += expired
+            logger.warning("leases expired", metadata: ["count": "\(expired)"])
+        }
+        guard let unit = try store.leaseNext(worker: worker, now: now, expires: now + configuration.leaseSeconds) else {
+            return LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished)
+        }
+        guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
+        let samples = try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount)
+        let grant = LeaseGrant(unit: unit.id, task: unit.task, job: task.job, firstSample: unit.firstSample,
+                               sets: samples.sets, items: samples.items, labels: samples.labels,
+                               leaseSeconds: configuration.leaseSeconds, attempt: unit.attempts)
+        return LeaseResponse(grant: grant, finished: false)
+    }
+
+    public func heartbeat(unit: Int64, worker: String) throws(StoreError) -> Bool {
+        let now = clock()
+        try store.touchWorker(id: worker, host: "", now: now)
+        return try store.extendLease(unit: unit, worker: worker, expires: now + configuration.leaseSeconds)
+    }
+
+    /// Accepts a unit's results once. A completion for a unit that is already done is a
+    /// harmless duplicate; one from a worker that does not hold the lease is refused and
+    /// changes nothing.
+    public func complete(unit id: Int64, _ request: CompletionRequest) throws(StoreError) -> CompletionOutcome {
+        guard let unit = try store.unit(id: id) else { throw .unknownUnit(id) }
+        if unit.state == .done {
+            logger.notice("duplicate completion ignored", metadata: ["unit": "\(id)", "worker": "\(request.worker)"])
+            return .duplicate
+        }
+        guard unit.state == .leased, unit.leaseOwner == request.worker, unit.attempts == request.attempt else {
+            throw .notLeaseHolder(unit: id, worker: request.worker)
+        }
+        let r = request.results
+        guard r.isConsistent, r.count == unit.sampleCount else {
+            throw .invalidResults(unit: id, reason: "expected \(unit.sampleCount) samples in equal-length columns, got \(r.count)")
+        }
+        try store.complete(unit: unit, worker: request.worker, results: r, now: clock())
+        return .accepted
+    }
+
+    public func fail(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
+        let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: configuration.maxAttempts)
+        logger.warning("unit failed", metadata: ["unit": "\(unit)", "worker": "\(worker)", "error": "\(error)", "now": "\(state?.rawValue ?? "not held")"])
+        return state
+    }
+
+    public func release(unit: Int64, worker: String) throws(StoreError) -> Bool {
+        try store.release(unit: unit, worker: worker)
+    }
+
+    // MARK: Memory banks
+
+    /// Merges a worker's delta into the task's bank and returns the entries accepted after
+    /// `since` (minus what the worker just sent) with the bank's new version.
+    public func syncBank(task id: Int64, since: Int64, delta: BankDelta) throws(StoreError) -> (delta: BankDelta, version: Int64) {
+        var bank = try taskBank(id)
+        let outcome = bank.merge(delta)
+        if !outcome.accepted.isEmpty {
+            try store.applyBankMerge(task: id, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version)
+        }
+        banks[id] = bank
+        let sent = Set(delta.entries.map(\.key.position))
+        return (bank.entries(since: since, excluding: sent), bank.version)
+    }
+
+    public func bankDimension(task id: Int64) throws(StoreError) -> Int {
+        try taskBank(id).bank.dimension
+    }
+
+    private func taskBank(_ id: Int64) throws(StoreError) -> TaskBank {
+        if let bank = banks[id] { return bank }
+        guard let task = try store.task(id: id) else { throw .unknownTask(id) }
+        let plan = try plan(job: task.job)
+        let bank = TaskBank(rowCount: plan.labelCount, memoryLength: plan.scoring.memoryLength, dimension: plan.dimension,
+                            stored: try store.bankEntries(task: id), version: task.bankVersion)
+        banks[id] = bank
+        return bank
+    }
+
+    // MARK: Status and results
+
+    public func status(job name: String) throws(StoreError) -> JobStatus {
+        let job = try job(named: name)
+        let tasks = try store.tasks(job: job.id)
+        return JobStatus(
+            job: job.name, units: try store.unitCounts(job: job.id), samples: tasks.reduce(0) { $0 + $1.sampleCount },
+            results: try store.resultCount(job: job.id), tasks: tasks,
+            failed: try store.failedUnits(job: job.id).map { FailedUnit(unit: $0.id, task: $0.task, attempts: $0.attempts, error: $0.lastError ?? "") },
+            workers: try store.workers(), expiredLeases: expiredLeases, now: clock())
+    }
+
+    public func results(task: Int64) throws(StoreError) -> [ResultRecord] {
+        try store.results(task: task)
+    }
+
+    /// A task's stream order (set, item, label per position): for re-scoring sequentially.
+    public func stream(task: Int64) throws(StoreError) -> (sets: [Int], items: [Int], labels: [Int]) {
+        try store.stream(task: task)
+    }
+
+    public func tasks(job: Int64) throws(StoreError) -> [TaskRecord] {
+        try store.tasks(job: job)
+    }
+
+    public func units(task: Int64) throws(StoreError) -> [UnitRecord] {
+        try store.units(task: task)
+    }
+
+    public func integrityCheck() throws(StoreError) -> String {
+        try store.integrityCheck()
+    }
+}
+
+/// `GET /v1/jobs/{name}`: progress of a job.
+public struct JobStatus: Codable, Sendable {
+    public var job: String
+    public var units: UnitCounts
+    public var samples: Int
+    public var results: Int
+    public var tasks: [TaskRecord]
+    public var failed: [FailedUnit]
+    public var workers: [WorkerRecord]
+    public var expiredLeases: Int
+    public var now: Double
+}
+
+public struct FailedUnit: Codable, Sendable, Equatable {
+    public var unit: Int64
+    public var task: Int64
+    public var attempts: Int
+    public var error: String
+}

@@ -1,0 +1,69 @@
+/// Rows of the coordinator's tables, as the store returns them.
+
+public enum UnitState: String, Codable, Sendable, CaseIterable {
+    case pending, leased, done, failed
+}
+
+public struct UnitRecord: Sendable, Equatable {
+    public var id: Int64
+    public var task: Int64
+    public var firstSample: Int
+    public var sampleCount: Int
+    public var state: UnitState
+    public var attempts: Int
+    public var leaseOwner: String?
+    public var leaseExpires: Double?
+    public var lastError: String?
+}
+
+public struct TaskRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var job: Int64
+    public var oodIndex: Int
+    public var oodName: String
+    public var oodGroup: String?
+    public var sampleCount: Int
+    public var bankVersion: Int64
+}
+
+public struct JobRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var specYAML: String
+    public var planJSON: String
+    public var createdAt: Double
+}
+
+/// One stored result row, joined with its sample's label.
+public struct ResultRecord: Codable, Sendable, Equatable {
+    public var position: Int
+    public var label: Int
+    public var pred: Int?
+    public var conf: Float?
+    public var confVanilla: Float?
+    public var mcm: Float?
+    public var adaptive: Float?
+    public var error: String?
+}
+
+/// Unit counts by state.
+public struct UnitCounts: Codable, Sendable, Equatable {
+    public var pending = 0
+    public var leased = 0
+    public var done = 0
+    public var failed = 0
+
+    public init() {}
+
+    public var total: Int { pending + leased + done + failed }
+    /// Nothing left to lease or wait for.
+    public var isFinished: Bool { pending == 0 && leased == 0 }
+}
+
+public struct WorkerRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var host: String
+    public var lastSeen: Double
+    public var unitsDone: Int
+    public var samplesDone: Int
+}

@@ -1,0 +1,145 @@
+import CSQLite
+import Foundation
+
+/// A minimal SQLite connection: prepared statements, typed binding, transactions.
+///
+/// The coordinator is the only writer, and it owns exactly one connection (inside the
+/// `Coordinator` actor), so this type needs no locking of its own.
+final class SQLiteConnection {
+    private var handle: OpaquePointer?
+    let path: String
+
+    init(path: String) throws(StoreError) {
+        self.path = path
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        guard sqlite3_open_v2(path, &db, flags, nil) == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(db)
+            throw .database(path: path, message: message)
+        }
+        handle = db
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+    }
+
+    // MARK: Statements
+
+    func execute(_ sql: String) throws(StoreError) {
+        var error: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
+            let message = error.map { String(cString: $0) } ?? lastError
+            sqlite3_free(error)
+            throw .database(path: path, message: message)
+        }
+    }
+
+    func prepare(_ sql: String) throws(StoreError) -> Statement {
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else {
+            throw .database(path: path, message: "\(lastError) in: \(sql)")
+        }
+        return Statement(stmt, connection: self)
+    }
+
+    /// Runs `body` in one transaction; rolls back if it throws.
+    func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    var changes: Int { Int(sqlite3_changes(handle)) }
+    var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+
+    /// Reads one integer (first column of the first row), or nil.
+    func scalar(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> Int64? {
+        let stmt = try prepare(sql)
+        try stmt.bind(values)
+        guard try stmt.step() else { return nil }
+        return stmt.isNull(0) ? nil : stmt.int(0)
+    }
+}
+
+/// A value bound to a statement parameter.
+enum SQLValue {
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob(Data)
+    case null
+}
+
+/// A prepared statement; reset and rebound for each use.
+final class Statement {
+    private let stmt: OpaquePointer
+    private unowned let connection: SQLiteConnection
+
+    init(_ stmt: OpaquePointer, connection: SQLiteConnection) {
+        self.stmt = stmt
+        self.connection = connection
+    }
+
+    deinit { sqlite3_finalize(stmt) }
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    func bind(_ values: [SQLValue]) throws(StoreError) {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+        for (i, value) in values.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch value {
+            case let .int(v): rc = sqlite3_bind_int64(stmt, index, v)
+            case let .double(v): rc = sqlite3_bind_double(stmt, index, v)
+            case let .text(v): rc = sqlite3_bind_text(stmt, index, v, -1, Self.transient)
+            case let .blob(v):
+                rc = v.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), Self.transient) }
+            case .null: rc = sqlite3_bind_null(stmt, index)
+            }
+            guard rc == SQLITE_OK else { throw .database(path: connection.path, message: connection.lastError) }
+        }
+    }
+
+    /// Advances; true while a row is available.
+    @discardableResult
+    func step() throws(StoreError) -> Bool {
+        switch sqlite3_step(stmt) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw .database(path: connection.path, message: connection.lastError)
+        }
+    }
+
+    /// Binds and runs to completion (for writes).
+    func run(_ values: [SQLValue]) throws(StoreError) {
+        try bind(values)
+        while try step() {}
+    }
+
+    func int(_ column: Int32) -> Int64 { sqlite3_column_int64(stmt, column) }
+    func double(_ column: Int32) -> Double { sqlite3_column_double(stmt, column) }
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(stmt, column) == SQLITE_NULL }
+
+    func text(_ column: Int32) -> String? {
+        guard let p = sqlite3_column_text(stmt, column) else { return nil }
+        return String(cString: p)
+    }
+
+    func blob(_ column: Int32) -> Data {
+        let count = Int(sqlite3_column_bytes(stmt, column))
+        guard count > 0, let p = sqlite3_column_blob(stmt, column) else { return Data() }
+        return Data(bytes: p, count: count)
+    }
+}

@@ -1,0 +1,327 @@
+import AdaNeg
+import Foundation
+
+/// The coordinator's persistent state in one SQLite database (WAL).
+///
+/// One instance per coordinator, owned by the `Coordinator` actor: it is the single writer.
+/// Every multi-row change runs in one transaction, so a crash at any moment leaves either the
+/// whole change or none of it.
+final class SQLiteStore {
+    let db: SQLiteConnection
+
+    init(path: String) throws(StoreError) {
+        db = try SQLiteConnection(path: path)
+        try Schema.prepare(db)
+    }
+
+    var path: String { db.path }
+
+    // MARK: Jobs and planning
+
+    func job(named name: String) throws(StoreError) -> JobRecord? {
+        let s = try db.prepare("SELECT id, name, spec_yaml, plan_json, created_at FROM jobs WHERE name = ?")
+        try s.bind([.text(name)])
+        guard try s.step() else { return nil }
+        return JobRecord(id: s.int(0), name: s.text(1) ?? "", specYAML: s.text(2) ?? "", planJSON: s.text(3) ?? "", createdAt: s.double(4))
+    }
+
+    func job(id: Int64) throws(StoreError) -> JobRecord? {
+        let s = try db.prepare("SELECT id, name, spec_yaml, plan_json, created_at FROM jobs WHERE id = ?")
+        try s.bind([.int(id)])
+        guard try s.step() else { return nil }
+        return JobRecord(id: s.int(0), name: s.text(1) ?? "", specYAML: s.text(2) ?? "", planJSON: s.text(3) ?? "", createdAt: s.double(4))
+    }
+
+    func jobs() throws(StoreError) -> [JobRecord] {
+        let s = try db.prepare("SELECT id, name, spec_yaml, plan_json, created_at FROM jobs ORDER BY id")
+        try s.bind([])
+        var out = [JobRecord]()
+        while try s.step() {
+            out.append(JobRecord(id: s.int(0), name: s.text(1) ?? "", specYAML: s.text(2) ?? "", planJSON: s.text(3) ?? "", createdAt: s.double(4)))
+        }
+        return out
+    }
+
+    /// Inserts a planned job in one transaction. `makePlan` receives the new job id.
+    func insertJob(name: String, specYAML: String, now: Double, makePlan: (Int64) throws(StoreError) -> String,
+                   tasks: [PlannedTask]) throws(StoreError) -> Int64 {
+        try db.transaction { () throws(StoreError) -> Int64 in
+            try db.prepare("INSERT INTO jobs (name, spec_yaml, plan_json, created_at) VALUES (?, ?, '', ?)")
+                .run([.text(name), .text(specYAML), .double(now)])
+            let jobID = db.lastInsertRowID
+            try db.prepare("UPDATE jobs SET plan_json = ? WHERE id = ?").run([.text(try makePlan(jobID)), .int(jobID)])
+            let taskInsert = try db.prepare("INSERT INTO tasks (job_id, ood_index, ood_name, ood_group, sample_count) VALUES (?, ?, ?, ?, ?)")
+            let sampleInsert = try db.prepare("INSERT INTO samples (task_id, position, set_index, item_index, label) VALUES (?, ?, ?, ?, ?)")
+            let unitInsert = try db.prepare("INSERT INTO units (task_id, first_sample, sample_count) VALUES (?, ?, ?)")
+            for task in tasks {
+                try taskInsert.run([.int(jobID), .int(Int64(task.oodIndex)), .text(task.name), task.group.map { .text($0) } ?? .null,
+                                    .int(Int64(task.samples.count))])
+                let taskID = db.lastInsertRowID
+                for (position, s) in task.samples.enumerated() {
+                    try sampleInsert.run([.int(taskID), .int(Int64(position)), .int(Int64(s.set)), .int(Int64(s.item)), .int(Int64(s.label))])
+                }
+                for unit in task.units {
+                    try unitInsert.run([.int(taskID), .int(Int64(unit.lowerBound)), .int(Int64(unit.count))])
+                }
+            }
+            return jobID
+        }
+    }
+
+    func tasks(job: Int64) throws(StoreError) -> [TaskRecord] {
+        let s = try db.prepare("SELECT id, job_id, ood_index, ood_name, ood_group, sample_count, bank_version FROM tasks WHERE job_id = ? ORDER BY ood_index")
+        try s.bind([.int(job)])
+        var out = [TaskRecord]()
+        while try s.step() {
+            out.append(TaskRecord(id: s.int(0), job: s.int(1), oodIndex: Int(s.int(2)), oodName: s.text(3) ?? "",
+                                  oodGroup: s.text(4), sampleCount: Int(s.int(5)), bankVersion: s.int(6)))
+        }
+        return out
+    }
+
+    func task(id: Int64) throws(StoreError) -> TaskRecord? {
+        let s = try db.prepare("SELECT id, job_id, ood_index, ood_name, ood_group, sample_count, bank_version FROM tasks WHERE id = ?")
+        try s.bind([.int(id)])
+        guard try s.step() else { return nil }
+        return TaskRecord(id: s.int(0), job: s.int(1), oodIndex: Int(s.int(2)), oodName: s.text(3) ?? "",
+                          oodGroup: s.text(4), sampleCount: Int(s.int(5)), bankVersion: s.int(6))
+    }
+
+    // MARK: Units and leases
+
+    private static let unitColumns = "id, task_id, first_sample, sample_count, state, attempts, lease_owner, lease_expires, last_error"
+
+    private func readUnit(_ s: Statement) -> UnitRecord {
+        UnitRecord(id: s.int(0), task: s.int(1), firstSample: Int(s.int(2)), sampleCount: Int(s.int(3)),
+                   state: UnitState(rawValue: s.text(4) ?? "") ?? .pending, attempts: Int(s.int(5)),
+                   leaseOwner: s.text(6), leaseExpires: s.isNull(7) ? nil : s.double(7), lastError: s.text(8))
+    }
+
+    func unit(id: Int64) throws(StoreError) -> UnitRecord? {
+        let s = try db.prepare("SELECT \(Self.unitColumns) FROM units WHERE id = ?")
+        try s.bind([.int(id)])
+        return try s.step() ? readUnit(s) : nil
+    }
+
+    func units(task: Int64) throws(StoreError) -> [UnitRecord] {
+        let s = try db.prepare("SELECT \(Self.unitColumns) FROM units WHERE task_id = ? ORDER BY first_sample")
+        try s.bind([.int(task)])
+        var out = [UnitRecord]()
+        while try s.step() { out.append(readUnit(s)) }
+        return out
+    }
+
+    /// Returns expired leases to `pending`; returns how many expired.
+    func expireLeases(now: Double) throws(StoreError) -> Int {
+        try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL WHERE state = 'leased' AND lease_expires < ?")
+            .run([.double(now)])
+        return db.changes
+    }
+
+    /// Leases the next unit: the earliest pending unit (stream order) of a task no other worker
+    /// is working on, else the earliest pending unit overall. Both keep each task's stream
+    /// processed in order as far as the worker count allows.
+    func leaseNext(worker: String, now: Double, expires: Double) throws(StoreError) -> UnitRecord? {
+        try db.transaction { () throws(StoreError) -> UnitRecord? in
+            let idle = try db.prepare("""
+                SELECT u.id FROM units u
+                WHERE u.state = 'pending'
+                  AND NOT EXISTS (SELECT 1 FROM units l WHERE l.task_id = u.task_id AND l.state = 'leased')
+                ORDER BY u.task_id, u.first_sample LIMIT 1
+                """)
+            try idle.bind([])
+            var chosen: Int64?
+            if try idle.step() { chosen = idle.int(0) }
+            if chosen == nil {
+                let any = try db.prepare("SELECT id FROM units WHERE state = 'pending' ORDER BY task_id, first_sample LIMIT 1")
+                try any.bind([])
+                if try any.step() { chosen = any.int(0) }
+            }
+            guard let id = chosen else { return nil }
+            try db.prepare("UPDATE units SET state = 'leased', lease_owner = ?, lease_expires = ?, attempts = attempts + 1 WHERE id = ?")
+                .run([.text(worker), .double(expires), .int(id)])
+            return try unit(id: id)
+        }
+    }
+
+    /// Extends a lease the worker holds; false if it does not hold it.
+    func extendLease(unit: Int64, worker: String, expires: Double) throws(StoreError) -> Bool {
+        try db.prepare("UPDATE units SET lease_expires = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?")
+            .run([.double(expires), .int(unit), .text(worker)])
+        return db.changes == 1
+    }
+
+    /// Stores a unit's results and marks it done, in one transaction, if `worker` holds it.
+    func complete(unit: UnitRecord, worker: String, results: UnitResults, now: Double) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            try db.prepare("UPDATE units SET state = 'done', lease_owner = NULL, lease_expires = NULL, completed_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ? AND attempts = ?")
+                .run([.double(now), .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
+            guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
+            let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            for i in 0..<results.count {
+                let position = Int64(unit.firstSample + i)
+                if let error = results.errors[i] {
+                    try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error)])
+                } else {
+                    try insert.run([.int(unit.task), .int(position), .int(Int64(results.pred[i])), .double(Double(results.conf[i])),
+                                    .double(Double(results.confVanilla[i])), .double(Double(results.mcm[i])),
+                                    .double(Double(results.adaptive[i])), .null])
+                }
+            }
+            try db.prepare("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?")
+                .run([.int(Int64(results.count)), .text(worker)])
+        }
+    }
+
+    /// Records a failure: the unit is parked as failed after `maxAttempts`, else returned to pending.
+    func fail(unit: Int64, worker: String, error: String, maxAttempts: Int) throws(StoreError) -> UnitState? {
+        try db.transaction { () throws(StoreError) -> UnitState? in
+            guard let u = try self.unit(id: unit), u.state == .leased, u.leaseOwner == worker else { return nil }
+            let next: UnitState = u.attempts >= maxAttempts ? .failed : .pending
+            try db.prepare("UPDATE units SET state = ?, lease_owner = NULL, lease_expires = NULL, last_error = ? WHERE id = ?")
+                .run([.text(next.rawValue), .text(error), .int(unit)])
+            return next
+        }
+    }
+
+    /// Gives a lease back without counting an attempt (graceful worker shutdown).
+    func release(unit: Int64, worker: String) throws(StoreError) -> Bool {
+        try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL, attempts = max(attempts - 1, 0) WHERE id = ? AND state = 'leased' AND lease_owner = ?")
+            .run([.int(unit), .text(worker)])
+        return db.changes == 1
+    }
+
+    func unitCounts(job: Int64?) throws(StoreError) -> UnitCounts {
+        let sql = job == nil
+            ? "SELECT state, count(*) FROM units GROUP BY state"
+            : "SELECT u.state, count(*) FROM units u JOIN tasks t ON t.id = u.task_id WHERE t.job_id = ? GROUP BY u.state"
+        let s = try db.prepare(sql)
+        try s.bind(job.map { [.int($0)] } ?? [])
+        var counts = UnitCounts()
+        while try s.step() {
+            let n = Int(s.int(1))
+            switch UnitState(rawValue: s.text(0) ?? "") {
+            case .pending: counts.pending = n
+            case .leased: counts.leased = n
+            case .done: counts.done = n
+            case .failed: counts.failed = n
+            case nil: break
+            }
+        }
+        return counts
+    }
+
+    func failedUnits(job: Int64) throws(StoreError) -> [UnitRecord] {
+        let s = try db.prepare("SELECT \(Self.unitColumns.split(separator: ",").map { "u." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")) FROM units u JOIN tasks t ON t.id = u.task_id WHERE t.job_id = ? AND u.state = 'failed' ORDER BY u.id")
+        try s.bind([.int(job)])
+        var out = [UnitRecord]()
+        while try s.step() { out.append(readUnit(s)) }
+        return out
+    }
+
+    // MARK: Samples and results
+
+    func samples(task: Int64, first: Int, count: Int) throws(StoreError) -> (sets: [Int], items: [Int], labels: [Int]) {
+        let s = try db.prepare("SELECT set_index, item_index, label FROM samples WHERE task_id = ? AND position >= ? AND position < ? ORDER BY position")
+        try s.bind([.int(task), .int(Int64(first)), .int(Int64(first + count))])
+        var sets = [Int](), items = [Int](), labels = [Int]()
+        sets.reserveCapacity(count); items.reserveCapacity(count); labels.reserveCapacity(count)
+        while try s.step() {
+            sets.append(Int(s.int(0))); items.append(Int(s.int(1))); labels.append(Int(s.int(2)))
+        }
+        return (sets, items, labels)
+    }
+
+    /// The whole stream of a task: per position, set index, item index and label.
+    func stream(task: Int64) throws(StoreError) -> (sets: [Int], items: [Int], labels: [Int]) {
+        guard let t = try self.task(id: task) else { throw .unknownTask(task) }
+        return try samples(task: task, first: 0, count: t.sampleCount)
+    }
+
+    /// Every result of a task with its label, in stream order.
+    func results(task: Int64) throws(StoreError) -> [ResultRecord] {
+        let s = try db.prepare("""
+            SELECT s.position, s.label, r.pred, r.conf, r.conf_vanilla, r.mcm, r.adaptive, r.error
+            FROM results r JOIN samples s ON s.task_id = r.task_id AND s.position = r.position
+            WHERE r.task_id = ? ORDER BY r.position
+            """)
+        try s.bind([.int(task)])
+        var out = [ResultRecord]()
+        while try s.step() {
+            func f(_ c: Int32) -> Float? { s.isNull(c) ? nil : Float(s.double(c)) }
+            out.append(ResultRecord(position: Int(s.int(0)), label: Int(s.int(1)), pred: s.isNull(2) ? nil : Int(s.int(2)),
+                                    conf: f(3), confVanilla: f(4), mcm: f(5), adaptive: f(6), error: s.text(7)))
+        }
+        return out
+    }
+
+    func resultCount(job: Int64) throws(StoreError) -> Int {
+        Int(try db.scalar("SELECT count(*) FROM results r JOIN tasks t ON t.id = r.task_id WHERE t.job_id = ?", [.int(job)]) ?? 0)
+    }
+
+    // MARK: Memory banks
+
+    /// All stored entries of a task's bank, in acceptance order.
+    func bankEntries(task: Int64) throws(StoreError) -> [(entry: BankEntry, version: Int64)] {
+        let q = try db.prepare("SELECT row, priority, position, feature, version FROM bank_entries WHERE task_id = ? ORDER BY version, position")
+        try q.bind([.int(task)])
+        var out = [(entry: BankEntry, version: Int64)]()
+        while try q.step() {
+            let blob = q.blob(3)
+            let feature = blob.withUnsafeBytes { raw in
+                (0..<(blob.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+            }
+            out.append((BankEntry(row: Int(q.int(0)), key: BankKey(primary: Float(q.double(1)), position: Int(q.int(2))), feature: feature), q.int(4)))
+        }
+        return out
+    }
+
+    /// Persists one merge: accepted entries in, evicted entries out, the new version, atomically.
+    func applyBankMerge(task: Int64, accepted: [BankEntry], evicted: [(row: Int, position: Int)], version: Int64) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            let delete = try db.prepare("DELETE FROM bank_entries WHERE task_id = ? AND row = ? AND position = ?")
+            for e in evicted { try delete.run([.int(task), .int(Int64(e.row)), .int(Int64(e.position))]) }
+            let insert = try db.prepare("INSERT OR REPLACE INTO bank_entries (task_id, row, priority, position, feature, version) VALUES (?, ?, ?, ?, ?, ?)")
+            for e in accepted {
+                var blob = Data(count: e.feature.count * 4)
+                blob.withUnsafeMutableBytes { raw in
+                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
+                }
+                try insert.run([.int(task), .int(Int64(e.row)), .double(Double(e.key.primary)), .int(Int64(e.key.position)), .blob(blob), .int(version)])
+            }
+            try db.prepare("UPDATE tasks SET bank_version = ? WHERE id = ?").run([.int(version), .int(task)])
+        }
+    }
+
+    // MARK: Workers
+
+    func touchWorker(id: String, host: String, now: Double) throws(StoreError) {
+        try db.prepare("INSERT INTO workers (id, host, last_seen) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, host = excluded.host")
+            .run([.text(id), .text(host), .double(now)])
+    }
+
+    func workers() throws(StoreError) -> [WorkerRecord] {
+        let s = try db.prepare("SELECT id, host, last_seen, units_done, samples_done FROM workers ORDER BY id")
+        try s.bind([])
+        var out = [WorkerRecord]()
+        while try s.step() {
+            out.append(WorkerRecord(id: s.text(0) ?? "", host: s.text(1) ?? "", lastSeen: s.double(2), unitsDone: Int(s.int(3)), samplesDone: Int(s.int(4))))
+        }
+        return out
+    }
+
+    func integrityCheck() throws(StoreError) -> String {
+        let s = try db.prepare("PRAGMA integrity_check")
+        try s.bind([])
+        return try s.step() ? (s.text(0) ?? "") : ""
+    }
+}
+
+/// A task as planned, before it is stored.
+struct PlannedTask: Sendable {
+    var oodIndex: Int
+    var name: String
+    var group: String?
+    var samples: [(set: Int, item: Int, label: Int)]
+    var units: [Range<Int>]
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// The schema (top-level `schema.sql`, bundled) and its migrations.
+enum Schema {
+    /// The version `schema.sql` describes.
+    static let currentVersion = 1
+
+    /// The top-level `schema.sql`, embedded in the binary at build time (the target's
+    /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
+    static func baseSQL() throws(StoreError) -> String {
+        String(decoding: PackageResources.schema_sql, as: UTF8.self)
+    }
+
+    /// Statements that bring a database at version `v` to `v + 1`. Empty while only version 1
+    /// exists; each future change to `schema.sql` adds one entry here.
+    static let migrations: [Int: String] = [:]
+
+    /// Applies the schema to a new database, migrates an older one, refuses a newer one.
+    static func prepare(_ db: SQLiteConnection) throws(StoreError) {
+        try db.execute("PRAGMA journal_mode = WAL")
+        try db.execute("PRAGMA synchronous = NORMAL")
+        try db.execute("PRAGMA foreign_keys = ON")
+        try db.transaction { () throws(StoreError) in
+            let hasVersionTable = try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") ?? 0
+            var version = hasVersionTable > 0 ? Int(try db.scalar("SELECT max(version) FROM schema_version") ?? 0) : 0
+            if version > currentVersion {
+                throw .newerSchema(path: db.path, found: version, supported: currentVersion)
+            }
+            if version == 0 {
+                try db.execute(try baseSQL())
+                try db.prepare("INSERT INTO schema_version (version) VALUES (?)").run([.int(Int64(currentVersion))])
+                return
+            }
+            while version < currentVersion {
+                if let sql = migrations[version] { try db.execute(sql) }
+                version += 1
+                try db.prepare("UPDATE schema_version SET version = ?").run([.int(Int64(version))])
+            }
+        }
+    }
+}

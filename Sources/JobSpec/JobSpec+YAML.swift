@@ -1,0 +1,134 @@
+import AdaNeg
+import Foundation
+import Yams
+
+extension JobSpec {
+    /// The spec in the job format with every key spelled out (defaults included, paths
+    /// absolute). Parsing it gives back an equal spec (apart from `specText`), so the
+    /// coordinator can store a canonical form or derive a re-scoring job from it.
+    public func canonicalYAML() -> String {
+        var pairs: [(Node, Node)] = [
+            (key("name"), str(name)),
+        ]
+        if let model { pairs.append((key("model"), str(model))) }
+        if let dataRoot { pairs.append((key("data_root"), str(dataRoot))) }
+        pairs.append((key("allow_outside_root"), bool(allowOutsideRoot)))
+        pairs.append((key("id"), dataset(id, extra: [])))
+        pairs.append((key("ood"), Node(ood.map { set in
+            var head: [(Node, Node)] = [(key("name"), str(set.name))]
+            if let group = set.group { head.append((key("group"), str(group.rawValue))) }
+            return dataset(set.data, extra: head)
+        })))
+        var neg: [(Node, Node)] = [(key("count"), int(negatives.count))]
+        if let lexicon = negatives.lexicon { neg.append((key("lexicon"), str(lexicon))) }
+        if let text = negatives.textFeatures { neg.append((key("text_features"), str(text))) }
+        switch negatives.permutation {
+        case .jobSeed: neg.append((key("permutation"), Node("seed")))
+        case .seed(let s): neg.append((key("permutation"), Node(String(s))))
+        case .file(let f): neg.append((key("permutation"), str(f)))
+        case .none: neg.append((key("permutation"), Node("none")))
+        }
+        pairs.append((key("negatives"), Node(neg)))
+        let s = scoring
+        pairs.append((key("scoring"), Node([
+            (key("memleng"), int(s.memoryLength)), (key("thres"), num(s.threshold)), (key("gap"), num(s.gap)),
+            (key("beta"), num(s.beta)), (key("lambda"), num(s.lambda)), (key("groups"), int(s.groups)),
+            (key("batch_size"), int(s.batchSize)), (key("proxy"), Node(s.proxy.rawValue)),
+            (key("in_score"), Node(s.inScore.rawValue)), (key("replacement"), Node(s.replacement.rawValue)),
+            (key("variant"), Node(s.variant.rawValue)), (key("logit_scale"), num(s.logitScale)),
+        ])))
+        var pre: [(Node, Node)] = []
+        if let r = preprocessing.resize { pre.append((key("resize"), int(r))) }
+        if let c = preprocessing.crop { pre.append((key("crop"), int(c))) }
+        if !pre.isEmpty { pairs.append((key("preprocessing"), Node(pre))) }
+        pairs.append((key("seed"), Node(String(seed))))
+        pairs.append((key("unit_batches"), int(unitBatches)))
+        pairs.append((key("sync_every"), int(syncEvery)))
+        pairs.append((key("keep_features"), bool(keepFeatures)))
+        return (try? Yams.serialize(node: Node(pairs), allowUnicode: true, sortKeys: false)) ?? ""
+    }
+
+    private func dataset(_ d: DatasetSpec, extra: [(Node, Node)]) -> Node {
+        var pairs = extra
+        if let classes = d.classes { pairs.append((key("classes"), str(classes))) }
+        if let n = d.numClasses { pairs.append((key("num_classes"), int(n))) }
+        switch d.images {
+        case .list(let p)?: pairs.append((key("images"), str(p)))
+        case .folders(let p)?: pairs.append((key("images"), Node([(key("folders"), str(p))])))
+        case nil: break
+        }
+        if let f = d.features { pairs.append((key("features"), str(f))) }
+        if let l = d.labels { pairs.append((key("labels"), str(l))) }
+        return Node(pairs)
+    }
+
+    private func key(_ k: String) -> Node { Node(k) }
+    private func int(_ v: Int) -> Node { Node(String(v)) }
+    private func bool(_ v: Bool) -> Node { Node(v ? "true" : "false") }
+    private func num(_ v: Double) -> Node {
+        if v.isNaN { return Node(".nan") }
+        if v.isInfinite { return Node(v > 0 ? ".inf" : "-.inf") }
+        return Node(String(v))
+    }
+    /// A string that reads back as the same string (quoted when it would look like a number,
+    /// a boolean or null).
+    private func str(_ v: String) -> Node {
+        if case .string = ScalarValue(Node.Scalar(v)), !v.contains(": "), !v.hasPrefix(" "), !v.hasSuffix(" ") {
+            return Node(v)
+        }
+        return Node(v, .implicit, .doubleQuoted)
+    }
+}
+
+// MARK: - Planner helpers
+
+/// The images of one set as the planner stores them.
+public struct ImageSamples: Sendable, Equatable {
+    /// The folder the references resolve against (`data_root` for lists, the class-folder root
+    /// for folders); pass it to `ImageList.resolve`.
+    public var root: String
+    /// ID entries carry their class index; OOD entries are all −1.
+    public var entries: [ImageListEntry]
+}
+
+extension JobSpec {
+    /// Reads the images of a set: the ID set (`isID`) or an OOD set. Nil for a features set.
+    /// OOD labels are forced to −1 whatever the list says.
+    public func imageSamples(of set: DatasetSpec, isID: Bool) throws(JobSpecError) -> ImageSamples? {
+        switch set.images {
+        case nil:
+            return nil
+        case .list(let list)?:
+            guard let dataRoot else {
+                throw JobSpecError(file: list, problems: [JobSpecProblem(path: "data_root", message: "image lists need data_root")])
+            }
+            var entries = try ImageList.read(path: list, defaultLabel: isID ? nil : -1)
+            if !isID { for i in entries.indices { entries[i].label = -1 } }
+            return ImageSamples(root: dataRoot, entries: entries)
+        case .folders(let dir)?:
+            var entries = try ImageFolders.read(root: dir).entries
+            if !isID { for i in entries.indices { entries[i].label = -1 } }
+            return ImageSamples(root: dir, entries: entries)
+        }
+    }
+
+    /// The ID class names: the `classes` file, else the class-folder names; nil when neither
+    /// is given (a job whose text features are precomputed).
+    public func classNames() throws(JobSpecError) -> [String]? {
+        if let classes = id.classes {
+            guard let data = FileManager.default.contents(atPath: classes), let text = String(data: data, encoding: .utf8) else {
+                throw JobSpecError(file: classes, problems: [JobSpecProblem(path: "id.classes", message: "cannot read class-names file \(classes)")])
+            }
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) }
+            while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
+            return lines
+        }
+        if case .folders(let dir)? = id.images { return try ImageFolders.read(root: dir).classes }
+        return nil
+    }
+
+    /// Resolves an image reference of a set safely (see `ImageList.resolve`).
+    public func resolve(reference: String, root: String) throws(JobSpecError) -> URL {
+        try ImageList.resolve(reference: reference, dataRoot: root, allowOutsideRoot: allowOutsideRoot)
+    }
+}

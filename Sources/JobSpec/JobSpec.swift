@@ -1,0 +1,180 @@
+import AdaNeg
+
+/// A scoring job: what `jobs/*.yaml` decodes to (see `jobs/README.md` for the YAML format).
+///
+/// Every path is absolute after loading: relative paths in the YAML resolve against the
+/// directory of the spec file. References *inside* image lists stay relative to `dataRoot`
+/// (use `ImageList.resolve` to turn them into URLs safely).
+public struct JobSpec: Sendable, Equatable {
+    /// Job name, `[A-Za-z0-9._-]+`: the coordinator's unique key.
+    public var name: String
+    /// CLIP model directory (Hugging Face layout). Required when any set has images or when
+    /// negatives must be mined (no `negatives.text_features`).
+    public var model: String?
+    /// The root that relative image references in lists resolve against.
+    public var dataRoot: String?
+    /// Lets image references leave `dataRoot` (absolute paths, `..`, symlinks out). Default false.
+    public var allowOutsideRoot: Bool
+    /// The in-distribution set.
+    public var id: DatasetSpec
+    /// The OOD sets (at least one, names unique); each one makes a task `id ∪ ood[i]`.
+    public var ood: [OODSetSpec]
+    public var negatives: NegativesSpec
+    public var scoring: ScoringParameters
+    public var preprocessing: Preprocessing
+    /// Shuffles each task's stream (ID ∪ OOD set); also the default negative permutation seed.
+    public var seed: UInt64
+    /// Batches per work unit (a unit is `unitBatches × scoring.batchSize` samples). Default 8.
+    public var unitBatches: Int
+    /// Bank sync every N batches. Default 1.
+    public var syncEvery: Int
+    /// Store per-image features so the job can be re-scored without embedding. Default true.
+    public var keepFeatures: Bool
+    /// The YAML as submitted, verbatim.
+    public var specText: String
+
+    public init(
+        name: String, model: String? = nil, dataRoot: String? = nil, allowOutsideRoot: Bool = false,
+        id: DatasetSpec, ood: [OODSetSpec], negatives: NegativesSpec = NegativesSpec(),
+        scoring: ScoringParameters = ScoringParameters(), preprocessing: Preprocessing = Preprocessing(),
+        seed: UInt64 = 0, unitBatches: Int = 8, syncEvery: Int = 1, keepFeatures: Bool = true, specText: String = ""
+    ) {
+        self.name = name
+        self.model = model
+        self.dataRoot = dataRoot
+        self.allowOutsideRoot = allowOutsideRoot
+        self.id = id
+        self.ood = ood
+        self.negatives = negatives
+        self.scoring = scoring
+        self.preprocessing = preprocessing
+        self.seed = seed
+        self.unitBatches = unitBatches
+        self.syncEvery = syncEvery
+        self.keepFeatures = keepFeatures
+        self.specText = specText
+    }
+
+    /// Samples per work unit.
+    public var unitSize: Int { unitBatches * scoring.batchSize }
+
+    /// True when any set (ID or OOD) is given as images rather than features.
+    public var hasImages: Bool { id.images != nil || ood.contains { $0.data.images != nil } }
+
+    /// The permutation seed in effect when `negatives.permutation` is `.jobSeed` or `.seed`.
+    public var permutationSeed: UInt64? {
+        switch negatives.permutation {
+        case .jobSeed: seed
+        case .seed(let s): s
+        case .file, .none: nil
+        }
+    }
+}
+
+/// One set of samples: exactly one of `images` / `features`.
+public struct DatasetSpec: Sendable, Equatable {
+    /// Class-names file (one per line, class-index order). ID set only; needed for the text
+    /// prompts unless `negatives.text_features` is given. With `images: {folders: DIR}` and no
+    /// `classes`, the folder names are the class names.
+    public var classes: String?
+    /// Number of ID classes C. ID set only; optional: derived from `classes` (line count), the
+    /// class folders, or `text_features` rows − `negatives.count`. When given, it is checked
+    /// against each of those.
+    public var numClasses: Int?
+    public var images: ImageSource?
+    /// Precomputed image features, `.npy` N × D (L2-normalised rows).
+    public var features: String?
+    /// `.npy` of integer labels, one per feature row. Required for ID features (class indices);
+    /// optional and ignored for OOD sets (every OOD sample is labelled −1).
+    public var labels: String?
+
+    public init(classes: String? = nil, numClasses: Int? = nil, images: ImageSource? = nil,
+                features: String? = nil, labels: String? = nil) {
+        self.classes = classes
+        self.numClasses = numClasses
+        self.images = images
+        self.features = features
+        self.labels = labels
+    }
+}
+
+/// Where a set's images come from.
+public enum ImageSource: Sendable, Equatable {
+    /// An OpenOOD image list: `relative/path label` per line, references relative to `dataRoot`.
+    case list(String)
+    /// A folder per class; sorted folder names give the class indices. References are relative
+    /// to this folder (it is the root they resolve against).
+    case folders(String)
+
+    public var path: String {
+        switch self {
+        case .list(let p), .folders(let p): p
+        }
+    }
+}
+
+/// An OOD set and the group it is reported in.
+public struct OODSetSpec: Sendable, Equatable {
+    /// `[A-Za-z0-9._-]+`, unique within the job.
+    public var name: String
+    public var group: OODGroup?
+    public var data: DatasetSpec
+
+    public init(name: String, group: OODGroup? = nil, data: DatasetSpec) {
+        self.name = name
+        self.group = group
+        self.data = data
+    }
+}
+
+/// The report groups OOD sets into near- and far-OOD means when groups are given.
+public enum OODGroup: String, Sendable, Equatable, Codable, CaseIterable {
+    case near, far
+}
+
+/// The negative labels.
+public struct NegativesSpec: Sendable, Equatable {
+    /// M, the number of negative labels. Default 10000.
+    public var count: Int
+    /// A user candidate list for NegMining instead of WordNet: `word<TAB>noun|adj` per line.
+    public var lexicon: String?
+    /// Precomputed label text features, (C+M) × D `.npy`, ID classes first. When given,
+    /// mining is skipped (and `lexicon` must not be given).
+    public var textFeatures: String?
+    /// How the negatives are ordered into groups.
+    public var permutation: PermutationSpec
+
+    public init(count: Int = 10000, lexicon: String? = nil, textFeatures: String? = nil,
+                permutation: PermutationSpec = .jobSeed) {
+        self.count = count
+        self.lexicon = lexicon
+        self.textFeatures = textFeatures
+        self.permutation = permutation
+    }
+}
+
+/// The permutation of the negative columns before grouping.
+public enum PermutationSpec: Sendable, Equatable {
+    /// A SplitMix64 Fisher–Yates shuffle seeded with the job's `seed` (the default).
+    case jobSeed
+    /// The same shuffle with an explicit seed.
+    case seed(UInt64)
+    /// A `.npy` of indices (int64 or integral floats), length `count − count mod groups`,
+    /// e.g. `data/official-negative-permutation-10000.npy`.
+    case file(String)
+    /// Identity: no permutation.
+    case none
+}
+
+/// Image preprocessing: resize the shorter side to `resize` (bicubic), centre-crop `crop`.
+public struct Preprocessing: Sendable, Equatable {
+    /// nil: the model's image size.
+    public var resize: Int?
+    /// nil: the model's image size.
+    public var crop: Int?
+
+    public init(resize: Int? = nil, crop: Int? = nil) {
+        self.resize = resize
+        self.crop = crop
+    }
+}

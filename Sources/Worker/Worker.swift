@@ -1,0 +1,249 @@
+import AdaNeg
+import Coordinator
+import Foundation
+import Logging
+import NPY
+import ServiceLifecycle
+import Tensor
+
+/// How a worker runs.
+public struct WorkerOptions: Sendable {
+    public var id: String
+    public var host: String
+    /// Keep polling for new jobs when nothing is left, instead of exiting.
+    public var forever = false
+    /// Seconds between polls when no unit is available.
+    public var idlePoll: Double = 0.5
+    /// Benchmarks: sleep this long per batch, as embedding would cost (a no-op embedder).
+    public var simulatedBatchSeconds: Double = 0
+
+    public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0) {
+        self.id = id
+        self.host = host
+        self.forever = forever
+        self.idlePoll = idlePoll
+        self.simulatedBatchSeconds = simulatedBatchSeconds
+    }
+}
+
+/// Totals a worker reports when it stops.
+public struct WorkerReport: Sendable {
+    public var units = 0
+    public var samples = 0
+    public var computeSeconds = 0.0
+    public var waitSeconds = 0.0
+
+    /// Share of the worker's busy time spent waiting on the coordinator.
+    public var waitShare: Double { computeSeconds + waitSeconds > 0 ? waitSeconds / (computeSeconds + waitSeconds) : 0 }
+}
+
+/// A worker: leases units, scores them batch by batch with a local replica of the task's
+/// memory bank, syncs the bank every `sync_every` batches, heartbeats, and completes.
+/// As a `Service`, it stops gracefully on SIGTERM/SIGINT by releasing its current unit.
+public actor Worker: Service {
+    let client: CoordinatorClient
+    let options: WorkerOptions
+    let logger: Logger
+    private var plans: [Int64: WorkPlan] = [:]
+    private var replicas: [Int64: TaskReplica] = [:]
+    private var sources: [String: FeatureSource] = [:]
+    private var texts: [String: Matrix] = [:]
+    public private(set) var report = WorkerReport()
+    private var stopping = false
+
+    public init(client: CoordinatorClient, options: WorkerOptions, logger: Logger = Logger(label: "adaneg.worker")) {
+        self.client = client
+        self.options = options
+        self.logger = logger
+    }
+
+    /// One task's scorer with its bank replica and the bank version it has seen.
+    struct TaskReplica {
+        var scorer: AdaNegScorer
+        var version: Int64
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await self.loop()
+        } onGracefulShutdown: {
+            Task { await self.requestStop() }
+        }
+    }
+
+    func requestStop() { stopping = true }
+
+    private func loop() async throws {
+        while !stopping && !Task.isCancelled {
+            let started = Date()
+            let response = try await client.lease(worker: options.id, host: options.host)
+            report.waitSeconds += Date().timeIntervalSince(started)
+            guard let grant = response.grant else {
+                if response.finished && !options.forever { return }
+                try await Task.sleep(nanoseconds: UInt64(options.idlePoll * 1e9))
+                continue
+            }
+            try await process(grant)
+        }
+    }
+
+    // MARK: One unit
+
+    private func process(_ grant: LeaseGrant) async throws {
+        var wait = 0.0
+        var compute = 0.0
+        var mark = Date()
+        /// Adds the time since the last mark to `wait` or `compute`.
+        func lap(waiting: Bool) {
+            let now = Date()
+            if waiting { wait += now.timeIntervalSince(mark) } else { compute += now.timeIntervalSince(mark) }
+            mark = now
+        }
+
+        let heartbeat = startHeartbeat(grant)
+        defer { heartbeat.cancel() }
+        do {
+            let plan = try await self.plan(grant.job)
+            var replica = try await self.replica(task: grant.task, plan: plan)
+            lap(waiting: true)
+            let features = try self.features(for: grant, plan: plan)
+            lap(waiting: false)
+            let b = plan.scoring.batchSize
+            var results = UnitResults()
+            var batchIndex = 0
+            var start = 0
+            while start < grant.count {
+                if stopping {
+                    try? await client.release(unit: grant.unit, worker: options.id)
+                    replicas[grant.task] = nil
+                    return
+                }
+                let end = min(grant.count, start + b)
+                batchIndex += 1
+                let syncNow = batchIndex % plan.syncEvery == 0 || end >= grant.count
+                // Bank update first, then the sync, then the adaptive pass: this batch's
+                // entries reach the other workers as early as possible.
+                let pending = try replica.scorer.beginBatch(features.rows(start..<end), startPosition: grant.firstSample + start)
+                lap(waiting: false)
+                if syncNow {
+                    let delta = replica.scorer.takeBankDelta()
+                    let (reply, version) = try await client.syncBank(task: grant.task, since: replica.version, delta: delta, dimension: plan.dimension)
+                    replica.scorer.mergeBank(reply)
+                    replica.version = version
+                    lap(waiting: true)
+                }
+                let scores = replica.scorer.finishBatch(pending)
+                if options.simulatedBatchSeconds > 0 {
+                    try await Task.sleep(nanoseconds: UInt64(options.simulatedBatchSeconds * 1e9))
+                }
+                for s in scores {
+                    results.pred.append(s.pred); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
+                    results.mcm.append(s.mcm); results.adaptive.append(s.adaptive); results.errors.append(nil)
+                }
+                lap(waiting: false)
+                start = end
+            }
+            replicas[grant.task] = replica
+            let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: results, computeSeconds: compute, waitSeconds: wait)
+            let outcome = try await client.complete(unit: grant.unit, request)
+            lap(waiting: true)
+            if outcome == .duplicate { logger.notice("unit \(grant.unit) was already completed elsewhere") }
+            report.units += 1
+            report.samples += grant.count
+        } catch let error as ClientError {
+            replicas[grant.task] = nil
+            throw error
+        } catch is CancellationError {
+            try? await client.release(unit: grant.unit, worker: options.id)
+            throw CancellationError()
+        } catch {
+            replicas[grant.task] = nil
+            logger.error("unit \(grant.unit) failed: \(error)")
+            try await client.fail(unit: grant.unit, worker: options.id, error: "\(error)")
+        }
+        report.computeSeconds += compute
+        report.waitSeconds += wait
+    }
+
+    private func startHeartbeat(_ grant: LeaseGrant) -> Task<Void, Never> {
+        let client = self.client
+        let worker = options.id
+        let interval = max(grant.leaseSeconds / 3, 0.05)
+        return Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                if Task.isCancelled { return }
+                _ = try? await client.heartbeat(unit: grant.unit, worker: worker)
+            }
+        }
+    }
+
+    // MARK: Inputs
+
+    private func plan(_ job: Int64) async throws -> WorkPlan {
+        if let plan = plans[job] { return plan }
+        let plan = try await client.plan(job: job)
+        plans[job] = plan
+        return plan
+    }
+
+    /// The task's scorer, created on first use with the full bank pulled from the coordinator.
+    private func replica(task: Int64, plan: WorkPlan) async throws -> TaskReplica {
+        if var r = replicas[task] {
+            // Catch up on what other workers merged since this replica last synced.
+            let (delta, version) = try await client.syncBank(task: task, since: r.version, delta: BankDelta(), dimension: plan.dimension)
+            r.scorer.mergeBank(delta)
+            r.version = version
+            return r
+        }
+        let text = try textFeatures(plan)
+        let permutation: LabelSpace.PermutationSource
+        switch plan.permutation {
+        case let .seed(s): permutation = .seed(s)
+        case .none: permutation = .none
+        case let .file(path): permutation = .given(try NPYFile.readIntegers(path))
+        }
+        var scorer: AdaNegScorer
+        do {
+            scorer = try AdaNegScorer(text: text, numID: plan.numID, parameters: plan.scoring, permutation: permutation, recordsDelta: true)
+        } catch {
+            throw WorkerError.plan(error.description)
+        }
+        let (full, version) = try await client.syncBank(task: task, since: 0, delta: BankDelta(), dimension: plan.dimension)
+        scorer.mergeBank(full)
+        return TaskReplica(scorer: scorer, version: version)
+    }
+
+    private func textFeatures(_ plan: WorkPlan) throws -> Matrix {
+        if let t = texts[plan.textFeatures] { return t }
+        let (rows, cols, values) = try NPYFile.readMatrix(plan.textFeatures)
+        var m = Matrix(rows: rows, cols: cols, storage: values)
+        m.normalizeRows()
+        texts[plan.textFeatures] = m
+        return m
+    }
+
+    private func features(for grant: LeaseGrant, plan: WorkPlan) throws -> Matrix {
+        var out = Matrix(rows: grant.count, cols: plan.dimension)
+        for i in 0..<grant.count {
+            let set = grant.sets[i]
+            guard set >= 0, set < plan.sets.count, let path = plan.sets[set].features else {
+                throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) has no features")
+            }
+            let source = try source(path)
+            guard source.cols == plan.dimension else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(plan.dimension)") }
+            try out.storage.withUnsafeMutableBufferPointer { buf in
+                try source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * plan.dimension ..< (i + 1) * plan.dimension]))
+            }
+        }
+        out.normalizeRows()
+        return out
+    }
+
+    private func source(_ path: String) throws -> FeatureSource {
+        if let s = sources[path] { return s }
+        let s = try FeatureSource(path: path)
+        sources[path] = s
+        return s
+    }
+}

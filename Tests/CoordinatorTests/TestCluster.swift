@@ -1,0 +1,103 @@
+import AdaNeg
+import Coordinator
+import Foundation
+import Hummingbird
+import JobSpec
+import Logging
+import NPY
+import ServiceLifecycle
+import Tensor
+import Worker
+
+/// A coordinator with its HTTP server on an ephemeral loopback port, for integration tests.
+final class TestCluster: @unchecked Sendable {
+    let directory: URL
+    let coordinator: Coordinator
+    let port: Int
+    let group: ServiceGroup
+    let server: Task<Void, any Error>
+
+    init(token: String? = nil, leaseSeconds: Double = 30, maxBodyBytes: Int = 64 << 20,
+         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        coordinator = try Coordinator(databasePath: directory.appendingPathComponent("db.sqlite").path,
+                                      configuration: .init(leaseSeconds: leaseSeconds), logger: logger, clock: clock)
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try buildCoordinatorApplication(coordinator: coordinator,
+                                                  options: ServerOptions(host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes),
+                                                  logger: logger, onRunning: { continuation.yield($0) })
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
+        self.group = group
+        server = Task { try await group.run() }
+        var it = stream.makeAsyncIterator()
+        guard let p = await it.next() else { throw CocoaError(.fileNoSuchFile) }
+        port = p
+    }
+
+    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    func client(token: String? = nil) -> CoordinatorClient { CoordinatorClient(base: url, token: token, retryWindow: 5) }
+
+    func shutdown() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await server.value
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Synthetic features written as a features-only job.
+struct FeaturesJob {
+    let data: SyntheticBenchmark
+    let yaml: String
+    let directory: String
+
+    init(in directory: URL, name: String = "test-job", shape: SyntheticBenchmark.Shape, seed: UInt64 = 3,
+         kinds: [SyntheticBenchmark.OODKind] = [.covered, .uncovered], batchSize: Int = 64, unitBatches: Int = 2,
+         memleng: Int = 6, proxy: ProxyKind = .task, syncEvery: Int = 1) throws {
+        data = SyntheticBenchmark(shape: shape, seed: seed)
+        let dir = directory.path
+        self.directory = dir
+        try NPYFile.writeMatrix(data.text.storage, rows: data.text.rows, cols: data.text.cols, to: "\(dir)/text.npy")
+        try NPYFile.writeMatrix(data.idFeatures.storage, rows: data.idFeatures.rows, cols: data.idFeatures.cols, to: "\(dir)/id.npy")
+        try NPYFile.write(.int64(data.idLabels, shape: [data.idLabels.count]), to: "\(dir)/id-labels.npy")
+        var ood = ""
+        for kind in kinds {
+            guard let set = data.oodSets.first(where: { $0.kind == kind }) else { continue }
+            try NPYFile.writeMatrix(set.features.storage, rows: set.features.rows, cols: set.features.cols, to: "\(dir)/ood-\(kind.rawValue).npy")
+            ood += "  - {name: \(kind.rawValue), group: far, features: ood-\(kind.rawValue).npy}\n"
+        }
+        yaml = """
+        name: \(name)
+        id:
+          num_classes: \(shape.classes)
+          features: id.npy
+          labels: id-labels.npy
+        ood:
+        \(ood)negatives:
+          text_features: text.npy
+          count: \(shape.negatives)
+        scoring: {batch_size: \(batchSize), memleng: \(memleng), proxy: \(proxy.rawValue)}
+        seed: 5
+        unit_batches: \(unitBatches)
+        sync_every: \(syncEvery)
+        """
+    }
+
+    func spec() throws -> JobSpec {
+        try JobSpecLoader.parse(yaml: yaml, baseDirectory: directory)
+    }
+
+    /// Features of a stream in the coordinator's order.
+    func features(sets: [Int], items: [Int], kinds: [SyntheticBenchmark.OODKind]) -> Matrix {
+        var m = Matrix(rows: sets.count, cols: data.shape.dimension)
+        for i in sets.indices {
+            let row = sets[i] == 0 ? data.idFeatures.row(items[i])
+                : data.oodSets.first { $0.kind == kinds[sets[i] - 1] }!.features.row(items[i])
+            for c in 0..<m.cols { m[i, c] = row[c] }
+        }
+        return m
+    }
+}
