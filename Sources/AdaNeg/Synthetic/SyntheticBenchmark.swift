@@ -1,8 +1,46 @@
-import Foundation
 import Tensor
 
-/// CLIP-like features for demos, tests and benchmarks, deterministic from a seed.
-/// (Doc comment to be written once the model is tuned.)
+/// CLIP-like features for demos, tests and benchmarks, deterministic from a seed (SplitMix64 only).
+///
+/// The generative model imitates the geometry that makes CLIP-based OOD detection behave as it does
+/// (ImageNet, ViT-B/16, logit scale 100), so that MCM < NegLabel < AdaNeg comes out as in the paper.
+///
+/// **Spaces.** Two mean directions, a text direction and an image direction with cosine 0.35 between
+/// them (the modality gap). All "meaning" lives in a semantic subspace of at most 96 dimensions
+/// orthogonal to both, the same at every D, so that D = 128 and D = 512 behave alike (real CLIP's
+/// semantics use far fewer dimensions than D).
+///
+/// **Labels.** A three-level hierarchy: one ID *domain* direction; superclasses (about 10 ID classes
+/// each) that share the domain with weight² 0.3; classes that share their superclass with weight² 0.45.
+/// A text feature is `√0.7 · text direction + √0.3 · (concept + prompt noise)`, so label prompts are all
+/// alike (pairwise cos ≈ 0.7), as in CLIP. Negative labels come from a NegMining imitation: twice M
+/// candidates in their own superclasses (with a random, small share of the ID domain) and the M whose
+/// 95th-percentile cosine to the ID prompts is lowest are kept, sorted by it, as NegMining does.
+///
+/// **Images.** `normalise(√0.2 · image direction + √0.3 · aligned + √0.2 · visual + √0.3 · style)`:
+/// - *aligned*: the text-nameable content, the concept plus per-image noise; it is the only part that
+///   text features see, so image–text cosines come out ≈ 0.37 for the right class and ≈ 0.19 for others;
+/// - *visual*: content only images share (a per-concept visual prototype plus noise; ID classes have
+///   hierarchical prototypes too), so images of one concept are much closer to each other (≈ 0.8) than
+///   to their label text: this is what AdaNeg's memory bank exploits;
+/// - *style*: one direction per data set (ImageNet-like ID, and each OOD set its own; near-ID shares the
+///   ID style, like SSB-hard), so a data set's images look alike.
+///
+/// **ID images.** Uniform classes; 70% are ambiguous (they also show a second class, usually a sibling
+/// in the same superclass, with weight 0.3–1.2), which puts zero-shot top-1 around 70–80%.
+///
+/// **OOD sets.** Each OOD set is a few dozen concepts, as real OOD benchmarks are (iNaturalist, SUN,
+/// Textures: ~50–100 categories):
+/// - `covered`: images of concepts next to a negative label (like iNaturalist plants for WordNet
+///   negatives): NegLabel is strong, AdaNeg a little stronger;
+/// - `uncovered`: clusters (≈ 60 images each) around novel concepts in the ID domain that neither an ID
+///   nor a negative label names (NegMining keeps negatives away from the ID domain); static negatives
+///   catch them only partly, but clear members are cached in the bank and their visual prototype and
+///   style then give away the rest of the cluster, so AdaNeg improves most here;
+/// - `near-id`: concepts close to one ID class (weight² 0.3–0.45 on it, visually similar too, ID style):
+///   the hardest set for every method.
+/// In `covered` and `uncovered`, 20% of the images also show an ID-class object (the "kitchen with a
+/// microwave" case), which gives MCM its tens-of-percent FPR95 and NegLabel its hard tail.
 public struct SyntheticBenchmark: Sendable {
     public enum OODKind: String, Sendable, CaseIterable {
         case covered, uncovered, nearID = "near-id"
@@ -35,121 +73,131 @@ public struct SyntheticBenchmark: Sendable {
     public let idLabels: [Int]
     public let oodSets: [(kind: OODKind, features: Matrix)]
 
-    static func knob(_ name: String, _ value: Float) -> Float {
-        if let s = ProcessInfo.processInfo.environment["SYN_" + name], let v = Float(s) { return v }
-        return value
+    /// The model's constants (tuned so that both the demo and the ImageNet shape look like real CLIP).
+    enum Model {
+        static let semanticDimensions = 96
+        static let gapCosine: Float = 0.35        // cos(image direction, text direction)
+        static let textShared: Float = 0.7        // text energy on the text direction
+        static let promptNoise: Float = 0.3       // a prompt's deviation from its concept
+        static let imageShared: Float = 0.2       // image energy on the image direction,
+        static let alignedShare: Float = 0.3      //   on text-nameable content,
+        static let visualShare: Float = 0.2       //   on visual-only content,
+        static let styleShare: Float = 0.3        //   on the data set's style
+        static let alignedNoise: Float = 0.5      // per-image noise (scaled by 0.7–1.3 per image)
+        static let visualNoise: Float = 0.7
+        static let groupSize: Float = 10          // ID classes per superclass
+        static let domainWeight: Float = 0.3      // weight² of the domain in an ID superclass
+        static let superWeight: Float = 0.45      // weight² of the superclass in a class
+        static let negativeDomainMax: Float = 0.3 // negative superclasses: weight² of the ID domain in [0, this]
+        static let candidatesPerNegative: Float = 2
+        static let ambiguousShare = 0.7
+        static let siblingShare = 0.7             // an ambiguous image's second class is a sibling
+        static let ambiguityRange: ClosedRange<Float> = 0.3...1.2
+        static let imagesPerConcept: Float = 30   // covered and near-ID concepts
+        static let imagesPerCluster: Float = 60   // uncovered clusters
+        static let coveredSpread: Float = 0.3     // an OOD concept's distance from its negative label
+        static let coveredIDSuper: Float = 0.1    //   and its pull towards an ID superclass
+        static let uncoveredDomainMax: Float = 0.5 // weight² of the ID domain in a cluster centre, in [0, this]
+        static let uncoveredSpread: Float = 0.7   // per-image spread of the aligned content in a cluster
+        static let idObjectShare = 0.2            // OOD images that also show an ID-class object,
+        static let coveredIDObject: Float = 1.2   //   with weight (0.25–1) × this
+        static let uncoveredIDObject: Float = 1.5
+        static let nearIDWeight: ClosedRange<Float> = 0.3...0.45 // weight² of the ID class in a near-ID concept
+        static let nearIDVisual: Float = 0.4      // weight² of the ID class's visual prototype
     }
 
     public init(shape: Shape, seed: UInt64) {
         precondition(shape.classes > 0 && shape.negatives > 0 && shape.dimension >= 8)
         self.shape = shape
         self.seed = seed
-        let k = Self.knob
-        let rho = k("RHO", 0.35)            // cos(image mean direction, text mean direction)
-        let textShared = k("TSH", 0.7)      // share of a text feature's energy on the text direction
-        let textNoise = k("TNOISE", 0.3)    // prompt noise around a label's concept
-        let imageShared = k("ISH", 0.35)    // image energy: image direction
-        let alignedShare = k("ALI", 0.2)    //   text-aligned content
-        let visualShare = k("VIS", 0.3)     //   visual-only content (rest: nuisance)
-        let styleShare = k("STYLE", 0.1)   //   the data set's visual style
-        let groupSize = k("GROUP", 10)      // ID classes per superclass
-        let domainW = k("DOM", 0.3)         // weight² of the shared ID domain direction in a superclass
-        let superW = k("SUP", 0.45)         // weight² of the superclass direction in a class concept
-        let negDomainMax = k("NEGDOM", 0.3) // negative superclasses: weight² on the ID domain, uniform in [0, this]
-        let oversample = k("OVER", 2)       // NegMining: candidates per kept negative label
-        let sigmaC = k("SIGC", 0.8)         // per-image noise of the text-aligned content
-        let sigmaV = k("SIGV", 0.7)         // per-image noise of the visual content
-        let ambShare = k("AMB", 0.3)        // share of ambiguous ID images
-        let ambLo = k("AMBLO", 0.3), ambHi = k("AMBHI", 1.0)
-        let perConcept = k("PERC", 30)      // OOD images per OOD concept (covered, near-ID)
-        let covSpread = k("COVSP", 0.5)     // covered: concept spread around its negative label
-        let covID = k("COVID", 0.5)         // covered: pull towards an ID superclass
-        let covPull = k("COVPULL", 0.8)     // per-image pull towards one ID class (an ID-like object in view)
-        let uncPull = k("UNCPULL", 0.8)
-        let uncDomain = k("UNCDOM", 0.3)
-        let pullShare = k("PULLP", 0.35)
-        let clusterSize = k("CLSIZE", 60)
-        let uncSpread = k("UNCSP", 0.4)
-        let uncID = k("UNCID", 0.6)         // uncovered centres: pull towards an ID superclass
-        let nearLo = k("NEARLO", 0.3), nearHi = k("NEARHI", 0.55)
-        let nearVis = k("NEARVIS", 0.4)
-
+        typealias P = Model
         var rng = SplitMix64(seed: seed)
         let d = shape.dimension
+        let c = shape.classes
+
+        // Mean directions and the semantic subspace orthogonal to both.
         let textAxis = Self.randomUnit(d, &rng)
         let gapAxis = Self.orthogonalize(Self.randomUnit(d, &rng), against: textAxis)
-        let imageAxis = Self.combine([(rho, textAxis), ((1 - rho * rho).squareRoot(), gapAxis)])
-        let semDim = min(d, Int(k("SEMDIM", 96)))
+        let imageAxis = Self.combine([(P.gapCosine, textAxis), ((1 - P.gapCosine * P.gapCosine).squareRoot(), gapAxis)])
+        let semanticDimensions = min(d, P.semanticDimensions)
         func semantic(_ rng: inout SplitMix64) -> [Float] {
             var v = [Float](repeating: 0, count: d)
-            for i in 0..<semDim { v[i] = Float(rng.nextGaussian()) }
-            return Self.orthogonalize(Self.orthogonalize(Self.normalize(v), against: textAxis), against: gapAxis)
+            for i in 0..<semanticDimensions { v[i] = Float(rng.nextGaussian()) }
+            return Self.orthogonalize(Self.orthogonalize(v, against: textAxis), against: gapAxis)
         }
-        func mix(_ a: [Float], _ wa: Float, _ b: [Float]) -> [Float] {
-            Self.combine([(wa.squareRoot(), a), ((1 - wa).squareRoot(), b)])
+        /// `normalise(√w · a + √(1−w) · b)` for unit a ⟂ b: cos(result, a) ≈ √w.
+        func mix(_ a: [Float], _ w: Float, _ b: [Float]) -> [Float] {
+            Self.combine([(w.squareRoot(), a), ((1 - w).squareRoot(), b)])
         }
+        func uniform(_ range: ClosedRange<Float>, _ rng: inout SplitMix64) -> Float {
+            range.lowerBound + (range.upperBound - range.lowerBound) * Float(rng.nextUnit())
+        }
+        func pick(_ n: Int, _ rng: inout SplitMix64) -> Int { Int(rng.next(upperBound: UInt64(n))) }
         func textFeature(_ concept: [Float], _ rng: inout SplitMix64) -> [Float] {
-            let c = Self.combine([(1, concept), (textNoise, semantic(&rng))])
-            return Self.combine([(textShared.squareRoot(), textAxis), ((1 - textShared).squareRoot(), c)])
+            mix(textAxis, P.textShared, Self.combine([(1, concept), (P.promptNoise, semantic(&rng))]))
         }
-        /// An image of a concept: `aligned` is what text can name, `visual` what only images share.
         func image(_ aligned: [Float], _ visual: [Float], _ style: [Float], _ rng: inout SplitMix64) -> [Float] {
-            let u = Float(0.7 + 0.6 * rng.nextUnit())
-            let xc = Self.combine([(1, aligned), (sigmaC * u, semantic(&rng))])
-            let xv = Self.combine([(1, visual), (sigmaV * u, semantic(&rng))])
-            return Self.combine([(imageShared.squareRoot(), imageAxis), (alignedShare.squareRoot(), xc),
-                                 (visualShare.squareRoot(), xv), (styleShare.squareRoot(), style),
-                                 (max(0, 1 - imageShared - alignedShare - visualShare - styleShare).squareRoot(), semantic(&rng))])
+            let noise = Float(0.7 + 0.6 * rng.nextUnit())
+            let a = Self.combine([(1, aligned), (P.alignedNoise * noise, semantic(&rng))])
+            let v = Self.combine([(1, visual), (P.visualNoise * noise, semantic(&rng))])
+            return Self.combine([(P.imageShared.squareRoot(), imageAxis), (P.alignedShare.squareRoot(), a),
+                                 (P.visualShare.squareRoot(), v), (P.styleShare.squareRoot(), style)])
         }
 
-        // ID hierarchy: domain → superclasses → classes, for the text-aligned and the visual content.
-        let c = shape.classes
+        // ID hierarchy: domain → superclasses → classes, for the nameable and the visual content.
         let domain = semantic(&rng)
-        let superCount = max(1, Int((Float(c) / groupSize).rounded()))
-        let supers = (0..<superCount).map { _ in mix(domain, domainW, semantic(&rng)) }
-        let superVisual = (0..<superCount).map { _ in semantic(&rng) }
+        let superCount = max(1, Int((Float(c) / P.groupSize).rounded()))
+        let supers = (0..<superCount).map { _ in mix(domain, P.domainWeight, semantic(&rng)) }
+        let superVisuals = (0..<superCount).map { _ in semantic(&rng) }
         let superOf = (0..<c).map { $0 * superCount / c }
-        let concepts = (0..<c).map { mix(supers[superOf[$0]], superW, semantic(&rng)) }
-        let visuals = (0..<c).map { mix(superVisual[superOf[$0]], superW, semantic(&rng)) }
-        var textRows = concepts.map { textFeature($0, &rng) }
+        let concepts = (0..<c).map { mix(supers[superOf[$0]], P.superWeight, semantic(&rng)) }
+        let visuals = (0..<c).map { mix(superVisuals[superOf[$0]], P.superWeight, semantic(&rng)) }
+        let idText = concepts.map { textFeature($0, &rng) }
         let idStyle = semantic(&rng)
 
-        // Negative labels: candidates in their own superclasses, NegMining keeps those farthest from ID.
-        let candidates = max(shape.negatives, Int(Float(shape.negatives) * oversample))
-        let negSuperCount = max(1, Int((Float(candidates) / groupSize).rounded()))
-        let negSupers = (0..<negSuperCount).map { _ in mix(domain, negDomainMax * Float(rng.nextUnit()), semantic(&rng)) }
-        let candConcepts = (0..<candidates).map { mix(negSupers[$0 * negSuperCount / candidates], superW, semantic(&rng)) }
-        let candText = candConcepts.map { textFeature($0, &rng) }
-        let idText = Matrix(rowsOf: textRows)
-        let sims = BLAS.matmulTransposed(Matrix(rowsOf: candText), idText)
-        let pct = min(c - 1, Int(0.95 * Double(c)))
+        // Negative labels: NegMining keeps the candidates whose 95th-percentile similarity to the ID
+        // prompts is lowest, sorted by it.
+        let candidates = max(shape.negatives, Int(Float(shape.negatives) * P.candidatesPerNegative))
+        let negSuperCount = max(1, Int((Float(candidates) / P.groupSize).rounded()))
+        let negSupers = (0..<negSuperCount).map { _ in
+            mix(domain, P.negativeDomainMax * Float(rng.nextUnit()), semantic(&rng))
+        }
+        let candidateConcepts = (0..<candidates).map {
+            mix(negSupers[$0 * negSuperCount / candidates], P.superWeight, semantic(&rng))
+        }
+        let candidateText = Matrix(rowsOf: candidateConcepts.map { textFeature($0, &rng) })
+        let sims = BLAS.matmulTransposed(candidateText, Matrix(rowsOf: idText))
+        let percentile = min(c - 1, Int(0.95 * Double(c)))
         let eta: [Float] = (0..<candidates).map { j in
             var row = sims.row(j)
             row.sort()
-            return row[pct]
+            return row[percentile]
         }
-        let kept = (0..<candidates).sorted { eta[$0] < eta[$1] || (eta[$0] == eta[$1] && $0 < $1) }.prefix(shape.negatives)
-        let negConcepts = kept.map { candConcepts[$0] }
-        textRows += kept.map { candText[$0] }
-        self.text = Matrix(rowsOf: textRows)
+        let kept = Array((0..<candidates).sorted { eta[$0] < eta[$1] || (eta[$0] == eta[$1] && $0 < $1) }
+            .prefix(shape.negatives))
+        let negConcepts = kept.map { candidateConcepts[$0] }
+        var text = Matrix(rows: c + shape.negatives, cols: d)
+        for k in 0..<c { for x in 0..<d { text[k, x] = idText[k][x] } }
+        for (j, src) in kept.enumerated() { for x in 0..<d { text[c + j, x] = candidateText[src, x] } }
+        self.text = text
 
-        // ID images.
+        // ID images, most showing some of a second class.
         var idRows = [[Float]]()
         var idLabels = [Int]()
+        idRows.reserveCapacity(shape.idSamples)
         for _ in 0..<shape.idSamples {
-            let label = Int(rng.next(upperBound: UInt64(c)))
+            let label = pick(c, &rng)
             var aligned = concepts[label], visual = visuals[label]
-            if rng.nextUnit() < Double(ambShare) {
+            if rng.nextUnit() < P.ambiguousShare {
                 let other: Int
-                if rng.nextUnit() < 0.7 {
-                    let s = superOf[label]
-                    let lo = (0..<c).first { superOf[$0] == s }!
-                    let hi = (0..<c).last { superOf[$0] == s }!
-                    other = lo + Int(rng.next(upperBound: UInt64(hi - lo + 1)))
+                if rng.nextUnit() < P.siblingShare {
+                    let lo = (superOf[label] * c + superCount - 1) / superCount
+                    let hi = ((superOf[label] + 1) * c + superCount - 1) / superCount
+                    other = lo + pick(hi - lo, &rng)
                 } else {
-                    other = Int(rng.next(upperBound: UInt64(c)))
+                    other = pick(c, &rng)
                 }
-                let w = ambLo + (ambHi - ambLo) * Float(rng.nextUnit())
+                let w = uniform(P.ambiguityRange, &rng)
                 aligned = Self.combine([(1, aligned), (w, concepts[other])])
                 visual = Self.combine([(1, visual), (w, visuals[other])])
             }
@@ -159,101 +207,55 @@ public struct SyntheticBenchmark: Sendable {
         self.idFeatures = Matrix(rowsOf: idRows)
         self.idLabels = idLabels
 
-        /// How much of an ID class an OOD image shows: nothing for most, a share of them show one.
-        func idLike(_ rng: inout SplitMix64) -> Float {
-            rng.nextUnit() < Double(pullShare) ? 0.25 + 0.75 * Float(rng.nextUnit()) : 0
+        /// How much of an ID-class object an OOD image shows: none for most.
+        func idObject(_ rng: inout SplitMix64) -> Float {
+            rng.nextUnit() < P.idObjectShare ? 0.25 + 0.75 * Float(rng.nextUnit()) : 0
         }
-        func pick(_ n: Int, _ rng: inout SplitMix64) -> Int { Int(rng.next(upperBound: UInt64(n))) }
+        let conceptCount = max(4, Int(Float(shape.oodSamples) / P.imagesPerConcept))
         var sets = [(kind: OODKind, features: Matrix)]()
-        let oodConcepts = max(4, Int(Float(shape.oodSamples) / perConcept))
         for kind in OODKind.allCases {
             var rows = [[Float]]()
+            rows.reserveCapacity(shape.oodSamples)
             let style = kind == .nearID ? idStyle : semantic(&rng)
             switch kind {
             case .covered:
-                let named: [([Float], [Float])] = (0..<oodConcepts).map { _ in
-                    let a = Self.combine([(1, negConcepts[pick(negConcepts.count, &rng)]), (covSpread, semantic(&rng)),
-                                          (covID, supers[pick(superCount, &rng)])])
+                let named: [(aligned: [Float], visual: [Float])] = (0..<conceptCount).map { _ in
+                    let a = Self.combine([(1, negConcepts[pick(negConcepts.count, &rng)]),
+                                          (P.coveredSpread, semantic(&rng)),
+                                          (P.coveredIDSuper, supers[pick(superCount, &rng)])])
                     return (a, semantic(&rng))
                 }
                 for _ in 0..<shape.oodSamples {
-                    let (a, v) = named[pick(named.count, &rng)]
-                    let aligned = Self.combine([(1, a), (covPull * idLike(&rng), concepts[pick(c, &rng)])])
-                    rows.append(image(aligned, v, style, &rng))
+                    let concept = named[pick(named.count, &rng)]
+                    let aligned = Self.combine([(1, concept.aligned),
+                                                (P.coveredIDObject * idObject(&rng), concepts[pick(c, &rng)])])
+                    rows.append(image(aligned, concept.visual, style, &rng))
                 }
             case .uncovered:
-                let clusters = max(4, Int(Float(shape.oodSamples) / clusterSize))
-                let centres: [([Float], [Float])] = (0..<clusters).map { _ in
-                    (mix(domain, uncDomain * Float(rng.nextUnit()), Self.combine([(1, semantic(&rng)), (uncID, supers[pick(superCount, &rng)])])), semantic(&rng))
+                let clusters = max(4, Int(Float(shape.oodSamples) / P.imagesPerCluster))
+                let centres: [(aligned: [Float], visual: [Float])] = (0..<clusters).map { _ in
+                    (mix(domain, P.uncoveredDomainMax * Float(rng.nextUnit()), semantic(&rng)), semantic(&rng))
                 }
                 for _ in 0..<shape.oodSamples {
-                    let (a, v) = centres[pick(clusters, &rng)]
-                    let aligned = Self.combine([(1, a), (uncSpread, semantic(&rng)), (uncPull * idLike(&rng), concepts[pick(c, &rng)])])
-                    rows.append(image(aligned, v, style, &rng))
+                    let centre = centres[pick(clusters, &rng)]
+                    let aligned = Self.combine([(1, centre.aligned), (P.uncoveredSpread, semantic(&rng)),
+                                                (P.uncoveredIDObject * idObject(&rng), concepts[pick(c, &rng)])])
+                    rows.append(image(aligned, centre.visual, style, &rng))
                 }
             case .nearID:
-                let near: [([Float], [Float])] = (0..<oodConcepts).map { _ in
+                let near: [(aligned: [Float], visual: [Float])] = (0..<conceptCount).map { _ in
                     let label = pick(c, &rng)
-                    let q = nearLo + (nearHi - nearLo) * Float(rng.nextUnit())
-                    return (mix(concepts[label], q, semantic(&rng)), mix(visuals[label], nearVis, semantic(&rng)))
+                    let w = uniform(P.nearIDWeight, &rng)
+                    return (mix(concepts[label], w, semantic(&rng)), mix(visuals[label], P.nearIDVisual, semantic(&rng)))
                 }
                 for _ in 0..<shape.oodSamples {
-                    let (a, v) = near[pick(near.count, &rng)]
-                    rows.append(image(a, v, style, &rng))
+                    let concept = near[pick(near.count, &rng)]
+                    rows.append(image(concept.aligned, concept.visual, style, &rng))
                 }
             }
             sets.append((kind, Matrix(rowsOf: rows)))
         }
         self.oodSets = sets
-        if ProcessInfo.processInfo.environment["SYN_STATS"] != nil { printStats() }
-    }
-
-    func printStats() {
-        let c = shape.classes
-        let idText = text.rows(0..<c)
-        let tt = BLAS.matmulTransposed(idText, text)
-        var idid = 0.0, idneg = 0.0
-        for i in 0..<c {
-            for j in 0..<text.rows where j != i {
-                if j < c { idid += Double(tt[i, j]) } else { idneg += Double(tt[i, j]) }
-            }
-        }
-        let negText = text.rows(c..<text.rows)
-        let nn = BLAS.matmulTransposed(negText.rows(0..<min(500, negText.rows)), negText)
-        let negneg = nn.storage.reduce(0.0) { $0 + Double($1) } / Double(nn.storage.count)
-        print(String(format: "text cos: ID-ID %.3f  ID-neg %.3f  neg-neg %.3f", idid / Double(c * (c - 1)),
-                     idneg / Double(c * (text.rows - c)), negneg))
-        let it = BLAS.matmulTransposed(idFeatures, idText)
-        var right = 0.0, other = 0.0, correct = 0
-        for i in 0..<idFeatures.rows {
-            let row = it.row(i)
-            right += Double(row[idLabels[i]])
-            other += (Double(row.reduce(0, +)) - Double(row[idLabels[i]])) / Double(c - 1)
-            if row.indices.max(by: { row[$0] < row[$1] }) == idLabels[i] { correct += 1 }
-        }
-        let n = Double(idFeatures.rows)
-        let ii = BLAS.matmulTransposed(idFeatures.rows(0..<min(300, idFeatures.rows)), idFeatures)
-        print(String(format: "image-text cos: right %.3f  other %.3f; image-image %.3f; zero-shot top-1 %.1f%%",
-                     right / n, other / n, ii.storage.reduce(0.0) { $0 + Double($1) } / Double(ii.storage.count),
-                     100 * Double(correct) / n))
-        for (kind, f) in oodSets {
-            let z = BLAS.matmulTransposed(f, text)
-            var maxID = 0.0, maxNeg = 0.0
-            for i in 0..<f.rows {
-                let row = z.row(i)
-                maxID += Double(row[0..<c].max()!)
-                maxNeg += Double(row[c...].max()!)
-            }
-            print(String(format: "%@: max ID cos %.3f, max neg cos %.3f", kind.rawValue, maxID / Double(f.rows), maxNeg / Double(f.rows)))
-        }
-        let zi = BLAS.matmulTransposed(idFeatures, text)
-        var maxID = 0.0, maxNeg = 0.0
-        for i in 0..<idFeatures.rows {
-            let row = zi.row(i)
-            maxID += Double(row[0..<c].max()!)
-            maxNeg += Double(row[c...].max()!)
-        }
-        print(String(format: "ID: max ID cos %.3f, max neg cos %.3f", maxID / n, maxNeg / n))
     }
 
     /// The stream of one task: ID ∪ OOD set, shuffled by `seed`. Labels: ID class or −1.

@@ -37,7 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
         let database = db
         let app = try buildCoordinatorApplication(
             coordinator: coordinator, options: options,
-            onRunning: { port in print("adaneg coordinator listening on http://\(options.host):\(port) (database \(database))") }
+            onRunning: { port in
+                // Unbuffered: scripts and tests read the port from this line.
+                FileHandle.standardOutput.write(Data("adaneg coordinator listening on http://\(options.host):\(port) (database \(database))\n".utf8))
+            }
         )
         try await app.runService()
     }

@@ -9,21 +9,13 @@ struct CoordinatorRoutes {
     let coordinator: Coordinator
     let maxBodyBytes: Int
 
-    /// Every route as (method, path) — what `openapi.yaml` must describe.
-    static let table: [(method: String, path: String)] = [
-        ("GET", "/v1/health"),
-        ("GET", "/v1/jobs"),
-        ("POST", "/v1/jobs"),
-        ("GET", "/v1/jobs/{name}"),
-        ("GET", "/v1/jobs/{name}/results"),
-        ("GET", "/v1/plans/{job}"),
-        ("POST", "/v1/leases"),
-        ("POST", "/v1/units/{unit}/heartbeat"),
-        ("POST", "/v1/units/{unit}/complete"),
-        ("POST", "/v1/units/{unit}/fail"),
-        ("POST", "/v1/units/{unit}/release"),
-        ("POST", "/v1/tasks/{task}/bank"),
-    ]
+    /// Every registered route as "METHOD /path/{param}", read back from the router itself:
+    /// what `openapi.yaml` must describe.
+    static func registeredRoutes(coordinator: Coordinator) -> [String] {
+        let router = Router()
+        CoordinatorRoutes(coordinator: coordinator, maxBodyBytes: 1).register(on: router)
+        return router.routes.map { "\($0.method) \($0.path)" }
+    }
 
     func register(on router: Router<BasicRequestContext>) {
         let c = coordinator

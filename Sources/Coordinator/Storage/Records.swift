@@ -14,6 +14,7 @@ public struct UnitRecord: Sendable, Equatable {
     public var leaseOwner: String?
     public var leaseExpires: Double?
     public var lastError: String?
+    public var completedAt: Double?
 }
 
 public struct TaskRecord: Sendable, Equatable, Codable {

@@ -89,12 +89,13 @@ final class SQLiteStore {
 
     // MARK: Units and leases
 
-    private static let unitColumns = "id, task_id, first_sample, sample_count, state, attempts, lease_owner, lease_expires, last_error"
+    private static let unitColumns = "id, task_id, first_sample, sample_count, state, attempts, lease_owner, lease_expires, last_error, completed_at"
 
     private func readUnit(_ s: Statement) -> UnitRecord {
         UnitRecord(id: s.int(0), task: s.int(1), firstSample: Int(s.int(2)), sampleCount: Int(s.int(3)),
                    state: UnitState(rawValue: s.text(4) ?? "") ?? .pending, attempts: Int(s.int(5)),
-                   leaseOwner: s.text(6), leaseExpires: s.isNull(7) ? nil : s.double(7), lastError: s.text(8))
+                   leaseOwner: s.text(6), leaseExpires: s.isNull(7) ? nil : s.double(7), lastError: s.text(8),
+                   completedAt: s.isNull(9) ? nil : s.double(9))
     }
 
     func unit(id: Int64) throws(StoreError) -> UnitRecord? {
