@@ -75,6 +75,16 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "adaneg", dependencies: ["AdaNegCLI"]),
+        .executableTarget(
+            name: "AdaNegBench",
+            dependencies: [
+                "AdaNeg", "Coordinator", "Worker", "JobSpec", "NPY",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/AdaNegBench"
+        ),
 
         // MARK: Tests
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

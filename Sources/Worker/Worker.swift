@@ -100,7 +100,8 @@ public actor Worker: Service {
             mark = now
         }
 
-        let heartbeat = startHeartbeat(grant)
+        let lease = LeaseFlag()
+        let heartbeat = startHeartbeat(grant, lost: lease)
         defer { heartbeat.cancel() }
         do {
             let plan = try await self.plan(grant.job)
@@ -116,6 +117,12 @@ public actor Worker: Service {
                 if stopping {
                     try? await client.release(unit: grant.unit, worker: options.id)
                     replicas[grant.task] = nil
+                    return
+                }
+                if lease.isLost {
+                    // Another worker has the unit now; our bank entries were merged and stay valid.
+                    logger.warning("lease on unit \(grant.unit) lost; abandoning it")
+                    replicas[grant.task] = replica
                     return
                 }
                 let end = min(grant.count, start + b)
@@ -150,6 +157,10 @@ public actor Worker: Service {
             if outcome == .duplicate { logger.notice("unit \(grant.unit) was already completed elsewhere") }
             report.units += 1
             report.samples += grant.count
+        } catch let error as ClientError where error.status == 409 {
+            // The lease expired and the unit went to another worker: its results win.
+            logger.warning("unit \(grant.unit): \(error)")
+            replicas[grant.task] = nil
         } catch let error as ClientError {
             replicas[grant.task] = nil
             throw error
@@ -165,7 +176,7 @@ public actor Worker: Service {
         report.waitSeconds += wait
     }
 
-    private func startHeartbeat(_ grant: LeaseGrant) -> Task<Void, Never> {
+    private func startHeartbeat(_ grant: LeaseGrant, lost: LeaseFlag) -> Task<Void, Never> {
         let client = self.client
         let worker = options.id
         let interval = max(grant.leaseSeconds / 3, 0.05)
@@ -173,7 +184,7 @@ public actor Worker: Service {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
                 if Task.isCancelled { return }
-                _ = try? await client.heartbeat(unit: grant.unit, worker: worker)
+                if (try? await client.heartbeat(unit: grant.unit, worker: worker)) == false { lost.markLost() }
             }
         }
     }
@@ -189,7 +200,7 @@ public actor Worker: Service {
 
     /// The task's scorer, created on first use with the full bank pulled from the coordinator.
     private func replica(task: Int64, plan: WorkPlan) async throws -> TaskReplica {
-        if var r = replicas[task] {
+        if var r = replicas.removeValue(forKey: task) {
             // Catch up on what other workers merged since this replica last synced.
             let (delta, version) = try await client.syncBank(task: task, since: r.version, delta: BankDelta(), dimension: plan.dimension)
             r.scorer.mergeBank(delta)
@@ -246,4 +257,13 @@ public actor Worker: Service {
         sources[path] = s
         return s
     }
+}
+
+/// Set by the heartbeat task when the coordinator says the lease is no longer ours.
+final class LeaseFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lost = false
+
+    func markLost() { lock.lock(); lost = true; lock.unlock() }
+    var isLost: Bool { lock.lock(); defer { lock.unlock() }; return lost }
 }

@@ -51,7 +51,7 @@ struct FaultToleranceTests {
     func workerKilled() async throws {
         let s = try Scratch()
         let job = try writeJob(s)
-        let server = try await ServerProcess(db: s.path("db.sqlite"), leaseSeconds: 1.5)
+        let server = try await ServerProcess(db: s.path("db.sqlite"), leaseSeconds: 3)
         defer { server.stop() }
         try submit(job, to: server)
         let client = CoordinatorClient(base: server.url, retryWindow: 5)

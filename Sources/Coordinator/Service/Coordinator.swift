@@ -151,28 +151,33 @@ public actor Coordinator {
     /// Merges a worker's delta into the task's bank and returns the entries accepted after
     /// `since` (minus what the worker just sent) with the bank's new version.
     public func syncBank(task id: Int64, since: Int64, delta: BankDelta) throws(StoreError) -> (delta: BankDelta, version: Int64) {
-        var bank = try taskBank(id)
-        let outcome = bank.merge(delta)
+        try loadBank(id)
+        // Mutated in place: a copy would duplicate the whole feature pool (hundreds of MB).
+        guard let outcome = banks[id]?.merge(delta), let bank = banks[id] else { throw .unknownTask(id) }
         if !outcome.accepted.isEmpty {
-            try store.applyBankMerge(task: id, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version)
+            do {
+                try store.applyBankMerge(task: id, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version)
+            } catch {
+                banks[id] = nil // reload from the database, which still holds the last good state
+                throw error
+            }
         }
-        banks[id] = bank
         let sent = Set(delta.entries.map(\.key.position))
         return (bank.entries(since: since, excluding: sent), bank.version)
     }
 
     public func bankDimension(task id: Int64) throws(StoreError) -> Int {
-        try taskBank(id).bank.dimension
+        try loadBank(id)
+        return banks[id]?.bank.dimension ?? 0
     }
 
-    private func taskBank(_ id: Int64) throws(StoreError) -> TaskBank {
-        if let bank = banks[id] { return bank }
+    /// Loads a task's bank from the database on first use (also after a restart).
+    private func loadBank(_ id: Int64) throws(StoreError) {
+        guard banks[id] == nil else { return }
         guard let task = try store.task(id: id) else { throw .unknownTask(id) }
         let plan = try plan(job: task.job)
-        let bank = TaskBank(rowCount: plan.labelCount, memoryLength: plan.scoring.memoryLength, dimension: plan.dimension,
-                            stored: try store.bankEntries(task: id), version: task.bankVersion)
-        banks[id] = bank
-        return bank
+        banks[id] = TaskBank(rowCount: plan.labelCount, memoryLength: plan.scoring.memoryLength, dimension: plan.dimension,
+                             stored: try store.bankEntries(task: id), version: task.bankVersion)
     }
 
     // MARK: Status and results

@@ -268,10 +268,7 @@ final class SQLiteStore {
         try q.bind([.int(task)])
         var out = [(entry: BankEntry, version: Int64)]()
         while try q.step() {
-            let blob = q.blob(3)
-            let feature = blob.withUnsafeBytes { raw in
-                (0..<(blob.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-            }
+            let feature = Self.floats(littleEndian: q.blob(3))
             out.append((BankEntry(row: Int(q.int(0)), key: BankKey(primary: Float(q.double(1)), position: Int(q.int(2))), feature: feature), q.int(4)))
         }
         return out
@@ -284,14 +281,32 @@ final class SQLiteStore {
             for e in evicted { try delete.run([.int(task), .int(Int64(e.row)), .int(Int64(e.position))]) }
             let insert = try db.prepare("INSERT OR REPLACE INTO bank_entries (task_id, row, priority, position, feature, version) VALUES (?, ?, ?, ?, ?, ?)")
             for e in accepted {
-                var blob = Data(count: e.feature.count * 4)
-                blob.withUnsafeMutableBytes { raw in
-                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
-                }
+                let blob = Self.littleEndianBytes(e.feature)
                 try insert.run([.int(task), .int(Int64(e.row)), .double(Double(e.key.primary)), .int(Int64(e.key.position)), .blob(blob), .int(version)])
             }
             try db.prepare("UPDATE tasks SET bank_version = ? WHERE id = ?").run([.int(version), .int(task)])
         }
+    }
+
+    /// Features are stored as little-endian float32 blobs.
+    static func littleEndianBytes(_ values: [Float]) -> Data {
+        #if _endian(little)
+        return values.withUnsafeBytes { Data($0) }
+        #else
+        return Data(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+        #endif
+    }
+
+    static func floats(littleEndian data: Data) -> [Float] {
+        var out = [Float](repeating: 0, count: data.count / 4)
+        #if _endian(little)
+        _ = out.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+        #else
+        data.withUnsafeBytes { raw in
+            for i in out.indices { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+        }
+        #endif
+        return out
     }
 
     // MARK: Workers
