@@ -16,6 +16,7 @@ public struct AdaNegCommand: AsyncParsableCommand {
             WorkerCommand.self,
             SubmitCommand.self,
             StatusCommand.self,
+            RescoreCommand.self,
             DemoCommand.self,
             SynthesizeCommand.self,
         ]

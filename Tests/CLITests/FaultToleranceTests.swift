@@ -108,4 +108,30 @@ struct FaultToleranceTests {
             }
         }
     }
+
+    @Test("SIGTERM makes a worker release its unit and exit cleanly; status shows the job")
+    func gracefulShutdown() async throws {
+        let s = try Scratch()
+        let job = try writeJob(s)
+        let server = try await ServerProcess(db: s.path("db.sqlite"), leaseSeconds: 60)
+        defer { server.stop() }
+        try submit(job, to: server)
+        let client = CoordinatorClient(base: server.url, retryWindow: 5)
+        let worker = try WorkerProcess(coordinator: server.url, id: "polite", batchMilliseconds: 150)
+        defer { worker.stop() }
+        try await Wait.until(30, "a unit to be leased") { try await client.status(job: "faults").units.leased == 1 }
+        worker.terminate()
+        try await Wait.until(30, "the worker to exit") { !worker.isRunning }
+        #expect(worker.exitStatus == 0)
+        // With 60 s leases, only a release explains a unit that is no longer leased.
+        let after = try await client.status(job: "faults")
+        #expect(after.units.leased == 0 && after.units.pending > 0)
+        let text = try CLI.run(["status", "--coordinator", server.url.absoluteString, "faults"])
+        #expect(text.status == 0 && text.stdout.contains("job faults:") && text.stdout.contains("polite"))
+        let finisher = try WorkerProcess(coordinator: server.url, id: "finisher", batchMilliseconds: 0)
+        defer { finisher.stop() }
+        try await Wait.until(60, "the job to finish") { !finisher.isRunning }
+        server.stop()
+        try await verifyComplete(db: s.path("db.sqlite"))
+    }
 }

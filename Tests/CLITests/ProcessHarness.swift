@@ -84,6 +84,10 @@ final class WorkerProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
+    func terminate() { process.terminate() }
+
+    var exitStatus: Int32 { process.terminationStatus }
+
     func kill9() {
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

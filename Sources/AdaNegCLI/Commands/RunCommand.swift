@@ -38,7 +38,7 @@ enum RunSummary {
         let errored = o.tasks.reduce(0) { $0 + $1.errored }
         if errored > 0 { lines.append("\(errored) samples could not be scored (see adaneg status)") }
         if o.status.units.failed > 0 { lines.append("\(o.status.units.failed) units failed; their samples are missing from the metrics") }
-        lines.append(String(format: "%d samples in %.1f s with %d workers.", o.status.results, o.seconds, o.status.workers.count))
+        lines.append(String(format: "%d samples in %.1f s with %d workers.", o.status.results, o.seconds, o.workers))
         return lines.joined(separator: "\n")
     }
 }

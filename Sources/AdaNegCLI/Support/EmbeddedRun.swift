@@ -22,6 +22,7 @@ struct EmbeddedRun {
         var tasks: [TaskMetrics]
         var status: JobStatus
         var seconds: Double
+        var workers: Int
     }
 
     func run() async throws -> Outcome {
@@ -57,7 +58,7 @@ struct EmbeddedRun {
             let rows = try await coordinator.results(task: task.id)
             tasks.append(try TaskMetrics.compute(name: task.oodName, group: task.oodGroup, results: rows))
         }
-        return Outcome(tasks: tasks, status: status, seconds: Date().timeIntervalSince(started))
+        return Outcome(tasks: tasks, status: status, seconds: Date().timeIntervalSince(started), workers: workers)
     }
 
     private func spawnWorker(index: Int, port: Int) throws -> Process {

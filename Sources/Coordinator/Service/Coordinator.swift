@@ -46,14 +46,16 @@ public actor Coordinator {
 
     /// Plans and stores a job. Submitting the same spec again is a no-op that returns the
     /// existing job (so `run` can be re-run to resume); a different spec under an existing
-    /// name is refused.
+    /// name is refused. The stored spec is the canonical form (every key, absolute paths), so
+    /// the job can be re-derived (`rescore`) wherever the database is opened.
     public func submit(_ spec: JobSpec) throws(StoreError) -> SubmitResponse {
+        let canonical = spec.canonicalYAML()
         if let existing = try store.job(named: spec.name) {
-            guard existing.specYAML == spec.specText else { throw .jobConflict(name: spec.name) }
+            guard existing.specYAML == canonical else { throw .jobConflict(name: spec.name) }
             return try summary(existing, created: false)
         }
         let output = try Planner.plan(spec)
-        let id = try store.insertJob(name: spec.name, specYAML: spec.specText, now: clock(), makePlan: { id throws(StoreError) in
+        let id = try store.insertJob(name: spec.name, specYAML: canonical, now: clock(), makePlan: { id throws(StoreError) in
             let plan = output.plan(id)
             guard let data = try? JSONEncoder().encode(plan), let text = String(data: data, encoding: .utf8) else {
                 throw .database(path: store.path, message: "cannot encode the work plan")

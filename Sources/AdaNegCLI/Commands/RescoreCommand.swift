@@ -1,0 +1,78 @@
+import AdaNeg
+import ArgumentParser
+import Coordinator
+import Foundation
+import JobSpec
+
+/// `adaneg rescore`: score a stored job again with other hyperparameters, as a new result set.
+struct RescoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rescore",
+        abstract: "Re-score a job stored in a database with other hyperparameters; the result is a new job next to the original.",
+        discussion: """
+        The original spec is read from the database, the given hyperparameters replace its own, \
+        and the new job (named <job>-rescore-<n> unless --name is given) runs with local workers \
+        like `adaneg run`. Precomputed features are read again; nothing is embedded twice.
+        """
+    )
+
+    @Option(help: "The database of the original run.") var db: String
+    @Argument(help: "Name of the job to re-score.") var job: String
+    @Option(help: "Name of the new job.") var name: String?
+    @Option(help: "Worker processes (default: one per core).") var workers: Int?
+    @Option(help: "task or sample") var proxy: ProxyKind?
+    @Option(help: "L") var memleng: Int?
+    @Option(help: "γ") var thres: Double?
+    @Option(help: "g") var gap: Double?
+    @Option(help: "β") var beta: Double?
+    @Option(name: .customLong("lambda"), help: "λ") var lambda: Double?
+    @Option(help: "G") var groups: Int?
+    @Option(help: "B") var batchSize: Int?
+    @Option(help: "adaonly, vanillaonly, combine or multiply") var inScore: InScoreMode?
+    @Option(help: "entropy or first") var replacement: ReplacementPolicy?
+    @Option(help: "noadagap or adagap") var variant: GateVariant?
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
+        let coordinator: Coordinator
+        let original: JobSpec
+        let existing: [String]
+        do {
+            coordinator = try Coordinator(databasePath: db)
+            let record = try await coordinator.job(named: job)
+            original = try JobSpecLoader.parse(yaml: record.specYAML, baseDirectory: "/", file: "\(db): job \(job)")
+            existing = try await coordinator.jobs().map(\.name)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        var spec = original
+        var p = spec.scoring
+        if let proxy { p.proxy = proxy }
+        if let memleng { p.memoryLength = memleng }
+        if let thres { p.threshold = thres }
+        if let gap { p.gap = gap }
+        if let beta { p.beta = beta }
+        if let lambda { p.lambda = lambda }
+        if let groups { p.groups = groups }
+        if let batchSize { p.batchSize = batchSize }
+        if let inScore { p.inScore = inScore }
+        if let replacement { p.replacement = replacement }
+        if let variant { p.variant = variant }
+        let problems = p.problems()
+        guard problems.isEmpty else { throw CommandFailure("invalid hyperparameters: " + problems.joined(separator: "; ")) }
+        spec.scoring = p
+        spec.name = name ?? (1...).lazy.map { "\(job)-rescore-\($0)" }.first { !existing.contains($0) } ?? "\(job)-rescore"
+        let text = spec.canonicalYAML()
+        do {
+            spec = try JobSpecLoader.parse(yaml: text, baseDirectory: "/", file: spec.name)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let count = max(1, workers ?? cores)
+        let outcome = try await EmbeddedRun(spec: spec, databasePath: db, workers: count, threadsPerWorker: max(1, cores / count)).run()
+        print("re-scored '\(job)' as '\(spec.name)'")
+        print(TaskMetrics.table(outcome.tasks, adaNegLabel: "AdaNeg (\(spec.scoring.proxy.rawValue))"), terminator: "")
+        print(RunSummary.text(outcome))
+    }
+}
