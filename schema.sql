@@ -69,16 +69,18 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (task_id, position)
 ) WITHOUT ROWID;
 
--- The authoritative memory bank of each task. `version` is the task's bank version at which
--- the entry was accepted: a worker holding version v pulls the entries with version > v.
+-- The authoritative memory bank of each task: which sample sits in which label row, with its
+-- priority. `version` is the task's bank version at which the entry was accepted: a worker
+-- holding version v pulls the entries with version > v. The feature itself is not copied here:
+-- it is the sample's own (its row of the set's feature file), read back when a restarted
+-- coordinator reloads the bank, so a merge writes a few bytes per entry.
 CREATE TABLE IF NOT EXISTS bank_entries (
     task_id  INTEGER NOT NULL REFERENCES tasks(id),
     row      INTEGER NOT NULL,
     priority REAL NOT NULL,
     position INTEGER NOT NULL,
-    feature  BLOB NOT NULL,
     version  INTEGER NOT NULL,
-    PRIMARY KEY (task_id, row, position)
+    PRIMARY KEY (task_id, position)
 ) WITHOUT ROWID;
 
 -- Workers seen, for status: last heartbeat and work done.

@@ -13,8 +13,9 @@ ROOT=$PWD
 WORK=${WORK:-$(mktemp -d)}
 NUMPY_SAMPLE_BATCHES=${NUMPY_SAMPLE_BATCHES:-3}
 
-swift build -c release --product adaneg >/dev/null
-BIN=$ROOT/.build/release/adaneg
+SCRATCH=${SCRATCH:-.build}
+swift build -c release --scratch-path "$SCRATCH" --product adaneg >/dev/null
+BIN=$ROOT/$SCRATCH/release/adaneg
 if [ ! -x .venv-ref/bin/python ]; then
   python3 -m venv .venv-ref
   .venv-ref/bin/pip install -q -r tools/reference/requirements.txt

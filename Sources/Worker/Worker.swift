@@ -46,7 +46,7 @@ public actor Worker: Service {
     let logger: Logger
     private var plans: [Int64: WorkPlan] = [:]
     private var replicas: [Int64: TaskReplica] = [:]
-    private var sources: [String: FeatureSource] = [:]
+    private var sources: [String: NPYRowReader] = [:]
     private var texts: [String: Matrix] = [:]
     public private(set) var report = WorkerReport()
     private var stopping = false
@@ -243,17 +243,18 @@ public actor Worker: Service {
             }
             let source = try source(path)
             guard source.cols == plan.dimension else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(plan.dimension)") }
-            try out.storage.withUnsafeMutableBufferPointer { buf in
-                try source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * plan.dimension ..< (i + 1) * plan.dimension]))
+            let copied = out.storage.withUnsafeMutableBufferPointer { buf in
+                source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * plan.dimension ..< (i + 1) * plan.dimension]))
             }
+            guard copied else { throw WorkerError.input("\(path): row \(grant.items[i]) out of range 0..<\(source.rows)") }
         }
         out.normalizeRows()
         return out
     }
 
-    private func source(_ path: String) throws -> FeatureSource {
+    private func source(_ path: String) throws -> NPYRowReader {
         if let s = sources[path] { return s }
-        let s = try FeatureSource(path: path)
+        let s = try NPYRowReader(path: path)
         sources[path] = s
         return s
     }

@@ -66,7 +66,9 @@ struct ExampleJobTests {
         try NPYFile.writeMatrix([Float](repeating: 0.1, count: (c + m) * d), rows: c + m, cols: d, to: dir.path + "/text.npy")
         try NPYFile.writeMatrix([Float](repeating: 0.1, count: 20 * d), rows: 20, cols: d, to: dir.path + "/id.npy")
         try NPYFile.write(.int64((0..<20).map { $0 * 37 % c }, shape: [20]), to: dir.path + "/id-labels.npy")
-        try NPYFile.writeMatrix([Float](repeating: 0.1, count: 10 * d), rows: 10, cols: d, to: dir.path + "/ood.npy")
+        for kind in SyntheticBenchmark.OODKind.allCases {
+            try NPYFile.writeMatrix([Float](repeating: 0.1, count: 10 * d), rows: 10, cols: d, to: dir.path + "/ood-\(kind.rawValue).npy")
+        }
         // Put the spec next to a features-example/ folder holding the files.
         try FileManager.default.createSymbolicLink(atPath: dir.path + "/features-example", withDestinationPath: dir.path)
         let spec = try JobSpecLoader.parse(yaml: text, baseDirectory: dir.path)

@@ -20,6 +20,8 @@ struct SynthesizeCommand: ParsableCommand {
     @Option(help: "OOD samples in the stream.") var oodSamples: Int = 5120
     @Option(help: "OOD kind: covered, uncovered or near-id.") var kind: String = "covered"
     @Option(help: "Seed for the data and the shuffle.") var seed: UInt64 = 0
+    @Option(help: "stream: one shuffled ID+OOD stream (image.npy, labels.npy, text.npy) for score-features; job: the sets a job names (text.npy, id.npy, id-labels.npy, ood-<kind>.npy for every kind).")
+    var layout: String = "stream"
 
     func run() throws {
         guard let oodKind = SyntheticBenchmark.OODKind(rawValue: kind) else {
@@ -31,8 +33,16 @@ struct SynthesizeCommand: ParsableCommand {
         let shape = SyntheticBenchmark.Shape(classes: classes, negatives: negatives, dimension: dim,
                                              idSamples: idSamples, oodSamples: oodSamples)
         let data = SyntheticBenchmark(shape: shape, seed: seed)
-        let (features, labels) = data.stream(for: oodKind, seed: seed &+ 1)
         try OutputDirectory.create(out)
+        switch layout {
+        case "job":
+            try DemoData.write(data, to: out)
+            print("wrote text.npy, id.npy, id-labels.npy and ood-{covered,uncovered,near-id}.npy (C = \(classes), M = \(negatives), D = \(dim)) to \(out) [synthetic data]")
+            return
+        case "stream": break
+        default: throw CommandFailure("--layout '\(layout)' is not one of stream, job")
+        }
+        let (features, labels) = data.stream(for: oodKind, seed: seed &+ 1)
         try failing("writing") {
             try NPYFile.writeMatrix(features.storage, rows: features.rows, cols: features.cols, to: "\(out)/image.npy")
             try NPYFile.writeMatrix(data.text.storage, rows: data.text.rows, cols: data.text.cols, to: "\(out)/text.npy")

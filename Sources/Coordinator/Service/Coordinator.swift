@@ -2,6 +2,7 @@ import AdaNeg
 import Foundation
 import JobSpec
 import Logging
+import NPY
 
 /// Lease and retry policy.
 public struct CoordinatorConfiguration: Sendable {
@@ -173,13 +174,36 @@ public actor Coordinator {
         return banks[id]?.bank.dimension ?? 0
     }
 
-    /// Loads a task's bank from the database on first use (also after a restart).
+    /// Loads a task's bank from the database on first use (also after a restart). Entries'
+    /// features are read back from the samples' own feature rows; an entry whose row cannot be
+    /// read any more is left out (and logged): the bank then approximates its former state.
     private func loadBank(_ id: Int64) throws(StoreError) {
         guard banks[id] == nil else { return }
         guard let task = try store.task(id: id) else { throw .unknownTask(id) }
         let plan = try plan(job: task.job)
+        let stored = try store.bankEntries(task: id)
+        var entries = [(entry: BankEntry, version: Int64)]()
+        if !stored.isEmpty {
+            let stream = try store.stream(task: id)
+            var readers = [Int: NPYRowReader]()
+            var missing = 0
+            for e in stored {
+                guard e.key.position < stream.sets.count else { missing += 1; continue }
+                let set = stream.sets[e.key.position]
+                guard set < plan.sets.count, let path = plan.sets[set].features else { missing += 1; continue }
+                if readers[set] == nil { readers[set] = try? NPYRowReader(path: path) }
+                guard var feature = readers[set]?.row(stream.items[e.key.position]), feature.count == plan.dimension else {
+                    missing += 1
+                    continue
+                }
+                let norm = feature.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                if norm > 0 { feature = feature.map { $0 / norm } }
+                entries.append((BankEntry(row: e.row, key: e.key, feature: feature), e.version))
+            }
+            if missing > 0 { logger.warning("bank of task \(id): \(missing) entries whose features could not be read were left out") }
+        }
         banks[id] = TaskBank(rowCount: plan.labelCount, memoryLength: plan.scoring.memoryLength, dimension: plan.dimension,
-                             stored: try store.bankEntries(task: id), version: task.bankVersion)
+                             stored: entries, version: task.bankVersion)
     }
 
     // MARK: Status and results

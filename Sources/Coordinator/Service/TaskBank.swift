@@ -11,6 +11,7 @@ struct TaskBank {
     private var present: [Int: Int] = [:]
 
     init(rowCount: Int, memoryLength: Int, dimension: Int, stored: [(entry: BankEntry, version: Int64)], version: Int64) {
+        precondition(stored.allSatisfy { $0.entry.feature.count == dimension }, "stored bank entries must have \(dimension)-dimensional features")
         bank = MemoryBank(rowCount: rowCount, memoryLength: memoryLength, dimension: dimension)
         self.version = version
         for (entry, v) in stored {

@@ -262,14 +262,20 @@ final class SQLiteStore {
 
     // MARK: Memory banks
 
+    /// A stored bank entry: everything but the feature (see `schema.sql`).
+    struct StoredBankEntry {
+        var row: Int
+        var key: BankKey
+        var version: Int64
+    }
+
     /// All stored entries of a task's bank, in acceptance order.
-    func bankEntries(task: Int64) throws(StoreError) -> [(entry: BankEntry, version: Int64)] {
-        let q = try db.prepare("SELECT row, priority, position, feature, version FROM bank_entries WHERE task_id = ? ORDER BY version, position")
+    func bankEntries(task: Int64) throws(StoreError) -> [StoredBankEntry] {
+        let q = try db.prepare("SELECT row, priority, position, version FROM bank_entries WHERE task_id = ? ORDER BY version, position")
         try q.bind([.int(task)])
-        var out = [(entry: BankEntry, version: Int64)]()
+        var out = [StoredBankEntry]()
         while try q.step() {
-            let feature = Self.floats(littleEndian: q.blob(3))
-            out.append((BankEntry(row: Int(q.int(0)), key: BankKey(primary: Float(q.double(1)), position: Int(q.int(2))), feature: feature), q.int(4)))
+            out.append(StoredBankEntry(row: Int(q.int(0)), key: BankKey(primary: Float(q.double(1)), position: Int(q.int(2))), version: q.int(3)))
         }
         return out
     }
@@ -277,36 +283,14 @@ final class SQLiteStore {
     /// Persists one merge: accepted entries in, evicted entries out, the new version, atomically.
     func applyBankMerge(task: Int64, accepted: [BankEntry], evicted: [(row: Int, position: Int)], version: Int64) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
-            let delete = try db.prepare("DELETE FROM bank_entries WHERE task_id = ? AND row = ? AND position = ?")
-            for e in evicted { try delete.run([.int(task), .int(Int64(e.row)), .int(Int64(e.position))]) }
-            let insert = try db.prepare("INSERT OR REPLACE INTO bank_entries (task_id, row, priority, position, feature, version) VALUES (?, ?, ?, ?, ?, ?)")
+            let delete = try db.prepare("DELETE FROM bank_entries WHERE task_id = ? AND position = ?")
+            for e in evicted { try delete.run([.int(task), .int(Int64(e.position))]) }
+            let insert = try db.prepare("INSERT OR REPLACE INTO bank_entries (task_id, row, priority, position, version) VALUES (?, ?, ?, ?, ?)")
             for e in accepted {
-                let blob = Self.littleEndianBytes(e.feature)
-                try insert.run([.int(task), .int(Int64(e.row)), .double(Double(e.key.primary)), .int(Int64(e.key.position)), .blob(blob), .int(version)])
+                try insert.run([.int(task), .int(Int64(e.row)), .double(Double(e.key.primary)), .int(Int64(e.key.position)), .int(version)])
             }
             try db.prepare("UPDATE tasks SET bank_version = ? WHERE id = ?").run([.int(version), .int(task)])
         }
-    }
-
-    /// Features are stored as little-endian float32 blobs.
-    static func littleEndianBytes(_ values: [Float]) -> Data {
-        #if _endian(little)
-        return values.withUnsafeBytes { Data($0) }
-        #else
-        return Data(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
-        #endif
-    }
-
-    static func floats(littleEndian data: Data) -> [Float] {
-        var out = [Float](repeating: 0, count: data.count / 4)
-        #if _endian(little)
-        _ = out.withUnsafeMutableBytes { data.copyBytes(to: $0) }
-        #else
-        data.withUnsafeBytes { raw in
-            for i in out.indices { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
-        }
-        #endif
-        return out
     }
 
     // MARK: Workers

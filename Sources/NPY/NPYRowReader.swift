@@ -1,0 +1,49 @@
+import Foundation
+
+/// Rows of a 2-D float `.npy` file, read on demand from the memory-mapped file: workers pick
+/// the rows of their unit, the coordinator the rows behind its bank entries, and neither loads
+/// a whole feature file.
+public final class NPYRowReader: @unchecked Sendable {
+    public let path: String
+    public let rows: Int
+    public let cols: Int
+    private let array: NPYArray
+
+    public init(path: String) throws(NPYError) {
+        array = try NPYFile.read(path)
+        guard array.shape.count == 2 else { throw .unsupportedRank(path: path, shape: array.shape) }
+        guard array.dtype == .float32 || array.dtype == .float64 else {
+            throw .unsupportedDType(path: path, descr: array.dtype.rawValue)
+        }
+        self.path = path
+        rows = array.shape[0]
+        cols = array.shape[1]
+    }
+
+    /// Copies row `index` into `out` (length `cols`); false if the row does not exist.
+    @discardableResult
+    public func copyRow(_ index: Int, into out: UnsafeMutableBufferPointer<Float>) -> Bool {
+        guard index >= 0, index < rows, out.count >= cols else { return false }
+        let cols = self.cols
+        array.data.withUnsafeBytes { raw in
+            switch array.dtype {
+            case .float64:
+                for c in 0..<cols {
+                    out[c] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: (index * cols + c) * 8, as: UInt64.self))))
+                }
+            default:
+                for c in 0..<cols {
+                    out[c] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: (index * cols + c) * 4, as: UInt32.self)))
+                }
+            }
+        }
+        return true
+    }
+
+    /// Row `index` as a new array, or nil if it does not exist.
+    public func row(_ index: Int) -> [Float]? {
+        var out = [Float](repeating: 0, count: cols)
+        let ok = out.withUnsafeMutableBufferPointer { copyRow(index, into: $0) }
+        return ok ? out : nil
+    }
+}
