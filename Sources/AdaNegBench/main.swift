@@ -144,9 +144,10 @@ do {
 }
 
 // MARK: Worker wait share with 8 workers, 100 ms per batch, sync after every batch
+// (units of 8 batches, the job default: a lease and a completion per 8 batches, a sync per batch)
 do {
-    let spec = try writeJob(name: "wait", idCount: 4096, oodSets: 1, oodCount: 4096, dim: 64, classes: 100, negatives: 1000,
-                            batch: 64, unitBatches: 4, extra: "sync_every: 1")
+    let spec = try writeJob(name: "wait", idCount: 8192, oodSets: 1, oodCount: 8192, dim: 64, classes: 100, negatives: 1000,
+                            batch: 64, unitBatches: 8, extra: "sync_every: 1")
     let coordinator = try Coordinator(databasePath: work.appendingPathComponent("wait.sqlite").path, logger: quiet)
     _ = try await coordinator.submit(spec)
     let server = try await startServer(coordinator)

@@ -32,6 +32,8 @@ public struct CoordinatorClient: Sendable {
     public let base: URL
     let token: String?
     let session: URLSession
+    /// Persistent connections for `http://` coordinators.
+    let keepAlive: KeepAliveHTTP?
     public var retryWindow: Double
 
     public init(base: URL, token: String? = nil, retryWindow: Double = 120, timeout: Double = 60) {
@@ -42,6 +44,11 @@ public struct CoordinatorClient: Sendable {
         configuration.timeoutIntervalForRequest = timeout
         configuration.httpMaximumConnectionsPerHost = 4
         session = URLSession(configuration: configuration)
+        if base.scheme == "http", let host = base.host {
+            keepAlive = KeepAliveHTTP(host: host, port: base.port ?? 80)
+        } else {
+            keepAlive = nil
+        }
     }
 
     // MARK: Calls
@@ -133,10 +140,21 @@ public struct CoordinatorClient: Sendable {
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let deadline = Date().addingTimeInterval(retryWindow)
         var delay = 0.05
+        var headers = [("Content-Type", contentType)]
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        let components = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        let requestPath = (components?.percentEncodedPath ?? url.path) + (components?.percentEncodedQuery.map { "?\($0)" } ?? "")
         while true {
             do {
-                let (data, response) = try await session.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                let data: Data
+                let status: Int
+                if let keepAlive {
+                    let reply = try await keepAlive.send(method: method, path: requestPath, headers: headers, body: body)
+                    (data, status) = (reply.body, reply.status)
+                } else {
+                    let (d, response) = try await session.data(for: request)
+                    (data, status) = (d, (response as? HTTPURLResponse)?.statusCode ?? 0)
+                }
                 if (200..<300).contains(status) { return data }
                 let message = Self.errorMessage(data)
                 if status >= 500, Date() < deadline {

@@ -96,13 +96,12 @@ public actor Coordinator {
 
     public func lease(worker: String, host: String) throws(StoreError) -> LeaseResponse {
         let now = clock()
-        try store.touchWorker(id: worker, host: host, now: now)
-        let expired = try store.expireLeases(now: now)
+        let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds)
         if expired > 0 {
             expiredLeases += expired
             logger.warning("leases expired", metadata: ["count": "\(expired)"])
         }
-        guard let unit = try store.leaseNext(worker: worker, now: now, expires: now + configuration.leaseSeconds) else {
+        guard let unit = leased else {
             return LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished)
         }
         guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }

@@ -122,13 +122,25 @@ final class SQLiteStore {
     /// Leases the next unit: the earliest pending unit (stream order) of a task no other worker
     /// is working on, else the earliest pending unit overall. Both keep each task's stream
     /// processed in order as far as the worker count allows.
-    func leaseNext(worker: String, now: Double, expires: Double) throws(StoreError) -> UnitRecord? {
-        try db.transaction { () throws(StoreError) -> UnitRecord? in
+    /// One transaction: record the worker, expire overdue leases, lease the next unit.
+    func leaseNext(worker: String, host: String, now: Double, expires: Double) throws(StoreError) -> (unit: UnitRecord?, expired: Int) {
+        try db.transaction { () throws(StoreError) -> (unit: UnitRecord?, expired: Int) in
+            try touchWorker(id: worker, host: host, now: now)
+            let expired = try expireLeases(now: now)
+            return (try leaseNextInTransaction(worker: worker, expires: expires), expired)
+        }
+    }
+
+    private func leaseNextInTransaction(worker: String, expires: Double) throws(StoreError) -> UnitRecord? {
+        do {
+            // Per task, not per unit: both subqueries are index lookups on (state, task_id,
+            // first_sample), so a lease costs the same with 10 or 100,000 pending units.
             let idle = try db.prepare("""
-                SELECT u.id FROM units u
-                WHERE u.state = 'pending'
-                  AND NOT EXISTS (SELECT 1 FROM units l WHERE l.task_id = u.task_id AND l.state = 'leased')
-                ORDER BY u.task_id, u.first_sample LIMIT 1
+                SELECT (SELECT id FROM units p WHERE p.task_id = t.id AND p.state = 'pending' ORDER BY p.first_sample LIMIT 1) AS next
+                FROM tasks t
+                WHERE next IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM units l WHERE l.state = 'leased' AND l.task_id = t.id)
+                ORDER BY t.id LIMIT 1
                 """)
             try idle.bind([])
             var chosen: Int64?
