@@ -16,6 +16,8 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "The job spec (YAML).") var job: String
     @Option(help: "Worker processes (default: one per core).") var workers: Int?
     @Option(help: "SQLite database for the run.") var db: String?
+    @Option(help: ArgumentHelp("Testing: milliseconds each worker sleeps per batch.", visibility: .hidden))
+    var simulateBatchMs: Double = 0
 
     func run() async throws {
         let spec = try JobLoading.load(job)
@@ -23,8 +25,9 @@ struct RunCommand: AsyncParsableCommand {
         let count = max(1, workers ?? cores)
         let database = db ?? ".adaneg/\(spec.name).sqlite"
         try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path)
-        let outcome = try await EmbeddedRun(spec: spec, databasePath: database, workers: count,
-                                            threadsPerWorker: max(1, cores / count)).run()
+        var run = EmbeddedRun(spec: spec, databasePath: database, workers: count, threadsPerWorker: max(1, cores / count))
+        run.simulatedBatchMilliseconds = simulateBatchMs
+        let outcome = try await run.run()
         print(TaskMetrics.table(outcome.tasks, adaNegLabel: "AdaNeg (\(spec.scoring.proxy.rawValue))"), terminator: "")
         print(RunSummary.text(outcome))
     }

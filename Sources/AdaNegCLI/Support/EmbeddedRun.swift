@@ -17,6 +17,8 @@ struct EmbeddedRun {
     var threadsPerWorker: Int
     var leaseSeconds: Double = 30
     var quiet = false
+    /// Passed to the workers (testing and demonstrations): milliseconds slept per batch.
+    var simulatedBatchMilliseconds: Double = 0
 
     struct Outcome {
         var tasks: [TaskMetrics]
@@ -43,13 +45,21 @@ struct EmbeddedRun {
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try buildCoordinatorApplication(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0),
                                                   logger: logger, onRunning: { port in portContinuation.yield(port) })
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
         let server = Task { try await group.run() }
         var iterator = portStream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CommandFailure("the embedded coordinator did not start") }
 
         let processes = try (0..<workers).map { try spawnWorker(index: $0, port: port) }
-        let status = try await monitor(coordinator, processes: processes, started: started)
+        let interrupt = InterruptSignal()
+        let status: JobStatus
+        do {
+            status = try await monitor(coordinator, processes: processes, started: started, interrupt: interrupt)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await server.value
+            throw error
+        }
         await group.triggerGracefulShutdown()
         _ = try? await server.value
 
@@ -65,7 +75,8 @@ struct EmbeddedRun {
         let process = Process()
         process.executableURL = Self.executable
         process.arguments = ["worker", "--coordinator", "http://127.0.0.1:\(port)", "--threads", "\(threadsPerWorker)",
-                             "--id", "local-\(index)-\(ProcessInfo.processInfo.processIdentifier)"]
+                             "--id", "local-\(index)-\(ProcessInfo.processInfo.processIdentifier)",
+                             "--simulate-batch-ms", "\(simulatedBatchMilliseconds)"]
         if quiet { process.standardError = FileHandle.nullDevice }
         do {
             try process.run()
@@ -75,10 +86,23 @@ struct EmbeddedRun {
         return process
     }
 
-    /// Polls until no unit is pending or leased and every worker has exited.
-    private func monitor(_ coordinator: Coordinator, processes: [Process], started: Date) async throws -> JobStatus {
+    /// Polls until no unit is pending or leased and every worker has exited. On SIGINT or
+    /// SIGTERM the workers are asked to stop (they release their units) and the run ends;
+    /// running the same command again resumes.
+    private func monitor(_ coordinator: Coordinator, processes: [Process], started: Date, interrupt: InterruptSignal) async throws -> JobStatus {
         let progress = ProgressLine(enabled: !quiet)
         while true {
+            if interrupt.received {
+                progress.finish()
+                for p in processes where p.isRunning { p.terminate() }
+                let deadline = Date().addingTimeInterval(30)
+                while processes.contains(where: \.isRunning) && Date() < deadline {
+                    try await Task.sleep(nanoseconds: 50_000_000)
+                }
+                for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+                let status = try await coordinatorStatus(coordinator)
+                throw CommandFailure("interrupted with \(status.units.done) of \(status.units.total) units done; run the same command again to resume")
+            }
             let status = try await coordinatorStatus(coordinator)
             progress.update(status, elapsed: Date().timeIntervalSince(started))
             let alive = processes.filter(\.isRunning).count
@@ -109,6 +133,34 @@ struct EmbeddedRun {
         }
         return URL(fileURLWithPath: CommandLine.arguments[0])
     }
+}
+
+/// Catches SIGINT and SIGTERM for the lifetime of a run, so the run can stop its workers
+/// before it exits.
+final class InterruptSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in self?.set() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    deinit {
+        for s in sources { s.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+
+    private func set() { lock.lock(); flag = true; lock.unlock() }
+
+    var received: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }
 
 /// A one-line progress display on a terminal (units, samples/s, ETA); silent otherwise.
