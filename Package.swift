@@ -64,6 +64,9 @@ let package = Package(
             ]
         ),
 
+        // MARK: Reporting
+        .target(name: "Report", dependencies: ["AdaNeg", "Coordinator"]),
+
         // MARK: CLIP
         .target(name: "CLIP", dependencies: ["Tensor", "CImageCodecs"], swiftSettings: numericSettings),
 
@@ -71,7 +74,7 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker",
+                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,6 +103,7 @@ let package = Package(
         ),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
