@@ -56,6 +56,7 @@ struct HTTPAPITests {
         #expect(badDelta == 404 || badDelta == 400, "\(deltaMessage)")
         let (badSpec, specMessage) = try await raw(cluster, "POST", "/v1/jobs", body: Data("name: x\nbogus_key: 1\n".utf8), contentType: "application/yaml")
         #expect(badSpec == 400 && specMessage.contains("bogus_key"))
+        #expect(try await cluster.coordinator.jobs().isEmpty, "a refused spec wrote a job")
         #expect(try await raw(cluster, "GET", "/v1/jobs/nope").0 == 404)
         #expect(try await raw(cluster, "POST", "/v1/units/abc/heartbeat", body: Data("{\"worker\":\"w\"}".utf8)).0 == 400)
     }
