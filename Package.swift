@@ -64,6 +64,9 @@ let package = Package(
             ]
         ),
 
+        // MARK: Negative labels
+        .target(name: "NegMining", dependencies: ["Tensor"]),
+
         // MARK: Reporting
         .target(name: "Report", dependencies: ["AdaNeg", "Coordinator"]),
 
@@ -103,6 +106,7 @@ let package = Package(
         ),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY"]),
+        .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CoordinatorTests",

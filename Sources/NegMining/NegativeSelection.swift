@@ -1,0 +1,43 @@
+import Tensor
+
+/// The selection step of NegMining (ALGORITHM.md §2, steps 2, 4 and 5) as pure functions.
+public enum NegativeSelection {
+    /// Candidates after step 2: without ID class names, and without adjectives that are also
+    /// nouns.
+    public static func filter(nouns: [String], adjectives: [String], idClasses: [String]) -> (nouns: [String], adjectives: [String]) {
+        let ids = Set(idClasses)
+        let nounSet = Set(nouns)
+        return (nouns.filter { !ids.contains($0) },
+                adjectives.filter { !ids.contains($0) && !nounSet.contains($0) })
+    }
+
+    /// `η` of one candidate: its cosine similarities to the C ID features, sorted ascending,
+    /// at index ⌊0.95·C⌋ (the 95th percentile).
+    public static func eta(_ similarities: [Float]) -> Float {
+        precondition(!similarities.isEmpty)
+        let sorted = similarities.sorted()
+        return sorted[min(sorted.count - 1, Int((0.95 * Double(sorted.count)).rounded(.down)))]
+    }
+
+    /// `η` for every row of a candidate block against the ID features (both L2-normalised):
+    /// one GEMM per block, so the full 73k × 1000 matrix never exists.
+    public static func etas(candidates: Matrix, idFeatures: Matrix) -> [Float] {
+        let sims = BLAS.matmulTransposed(candidates, idFeatures)
+        return (0..<sims.rows).map { eta(sims.row($0)) }
+    }
+
+    /// Step 5: `a = ⌊M·n_adj/(n_adj + n_noun)⌋` adjectives and `M − a` nouns with the lowest
+    /// η (ties: candidate order), adjectives first, each part in ascending η.
+    /// Returns indices into the noun and adjective candidate lists.
+    public static func select(count m: Int, nounEtas: [Float], adjectiveEtas: [Float]) -> (adjectives: [Int], nouns: [Int]) {
+        let total = nounEtas.count + adjectiveEtas.count
+        guard total > 0, m > 0 else { return ([], []) }
+        var a = Int((Double(m) * Double(adjectiveEtas.count) / Double(total)).rounded(.down))
+        a = min(a, adjectiveEtas.count)
+        let n = min(m - a, nounEtas.count)
+        func lowest(_ etas: [Float], _ k: Int) -> [Int] {
+            Array(etas.indices.sorted { (etas[$0], $0) < (etas[$1], $1) }.prefix(k))
+        }
+        return (lowest(adjectiveEtas, a), lowest(nounEtas, n))
+    }
+}

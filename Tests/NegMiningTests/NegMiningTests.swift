@@ -1,0 +1,78 @@
+import Foundation
+import Tensor
+import Testing
+@testable import NegMining
+
+@Suite("NegMining")
+struct NegMiningTests {
+    struct SelectionFixture: Decodable {
+        var m: Int
+        var id: [[Float]]
+        var nouns: [[Float]]
+        var adjectives: [[Float]]
+        var noun_eta: [Double]
+        var adjective_eta: [Double]
+        var selected_adjectives: [Int]
+        var selected_nouns: [Int]
+    }
+
+    static func fixture() throws -> SelectionFixture {
+        let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/selection.json")
+        return try JSONDecoder().decode(SelectionFixture.self, from: Data(contentsOf: url))
+    }
+
+    @Test("η and the selection equal the numpy reference (tools/reference/negmining_reference.py)")
+    func selectionMatchesNumpy() throws {
+        let f = try Self.fixture()
+        let ids = Matrix(rowsOf: f.id)
+        let nounEta = NegativeSelection.etas(candidates: Matrix(rowsOf: f.nouns), idFeatures: ids)
+        let adjEta = NegativeSelection.etas(candidates: Matrix(rowsOf: f.adjectives), idFeatures: ids)
+        for (got, want) in zip(nounEta, f.noun_eta) { #expect(abs(Double(got) - want) < 1e-6) }
+        for (got, want) in zip(adjEta, f.adjective_eta) { #expect(abs(Double(got) - want) < 1e-6) }
+        let selection = NegativeSelection.select(count: f.m, nounEtas: nounEta, adjectiveEtas: adjEta)
+        #expect(selection.adjectives == f.selected_adjectives)
+        #expect(selection.nouns == f.selected_nouns)
+        #expect(selection.adjectives.count + selection.nouns.count == f.m)
+    }
+
+    @Test("η is the element at ⌊0.95·C⌋ of the ascending sort")
+    func etaIndex() {
+        #expect(NegativeSelection.eta((0..<20).map { Float($0) }.reversed()) == 19) // ⌊19.0⌋ = 19
+        #expect(NegativeSelection.eta((0..<10).map { Float($0) }) == 9)           // ⌊9.5⌋ = 9
+        #expect(NegativeSelection.eta((0..<1000).map { Float($0) }) == 950)
+    }
+
+    @Test("the split is proportional and ties keep candidate order")
+    func split() {
+        let s = NegativeSelection.select(count: 10, nounEtas: [0.5, 0.1, 0.1, 0.3, 0.2, 0.9, 0.0], adjectiveEtas: [0.4, 0.2, 0.2])
+        #expect(s.adjectives == [1, 2, 0]) // ⌊10·3/10⌋ = 3 adjectives
+        #expect(s.nouns == [6, 1, 2, 4, 3, 0, 5]) // 7 nouns: all of them, ascending η, ties by index
+    }
+
+    @Test("ID class names and adjectives that are also nouns are removed")
+    func filtering() {
+        let f = NegativeSelection.filter(nouns: ["tench", "rock", "blue"], adjectives: ["blue", "quick", "tench"], idClasses: ["tench"])
+        #expect(f.nouns == ["rock", "blue"])
+        #expect(f.adjectives == ["quick"])
+    }
+
+    @Test("WordNet 3.0 candidates: 59,123 nouns (without noun.animal and noun.food) and 14,045 adjectives")
+    func wordNetCounts() throws {
+        let c = try WordNetCandidates.load()
+        #expect(c.nouns.count == 59_123)
+        #expect(c.adjectives.count == 14_045)
+        #expect(c.nounSynsets == 72_033 && c.adjectiveSynsets == 18_156)
+        #expect(Array(c.nouns.prefix(3)) == ["entity", "physical entity", "abstraction"])
+        #expect(!c.adjectives.contains { $0.contains("(") || $0.contains("_") })
+        #expect(c.adjectives.contains("abounding") && c.adjectives.contains("handy"))
+        #expect(throws: WordNetCandidates.Problem.missing(path: "/nonexistent/data.noun")) {
+            try WordNetCandidates.load(directory: "/nonexistent")
+        }
+    }
+
+    @Test("prompts per part of speech")
+    func prompts() {
+        #expect(PartOfSpeech.noun.prompt("rock") == "The nice rock.")
+        #expect(PartOfSpeech.adj.prompt("quick") == "This is a quick photo.")
+    }
+}
