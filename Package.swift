@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker", "Report",
+                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -7,6 +7,7 @@ ADANEG_APT_PACKAGES=(
   libopenblas-dev      # BLAS (cblas_sgemm) for every matrix product
   libjpeg62-turbo-dev  # JPEG decoding
   libpng-dev           # PNG decoding
+  zlib1g-dev           # gzip (compressed test fixtures, PNG)
   libsqlite3-dev       # the coordinator's store
   libcurl4-openssl-dev # http(s) image fetching
   wordnet-base         # NegMining candidates (data.noun, data.adj)

@@ -11,12 +11,16 @@ public struct AdaNegCommand: AsyncParsableCommand {
         """,
         subcommands: [
             ScoreFeaturesCommand.self,
+            EmbedImagesCommand.self,
+            EmbedTextCommand.self,
+            TokenizeCommand.self,
             RunCommand.self,
             ServeCommand.self,
             WorkerCommand.self,
             SubmitCommand.self,
             StatusCommand.self,
             RescoreCommand.self,
+            MineNegativesCommand.self,
             DemoCommand.self,
             SynthesizeCommand.self,
         ]

@@ -1,0 +1,259 @@
+import ArgumentParser
+import CLIP
+import Dispatch
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import NPY
+import Tensor
+
+/// `adaneg embed-images`: CLIP image features, one row per line of the image list.
+struct EmbedImagesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed-images",
+        abstract: "Embed images with a CLIP vision tower into an L2-normalised float32 .npy.",
+        discussion: """
+        LIST holds one image per line: a path (relative paths are resolved against the current \
+        directory), a file:// URL or an http(s):// URL. Blank lines are skipped. JPEG and PNG are \
+        decoded (every colour mode becomes RGB as Pillow converts it), resized on the shorter \
+        side with Pillow's bicubic filter, centre-cropped and normalised with CLIP's mean and std, \
+        exactly as OpenAI CLIP and OpenOOD preprocess. --resize and --crop default to the model's \
+        image size; OpenOOD's test transform is --resize 256 --crop 224 for a 224 model.
+
+        Row i of the output is the i-th image. An unreadable image (missing, empty, truncated, \
+        not an image, above --max-pixels) stops the command, unless --skip-bad is given: then its \
+        row is all zeros and the bad images are listed on standard error.
+        """
+    )
+
+    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors).")
+    var model: String
+    @Option(help: "Image list: one path or URL per line.")
+    var images: String
+    @Option(help: "Output .npy (count × projection_dim, float32).")
+    var out: String
+    @Option(help: "Shorter side after resizing (default: the model's image size).")
+    var resize: Int?
+    @Option(help: "Centre crop size (default: the model's image size; must equal it).")
+    var crop: Int?
+    @Option(name: .customLong("batch-size"), help: "Images per forward pass.")
+    var batchSize = 32
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+    @Option(name: .customLong("max-pixels"), help: "Refuse images with more pixels than this.")
+    var maxPixels = ImageDecoder.defaultMaxPixels
+    @Flag(name: .customLong("skip-bad"), help: "Write a zero row for unreadable images instead of failing.")
+    var skipBad = false
+
+    func validate() throws {
+        if let resize, resize < 1 { throw ValidationError("--resize must be positive") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be positive") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
+    }
+
+    struct Item: Sendable {
+        var line: Int
+        var reference: String
+    }
+
+    func run() throws {
+        let items = try Self.readList(images)
+        if let threads {
+            BLAS.setThreads(threads)
+            NeuralKernels.activeProcessorCount = threads
+        }
+        let clip: CLIPModel
+        do { clip = try CLIPModel(directory: model, towers: .vision) } catch { throw CommandFailure("\(error)") }
+        let size = clip.config.vision.imageSize
+        if let crop, crop != size {
+            throw CommandFailure("--crop \(crop) does not match the model's image size \(size) (\(model)/config.json)")
+        }
+        let pre = clip.preprocessor(resize: resize, crop: crop)
+        let dim = clip.config.projectionDim
+        var features = [Float](repeating: 0, count: items.count * dim)
+        var bad: [(Item, String)] = []
+        let progress = Progress(total: items.count)
+
+        // Batches are decoded and preprocessed on a background queue while the previous batch
+        // runs through the transformer.
+        let batches = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min(items.count, $0 + batchSize)]) }
+        let loader = DispatchQueue(label: "adaneg.embed-images.loader")
+        let maxPixels = self.maxPixels
+        @Sendable func load(_ batch: [Item]) -> LoadedBatch {
+            let loaded = LoadedBatch(count: batch.count, perImage: pre.outputCount)
+            let workers = max(1, min(NeuralKernels.activeProcessorCount, batch.count))
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in stride(from: w, to: batch.count, by: workers) {
+                    do {
+                        let image = try Self.decode(batch[i].reference, maxPixels: maxPixels)
+                        loaded.fill(i, with: image, preprocessor: pre)
+                    } catch {
+                        loaded.fail(i, "\(error)")
+                    }
+                }
+            }
+            return loaded
+        }
+        var pending: LoadedBatch?
+        let group = DispatchGroup()
+        let firstBox = Box()
+        if let first = batches.first {
+            loader.async(group: group) { firstBox.value = load(first) }
+        }
+        var offset = 0
+        for (index, batch) in batches.enumerated() {
+            group.wait()
+            pending = firstBox.value
+            guard let current = pending else { break }
+            if index + 1 < batches.count {
+                let next = batches[index + 1]
+                loader.async(group: group) { firstBox.value = load(next) }
+            }
+            for (i, message) in current.failures.sorted(by: { $0.key < $1.key }) {
+                let item = batch[i]
+                if !skipBad {
+                    group.wait()
+                    throw CommandFailure("\(images):\(item.line): \(message)")
+                }
+                bad.append((item, message))
+            }
+            let good = (0..<batch.count).filter { current.failures[$0] == nil }
+            if !good.isEmpty {
+                let pixels = current.pixels(of: good)
+                let embedded: Matrix
+                do { embedded = try clip.embedPixels(pixels, count: good.count) } catch { throw CommandFailure("\(error)") }
+                for (row, i) in good.enumerated() {
+                    for j in 0..<dim { features[(offset + i) * dim + j] = embedded.storage[row * dim + j] }
+                }
+            }
+            offset += batch.count
+            progress.advance(by: batch.count)
+        }
+        progress.finish()
+        if !bad.isEmpty {
+            StandardError.warn("\(bad.count) of \(items.count) image(s) could not be read; their rows are zero:")
+            for (item, message) in bad { StandardError.write("  \(images):\(item.line): \(message)\n") }
+        }
+        do {
+            try NPYFile.writeMatrix(features, rows: items.count, cols: dim, to: out)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
+    // MARK: Input
+
+    static func readList(_ path: String) throws -> [Item] {
+        let lines = try EmbedTextCommand.readLines(path)
+        var items: [Item] = []
+        for (i, line) in lines.enumerated() {
+            let reference = line.trimmingCharacters(in: .whitespaces)
+            if reference.isEmpty { continue }
+            items.append(Item(line: i + 1, reference: reference))
+        }
+        return items
+    }
+
+    /// Reads an image from a path, a file:// URL or an http(s):// URL.
+    static func decode(_ reference: String, maxPixels: Int) throws -> RGBImage {
+        if reference.hasPrefix("http://") || reference.hasPrefix("https://") {
+            guard let url = URL(string: reference) else { throw ImageError.unreadable(path: reference, reason: "malformed URL") }
+            let data = try fetch(url)
+            return try ImageDecoder.decode(data: data, path: reference, maxPixels: maxPixels)
+        }
+        if reference.hasPrefix("file://") {
+            guard let url = URL(string: reference) else { throw ImageError.unreadable(path: reference, reason: "malformed URL") }
+            return try ImageDecoder.decode(path: url.path, maxPixels: maxPixels)
+        }
+        return try ImageDecoder.decode(path: reference, maxPixels: maxPixels)
+    }
+
+    static func fetch(_ url: URL) throws -> Data {
+        final class Result: @unchecked Sendable { var data: Data?; var error: String? }
+        let result = Result()
+        let done = DispatchSemaphore(value: 0)
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 60
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            if let error { result.error = error.localizedDescription }
+            else if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) { result.error = "HTTP \(http.statusCode)" }
+            else { result.data = data }
+            done.signal()
+        }.resume()
+        done.wait()
+        guard let data = result.data else { throw ImageError.unreadable(path: url.absoluteString, reason: result.error ?? "no data") }
+        return data
+    }
+
+    // MARK: Batch buffers
+
+    final class Box: @unchecked Sendable { var value: LoadedBatch? }
+
+    /// One batch of preprocessed pixels, filled concurrently (each image owns its slice).
+    final class LoadedBatch: @unchecked Sendable {
+        let perImage: Int
+        var storage: [Float]
+        private(set) var failures: [Int: String] = [:]
+        private let lock = NSLock()
+
+        init(count: Int, perImage: Int) {
+            self.perImage = perImage
+            storage = [Float](repeating: 0, count: count * perImage)
+        }
+
+        func fill(_ index: Int, with image: RGBImage, preprocessor: ImagePreprocessor) {
+            storage.withUnsafeMutableBufferPointer { buf in
+                guard let base = buf.baseAddress else { return }
+                // Disjoint slices per image: safe to write from several threads.
+                preprocessor.process(image, into: UnsafeMutableBufferPointer(start: base + index * perImage, count: perImage))
+            }
+        }
+
+        func fail(_ index: Int, _ message: String) {
+            lock.lock()
+            failures[index] = message
+            lock.unlock()
+        }
+
+        func pixels(of indices: [Int]) -> [Float] {
+            if indices.count * perImage == storage.count { return storage }
+            var out: [Float] = []
+            out.reserveCapacity(indices.count * perImage)
+            for i in indices { out += storage[(i * perImage)..<((i + 1) * perImage)] }
+            return out
+        }
+    }
+
+    // MARK: Progress
+
+    /// A one-line progress bar on standard error, only when it is a terminal.
+    final class Progress {
+        let total: Int
+        var done = 0
+        let enabled: Bool
+        let start = Date()
+
+        init(total: Int) {
+            self.total = total
+            enabled = isatty(2) != 0 && total > 0
+        }
+
+        func advance(by n: Int) {
+            done += n
+            guard enabled else { return }
+            let width = 30
+            let filled = total > 0 ? width * done / total : width
+            let elapsed = Date().timeIntervalSince(start)
+            let rate = elapsed > 0 ? Double(done) / elapsed : 0
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            StandardError.write(String(format: "\r[%@] %d/%d images  %.1f img/s", bar, done, total, rate))
+        }
+
+        func finish() {
+            if enabled { StandardError.write("\n") }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import CLIP
+import Foundation
+import NPY
+import Tensor
+
+/// `adaneg embed-text`: CLIP text features, one row per line of the input file.
+struct EmbedTextCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed-text",
+        abstract: "Embed texts with a CLIP text tower into an L2-normalised float32 .npy.",
+        discussion: """
+        FILE holds one text per line (UTF-8; a final newline and Windows line endings are \
+        ignored), each embedded exactly as given — no prompt template is added. Row i of the \
+        output is line i. Prompts are encoded only up to their end-of-text token and batched by \
+        length, which gives the same features as padding to 77.
+        """
+    )
+
+    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors, vocab.json, merges.txt).")
+    var model: String
+    @Option(help: "Text file, one text per line.")
+    var texts: String
+    @Option(help: "Output .npy (count × projection_dim, float32).")
+    var out: String
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let lines = try Self.readLines(texts)
+        if let threads {
+            BLAS.setThreads(threads)
+            NeuralKernels.activeProcessorCount = threads
+        }
+        let clip: CLIPModel
+        do { clip = try CLIPModel(directory: model, towers: .text) } catch { throw CommandFailure("\(error)") }
+        guard clip.tokenizer != nil else {
+            throw CommandFailure("\(model): vocab.json and merges.txt are needed to embed text")
+        }
+        let empty = lines.enumerated().filter { $0.element.trimmingCharacters(in: .whitespaces).isEmpty }.map { $0.offset + 1 }
+        if !empty.isEmpty {
+            StandardError.warn("\(texts): \(empty.count) empty line(s) (first: line \(empty[0])) embedded as empty texts")
+        }
+        let features: Matrix
+        do { features = try clip.embedTexts(lines) } catch { throw CommandFailure("\(texts): \(error)") }
+        do {
+            try NPYFile.writeMatrix(features.storage, rows: features.rows, cols: features.cols, to: out)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
+    /// Lines of a UTF-8 file: `\n` separated, a trailing newline and `\r` line ends dropped.
+    static func readLines(_ path: String) throws -> [String] {
+        guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure("\(path): file not found") }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw CommandFailure("\(path): cannot read: \(error.localizedDescription)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            // Find the first line that is not UTF-8, to point at it.
+            var line = 1
+            var start = data.startIndex
+            for (i, byte) in zip(data.indices, data) where byte == 0x0A {
+                if String(data: data[start..<i], encoding: .utf8) == nil { break }
+                line += 1
+                start = data.index(after: i)
+            }
+            throw CommandFailure("\(path):\(line): not valid UTF-8")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        }
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+}

@@ -1,0 +1,99 @@
+import CLIP
+import Foundation
+import NPY
+import Tensor
+import Testing
+
+/// `tokenize`, `embed-text` and `mine-negatives` on a tiny random-weight CLIP with the real
+/// vocabulary (the CLIP tests' fixtures).
+@Suite("Text commands", .serialized)
+struct TextCommandsTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("CLIPTests/Fixtures")
+
+    /// A model directory assembled from the gzipped fixtures.
+    static func model(in s: Scratch) throws -> String {
+        let dir = s.url.appendingPathComponent("model")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let name = "tiny-p32-quickgelu-fp32"
+        try Data(contentsOf: fixtures.appendingPathComponent("models/\(name)/config.json")).write(to: dir.appendingPathComponent("config.json"))
+        try Gzip.decompress(Data(contentsOf: fixtures.appendingPathComponent("models/\(name)/model.safetensors.gz")))
+            .write(to: dir.appendingPathComponent("model.safetensors"))
+        for file in ["vocab.json", "merges.txt"] {
+            try Gzip.decompress(Data(contentsOf: fixtures.appendingPathComponent("tokenizer/\(file).gz"))).write(to: dir.appendingPathComponent(file))
+        }
+        return dir.path
+    }
+
+    @Test("tokenize and embed-text agree with the CLIP module")
+    func tokenizeAndEmbed() throws {
+        let s = try Scratch()
+        let dir = try Self.model(in: s)
+        let clip = try CLIPModel(directory: dir, towers: .text)
+        let t = try CLI.run(["tokenize", "--model", dir, "a photo of a cat", "The nice tench."])
+        #expect(t.status == 0, "\(t.stderr)")
+        let lines = t.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        let ids = try JSONDecoder().decode([Int].self, from: Data(lines[0].utf8))
+        #expect(ids == [49406] + (clip.tokenizer?.encode("a photo of a cat") ?? []) + [49407])
+        #expect(ids.first == 49406 && ids.last == 49407)
+
+        try "a photo of a cat\nThe nice tench.\n".write(toFile: s.path("texts.txt"), atomically: true, encoding: .utf8)
+        let e = try CLI.run(["embed-text", "--model", dir, "--texts", s.path("texts.txt"), "--out", s.path("t.npy")])
+        #expect(e.status == 0, "\(e.stderr)")
+        let (rows, cols, values) = try NPYFile.readMatrix(s.path("t.npy"))
+        #expect(rows == 2 && cols == clip.config.projectionDim)
+        let expected = try clip.embedTexts(["a photo of a cat", "The nice tench."]).rowNormalized()
+        for (a, b) in zip(values, expected.storage) { #expect(abs(a - b) < 1e-5) }
+    }
+
+    @Test("mine-negatives writes the selection, the features and a manifest; a re-run is a cache hit")
+    func mineNegatives() throws {
+        let s = try Scratch()
+        let dir = try Self.model(in: s)
+        try "tench\ngoldfish\ngreat white shark\nsunglasses\nsunglasses\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
+        let nouns = ["rock", "cloud", "violin", "tax", "bridge", "ladder", "cathedral", "algebra", "umbrella", "volcano", "tench"]
+        let adjectives = ["quick", "purple", "sleepy", "wooden", "rock", "angry"]
+        let lexicon = nouns.map { "\($0)\tnoun" } + adjectives.map { "\($0)\tadj" }
+        try (lexicon.joined(separator: "\n") + "\n").write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
+        let out = s.path("negatives")
+        let args = ["mine-negatives", "--model", dir, "--classes", s.path("classes.txt"), "--out", out, "--count", "8", "--lexicon", s.path("lexicon.tsv")]
+        let first = try CLI.run(args)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("repeats line 4"))
+        let tsv = try String(contentsOfFile: out + "/negatives.tsv", encoding: .utf8).split(separator: "\n")
+        #expect(tsv.first == "label\tpos\teta")
+        let chosen = tsv.dropFirst().map { $0.split(separator: "\t") }
+        #expect(chosen.count == 8)
+        // 10 nouns (tench is an ID class) and 4 adjectives (rock is a noun): ⌊8·4/14⌋ = 2 adjectives first.
+        #expect(chosen.prefix(2).allSatisfy { $0[1] == "adj" } && chosen.dropFirst(2).allSatisfy { $0[1] == "noun" })
+        #expect(!chosen.contains { $0[0] == "tench" || ($0[0] == "rock" && $0[1] == "adj") })
+        let etas = chosen.map { Float($0[2])! }
+        #expect(Array(etas.prefix(2)) == etas.prefix(2).sorted() && Array(etas.dropFirst(2)) == etas.dropFirst(2).sorted())
+        let (rows, _, _) = try NPYFile.readMatrix(out + "/text-features.npy")
+        #expect(rows == 5 + 8)
+        #expect(FileManager.default.fileExists(atPath: out + "/manifest.json"))
+
+        let second = try CLI.run(args)
+        #expect(second.status == 0 && second.stdout.contains("cache hit"))
+    }
+
+    @Test("bad class lists and model directories are refused without leaving output")
+    func badInputs() throws {
+        let s = try Scratch()
+        let dir = try Self.model(in: s)
+        try "tench\n\ngoldfish\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
+        try "rock\tnoun\n".write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
+        let out = s.path("negatives")
+        let empty = try CLI.run(["mine-negatives", "--model", dir, "--classes", s.path("classes.txt"), "--out", out, "--lexicon", s.path("lexicon.tsv")])
+        #expect(empty.status == 2 && empty.stderr.contains("classes.txt:2: empty class name"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+
+        try "tench\ngoldfish\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: dir + "/vocab.json")
+        try FileManager.default.removeItem(atPath: dir + "/merges.txt")
+        let noTokenizer = try CLI.run(["mine-negatives", "--model", dir, "--classes", s.path("classes.txt"), "--out", out, "--lexicon", s.path("lexicon.tsv")])
+        #expect(noTokenizer.status == 2 && noTokenizer.stderr.contains("vocab.json"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}
