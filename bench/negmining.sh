@@ -10,9 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+PYTHON_ROOT=${PYTHON_ROOT:-$ROOT}
 MODEL=${MODEL:?set MODEL to a CLIP model directory}
 SCRATCH=${SCRATCH:-.build}
 WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK"
 swift build -c release --scratch-path "$SCRATCH" --product adaneg >/dev/null
 BIN=$ROOT/$SCRATCH/release/adaneg
 
@@ -24,7 +26,7 @@ PROMPTS=$((CANDIDATES + 1000 + 10000))   # candidates, ID prompts, the chosen ne
 
 # the same kind of prompts for torch
 cut -f1,2 "$WORK/negatives/negatives.tsv" | tail -n +2 | awk -F'\t' '{ if ($2 == "adj") print "This is a " $1 " photo."; else print "The nice " $1 "." }' > "$WORK/prompts.txt"
-TORCH=$(.venv-clip/bin/python bench/negmining_torch.py "$MODEL" "$WORK/prompts.txt" --count 1024)
+TORCH=$("$PYTHON_ROOT/.venv-clip/bin/python" bench/negmining_torch.py "$MODEL" "$WORK/prompts.txt" --count 1024)
 TORCH_RATE=$(echo "$TORCH" | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["prompts_per_second"])')
 python3 - "$SECONDS_USED" "$RSS_KB" "$PROMPTS" "$TORCH_RATE" <<'PY'
 import sys

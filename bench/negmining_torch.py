@@ -2,10 +2,15 @@
 peer of `adaneg mine-negatives` in bench/negmining.sh. Prints one JSON line."""
 import argparse
 import json
+import sys
 import time
+import types
 
-import torch
-from transformers import CLIPModel, CLIPTokenizer
+# PyPI's torchvision wheel targets CUDA torch; transformers imports it, and this stub lets it
+# load next to the CPU torch wheel (see tools/clip/README.md).
+sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+import torch  # noqa: E402
+from transformers import CLIPModel, CLIPTokenizer  # noqa: E402
 
 
 def main():

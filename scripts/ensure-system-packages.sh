@@ -13,6 +13,11 @@ ADANEG_APT_PACKAGES=(
   wordnet-base         # NegMining candidates (data.noun, data.adj)
 )
 
+# The tests also drive headless Chromium (the HTML report's rendering check).
+if [ "${1:-}" = "--with-test-tools" ]; then
+  ADANEG_APT_PACKAGES+=(chromium)
+fi
+
 missing=()
 for pkg in "${ADANEG_APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -19,6 +19,7 @@ public struct AdaNegCommand: AsyncParsableCommand {
             WorkerCommand.self,
             SubmitCommand.self,
             StatusCommand.self,
+            ReportCommand.self,
             RescoreCommand.self,
             MineNegativesCommand.self,
             DemoCommand.self,

@@ -57,7 +57,7 @@ struct FaultToleranceTests {
         let client = CoordinatorClient(base: server.url, retryWindow: 5)
         let victim = try WorkerProcess(coordinator: server.url, id: "victim", batchMilliseconds: 120)
         defer { victim.stop() }
-        try await Wait.until(30, "the victim to finish a unit and hold another") {
+        try await Wait.until(90, "the victim to finish a unit and hold another") {
             let st = try await client.status(job: "faults")
             return st.units.done >= 1 && st.units.leased >= 1
         }

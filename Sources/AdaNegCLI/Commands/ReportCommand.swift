@@ -1,0 +1,100 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Report
+import Worker
+
+/// `adaneg report`: OOD metrics of a job's stored results, per OOD set and averaged, for every
+/// method computed in the same pass.
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Report a job's OOD metrics (MCM, NegLabel, AdaNeg) per OOD set and averaged.",
+        discussion: """
+        table: the paper's Table 1 layout (OOD sets as column groups, FPR95/AUROC) plus every \
+        metric and the sample counts; json: everything, including the job spec and hyperparameters; \
+        csv: one row per set (or mean) and method; md: Markdown; html: one self-contained file with \
+        ROC curves and score histograms. A job that is still running is reported as far as it got, \
+        marked partial.
+        """
+    )
+
+    @Option(help: "Read the coordinator's database directly.") var db: String?
+    @Option(help: "Coordinator URL.") var coordinator: String?
+    @Option(help: "table, json, csv, md or html.") var format: String = "table"
+    @Option(help: "Write the report to this file instead of standard output.") var out: String?
+    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+    @Argument(help: "Job name.") var job: String
+
+    func validate() throws {
+        if (coordinator == nil) == (db == nil) { throw ValidationError("give exactly one of --coordinator and --db") }
+        if ReportFormat(rawValue: format) == nil {
+            throw ValidationError("unknown format '\(format)': use one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        let format = ReportFormat(rawValue: format) ?? .table
+        if let out { try checkWritable(out) }
+        let data: ReportData
+        do {
+            if let db {
+                data = try await ReportLoader.load(databasePath: db, job: job)
+            } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
+                data = try await Self.fetch(CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 5),
+                                            job: job, source: "coordinator \(coordinator)")
+            } else {
+                throw CommandFailure("--coordinator is not a URL")
+            }
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let report = JobReport(data)
+        let text: String
+        do {
+            text = try report.render(format, data: data)
+        } catch {
+            throw CommandFailure("rendering the report: \(error)")
+        }
+        do {
+            try ReportOutput.write(text, to: out)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        if report.progress.partial, out != nil || format != .table {
+            StandardError.warn("job \(job) is not finished: the report is partial (\(report.progress.results)/\(report.progress.samples) samples)")
+        }
+    }
+
+    /// Fails before the (possibly long) load when the output cannot be written.
+    private func checkWritable(_ path: String) throws {
+        guard path != "-" else { return }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { throw CommandFailure("cannot write the report to \(path): it is a directory") }
+            if !FileManager.default.isWritableFile(atPath: path) { throw CommandFailure("cannot write the report to \(path): permission denied") }
+            return
+        }
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CommandFailure("cannot write the report to \(path): the directory \(parent) does not exist")
+        }
+        if !FileManager.default.isWritableFile(atPath: parent) { throw CommandFailure("cannot write the report to \(path): permission denied") }
+    }
+
+    /// The same data over HTTP: status, plan and each task's results. The coordinator does not
+    /// serve the spec text or units per task, so those are absent from the report.
+    static func fetch(_ client: CoordinatorClient, job: String, source: String) async throws -> ReportData {
+        let status = try await client.status(job: job)
+        guard let jobID = status.tasks.first?.job else { throw CommandFailure("job \(job) has no tasks") }
+        let plan = try await client.plan(job: jobID)
+        var tasks = [TaskData]()
+        for t in status.tasks.sorted(by: { $0.oodIndex < $1.oodIndex }) {
+            tasks.append(TaskData(task: t, results: try await client.results(job: job, task: t.id).results))
+        }
+        return ReportData(jobName: status.job, jobID: jobID, createdAt: nil, specYAML: nil, plan: plan, tasks: tasks,
+                          units: status.units, failedUnits: status.failed, workers: status.workers, source: source)
+    }
+}

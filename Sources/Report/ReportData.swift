@@ -1,0 +1,118 @@
+import AdaNeg
+import Coordinator
+import Foundation
+
+/// Everything a report is computed from: the job, its plan, and each task's stored results.
+/// Gathered from a database (`ReportLoader`) or from a coordinator over HTTP (the CLI), or built
+/// by hand in tests.
+public struct ReportData: Sendable {
+    public var jobName: String
+    public var jobID: Int64
+    /// Seconds since 1970; nil when the source does not say (the HTTP API).
+    public var createdAt: Double?
+    /// The canonical job spec; nil when the source does not serve it (the HTTP API).
+    public var specYAML: String?
+    public var plan: WorkPlan
+    public var tasks: [TaskData]
+    /// Unit counts over the whole job.
+    public var units: UnitCounts
+    public var failedUnits: [FailedUnit]
+    public var workers: [WorkerRecord]
+    /// Where the data came from, for the report's header ("database x.sqlite", a URL).
+    public var source: String
+
+    public init(jobName: String, jobID: Int64, createdAt: Double?, specYAML: String?, plan: WorkPlan, tasks: [TaskData],
+                units: UnitCounts, failedUnits: [FailedUnit], workers: [WorkerRecord], source: String) {
+        self.jobName = jobName
+        self.jobID = jobID
+        self.createdAt = createdAt
+        self.specYAML = specYAML
+        self.plan = plan
+        self.tasks = tasks
+        self.units = units
+        self.failedUnits = failedUnits
+        self.workers = workers
+        self.source = source
+    }
+}
+
+/// One task (the ID set against one OOD set) and its stored results.
+public struct TaskData: Sendable {
+    public var task: TaskRecord
+    /// Stored result rows, in stream order; positions without a row are not scored yet.
+    public var results: [ResultRecord]
+    /// The task's units, when the source gives them (a database): per-set progress and
+    /// completion times.
+    public var units: [UnitRecord]?
+
+    public init(task: TaskRecord, results: [ResultRecord], units: [UnitRecord]? = nil) {
+        self.task = task
+        self.results = results
+        self.units = units
+    }
+}
+
+/// Why a report could not be made, worded for the user.
+public enum ReportError: Error, Equatable, CustomStringConvertible {
+    case missingDatabase(String)
+    case store(String)
+    case unknownJob(name: String, known: [String])
+    case unwritableOutput(path: String, reason: String)
+    case source(String)
+
+    public var description: String {
+        switch self {
+        case let .missingDatabase(path): "\(path): no such database"
+        case let .store(message): message
+        case let .unknownJob(name, known):
+            "no job named '\(name)'" + (known.isEmpty ? " (the database holds no jobs)" : " (jobs: \(known.joined(separator: ", ")))")
+        case let .unwritableOutput(path, reason): "cannot write the report to \(path): \(reason)"
+        case let .source(message): message
+        }
+    }
+}
+
+/// Reads a job's report data from a coordinator's SQLite database.
+public enum ReportLoader {
+    /// Opens the database read-for-report: refuses a missing file (rather than creating an
+    /// empty database) and a database from a newer schema version.
+    public static func load(databasePath path: String, job name: String) async throws(ReportError) -> ReportData {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw .missingDatabase(path)
+        }
+        let coordinator: Coordinator
+        do {
+            coordinator = try Coordinator(databasePath: path)
+        } catch {
+            throw .store(error.description)
+        }
+        return try await load(coordinator: coordinator, job: name, source: "database \(path)")
+    }
+
+    public static func load(coordinator c: Coordinator, job name: String, source: String) async throws(ReportError) -> ReportData {
+        do {
+            return try await gather(c, job: name, source: source)
+        } catch let e as ReportError {
+            throw e
+        } catch let e as StoreError {
+            throw .store(e.description)
+        } catch {
+            throw .store("\(error)")
+        }
+    }
+
+    private static func gather(_ c: Coordinator, job name: String, source: String) async throws -> ReportData {
+        guard let job = try await c.jobs().first(where: { $0.name == name }) else {
+            throw ReportError.unknownJob(name: name, known: try await c.jobs().map(\.name))
+        }
+        let plan = try await c.plan(job: job.id)
+        let status = try await c.status(job: name)
+        var tasks = [TaskData]()
+        for t in try await c.tasks(job: job.id).sorted(by: { $0.oodIndex < $1.oodIndex }) {
+            tasks.append(TaskData(task: t, results: try await c.results(task: t.id), units: try await c.units(task: t.id)))
+        }
+        return ReportData(jobName: job.name, jobID: job.id, createdAt: job.createdAt, specYAML: job.specYAML, plan: plan,
+                          tasks: tasks, units: status.units, failedUnits: status.failed, workers: status.workers, source: source)
+    }
+}
