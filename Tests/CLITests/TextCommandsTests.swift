@@ -1,3 +1,4 @@
+import AdaNeg
 import CLIP
 import Foundation
 import NPY
@@ -95,5 +96,39 @@ struct TextCommandsTests {
         let noTokenizer = try CLI.run(["mine-negatives", "--model", dir, "--classes", s.path("classes.txt"), "--out", out, "--lexicon", s.path("lexicon.tsv")])
         #expect(noTokenizer.status == 2 && noTokenizer.stderr.contains("vocab.json"))
         #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}
+
+@Suite("Jobs with mined negatives")
+struct MinedJobTests {
+    @Test("run mines the negatives of a job that names a model, caches them, and scores")
+    func runMines() throws {
+        let s = try Scratch()
+        let dir = try TextCommandsTests.model(in: s)
+        let data = SyntheticBenchmark(shape: .init(classes: 5, negatives: 10, dimension: 32, idSamples: 120, oodSamples: 60), seed: 2)
+        try DemoFiles.write(data, to: s)
+        try "tench\ngoldfish\ngreat white shark\ntiger shark\nhammerhead\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
+        let words = ["rock\tnoun", "cloud\tnoun", "violin\tnoun", "tax\tnoun", "bridge\tnoun", "ladder\tnoun", "algebra\tnoun",
+                     "umbrella\tnoun", "volcano\tnoun", "piano\tnoun", "quick\tadj", "purple\tadj", "sleepy\tadj", "wooden\tadj"]
+        try (words.joined(separator: "\n") + "\n").write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
+        let yaml = """
+        name: mined
+        model: \(dir)
+        id: {classes: classes.txt, features: id.npy, labels: id-labels.npy}
+        ood:
+          - {name: covered, features: ood-covered.npy}
+        negatives: {count: 10, lexicon: lexicon.tsv}
+        scoring: {batch_size: 32, memleng: 4}
+        """
+        try yaml.write(toFile: s.path("job.yaml"), atomically: true, encoding: .utf8)
+        let args = ["run", s.path("job.yaml"), "--workers", "1", "--db", s.path("db/run.sqlite")]
+        let first = try CLI.run(args)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("wrote 10 negative labels"))
+        #expect(first.stdout.contains("covered") && first.stdout.contains("NegLabel"))
+        #expect(FileManager.default.fileExists(atPath: s.path("db/negatives-mined/text-features.npy")))
+        let second = try CLI.run(args)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("cache hit") && second.stderr.contains("resuming job 'mined'"))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLIP
 import Foundation
+import JobSpec
 import NegMining
 import NPY
 import Tensor
@@ -30,12 +31,37 @@ struct MineNegativesCommand: ParsableCommand {
     @Option(help: "Prompts embedded per block.") var block: Int = 2048
 
     func run() throws {
+        let miner = NegativeMiner(model: model, classes: classes, out: out, count: count, lexicon: lexicon,
+                                  templates: template, block: block)
+        let outcome = try miner.run()
+        print(outcome.message)
+    }
+}
+
+/// NegMining as a reusable step: `mine-negatives` runs it, and `run`/`submit` run it for jobs
+/// that name a model but no precomputed text features.
+struct NegativeMiner {
+    var model: String
+    var classes: String
+    var out: String
+    var count: Int
+    var lexicon: String?
+    var templates: [String]
+    var block: Int = 2048
+
+    struct Outcome {
+        var textFeatures: String
+        var cacheHit: Bool
+        var message: String
+    }
+
+    func run() throws -> Outcome {
         guard count > 0, block > 0 else { throw CommandFailure("--count and --block must be positive") }
         let classNames = try ClassList.read(classes)
-        let fingerprint = try MiningFingerprint(model: model, classes: classes, lexicon: lexicon, count: count, templates: template)
+        let fingerprint = try MiningFingerprint(model: model, classes: classes, lexicon: lexicon, count: count, templates: templates)
         if let cached = MiningFingerprint.cached(in: out), cached == fingerprint {
-            print("cache hit: \(out) already holds negatives mined from the same model, classes and parameters")
-            return
+            return Outcome(textFeatures: "\(out)/text-features.npy", cacheHit: true,
+                           message: "cache hit: \(out) already holds negatives mined from the same model, classes and parameters")
         }
 
         let clip: CLIPModel
@@ -51,7 +77,7 @@ struct MineNegativesCommand: ParsableCommand {
         let filtered = NegativeSelection.filter(nouns: candidates.nouns, adjectives: candidates.adjectives, idClasses: classNames)
         StandardError.write("candidates: \(candidates.nouns.count) nouns, \(candidates.adjectives.count) adjectives; after removing ID names and adjectives that are nouns: \(filtered.nouns.count) nouns, \(filtered.adjectives.count) adjectives\n")
 
-        let idFeatures = try TextEmbedding.classFeatures(clip, classNames: classNames, templates: template)
+        let idFeatures = try TextEmbedding.classFeatures(clip, classNames: classNames, templates: templates)
         let progress = EmbeddingProgress(total: filtered.nouns.count + filtered.adjectives.count)
         let nounEta = try TextEmbedding.etas(clip, prompts: filtered.nouns.map(PartOfSpeech.noun.prompt), idFeatures: idFeatures, block: block, progress: progress)
         let adjEta = try TextEmbedding.etas(clip, prompts: filtered.adjectives.map(PartOfSpeech.adj.prompt), idFeatures: idFeatures, block: block, progress: progress)
@@ -74,7 +100,8 @@ struct MineNegativesCommand: ParsableCommand {
             try fingerprint.write(to: "\(dir)/manifest.json", idClasses: classNames.count, negatives: labels.count,
                                   nouns: chosen.nouns.count, adjectives: chosen.adjectives.count)
         }
-        print("wrote \(labels.count) negative labels (\(chosen.adjectives.count) adjectives, \(chosen.nouns.count) nouns) and \(rows) × \(idFeatures.cols) text features to \(out)")
+        return Outcome(textFeatures: "\(out)/text-features.npy", cacheHit: false,
+                       message: "wrote \(labels.count) negative labels (\(chosen.adjectives.count) adjectives, \(chosen.nouns.count) nouns) and \(rows) × \(idFeatures.cols) text features to \(out)")
     }
 
     private func loadCandidates() throws -> (nouns: [String], adjectives: [String]) {
@@ -84,6 +111,29 @@ struct MineNegativesCommand: ParsableCommand {
             return (c.nouns, c.adjectives)
         } catch {
             throw CommandFailure(error.description)
+        }
+    }
+}
+
+/// Before a job is planned: a job that names a model and ID classes but no text features gets
+/// its negatives mined (and cached in `directory`), and the spec then points at them.
+enum JobPreparation {
+    static func resolveNegatives(_ spec: JobSpec, directory: String) throws -> JobSpec {
+        guard spec.negatives.textFeatures == nil else { return spec }
+        guard let model = spec.model, let classes = spec.id.classes else {
+            throw CommandFailure("\(spec.name): negatives need either `text_features` or a `model` and `id.classes` to mine them")
+        }
+        let out = URL(fileURLWithPath: directory).appendingPathComponent("negatives-\(spec.name)").standardizedFileURL.path
+        let outcome = try NegativeMiner(model: model, classes: classes, out: out, count: spec.negatives.count,
+                                        lexicon: spec.negatives.lexicon, templates: ["The nice {}."]).run()
+        StandardError.write(outcome.message + "\n")
+        var resolved = spec
+        resolved.negatives.textFeatures = outcome.textFeatures
+        resolved.negatives.lexicon = nil
+        do {
+            return try JobSpecLoader.parse(yaml: resolved.canonicalYAML(), baseDirectory: "/", file: spec.name)
+        } catch {
+            throw CommandFailure("\(error)")
         }
     }
 }

@@ -20,11 +20,13 @@ struct RunCommand: AsyncParsableCommand {
     var simulateBatchMs: Double = 0
 
     func run() async throws {
-        let spec = try JobLoading.load(job)
+        let loaded = try JobLoading.load(job)
+        let database = db ?? ".adaneg/\(loaded.name).sqlite"
+        try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path)
+        let spec = try JobPreparation.resolveNegatives(loaded,
+                                                       directory: URL(fileURLWithPath: database).deletingLastPathComponent().path)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let count = max(1, workers ?? cores)
-        let database = db ?? ".adaneg/\(spec.name).sqlite"
-        try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path)
         var run = EmbeddedRun(spec: spec, databasePath: database, workers: count, threadsPerWorker: max(1, cores / count))
         run.simulatedBatchMilliseconds = simulateBatchMs
         let outcome = try await run.run()

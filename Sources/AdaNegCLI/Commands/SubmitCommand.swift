@@ -16,10 +16,11 @@ struct SubmitCommand: AsyncParsableCommand {
     @Argument(help: "The job spec (YAML).") var job: String
 
     func run() async throws {
-        let spec = try JobLoading.load(job)
+        let directory = URL(fileURLWithPath: job).deletingLastPathComponent().standardizedFileURL.path
+        // Mined negatives are written next to the spec: workers elsewhere must see them too.
+        let spec = try JobPreparation.resolveNegatives(try JobLoading.load(job), directory: directory)
         guard let url = URL(string: coordinator) else { throw CommandFailure("--coordinator '\(coordinator)' is not a URL") }
         let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 10)
-        let directory = URL(fileURLWithPath: job).deletingLastPathComponent().standardizedFileURL.path
         do {
             let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
             print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples")

@@ -18,7 +18,7 @@ enum Planner {
 
         // Label text features: mining needs the CLIP text encoder, so jobs name a file for now.
         guard let textPath = spec.negatives.textFeatures else {
-            throw .invalidJob(problems + ["negatives.text_features: required (NegMining with the CLIP text encoder is not available in this build; compute text features with `adaneg score-features`-compatible tooling)"])
+            throw .invalidJob(problems + ["negatives.text_features: required here; `adaneg submit` and `adaneg run` mine them from `model` and `id.classes` first, or run `adaneg mine-negatives`"])
         }
         let textShape = shape(of: textPath, role: "negatives.text_features", problems: &problems)
         let numID: Int
