@@ -50,15 +50,13 @@ struct DemoCommand: AsyncParsableCommand {
                                                 threadsPerWorker: max(1, cores / max(1, workers))).run()
         }
         guard let task = runs[.task], let sample = runs[.sample] else { return }
-        let sets = task.tasks.map(\.name)
+        let sets = task.report.sets.map(\.name)
         let methods = ["MCM", "NegLabel", "AdaNeg (task)", "AdaNeg (sample)"]
         func cell(_ method: String, _ set: String) -> OODMetrics? {
             if set == "Average" { return OODMetrics.mean(sets.compactMap { cell(method, $0) }) }
-            switch method {
-            case "AdaNeg (task)": return task.tasks.first { $0.name == set }?.metrics["AdaNeg"]
-            case "AdaNeg (sample)": return sample.tasks.first { $0.name == set }?.metrics["AdaNeg"]
-            default: return task.tasks.first { $0.name == set }?.metrics[method]
-            }
+            let key = method == "MCM" ? "mcm" : method == "NegLabel" ? "neglabel" : "adaneg"
+            let run = method == "AdaNeg (sample)" ? sample : task
+            return run.report.sets.first { $0.name == set }?.metrics[key]
         }
         print()
         print(MetricsTable.paper(sets: sets + ["Average"], methods: methods, cell: cell), terminator: "")

@@ -72,7 +72,7 @@ struct RescoreCommand: AsyncParsableCommand {
         let count = max(1, workers ?? cores)
         let outcome = try await EmbeddedRun(spec: spec, databasePath: db, workers: count, threadsPerWorker: max(1, cores / count)).run()
         print("re-scored '\(job)' as '\(spec.name)'")
-        print(TaskMetrics.table(outcome.tasks, adaNegLabel: "AdaNeg (\(spec.scoring.proxy.rawValue))"), terminator: "")
+        print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))
     }
 }

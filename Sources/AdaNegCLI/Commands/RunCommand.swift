@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobSpec
+import Report
 
 /// `adaneg run`: the embedded default.
 struct RunCommand: AsyncParsableCommand {
@@ -30,17 +31,25 @@ struct RunCommand: AsyncParsableCommand {
         var run = EmbeddedRun(spec: spec, databasePath: database, workers: count, threadsPerWorker: max(1, cores / count))
         run.simulatedBatchMilliseconds = simulateBatchMs
         let outcome = try await run.run()
-        print(TaskMetrics.table(outcome.tasks, adaNegLabel: "AdaNeg (\(spec.scoring.proxy.rawValue))"), terminator: "")
+        print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))
     }
 }
 
 enum RunSummary {
+    static func table(_ o: EmbeddedRun.Outcome) throws -> String {
+        do {
+            return try o.report.render(.table)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
     static func text(_ o: EmbeddedRun.Outcome) -> String {
-        var lines = ["FPR95 in % (OpenOOD: ID flagged OOD at 95% OOD recall), AUROC in %."]
-        let acc = o.tasks.compactMap { $0.metrics["AdaNeg"]?.accuracy }
+        var lines = [String]()
+        let acc = o.report.sets.compactMap { $0.metrics["adaneg"]?.accuracy }
         if !acc.isEmpty { lines.append(String(format: "ID accuracy (AdaNeg prediction, mean over sets): %.2f%%", 100 * acc.reduce(0, +) / Double(acc.count))) }
-        let errored = o.tasks.reduce(0) { $0 + $1.errored }
+        let errored = o.report.sets.reduce(0) { $0 + $1.errored }
         if errored > 0 { lines.append("\(errored) samples could not be scored (see adaneg status)") }
         if o.status.units.failed > 0 { lines.append("\(o.status.units.failed) units failed; their samples are missing from the metrics") }
         lines.append(String(format: "%d samples in %.1f s with %d workers.", o.status.results, o.seconds, o.workers))

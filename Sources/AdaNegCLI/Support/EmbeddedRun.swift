@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import JobSpec
 import Logging
+import Report
 import ServiceLifecycle
 import Worker
 
@@ -21,7 +22,8 @@ struct EmbeddedRun {
     var simulatedBatchMilliseconds: Double = 0
 
     struct Outcome {
-        var tasks: [TaskMetrics]
+        /// The same report `adaneg report` prints for this job.
+        var report: JobReport
         var status: JobStatus
         var seconds: Double
         var workers: Int
@@ -63,12 +65,13 @@ struct EmbeddedRun {
         await group.triggerGracefulShutdown()
         _ = try? await server.value
 
-        var tasks = [TaskMetrics]()
-        for task in status.tasks {
-            let rows = try await coordinator.results(task: task.id)
-            tasks.append(try TaskMetrics.compute(name: task.oodName, group: task.oodGroup, results: rows))
+        let report: JobReport
+        do {
+            report = JobReport(try await ReportLoader.load(coordinator: coordinator, job: spec.name, source: "database \(databasePath)"))
+        } catch {
+            throw CommandFailure("\(error)")
         }
-        return Outcome(tasks: tasks, status: status, seconds: Date().timeIntervalSince(started), workers: workers)
+        return Outcome(report: report, status: status, seconds: Date().timeIntervalSince(started), workers: workers)
     }
 
     private func spawnWorker(index: Int, port: Int) throws -> Process {
