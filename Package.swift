@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: System libraries
@@ -46,16 +48,18 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "AdaNeg", "JobSpec", "NPY", "CSQLite",
+                "AdaNeg", "JobSpec", "NPY", "CSQLite", "CLIP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.embedInCode("schema.sql")]
         ),
         .target(
             name: "Worker",
             dependencies: [
-                "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor",
+                "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor", "CLIP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

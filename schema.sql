@@ -40,6 +40,28 @@ CREATE TABLE IF NOT EXISTS samples (
     PRIMARY KEY (task_id, position)
 ) WITHOUT ROWID;
 
+-- Image references of image sets (set_index as in `samples`): the resolved URL of each item
+-- (`file://…` or `http(s)://…`). Feature sets have no rows here.
+CREATE TABLE IF NOT EXISTS items (
+    job_id     INTEGER NOT NULL REFERENCES jobs(id),
+    set_index  INTEGER NOT NULL,
+    item_index INTEGER NOT NULL,
+    ref        TEXT NOT NULL,
+    PRIMARY KEY (job_id, set_index, item_index)
+) WITHOUT ROWID;
+
+-- Image features per image and model (the model's checksum), so an image is embedded once for
+-- every task and job that uses it (the ID set is shared by all OOD sets; `rescore` embeds
+-- nothing). `vector` is D little-endian float32s, L2-normalised; an image that could not be
+-- read or decoded has no vector and its error instead.
+CREATE TABLE IF NOT EXISTS features (
+    model  TEXT NOT NULL,
+    ref    TEXT NOT NULL,
+    vector BLOB,
+    error  TEXT,
+    PRIMARY KEY (model, ref)
+) WITHOUT ROWID;
+
 -- Consecutive slices of a task's stream (whole batches), leased to workers.
 CREATE TABLE IF NOT EXISTS units (
     id            INTEGER PRIMARY KEY,
@@ -52,7 +74,14 @@ CREATE TABLE IF NOT EXISTS units (
     lease_owner   TEXT,
     lease_expires REAL,
     last_error    TEXT,
-    completed_at  REAL
+    completed_at  REAL,
+    -- Filled at completion, for the report: who did the unit, how long it took, and how full
+    -- the worker's bank replica was at the unit's end (label rows holding cached features).
+    completed_by    TEXT,
+    compute_seconds REAL,
+    wait_seconds    REAL,
+    bank_id_rows    INTEGER,
+    bank_neg_rows   INTEGER
 );
 CREATE INDEX IF NOT EXISTS units_by_state ON units(state, task_id, first_sample);
 
@@ -72,8 +101,9 @@ CREATE TABLE IF NOT EXISTS results (
 -- The authoritative memory bank of each task: which sample sits in which label row, with its
 -- priority. `version` is the task's bank version at which the entry was accepted: a worker
 -- holding version v pulls the entries with version > v. The feature itself is not copied here:
--- it is the sample's own (its row of the set's feature file), read back when a restarted
--- coordinator reloads the bank, so a merge writes a few bytes per entry.
+-- it is the sample's own (its row of the set's feature file, or its row in `features` for
+-- images), read back when a restarted coordinator reloads the bank, so a merge writes a few
+-- bytes per entry.
 CREATE TABLE IF NOT EXISTS bank_entries (
     task_id  INTEGER NOT NULL REFERENCES tasks(id),
     row      INTEGER NOT NULL,

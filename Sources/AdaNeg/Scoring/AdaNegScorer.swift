@@ -66,12 +66,21 @@ public struct AdaNegScorer: Sendable {
 
     /// Phase 1: static logits, `S_nl`, and the bank update from this batch's confident samples.
     public mutating func beginBatch(_ features: Matrix, startPosition: Int? = nil) throws(Problem) -> PendingBatch {
-        guard features.cols == space.dimension else { throw .dimensionMismatch(features: features.cols, text: space.dimension) }
         let start = startPosition ?? nextPosition
+        return try beginBatch(features, positions: Array(start ..< start + features.rows))
+    }
+
+    /// Phase 1 with explicit stream positions, one per row, increasing: a batch from which
+    /// samples without features (unreadable images) were left out keeps its samples' own
+    /// positions, which key their bank entries.
+    public mutating func beginBatch(_ features: Matrix, positions: [Int]) throws(Problem) -> PendingBatch {
+        guard features.cols == space.dimension else { throw .dimensionMismatch(features: features.cols, text: space.dimension) }
+        precondition(positions.count == features.rows, "one position per feature row")
         let z = BLAS.matmulTransposed(features, space.internalText, alpha: Float(parameters.logitScale))
         let summaries = Self.summarize(z, space: space)
-        let activity = updateBank(features: features, z: z, summaries: summaries, start: start)
-        nextPosition = start + features.rows
+        let activity = updateBank(features: features, z: z, summaries: summaries, positions: positions)
+        let start = positions.first ?? nextPosition
+        nextPosition = (positions.last ?? start - 1) + 1
         return PendingBatch(features: features, z: z, summaries: summaries, start: start, activity: activity)
     }
 
@@ -140,7 +149,7 @@ public struct AdaNegScorer: Sendable {
     @discardableResult
     public mutating func mergeBank(_ delta: BankDelta) -> BankDelta { bank.merge(delta) }
 
-    private mutating func updateBank(features: Matrix, z: Matrix, summaries: [LogitSummary], start: Int) -> BatchBankActivity {
+    private mutating func updateBank(features: Matrix, z: Matrix, summaries: [LogitSummary], positions: [Int]) -> BatchBankActivity {
         var activity = BatchBankActivity()
         var (idGate, oodGate) = (parameters.idGate, parameters.oodGate)
         if var w = window {
@@ -167,7 +176,7 @@ public struct AdaNegScorer: Sendable {
                     activity.idConfident += 1
                     let row = zBuf.baseAddress! + i * width
                     let h = useEntropy ? softmaxEntropy(UnsafeBufferPointer(start: row, count: c), lse: st.lseID) : 0
-                    record(bank.insert(row: st.argmaxID, key: BankKey(primary: h, position: start + i), feature: feature(i)))
+                    record(bank.insert(row: st.argmaxID, key: BankKey(primary: h, position: positions[i]), feature: feature(i)))
                 }
                 for (i, st) in summaries.enumerated() where Float(st.groupedScore) < oodGate {
                     activity.oodConfident += 1
@@ -175,7 +184,7 @@ public struct AdaNegScorer: Sendable {
                     let negatives = UnsafeBufferPointer(start: row + c, count: space.numNegatives)
                     let label = argmaxNegative(negatives)
                     let h = useEntropy ? softmaxEntropy(negatives, lse: st.lseNegatives) : 0
-                    record(bank.insert(row: label, key: BankKey(primary: h, position: start + i), feature: feature(i)))
+                    record(bank.insert(row: label, key: BankKey(primary: h, position: positions[i]), feature: feature(i)))
                 }
             }
         }

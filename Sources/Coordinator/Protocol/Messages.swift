@@ -1,3 +1,6 @@
+import AdaNeg
+import Foundation
+
 /// JSON bodies of the coordinator's HTTP API (see `openapi.yaml`).
 
 /// `POST /v1/leases` request.
@@ -25,8 +28,14 @@ public struct LeaseGrant: Codable, Sendable, Equatable {
     /// Which lease of this unit this is: completions must quote it, so a stale completion
     /// from an earlier lease of the same unit is refused.
     public var attempt: Int
+    /// Image jobs: per sample, the resolved image URL (nil for samples of feature sets).
+    public var refs: [String?]?
+    /// Image jobs: what the coordinator already holds for these images under the job's model
+    /// (embedded for another task or an earlier job), so they are not embedded again.
+    public var stored: StoredFeatures?
 
-    public init(unit: Int64, task: Int64, job: Int64, firstSample: Int, sets: [Int], items: [Int], labels: [Int], leaseSeconds: Double, attempt: Int) {
+    public init(unit: Int64, task: Int64, job: Int64, firstSample: Int, sets: [Int], items: [Int], labels: [Int], leaseSeconds: Double, attempt: Int,
+                refs: [String?]? = nil, stored: StoredFeatures? = nil) {
         self.unit = unit
         self.task = task
         self.job = job
@@ -36,9 +45,71 @@ public struct LeaseGrant: Codable, Sendable, Equatable {
         self.labels = labels
         self.leaseSeconds = leaseSeconds
         self.attempt = attempt
+        self.refs = refs
+        self.stored = stored
     }
 
     public var count: Int { sets.count }
+}
+
+/// Per-sample image features in one binary block (base64 in JSON, never arrays of numbers):
+/// a sample has a feature row, an error (its image could not be read), or neither.
+public struct StoredFeatures: Codable, Sendable, Equatable {
+    public var dimension: Int
+    /// Per sample: index of its row in `vectors`, or nil.
+    public var rows: [Int?]
+    /// Per sample: why it has no feature, or nil.
+    public var errors: [String?]
+    /// Little-endian float32 rows, `dimension` values each.
+    public var vectors: Data
+
+    public init(dimension: Int, rows: [Int?], errors: [String?], vectors: Data) {
+        self.dimension = dimension
+        self.rows = rows
+        self.errors = errors
+        self.vectors = vectors
+    }
+
+    /// Packs per-sample features (nil: none) and errors.
+    public init(dimension: Int, features: [[Float]?], errors: [String?]) {
+        self.dimension = dimension
+        self.errors = errors
+        var rows = [Int?]()
+        var bytes = [Float]()
+        var next = 0
+        for f in features {
+            if let f, f.count == dimension {
+                rows.append(next)
+                bytes.append(contentsOf: f)
+                next += 1
+            } else {
+                rows.append(nil)
+            }
+        }
+        self.rows = rows
+        vectors = bytes.withUnsafeBytes { Data($0) }
+    }
+
+    public var count: Int { rows.count }
+
+    /// The feature of sample `i`, if it has one and the block is well-formed.
+    public func feature(_ i: Int) -> [Float]? {
+        guard i < rows.count, let r = rows[i], dimension > 0 else { return nil }
+        let start = r * dimension * 4, end = start + dimension * 4
+        guard r >= 0, end <= vectors.count else { return nil }
+        return vectors[vectors.startIndex + start ..< vectors.startIndex + end].withUnsafeBytes { raw in
+            (0..<dimension).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
+        }
+    }
+
+    /// Shape checks for data from the network.
+    public var problem: String? {
+        if errors.count != rows.count { return "\(rows.count) rows but \(errors.count) errors" }
+        let used = rows.compactMap { $0 }
+        if vectors.count != used.count * dimension * 4 { return "\(vectors.count) bytes of vectors for \(used.count) rows of \(dimension) floats" }
+        if used.contains(where: { $0 < 0 || $0 >= used.count }) { return "row index out of range" }
+        return nil
+    }
 }
 
 /// `POST /v1/leases` response: a unit, or nothing to do (and whether the work is all done).
@@ -99,13 +170,21 @@ public struct CompletionRequest: Codable, Sendable {
     /// Seconds the worker spent computing and waiting on the coordinator for this unit.
     public var computeSeconds: Double
     public var waitSeconds: Double
+    /// The worker's bank replica at the end of the unit (for the report's bank-fill curve).
+    public var bank: BankOccupancy?
+    /// Image jobs: features (and per-image errors) the worker computed for this unit, stored
+    /// per image and model so no other task or job embeds them again.
+    public var features: StoredFeatures?
 
-    public init(worker: String, attempt: Int, results: UnitResults, computeSeconds: Double, waitSeconds: Double) {
+    public init(worker: String, attempt: Int, results: UnitResults, computeSeconds: Double, waitSeconds: Double,
+                bank: BankOccupancy? = nil, features: StoredFeatures? = nil) {
         self.worker = worker
         self.attempt = attempt
         self.results = results
         self.computeSeconds = computeSeconds
         self.waitSeconds = waitSeconds
+        self.bank = bank
+        self.features = features
     }
 }
 

@@ -18,11 +18,13 @@ public struct WorkPlan: Codable, Sendable, Equatable {
     public var syncEvery: Int
     public var unitBatches: Int
     public var keepFeatures: Bool
+    /// The image embedder, when any set is given as images.
+    public var model: ModelSource?
 
     public init(
         jobID: Int64, jobName: String, scoring: ScoringParameters, numID: Int, textFeatures: String,
         labelCount: Int, dimension: Int, permutation: PermutationChoice, sets: [SetSource],
-        syncEvery: Int, unitBatches: Int, keepFeatures: Bool
+        syncEvery: Int, unitBatches: Int, keepFeatures: Bool, model: ModelSource? = nil
     ) {
         self.jobID = jobID
         self.jobName = jobName
@@ -36,6 +38,7 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         self.syncEvery = syncEvery
         self.unitBatches = unitBatches
         self.keepFeatures = keepFeatures
+        self.model = model
     }
 
     /// Samples per work unit.
@@ -56,11 +59,39 @@ public struct SetSource: Codable, Sendable, Equatable {
     /// Precomputed features (`.npy`, N × D), row = item index.
     public var features: String?
     public var count: Int
+    /// True when the set is images: item references are in the lease grants, features are
+    /// embedded by workers and stored per image and model.
+    public var images: Bool?
 
-    public init(name: String, group: String?, features: String?, count: Int) {
+    public init(name: String, group: String?, features: String?, count: Int, images: Bool? = nil) {
         self.name = name
         self.group = group
         self.features = features
         self.count = count
+        self.images = images
     }
+
+    public var isImages: Bool { images ?? false }
+}
+
+/// The CLIP model image sets are embedded with, as workers load it.
+public struct ModelSource: Codable, Sendable, Equatable {
+    /// Hugging Face model directory (`config.json`, `model.safetensors`): the same path must
+    /// hold the same model on every worker machine; the checksum identifies it.
+    public var path: String
+    /// `ModelChecksum` of the directory: the key of stored features, cited in reports.
+    public var checksum: String
+    /// Shorter side after resizing and the centre crop (nil: the model's image size).
+    public var resize: Int?
+    public var crop: Int?
+
+    public init(path: String, checksum: String, resize: Int?, crop: Int?) {
+        self.path = path
+        self.checksum = checksum
+        self.resize = resize
+        self.crop = crop
+    }
+
+    /// Key of stored features: a feature depends on the weights and the preprocessing.
+    public var featureKey: String { "\(checksum)/r\(resize.map(String.init) ?? "-")c\(crop.map(String.init) ?? "-")" }
 }

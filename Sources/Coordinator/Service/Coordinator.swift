@@ -134,7 +134,7 @@ public actor Coordinator {
         guard r.isConsistent, r.count == unit.sampleCount else {
             throw .invalidResults(unit: id, reason: "expected \(unit.sampleCount) samples in equal-length columns, got \(r.count)")
         }
-        try store.complete(unit: unit, worker: request.worker, results: r, now: clock())
+        try store.complete(unit: unit, request: request, now: clock())
         return .accepted
     }
 

@@ -1,3 +1,5 @@
+import AdaNeg
+
 /// Rows of the coordinator's tables, as the store returns them.
 
 public enum UnitState: String, Codable, Sendable, CaseIterable {
@@ -15,6 +17,23 @@ public struct UnitRecord: Sendable, Equatable {
     public var leaseExpires: Double?
     public var lastError: String?
     public var completedAt: Double?
+    /// Set when the unit is done (nil in databases from before schema version 2).
+    public var completion: UnitCompletion?
+}
+
+/// Who completed a unit, what it cost, and how full that worker's bank replica was at its end.
+public struct UnitCompletion: Codable, Sendable, Equatable {
+    public var worker: String
+    public var computeSeconds: Double
+    public var waitSeconds: Double
+    public var bank: BankOccupancy?
+
+    public init(worker: String, computeSeconds: Double, waitSeconds: Double, bank: BankOccupancy?) {
+        self.worker = worker
+        self.computeSeconds = computeSeconds
+        self.waitSeconds = waitSeconds
+        self.bank = bank
+    }
 }
 
 public struct TaskRecord: Sendable, Equatable, Codable {

@@ -89,13 +89,17 @@ final class SQLiteStore {
 
     // MARK: Units and leases
 
-    private static let unitColumns = "id, task_id, first_sample, sample_count, state, attempts, lease_owner, lease_expires, last_error, completed_at"
+    private static let unitColumns = "id, task_id, first_sample, sample_count, state, attempts, lease_owner, lease_expires, last_error, completed_at, completed_by, compute_seconds, wait_seconds, bank_id_rows, bank_neg_rows"
 
     private func readUnit(_ s: Statement) -> UnitRecord {
         UnitRecord(id: s.int(0), task: s.int(1), firstSample: Int(s.int(2)), sampleCount: Int(s.int(3)),
                    state: UnitState(rawValue: s.text(4) ?? "") ?? .pending, attempts: Int(s.int(5)),
                    leaseOwner: s.text(6), leaseExpires: s.isNull(7) ? nil : s.double(7), lastError: s.text(8),
-                   completedAt: s.isNull(9) ? nil : s.double(9))
+                   completedAt: s.isNull(9) ? nil : s.double(9),
+                   completion: s.text(10).map { worker in
+                       UnitCompletion(worker: worker, computeSeconds: s.double(11), waitSeconds: s.double(12),
+                                      bank: s.isNull(13) ? nil : BankOccupancy(idRows: Int(s.int(13)), negativeRows: Int(s.int(14))))
+                   })
     }
 
     func unit(id: Int64) throws(StoreError) -> UnitRecord? {
@@ -165,10 +169,18 @@ final class SQLiteStore {
     }
 
     /// Stores a unit's results and marks it done, in one transaction, if `worker` holds it.
-    func complete(unit: UnitRecord, worker: String, results: UnitResults, now: Double) throws(StoreError) {
+    func complete(unit: UnitRecord, request: CompletionRequest, now: Double) throws(StoreError) {
+        let worker = request.worker
+        let results = request.results
         try db.transaction { () throws(StoreError) in
-            try db.prepare("UPDATE units SET state = 'done', lease_owner = NULL, lease_expires = NULL, completed_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ? AND attempts = ?")
-                .run([.double(now), .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
+            try db.prepare("""
+                UPDATE units SET state = 'done', lease_owner = NULL, lease_expires = NULL, completed_at = ?,
+                       completed_by = ?, compute_seconds = ?, wait_seconds = ?, bank_id_rows = ?, bank_neg_rows = ?
+                WHERE id = ? AND state = 'leased' AND lease_owner = ? AND attempts = ?
+                """)
+                .run([.double(now), .text(worker), .double(request.computeSeconds), .double(request.waitSeconds),
+                      request.bank.map { .int(Int64($0.idRows)) } ?? .null, request.bank.map { .int(Int64($0.negativeRows)) } ?? .null,
+                      .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
             guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
             let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             for i in 0..<results.count {

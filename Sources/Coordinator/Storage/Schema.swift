@@ -3,7 +3,7 @@ import Foundation
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
 enum Schema {
     /// The version `schema.sql` describes.
-    static let currentVersion = 1
+    static let currentVersion = 2
 
     /// The top-level `schema.sql`, embedded in the binary at build time (the target's
     /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
@@ -11,9 +11,26 @@ enum Schema {
         String(decoding: PackageResources.schema_sql, as: UTF8.self)
     }
 
-    /// Statements that bring a database at version `v` to `v + 1`. Empty while only version 1
-    /// exists; each future change to `schema.sql` adds one entry here.
-    static let migrations: [Int: String] = [:]
+    /// Statements that bring a database at version `v` to `v + 1`; each change to `schema.sql`
+    /// adds one entry here.
+    static let migrations: [Int: String] = [
+        // 1 → 2: image inputs (item references, features per image and model) and per-unit
+        // completion details for the report.
+        1: """
+        ALTER TABLE units ADD COLUMN completed_by TEXT;
+        ALTER TABLE units ADD COLUMN compute_seconds REAL;
+        ALTER TABLE units ADD COLUMN wait_seconds REAL;
+        ALTER TABLE units ADD COLUMN bank_id_rows INTEGER;
+        ALTER TABLE units ADD COLUMN bank_neg_rows INTEGER;
+        CREATE TABLE IF NOT EXISTS items (
+            job_id INTEGER NOT NULL REFERENCES jobs(id), set_index INTEGER NOT NULL,
+            item_index INTEGER NOT NULL, ref TEXT NOT NULL,
+            PRIMARY KEY (job_id, set_index, item_index)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS features (
+            model TEXT NOT NULL, ref TEXT NOT NULL, vector BLOB, error TEXT,
+            PRIMARY KEY (model, ref)) WITHOUT ROWID;
+        """,
+    ]
 
     /// Applies the schema to a new database, migrates an older one, refuses a newer one.
     static func prepare(_ db: SQLiteConnection) throws(StoreError) {
