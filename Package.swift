@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "AdaNeg", "JobSpec", "NPY", "CSQLite", "CLIP",
+                "AdaNeg", "JobSpec", "NPY", "Tensor", "CSQLite", "CLIP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

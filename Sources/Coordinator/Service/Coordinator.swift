@@ -21,7 +21,7 @@ public struct CoordinatorConfiguration: Sendable {
 /// banks. An actor, so the SQLite store has exactly one writer and every transition is
 /// serialised.
 public actor Coordinator {
-    private let store: SQLiteStore
+    let store: SQLiteStore
     public let configuration: CoordinatorConfiguration
     private let clock: @Sendable () -> Double
     private let logger: Logger

@@ -1,0 +1,67 @@
+import AdaNeg
+import Foundation
+import NPY
+import Tensor
+
+/// A task's stored features in stream order, for scoring it again as one sequential stream
+/// (`report --compare-sequential`, the other proxy): the samples that have a feature, with
+/// their stream positions and labels, and the samples that do not, with why.
+public struct StreamFeatures: Sendable {
+    /// Rows in stream order, L2-normalised; one per entry of `positions`.
+    public var features: Matrix
+    /// Stream position of each row, increasing.
+    public var positions: [Int]
+    /// ID class or −1, per row.
+    public var labels: [Int]
+    /// Positions without a feature: the image could not be read, or was never embedded.
+    public var missing: [(position: Int, reason: String)]
+}
+
+extension Coordinator {
+    /// Reads a task's features: rows of the sets' `.npy` files, or the stored features of
+    /// image sets under the job's model.
+    public func streamFeatures(task id: Int64) throws(StoreError) -> StreamFeatures {
+        guard let task = try store.task(id: id) else { throw .unknownTask(id) }
+        let plan = try plan(job: task.job)
+        let stream = try store.stream(task: id)
+        let d = plan.dimension
+        var storage = [Float]()
+        storage.reserveCapacity(stream.sets.count * d)
+        var positions = [Int](), labels = [Int]()
+        var missing = [(position: Int, reason: String)]()
+        var readers = [Int: NPYRowReader]()
+        for p in 0..<stream.sets.count {
+            let set = stream.sets[p], item = stream.items[p]
+            guard set >= 0, set < plan.sets.count else { missing.append((p, "set \(set) is not in the plan")); continue }
+            let source = plan.sets[set]
+            var row: [Float]?
+            if let path = source.features {
+                if readers[set] == nil {
+                    do { readers[set] = try NPYRowReader(path: path) } catch {
+                        throw .database(path: store.path, message: "\(path): \(error)")
+                    }
+                }
+                row = readers[set]?.row(item)
+                if row == nil { missing.append((p, "\(path): no row \(item)")); continue }
+            } else if source.isImages, let model = plan.model {
+                let stored = try store.feature(job: task.job, set: set, item: item, model: model.featureKey)
+                if let error = stored.error { missing.append((p, error)); continue }
+                row = stored.vector
+                if row == nil { missing.append((p, "not embedded")); continue }
+            }
+            guard var feature = row, feature.count == d else { missing.append((p, "no \(d)-dimensional feature")); continue }
+            normalize(&feature)
+            storage += feature
+            positions.append(p)
+            labels.append(stream.labels[p])
+        }
+        return StreamFeatures(features: Matrix(rows: positions.count, cols: d, storage: storage),
+                              positions: positions, labels: labels, missing: missing)
+    }
+}
+
+/// Scales a vector to unit length (a zero vector stays zero).
+func normalize(_ v: inout [Float]) {
+    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    if norm > 0 { for i in v.indices { v[i] /= norm } }
+}
