@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor",
+                "Coordinator", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor", "CLIP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -44,6 +44,12 @@ public struct Matrix: Sendable, Equatable {
         Array(storage[index * cols ..< (index + 1) * cols])
     }
 
+    /// Overwrites one row with `values` (of length `cols`).
+    public mutating func setRow(_ index: Int, _ values: [Float]) {
+        precondition(values.count == cols && index >= 0 && index < rows, "row \(index) of \(values.count) values in a \(rows)×\(cols) matrix")
+        storage.replaceSubrange(index * cols ..< (index + 1) * cols, with: values)
+    }
+
     /// A copy of the rows in `range`.
     public func rows(_ range: Range<Int>) -> Matrix {
         Matrix(rows: range.count, cols: cols, storage: Array(storage[range.lowerBound * cols ..< range.upperBound * cols]))

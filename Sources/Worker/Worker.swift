@@ -16,13 +16,17 @@ public struct WorkerOptions: Sendable {
     public var idlePoll: Double = 0.5
     /// Benchmarks: sleep this long per batch, as embedding would cost (a no-op embedder).
     public var simulatedBatchSeconds: Double = 0
+    /// Builds the image embedder of a job's model; nil: CLIP from the model directory.
+    public var makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)?
 
-    public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0) {
+    public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0,
+                makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)? = nil) {
         self.id = id
         self.host = host
         self.forever = forever
         self.idlePoll = idlePoll
         self.simulatedBatchSeconds = simulatedBatchSeconds
+        self.makeEmbedder = makeEmbedder
     }
 }
 
@@ -32,6 +36,10 @@ public struct WorkerReport: Sendable {
     public var samples = 0
     public var computeSeconds = 0.0
     public var waitSeconds = 0.0
+    /// Images this worker embedded (the rest of its image samples had stored features).
+    public var embedded = 0
+    /// Samples that ended as per-sample errors (unreadable images).
+    public var sampleErrors = 0
 
     /// Share of the worker's busy time spent waiting on the coordinator.
     public var waitShare: Double { computeSeconds + waitSeconds > 0 ? waitSeconds / (computeSeconds + waitSeconds) : 0 }
@@ -48,6 +56,7 @@ public actor Worker: Service {
     private var replicas: [Int64: TaskReplica] = [:]
     private var sources: [String: NPYRowReader] = [:]
     private var texts: [String: Matrix] = [:]
+    private var embedders: [String: any ImageEmbedding] = [:]
     public private(set) var report = WorkerReport()
     private var stopping = false
 
@@ -107,7 +116,8 @@ public actor Worker: Service {
             let plan = try await self.plan(grant.job)
             var replica = try await self.replica(task: grant.task, plan: plan)
             lap(waiting: true)
-            let features = try self.features(for: grant, plan: plan)
+            let inputs = try await self.inputs(for: grant, plan: plan)
+            let features = inputs.features
             lap(waiting: false)
             let b = plan.scoring.batchSize
             var results = UnitResults()
@@ -128,9 +138,12 @@ public actor Worker: Service {
                 let end = min(grant.count, start + b)
                 batchIndex += 1
                 let syncNow = batchIndex % plan.syncEvery == 0 || end >= grant.count
+                // Samples without a feature (unreadable images) are left out of the batch;
+                // the others keep their own stream positions.
+                let usable = (start..<end).filter { inputs.errors[$0] == nil }
                 // Bank update first, then the sync, then the adaptive pass: this batch's
                 // entries reach the other workers as early as possible.
-                let pending = try replica.scorer.beginBatch(features.rows(start..<end), startPosition: grant.firstSample + start)
+                let pending = try replica.scorer.beginBatch(features.gatherRows(usable), positions: usable.map { grant.firstSample + $0 })
                 lap(waiting: false)
                 if syncNow {
                     let delta = replica.scorer.takeBankDelta()
@@ -139,24 +152,31 @@ public actor Worker: Service {
                     replica.version = version
                     lap(waiting: true)
                 }
-                let scores = replica.scorer.finishBatch(pending)
+                var scores = replica.scorer.finishBatch(pending).makeIterator()
                 if options.simulatedBatchSeconds > 0 {
                     try await Task.sleep(nanoseconds: UInt64(options.simulatedBatchSeconds * 1e9))
                 }
-                for s in scores {
-                    results.pred.append(s.pred); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
-                    results.mcm.append(s.mcm); results.adaptive.append(s.adaptive); results.errors.append(nil)
+                for i in start..<end {
+                    if let error = inputs.errors[i] {
+                        results.pred.append(0); results.conf.append(0); results.confVanilla.append(0)
+                        results.mcm.append(0); results.adaptive.append(0); results.errors.append(error)
+                    } else if let s = scores.next() {
+                        results.pred.append(s.pred); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
+                        results.mcm.append(s.mcm); results.adaptive.append(s.adaptive); results.errors.append(nil)
+                    }
                 }
                 lap(waiting: false)
                 start = end
             }
             replicas[grant.task] = replica
-            let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: results, computeSeconds: compute, waitSeconds: wait)
+            let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: results, computeSeconds: compute, waitSeconds: wait,
+                                            bank: replica.scorer.bank.occupancy(numID: plan.numID), features: inputs.upload)
             let outcome = try await client.complete(unit: grant.unit, request)
             lap(waiting: true)
             if outcome == .duplicate { logger.notice("unit \(grant.unit) was already completed elsewhere") }
             report.units += 1
             report.samples += grant.count
+            report.sampleErrors += inputs.errors.count { $0 != nil }
         } catch let error as ClientError where error.status == 409 {
             // The lease expired and the unit went to another worker: its results win.
             logger.warning("unit \(grant.unit): \(error)")
@@ -234,22 +254,76 @@ public actor Worker: Service {
         return m
     }
 
-    private func features(for grant: LeaseGrant, plan: WorkPlan) throws -> Matrix {
-        var out = Matrix(rows: grant.count, cols: plan.dimension)
+    /// A unit's features in stream order, which samples have none and why, and the image
+    /// features this worker computed (sent with the completion to be stored).
+    struct UnitInputs {
+        var features: Matrix
+        var errors: [String?]
+        var upload: StoredFeatures?
+    }
+
+    private func inputs(for grant: LeaseGrant, plan: WorkPlan) async throws -> UnitInputs {
+        let d = plan.dimension
+        var out = Matrix(rows: grant.count, cols: d)
+        var errors = [String?](repeating: nil, count: grant.count)
+        var toEmbed = [Int]()
         for i in 0..<grant.count {
             let set = grant.sets[i]
-            guard set >= 0, set < plan.sets.count, let path = plan.sets[set].features else {
-                throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) has no features")
+            guard set >= 0, set < plan.sets.count else { throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) is not in the plan") }
+            if let path = plan.sets[set].features {
+                let source = try source(path)
+                guard source.cols == d else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(d)") }
+                let copied = out.storage.withUnsafeMutableBufferPointer { buf in
+                    source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
+                }
+                guard copied else { throw WorkerError.input("\(path): row \(grant.items[i]) out of range 0..<\(source.rows)") }
+            } else if plan.sets[set].isImages {
+                if let feature = grant.stored?.feature(i), feature.count == d {
+                    out.setRow(i, feature)
+                } else if let error = grant.stored?.errors[i] {
+                    errors[i] = error
+                } else {
+                    toEmbed.append(i)
+                }
+            } else {
+                throw WorkerError.plan("set \(plan.sets[set].name) has neither features nor images")
             }
-            let source = try source(path)
-            guard source.cols == plan.dimension else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(plan.dimension)") }
-            let copied = out.storage.withUnsafeMutableBufferPointer { buf in
-                source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * plan.dimension ..< (i + 1) * plan.dimension]))
+        }
+        var upload: StoredFeatures?
+        if !toEmbed.isEmpty {
+            guard let model = plan.model else { throw WorkerError.plan("image samples but no model in the plan") }
+            guard let refs = grant.refs, refs.count == grant.count else { throw WorkerError.plan("unit \(grant.unit): no image references in the lease") }
+            let embedder = try embedder(model)
+            var missingRef = [Int]()
+            let wanted = toEmbed.filter { i in refs[i] != nil || { missingRef.append(i); return false }() }
+            for i in missingRef { errors[i] = "sample \(grant.firstSample + i): no image reference" }
+            let outcomes = await embedder.embed(wanted.compactMap { refs[$0] })
+            var uploaded = [[Float]?](repeating: nil, count: grant.count)
+            var uploadedErrors = [String?](repeating: nil, count: grant.count)
+            for (i, outcome) in zip(wanted, outcomes) {
+                switch outcome {
+                case let .feature(f) where f.count == d:
+                    out.setRow(i, f)
+                    uploaded[i] = f
+                case .feature:
+                    errors[i] = "the embedder returned a feature of the wrong size"
+                case let .failure(message):
+                    errors[i] = message
+                    uploadedErrors[i] = message
+                }
             }
-            guard copied else { throw WorkerError.input("\(path): row \(grant.items[i]) out of range 0..<\(source.rows)") }
+            report.embedded += wanted.count
+            upload = StoredFeatures(dimension: d, features: uploaded, errors: uploadedErrors)
         }
         out.normalizeRows()
-        return out
+        return UnitInputs(features: out, errors: errors, upload: upload)
+    }
+
+    private func embedder(_ model: ModelSource) throws -> any ImageEmbedding {
+        if let e = embedders[model.featureKey] { return e }
+        let e: any ImageEmbedding = try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model)
+        embedders[model.featureKey] = e
+        return e
     }
 
     private func source(_ path: String) throws -> NPYRowReader {

@@ -120,14 +120,15 @@ struct NegativeMiner {
 enum JobPreparation {
     static func resolveNegatives(_ spec: JobSpec, directory: String) throws -> JobSpec {
         guard spec.negatives.textFeatures == nil else { return spec }
-        guard let model = spec.model, let classes = spec.id.classes else {
-            throw CommandFailure("\(spec.name): negatives need either `text_features` or a `model` and `id.classes` to mine them")
-        }
         let out = URL(fileURLWithPath: directory).appendingPathComponent("negatives-\(spec.name)").standardizedFileURL.path
+        guard let model = spec.model, let classes = try spec.id.classes ?? folderClassNames(spec, into: out) else {
+            throw CommandFailure("\(spec.name): negatives need either `text_features` or a `model` and `id.classes` (or ID class folders) to mine them")
+        }
         let outcome = try NegativeMiner(model: model, classes: classes, out: out, count: spec.negatives.count,
                                         lexicon: spec.negatives.lexicon, templates: ["The nice {}."]).run()
         StandardError.write(outcome.message + "\n")
         var resolved = spec
+        resolved.id.classes = classes
         resolved.negatives.textFeatures = outcome.textFeatures
         resolved.negatives.lexicon = nil
         do {
@@ -135,5 +136,21 @@ enum JobPreparation {
         } catch {
             throw CommandFailure("\(error)")
         }
+    }
+
+    /// With the ID set given as class folders and no class-names file, the folder names are the
+    /// class names: written to `directory/classes.txt` for mining. nil when there are no folders.
+    static func folderClassNames(_ spec: JobSpec, into directory: String) throws -> String? {
+        guard case let .folders(root) = spec.id.images else { return nil }
+        let classes: [String]
+        do { classes = try ImageFolders.read(root: root).classes } catch { throw CommandFailure("\(error)") }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("classes.txt").path
+        do {
+            try Data((classes.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw CommandFailure("cannot write \(path): \(error.localizedDescription)")
+        }
+        return path
     }
 }

@@ -26,6 +26,7 @@ struct WorkerCommand: AsyncParsableCommand {
             throw CommandFailure("--coordinator '\(coordinator)' is not an http(s) URL")
         }
         BLAS.setThreads(threads)
+        if threads > 0 { NeuralKernels.activeProcessorCount = threads }
         let host = ProcessInfo.processInfo.hostName
         let workerID = id ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
         let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile))
@@ -40,7 +41,7 @@ struct WorkerCommand: AsyncParsableCommand {
             throw CommandFailure("worker \(workerID): \(error)")
         }
         let report = await worker.report
-        StandardError.write(String(format: "worker %@: %d units, %d samples, %.1f%% of busy time waiting on the coordinator\n",
-                                   workerID, report.units, report.samples, 100 * report.waitShare))
+        StandardError.write(String(format: "worker %@: %d units, %d samples (%d images embedded, %d sample errors), %.1f%% of busy time waiting on the coordinator\n",
+                                   workerID, report.units, report.samples, report.embedded, report.sampleErrors, 100 * report.waitShare))
     }
 }

@@ -1,4 +1,5 @@
 import AdaNeg
+import CLIP
 import Foundation
 import JobSpec
 import NPY
@@ -9,6 +10,8 @@ import NPY
 enum Planner {
     struct Output: Sendable {
         var tasks: [PlannedTask]
+        /// Resolved image references of the image sets, by set index.
+        var items: [(set: Int, refs: [String])]
         var plan: @Sendable (Int64) -> WorkPlan
     }
 
@@ -21,22 +24,45 @@ enum Planner {
             throw .invalidJob(problems + ["negatives.text_features: required here; `adaneg submit` and `adaneg run` mine them from `model` and `id.classes` first, or run `adaneg mine-negatives`"])
         }
         let textShape = shape(of: textPath, role: "negatives.text_features", problems: &problems)
+        let model = spec.hasImages ? modelSource(spec, problems: &problems) : nil
+        if let model, let textShape, model.dimension != textShape.cols {
+            problems.append("model (\(model.source.path)): embeds into \(model.dimension) dimensions, the text features are \(textShape.cols)-dimensional")
+        }
+        var idImages: ImageSet?
+        if let images = spec.id.images { idImages = imageSet(images, spec: spec, key: "id", isID: true, problems: &problems) }
         let numID: Int
         if let classesPath = spec.id.classes {
             numID = classCount(classesPath, problems: &problems)
         } else if let n = spec.id.numClasses {
             numID = n
+        } else if let classes = idImages?.folderClasses {
+            numID = classes.count
         } else {
             throw .invalidJob(problems + ["id: give `classes` (the ID class names) or `num_classes`: C, the number of ID rows of the text features"])
         }
 
         var sets = [SetSource]()
         var setLabels = [[Int]]()
+        var items = [(set: Int, refs: [String])]()
         let allSets: [(String, String?, DatasetSpec)] = [("id", nil, spec.id)] + spec.ood.map { ($0.name, $0.group?.rawValue, $0.data) }
         for (index, (name, group, data)) in allSets.enumerated() {
             let key = index == 0 ? "id" : "ood[\(index - 1)]"
+            if let images = data.images {
+                let set = index == 0 ? idImages : imageSet(images, spec: spec, key: key, isID: false, problems: &problems)
+                let refs = set?.refs ?? []
+                var labels = index == 0 ? (set?.labels ?? []) : [Int](repeating: -1, count: refs.count)
+                if index == 0, let bad = labels.firstIndex(where: { $0 < 0 || $0 >= numID }) {
+                    problems.append("id.images (\(images.path)): image \(bad + 1) has label \(labels[bad]), ID labels must be in 0..<\(numID)")
+                    labels = []
+                }
+                if refs.isEmpty && set != nil { problems.append("\(key).images (\(images.path)): no images") }
+                sets.append(SetSource(name: name, group: group, features: nil, count: refs.count, images: true))
+                setLabels.append(labels)
+                items.append((index, refs))
+                continue
+            }
             guard let features = data.features else {
-                problems.append("\(key): image inputs need the CLIP embedder, which this build does not include yet; give precomputed `features`")
+                problems.append("\(key): give `images` or precomputed `features`")
                 continue
             }
             let rows = shape(of: features, role: "\(key).features", problems: &problems)
@@ -99,10 +125,85 @@ enum Planner {
             tasks.append(PlannedTask(oodIndex: k, name: sets[k].name, group: sets[k].group, samples: samples, units: units))
         }
         let finalSets = sets
-        return Output(tasks: tasks) { jobID in
+        let modelSource = model?.source
+        return Output(tasks: tasks, items: items) { jobID in
             WorkPlan(jobID: jobID, jobName: spec.name, scoring: spec.scoring, numID: numID, textFeatures: textPath,
                      labelCount: textShape.rows, dimension: textShape.cols, permutation: permutation, sets: finalSets,
-                     syncEvery: spec.syncEvery, unitBatches: spec.unitBatches, keepFeatures: spec.keepFeatures)
+                     syncEvery: spec.syncEvery, unitBatches: spec.unitBatches, keepFeatures: spec.keepFeatures, model: modelSource)
+        }
+    }
+
+    // MARK: Images
+
+    /// An image set as planned: resolved references and, for the ID set, labels.
+    struct ImageSet {
+        var refs: [String]
+        var labels: [Int]
+        /// Class names from the folder layout (ID set given as folders).
+        var folderClasses: [String]?
+    }
+
+    /// Reads an image list or class folders and resolves every reference against its root,
+    /// refusing those that leave it (unless the job allows it). Problems name the list and line.
+    private static func imageSet(_ source: ImageSource, spec: JobSpec, key: String, isID: Bool, problems: inout [String]) -> ImageSet? {
+        let entries: [ImageListEntry]
+        let root: String
+        var classes: [String]?
+        do {
+            switch source {
+            case let .list(path):
+                guard let dataRoot = spec.dataRoot else {
+                    problems.append("\(key).images: `data_root` is required with image lists")
+                    return nil
+                }
+                entries = try ImageList.read(path: path, defaultLabel: isID ? nil : -1)
+                root = dataRoot
+            case let .folders(dir):
+                let read = try ImageFolders.read(root: dir)
+                entries = isID ? read.entries : read.entries.map { ImageListEntry(reference: $0.reference, label: -1) }
+                classes = read.classes
+                root = dir
+            }
+        } catch {
+            problems.append("\(key).images: \(error)")
+            return nil
+        }
+        var refs = [String]()
+        refs.reserveCapacity(entries.count)
+        var refused = 0
+        for (line, entry) in entries.enumerated() {
+            do {
+                refs.append(try ImageList.resolve(reference: entry.reference, dataRoot: root, allowOutsideRoot: spec.allowOutsideRoot).absoluteString)
+            } catch {
+                refused += 1
+                if refused <= ImageList.maxReportedLines {
+                    problems.append("\(key).images (\(source.path)), image \(line + 1) '\(entry.reference)': \(error.problems.map(\.message).joined(separator: "; "))")
+                }
+            }
+        }
+        if refused > ImageList.maxReportedLines {
+            problems.append("\(key).images (\(source.path)): \(refused - ImageList.maxReportedLines) more references refused")
+        }
+        return ImageSet(refs: refs, labels: entries.map(\.label), folderClasses: classes)
+    }
+
+    /// The job's model as workers load it: its checksum and output dimension.
+    private static func modelSource(_ spec: JobSpec, problems: inout [String]) -> (source: ModelSource, dimension: Int)? {
+        guard let path = spec.model else {
+            problems.append("model: required when a set is given as images")
+            return nil
+        }
+        do {
+            let config = try CLIPConfig.load(path: URL(fileURLWithPath: path).appendingPathComponent(CLIPModel.configFile).path)
+            if let crop = spec.preprocessing.crop, crop != config.vision.imageSize {
+                problems.append("preprocessing.crop: \(crop) does not match the model's image size \(config.vision.imageSize)")
+            }
+            let checksum = try ModelChecksum.of(directory: path)
+            return (ModelSource(path: path, checksum: checksum, resize: spec.preprocessing.resize, crop: spec.preprocessing.crop),
+                    config.projectionDim)
+        } catch {
+            problems.append("model (\(path)): \(error)")
+            return nil
         }
     }
 

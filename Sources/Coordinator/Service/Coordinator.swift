@@ -62,7 +62,7 @@ public actor Coordinator {
                 throw .database(path: store.path, message: "cannot encode the work plan")
             }
             return text
-        }, tasks: output.tasks)
+        }, tasks: output.tasks, items: output.items)
         logger.info("job submitted", metadata: ["job": "\(spec.name)", "tasks": "\(output.tasks.count)"])
         guard let record = try store.job(id: id) else { throw .unknownJob(spec.name) }
         return try summary(record, created: true)
@@ -106,9 +106,16 @@ public actor Coordinator {
         }
         guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
         let samples = try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount)
-        let grant = LeaseGrant(unit: unit.id, task: unit.task, job: task.job, firstSample: unit.firstSample,
+        var grant = LeaseGrant(unit: unit.id, task: unit.task, job: task.job, firstSample: unit.firstSample,
                                sets: samples.sets, items: samples.items, labels: samples.labels,
                                leaseSeconds: configuration.leaseSeconds, attempt: unit.attempts)
+        let plan = try plan(job: task.job)
+        if let model = plan.model {
+            let refs = try store.refs(job: task.job, sets: samples.sets, items: samples.items)
+            let stored = try store.features(model: model.featureKey, refs: refs)
+            grant.refs = refs
+            grant.stored = StoredFeatures(dimension: plan.dimension, features: stored.map { $0?.vector }, errors: stored.map { $0?.error })
+        }
         return LeaseResponse(grant: grant, finished: false)
     }
 
@@ -134,7 +141,29 @@ public actor Coordinator {
         guard r.isConsistent, r.count == unit.sampleCount else {
             throw .invalidResults(unit: id, reason: "expected \(unit.sampleCount) samples in equal-length columns, got \(r.count)")
         }
-        try store.complete(unit: unit, request: request, now: clock())
+        guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
+        let plan = try plan(job: task.job)
+        var features: (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])?
+        if let uploaded = request.features {
+            guard let model = plan.model else { throw .invalidResults(unit: id, reason: "features sent for a job without image sets") }
+            if let problem = uploaded.problem { throw .invalidResults(unit: id, reason: "features: \(problem)") }
+            guard uploaded.count == unit.sampleCount, uploaded.dimension == plan.dimension else {
+                throw .invalidResults(unit: id, reason: "features: expected \(unit.sampleCount) samples of \(plan.dimension) floats, got \(uploaded.count) of \(uploaded.dimension)")
+            }
+            let samples = try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount)
+            let refs = try store.refs(job: task.job, sets: samples.sets, items: samples.items)
+            let entries = refs.indices.compactMap { i -> (ref: String, vector: [Float]?, error: String?)? in
+                guard let ref = refs[i] else { return nil }
+                let vector = uploaded.feature(i), error = uploaded.errors[i]
+                return vector == nil && error == nil ? nil : (ref, vector, error)
+            }
+            features = (model.featureKey, entries)
+        }
+        try store.complete(unit: unit, request: request, now: clock(), features: features)
+        if let model = plan.model, !plan.keepFeatures, try store.unitCounts(job: task.job).isFinished {
+            try store.deleteFeatures(job: task.job, model: model.featureKey)
+            logger.info("job finished; its image features were dropped (keep_features: false)", metadata: ["job": "\(plan.jobName)"])
+        }
         return .accepted
     }
 
@@ -158,7 +187,9 @@ public actor Coordinator {
         guard let outcome = banks[id]?.merge(delta), let bank = banks[id] else { throw .unknownTask(id) }
         if !outcome.accepted.isEmpty {
             do {
-                try store.applyBankMerge(task: id, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version)
+                var features: (model: String, job: Int64)?
+                if let task = try store.task(id: id), let model = try plan(job: task.job).model { features = (model.featureKey, task.job) }
+                try store.applyBankMerge(task: id, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version, features: features)
             } catch {
                 banks[id] = nil // reload from the database, which still holds the last good state
                 throw error
@@ -188,15 +219,20 @@ public actor Coordinator {
             var missing = 0
             for e in stored {
                 guard e.key.position < stream.sets.count else { missing += 1; continue }
-                let set = stream.sets[e.key.position]
-                guard set < plan.sets.count, let path = plan.sets[set].features else { missing += 1; continue }
-                if readers[set] == nil { readers[set] = try? NPYRowReader(path: path) }
-                guard var feature = readers[set]?.row(stream.items[e.key.position]), feature.count == plan.dimension else {
+                let set = stream.sets[e.key.position], item = stream.items[e.key.position]
+                guard set < plan.sets.count else { missing += 1; continue }
+                var row: [Float]?
+                if let path = plan.sets[set].features {
+                    if readers[set] == nil { readers[set] = try? NPYRowReader(path: path) }
+                    row = readers[set]?.row(item)
+                } else if let model = plan.model {
+                    row = try store.feature(job: task.job, set: set, item: item, model: model.featureKey).vector
+                }
+                guard var feature = row, feature.count == plan.dimension else {
                     missing += 1
                     continue
                 }
-                let norm = feature.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                if norm > 0 { feature = feature.map { $0 / norm } }
+                normalize(&feature)
                 entries.append((BankEntry(row: e.row, key: e.key, feature: feature), e.version))
             }
             if missing > 0 { logger.warning("bank of task \(id): \(missing) entries whose features could not be read were left out") }

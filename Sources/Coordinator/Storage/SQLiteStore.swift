@@ -44,12 +44,13 @@ final class SQLiteStore {
 
     /// Inserts a planned job in one transaction. `makePlan` receives the new job id.
     func insertJob(name: String, specYAML: String, now: Double, makePlan: (Int64) throws(StoreError) -> String,
-                   tasks: [PlannedTask]) throws(StoreError) -> Int64 {
+                   tasks: [PlannedTask], items: [(set: Int, refs: [String])] = []) throws(StoreError) -> Int64 {
         try db.transaction { () throws(StoreError) -> Int64 in
             try db.prepare("INSERT INTO jobs (name, spec_yaml, plan_json, created_at) VALUES (?, ?, '', ?)")
                 .run([.text(name), .text(specYAML), .double(now)])
             let jobID = db.lastInsertRowID
             try db.prepare("UPDATE jobs SET plan_json = ? WHERE id = ?").run([.text(try makePlan(jobID)), .int(jobID)])
+            for set in items { try insertItems(job: jobID, set: set.set, refs: set.refs) }
             let taskInsert = try db.prepare("INSERT INTO tasks (job_id, ood_index, ood_name, ood_group, sample_count) VALUES (?, ?, ?, ?, ?)")
             let sampleInsert = try db.prepare("INSERT INTO samples (task_id, position, set_index, item_index, label) VALUES (?, ?, ?, ?, ?)")
             let unitInsert = try db.prepare("INSERT INTO units (task_id, first_sample, sample_count) VALUES (?, ?, ?)")
@@ -169,10 +170,13 @@ final class SQLiteStore {
     }
 
     /// Stores a unit's results and marks it done, in one transaction, if `worker` holds it.
-    func complete(unit: UnitRecord, request: CompletionRequest, now: Double) throws(StoreError) {
+    /// `features`: image features the worker computed for the unit, stored with the results.
+    func complete(unit: UnitRecord, request: CompletionRequest, now: Double,
+                  features: (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])? = nil) throws(StoreError) {
         let worker = request.worker
         let results = request.results
         try db.transaction { () throws(StoreError) in
+            if let features { try storeFeatures(model: features.model, entries: features.entries) }
             try db.prepare("""
                 UPDATE units SET state = 'done', lease_owner = NULL, lease_expires = NULL, completed_at = ?,
                        completed_by = ?, compute_seconds = ?, wait_seconds = ?, bank_id_rows = ?, bank_neg_rows = ?
@@ -305,8 +309,16 @@ final class SQLiteStore {
     }
 
     /// Persists one merge: accepted entries in, evicted entries out, the new version, atomically.
-    func applyBankMerge(task: Int64, accepted: [BankEntry], evicted: [(row: Int, position: Int)], version: Int64) throws(StoreError) {
+    /// `features`: for image jobs, the accepted entries' features stored per image, so a
+    /// restarted coordinator can rebuild the bank before those units complete.
+    func applyBankMerge(task: Int64, accepted: [BankEntry], evicted: [(row: Int, position: Int)], version: Int64,
+                        features: (model: String, job: Int64)? = nil) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
+            if let features {
+                let refs = try refs(task: task, job: features.job, positions: accepted.map(\.key.position))
+                let entries = zip(refs, accepted).compactMap { ref, e in ref.map { (ref: $0, vector: Optional(e.feature), error: String?.none) } }
+                try storeFeatures(model: features.model, entries: entries)
+            }
             let delete = try db.prepare("DELETE FROM bank_entries WHERE task_id = ? AND position = ?")
             for e in evicted { try delete.run([.int(task), .int(Int64(e.position))]) }
             let insert = try db.prepare("INSERT OR REPLACE INTO bank_entries (task_id, row, priority, position, version) VALUES (?, ?, ?, ?, ?)")

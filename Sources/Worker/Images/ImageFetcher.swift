@@ -1,0 +1,120 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Why an image's bytes could not be had; becomes the sample's error in the results.
+public enum FetchError: Error, Equatable, CustomStringConvertible {
+    case badReference(String)
+    case missing(String)
+    case unreadable(String, reason: String)
+    case http(String, status: Int)
+    case network(String, reason: String)
+    case tooLarge(String, bytes: Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case let .badReference(ref): "\(ref): not a file:// or http(s):// URL"
+        case let .missing(ref): "\(ref): no such file"
+        case let .unreadable(ref, reason): "\(ref): cannot read: \(reason)"
+        case let .http(ref, status): "\(ref): HTTP \(status)"
+        case let .network(ref, reason): "\(ref): \(reason)"
+        case let .tooLarge(ref, bytes, limit): "\(ref): \(bytes) bytes exceeds the limit of \(limit)"
+        }
+    }
+}
+
+/// Reads image bytes from `file://` and `http(s)://` references, many at a time but a bounded
+/// number at once, with per-request timeouts and retries (with backoff) for failures that may
+/// pass: timeouts, dropped connections, 5xx and 429 responses.
+public struct ImageFetcher: Sendable {
+    public var timeout: Double
+    public var attempts: Int
+    public var maxConcurrent: Int
+    public var maxBytes: Int
+    /// First retry delay; doubles per retry.
+    public var backoff: Double
+
+    public init(timeout: Double = 30, attempts: Int = 3, maxConcurrent: Int = 8, maxBytes: Int = 64 << 20, backoff: Double = 0.25) {
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self.maxConcurrent = max(1, maxConcurrent)
+        self.maxBytes = maxBytes
+        self.backoff = backoff
+    }
+
+    /// Fetches every reference; the results are in input order.
+    public func fetchAll(_ refs: [String]) async -> [Result<Data, FetchError>] {
+        var out = [Result<Data, FetchError>?](repeating: nil, count: refs.count)
+        await withTaskGroup(of: (Int, Result<Data, FetchError>).self) { group in
+            var next = 0
+            func startOne() {
+                let i = next
+                next += 1
+                group.addTask { (i, await self.fetch(refs[i])) }
+            }
+            while next < min(refs.count, maxConcurrent) { startOne() }
+            for await (i, result) in group {
+                out[i] = result
+                if next < refs.count { startOne() }
+            }
+        }
+        return out.map { $0 ?? .failure(.network("", reason: "not fetched")) }
+    }
+
+    public func fetch(_ ref: String) async -> Result<Data, FetchError> {
+        guard let url = URL(string: ref), let scheme = url.scheme?.lowercased() else { return .failure(.badReference(ref)) }
+        switch scheme {
+        case "file": return readFile(url.path, ref: ref)
+        case "http", "https": return await download(url, ref: ref)
+        default: return .failure(.badReference(ref))
+        }
+    }
+
+    private func readFile(_ path: String, ref: String) -> Result<Data, FetchError> {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return .failure(.missing(ref)) }
+        if let size = attributes[.size] as? Int, size > maxBytes { return .failure(.tooLarge(ref, bytes: size, limit: maxBytes)) }
+        do {
+            return .success(try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            return .failure(.unreadable(ref, reason: error.localizedDescription))
+        }
+    }
+
+    private func download(_ url: URL, ref: String) async -> Result<Data, FetchError> {
+        var last = FetchError.network(ref, reason: "not attempted")
+        for attempt in 0..<attempts {
+            if attempt > 0 {
+                try? await Task.sleep(nanoseconds: UInt64(backoff * Double(1 << (attempt - 1)) * 1e9))
+            }
+            var request = URLRequest(url: url)
+            request.timeoutInterval = timeout
+            do {
+                let (data, response) = try await Self.data(for: request)
+                let status = (response as? HTTPURLResponse)?.statusCode ?? 200
+                if (200..<300).contains(status) {
+                    guard data.count <= maxBytes else { return .failure(.tooLarge(ref, bytes: data.count, limit: maxBytes)) }
+                    return .success(data)
+                }
+                last = .http(ref, status: status)
+                if status != 429 && status < 500 { return .failure(last) }
+            } catch {
+                last = .network(ref, reason: error.localizedDescription)
+            }
+        }
+        return .failure(last)
+    }
+
+    /// `URLSession.data(for:)` through a continuation, which every Foundation build has.
+    private static func data(for request: URLRequest) async throws -> (Data, URLResponse) {
+        try await withCheckedThrowingContinuation { continuation in
+            URLSession.shared.dataTask(with: request) { data, response, error in
+                if let error { continuation.resume(throwing: error) } else if let data, let response {
+                    continuation.resume(returning: (data, response))
+                } else {
+                    continuation.resume(throwing: URLError(.badServerResponse))
+                }
+            }.resume()
+        }
+    }
+}

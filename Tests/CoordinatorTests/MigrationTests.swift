@@ -1,0 +1,107 @@
+@testable import Coordinator
+import Foundation
+import Testing
+
+/// Databases written by an older adaneg open in this one: migrated forward in place, data kept.
+@Suite("Schema migration")
+struct MigrationTests {
+    /// `schema.sql` as of schema version 1 (adaneg before image jobs), comments stripped.
+    static let version1 = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    spec_yaml   TEXT NOT NULL,
+    plan_json   TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id           INTEGER PRIMARY KEY,
+    job_id       INTEGER NOT NULL REFERENCES jobs(id),
+    ood_index    INTEGER NOT NULL,
+    ood_name     TEXT NOT NULL,
+    ood_group    TEXT,
+    sample_count INTEGER NOT NULL,
+    bank_version INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (job_id, ood_index)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    task_id    INTEGER NOT NULL REFERENCES tasks(id),
+    position   INTEGER NOT NULL,
+    set_index  INTEGER NOT NULL,
+    item_index INTEGER NOT NULL,
+    label      INTEGER NOT NULL,
+    PRIMARY KEY (task_id, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS units (
+    id            INTEGER PRIMARY KEY,
+    task_id       INTEGER NOT NULL REFERENCES tasks(id),
+    first_sample  INTEGER NOT NULL,
+    sample_count  INTEGER NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    lease_owner   TEXT,
+    lease_expires REAL,
+    last_error    TEXT,
+    completed_at  REAL
+);
+CREATE INDEX IF NOT EXISTS units_by_state ON units(state, task_id, first_sample);
+CREATE TABLE IF NOT EXISTS results (
+    task_id      INTEGER NOT NULL REFERENCES tasks(id),
+    position     INTEGER NOT NULL,
+    pred         INTEGER,
+    conf         REAL,
+    conf_vanilla REAL,
+    mcm          REAL,
+    adaptive     REAL,
+    error        TEXT,
+    PRIMARY KEY (task_id, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bank_entries (
+    task_id  INTEGER NOT NULL REFERENCES tasks(id),
+    row      INTEGER NOT NULL,
+    priority REAL NOT NULL,
+    position INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    PRIMARY KEY (task_id, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workers (
+    id             TEXT PRIMARY KEY,
+    host           TEXT NOT NULL,
+    last_seen      REAL NOT NULL,
+    units_done     INTEGER NOT NULL DEFAULT 0,
+    samples_done   INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+    @Test("a version-1 database is migrated to the current version, keeping its rows")
+    func migratesVersion1() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-v1-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let db = try SQLiteConnection(path: path)
+            try db.execute(Self.version1)
+            try db.execute("""
+                INSERT INTO schema_version (version) VALUES (1);
+                INSERT INTO jobs (id, name, spec_yaml, plan_json, created_at) VALUES (1, 'old', 'name: old', '{}', 0);
+                INSERT INTO tasks (id, job_id, ood_index, ood_name, sample_count) VALUES (1, 1, 1, 'x', 2);
+                INSERT INTO units (id, task_id, first_sample, sample_count, state, completed_at) VALUES (1, 1, 0, 2, 'done', 5);
+                INSERT INTO samples (task_id, position, set_index, item_index, label) VALUES (1, 0, 0, 0, 0), (1, 1, 1, 0, -1);
+                INSERT INTO results (task_id, position, pred, conf) VALUES (1, 0, 0, 0.5), (1, 1, 1, 0.25);
+                """)
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try store.db.scalar("SELECT max(version) FROM schema_version") == Int64(Schema.currentVersion))
+        let unit = try #require(try store.unit(id: 1))
+        #expect(unit.state == .done && unit.completedAt == 5 && unit.completion == nil)
+        #expect(try store.results(task: 1).map(\.conf) == [0.5, 0.25])
+        try store.storeFeatures(model: "m", entries: [(ref: "file:///a.jpg", vector: [1, 0], error: nil)])
+        #expect(try store.features(model: "m", refs: ["file:///a.jpg"]).first??.vector == [1, 0])
+        #expect(try store.integrityCheck() == "ok")
+        // Opening again is a no-op.
+        _ = try SQLiteStore(path: path)
+    }
+}
