@@ -139,13 +139,13 @@ enum JobPreparation {
     }
 
     /// With the ID set given as class folders and no class-names file, the folder names are the
-    /// class names: written to `directory/classes.txt` for mining. nil when there are no folders.
-    static func folderClassNames(_ spec: JobSpec, into directory: String) throws -> String? {
+    /// class names: written to `<out>.classes.txt` (next to the mining output, which mining
+    /// replaces as a whole) for mining. nil when there are no folders.
+    static func folderClassNames(_ spec: JobSpec, into out: String) throws -> String? {
         guard case let .folders(root) = spec.id.images else { return nil }
         let classes: [String]
         do { classes = try ImageFolders.read(root: root).classes } catch { throw CommandFailure("\(error)") }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = URL(fileURLWithPath: directory).appendingPathComponent("classes.txt").path
+        let path = out + ".classes.txt"
         do {
             try Data((classes.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {

@@ -34,6 +34,9 @@ public struct ImageFetcher: Sendable {
     public var maxBytes: Int
     /// First retry delay; doubles per retry.
     public var backoff: Double
+    /// Its own session, allowing `maxConcurrent` connections per host (a shared session
+    /// would queue requests to one image server behind each other).
+    private let session: URLSession
 
     public init(timeout: Double = 30, attempts: Int = 3, maxConcurrent: Int = 8, maxBytes: Int = 64 << 20, backoff: Double = 0.25) {
         self.timeout = timeout
@@ -41,6 +44,10 @@ public struct ImageFetcher: Sendable {
         self.maxConcurrent = max(1, maxConcurrent)
         self.maxBytes = maxBytes
         self.backoff = backoff
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = self.maxConcurrent
+        configuration.timeoutIntervalForRequest = timeout
+        session = URLSession(configuration: configuration)
     }
 
     /// Fetches every reference; the results are in input order.
@@ -90,7 +97,7 @@ public struct ImageFetcher: Sendable {
             var request = URLRequest(url: url)
             request.timeoutInterval = timeout
             do {
-                let (data, response) = try await Self.data(for: request)
+                let (data, response) = try await data(for: request)
                 let status = (response as? HTTPURLResponse)?.statusCode ?? 200
                 if (200..<300).contains(status) {
                     guard data.count <= maxBytes else { return .failure(.tooLarge(ref, bytes: data.count, limit: maxBytes)) }
@@ -106,9 +113,9 @@ public struct ImageFetcher: Sendable {
     }
 
     /// `URLSession.data(for:)` through a continuation, which every Foundation build has.
-    private static func data(for request: URLRequest) async throws -> (Data, URLResponse) {
+    private func data(for request: URLRequest) async throws -> (Data, URLResponse) {
         try await withCheckedThrowingContinuation { continuation in
-            URLSession.shared.dataTask(with: request) { data, response, error in
+            session.dataTask(with: request) { data, response, error in
                 if let error { continuation.resume(throwing: error) } else if let data, let response {
                     continuation.resume(returning: (data, response))
                 } else {
