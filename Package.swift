@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "NegMining", dependencies: ["Tensor"]),
 
         // MARK: Reporting
-        .target(name: "Report", dependencies: ["AdaNeg", "Coordinator"]),
+        .target(name: "Report", dependencies: ["AdaNeg", "Coordinator", "NPY", "Tensor"]),
 
         // MARK: CLIP
         .target(name: "CLIP", dependencies: ["Tensor", "CImageCodecs"], swiftSettings: numericSettings),
@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY"]),
         .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [

@@ -34,6 +34,8 @@ public struct JobReport: Codable, Sendable {
     public var failedUnits: [FailedUnit]
     public var sampleErrors: [SampleErrors]
     public var conventions: [String: String]
+    /// Distributed vs sequential (`--compare-sequential`); null otherwise.
+    public var comparison: SequentialComparison?
 
     public struct JobInfo: Codable, Sendable {
         public var name: String
@@ -42,7 +44,8 @@ public struct JobReport: Codable, Sendable {
         public var source: String
         public var seed: UInt64?
         public var model: String?
-        /// Not recorded by the coordinator yet; always null.
+        /// The image model's checksum (`WorkPlan.model`), which also keys the stored features:
+        /// what a re-run must use. Null for a features job.
         public var modelChecksum: String?
         public var spec: String?
     }
@@ -120,6 +123,27 @@ public struct JobReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case reportVersion = "report_version", job, hyperparameters, setup, progress, workerCount = "worker_count"
         case workers, methods, sets, average, groups, failedUnits = "failed_units", sampleErrors = "sample_errors", conventions
+        case comparison
+    }
+
+    /// Explicit, so that absent values are `null` rather than missing keys (the schema pins them).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(reportVersion, forKey: .reportVersion)
+        try c.encode(job, forKey: .job)
+        try c.encode(hyperparameters, forKey: .hyperparameters)
+        try c.encode(setup, forKey: .setup)
+        try c.encode(progress, forKey: .progress)
+        try c.encode(workerCount, forKey: .workerCount)
+        try c.encode(workers, forKey: .workers)
+        try c.encode(methods, forKey: .methods)
+        try c.encode(sets, forKey: .sets)
+        try c.encode(average, forKey: .average)
+        try c.encode(groups, forKey: .groups)
+        try c.encode(failedUnits, forKey: .failedUnits)
+        try c.encode(sampleErrors, forKey: .sampleErrors)
+        try c.encode(conventions, forKey: .conventions)
+        try c.encode(comparison, forKey: .comparison)
     }
 }
 
@@ -256,20 +280,6 @@ extension JobReport {
             }
         }
 
-        func summary(_ name: String, _ members: [SetReport]) -> Summary {
-            var metrics = [String: OODMetrics]()
-            for m in methods {
-                if let mean = OODMetrics.mean(members.compactMap { $0.metrics[m.key] }) { metrics[m.key] = mean }
-            }
-            let partial = members.contains { s in s.partial || methods.contains { m in s.metrics[m.key] == nil } }
-            return Summary(name: name, sets: members.map(\.name), metrics: metrics, partial: partial)
-        }
-        var groupNames = [String]()
-        for s in sets { if let g = s.group, !groupNames.contains(g) { groupNames.append(g) } }
-        // Near before far, as in the papers; other tags after, in job order.
-        let firstSeen = groupNames
-        groupNames.sort { (Self.groupRank($0), firstSeen.firstIndex(of: $0)!) < (Self.groupRank($1), firstSeen.firstIndex(of: $1)!) }
-
         let results = data.tasks.reduce(0) { $0 + $1.results.count }
         let samples = data.tasks.reduce(0) { $0 + $1.task.sampleCount }
         let errored = sets.reduce(0) { $0 + $1.errored }
@@ -285,7 +295,8 @@ extension JobReport {
         self.init(
             job: JobInfo(name: data.jobName, id: data.jobID, createdAt: data.createdAt, source: data.source,
                          seed: spec.flatMap { Self.topLevel("seed", in: $0) }.flatMap { UInt64($0) },
-                         model: spec.flatMap { Self.topLevel("model", in: $0) }, modelChecksum: nil, spec: spec),
+                         model: plan.model?.path ?? spec.flatMap { Self.topLevel("model", in: $0) },
+                         modelChecksum: plan.model?.checksum, spec: spec),
             hyperparameters: plan.scoring,
             setup: Setup(numID: plan.numID, labelCount: plan.labelCount, dimension: plan.dimension, textFeatures: plan.textFeatures,
                          permutation: permutation, syncEvery: plan.syncEvery, unitBatches: plan.unitBatches, unitSize: plan.unitSize,
@@ -296,12 +307,30 @@ extension JobReport {
             workers: data.workers,
             methods: methods,
             sets: sets,
-            average: summary("Average", sets),
-            groups: groupNames.map { g in summary(g, sets.filter { $0.group == g }) },
+            average: Self.summary("Average", sets, methods: methods),
+            groups: Self.groups(sets, methods: methods),
             failedUnits: data.failedUnits,
             sampleErrors: sampleErrors,
             conventions: Self.conventions
         )
+    }
+
+    /// The mean over `members` per method.
+    static func summary(_ name: String, _ members: [SetReport], methods: [ReportMethod]) -> Summary {
+        var metrics = [String: OODMetrics]()
+        for m in methods {
+            if let mean = OODMetrics.mean(members.compactMap { $0.metrics[m.key] }) { metrics[m.key] = mean }
+        }
+        let partial = members.contains { s in s.partial || methods.contains { m in s.metrics[m.key] == nil } }
+        return Summary(name: name, sets: members.map(\.name), metrics: metrics, partial: partial)
+    }
+
+    /// One summary per group tag: near before far, as in the papers; other tags after, in job order.
+    static func groups(_ sets: [SetReport], methods: [ReportMethod]) -> [Summary] {
+        var names = [String]()
+        for s in sets { if let g = s.group, !names.contains(g) { names.append(g) } }
+        let order = names.enumerated().sorted { (groupRank($0.element), $0.offset) < (groupRank($1.element), $1.offset) }.map(\.element)
+        return order.map { g in summary(g, sets.filter { $0.group == g }, methods: methods) }
     }
 
     static func groupRank(_ g: String) -> Int { g == "near" ? 0 : g == "far" ? 1 : 2 }

@@ -77,17 +77,20 @@ public enum ReportLoader {
     /// Opens the database read-for-report: refuses a missing file (rather than creating an
     /// empty database) and a database from a newer schema version.
     public static func load(databasePath path: String, job name: String) async throws(ReportError) -> ReportData {
+        try await load(coordinator: try open(databasePath: path), job: name, source: "database \(path)")
+    }
+
+    /// The database's coordinator (for `load` and `SequentialRescore`), never creating a file.
+    public static func open(databasePath path: String) throws(ReportError) -> Coordinator {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw .missingDatabase(path)
         }
-        let coordinator: Coordinator
         do {
-            coordinator = try Coordinator(databasePath: path)
+            return try Coordinator(databasePath: path)
         } catch {
             throw .store(error.description)
         }
-        return try await load(coordinator: coordinator, job: name, source: "database \(path)")
     }
 
     public static func load(coordinator c: Coordinator, job name: String, source: String) async throws(ReportError) -> ReportData {

@@ -119,7 +119,8 @@ extension JobReport {
         out.append("")
         out.append(Self.grid(header: Self.detailHeader, rows: detailRows))
         out.append(Self.grid(header: Self.countHeader, rows: countRows))
-        for s in sets where s.note != nil { out.append("\(s.name): no metrics: \(s.note!)") }
+        for s in sets { if let note = s.note { out.append("\(s.name): no metrics: \(note)") } }
+        if let comparison = comparisonText { out.append(comparison) }
         out.append(Self.conventionNote)
         return out.joined(separator: "\n") + "\n"
     }
@@ -177,6 +178,15 @@ extension JobReport {
             + "batch size \(h.batchSize), proxy \(h.proxy.rawValue), in-score \(h.inScore.rawValue), replacement \(h.replacement.rawValue), "
             + "variant \(h.variant.rawValue), logit scale \(h.logitScale)")
         out.append("- permutation \(setup.permutation), sync every \(setup.syncEvery), unit size \(setup.unitSize)")
+        if let c = job.modelChecksum { out.append("- model checksum \(c)") }
+        if comparison != nil {
+            out += ["", "## Distributed vs sequential", ""]
+            out += comparisonCaption.map { "- " + $0 }
+            out.append("")
+            out.append(row(Self.comparisonHeader))
+            out.append(row(["---", "---:"] + Array(repeating: "---:", count: Self.comparisonHeader.count - 2)))
+            out += comparisonRows.map(row)
+        }
         if !failedUnits.isEmpty || !sampleErrors.isEmpty {
             out += ["", "## Errors", ""]
             for f in failedUnits { out.append("- unit \(f.unit) (task \(f.task)) failed after \(f.attempts) attempts: \(f.error)") }
@@ -211,6 +221,7 @@ extension JobReport {
                                   g.metrics[m.key], counts: counts, partial: g.partial))
             }
         }
+        lines += comparisonCSVLines
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -105,9 +105,9 @@ struct ImageFetcherTests {
     func timeoutAndSize() async throws {
         try await Self.withServer { port, _ in
             let base = "http://127.0.0.1:\(port)"
-            let fetcher = ImageFetcher(timeout: 0.3, attempts: 1, maxBytes: 1024)
-            let big = await fetcher.fetch("\(base)/big")
-            let results = [await fetcher.fetch("\(base)/slow"), big]
+            // Separate fetchers: only the slow request has a short timeout.
+            let big = await ImageFetcher(timeout: 30, attempts: 1, maxBytes: 1024).fetch("\(base)/big")
+            let results = [await ImageFetcher(timeout: 0.3, attempts: 1).fetch("\(base)/slow"), big]
             guard case .failure(.network) = results[0] else { Issue.record("slow: \(results[0])"); return }
             #expect(results[1] == .failure(.tooLarge("\(base)/big", bytes: 2048, limit: 1024)))
         }

@@ -237,4 +237,30 @@ struct ImageJobTests {
         #expect(problems.contains { $0.contains("link.jpg") && $0.contains("ood[1]") }, "\(problems)")
         #expect(try await cluster.coordinator.jobs().isEmpty)
     }
+
+    @Test("a completion whose features are malformed is refused and stores nothing")
+    func malformedFeatures() async throws {
+        let cluster = try await TestCluster()
+        defer { Task { await cluster.shutdown() } }
+        let setup = try Setup(in: cluster.directory)
+        _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
+        let grant = try #require(try await cluster.coordinator.lease(worker: "w", host: "h").grant)
+        #expect(grant.refs?.count == grant.count && grant.stored?.count == grant.count)
+        let n = grant.count
+        let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0, count: n),
+                                  confVanilla: Array(repeating: 0, count: n), mcm: Array(repeating: 0, count: n),
+                                  adaptive: Array(repeating: 0, count: n), errors: Array(repeating: nil, count: n))
+        let short = StoredFeatures(dimension: 32, rows: Array(0..<n).map { Optional($0) }, errors: Array(repeating: nil, count: n),
+                                   vectors: Data(count: 4 * 32 * (n - 1)))
+        let wrongDimension = StoredFeatures(dimension: 16, features: Array(repeating: [Float](repeating: 1, count: 16), count: n),
+                                            errors: Array(repeating: nil, count: n))
+        for bad in [short, wrongDimension] {
+            let request = CompletionRequest(worker: "w", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0, features: bad)
+            await #expect(throws: StoreError.self) { try await cluster.coordinator.complete(unit: grant.unit, request) }
+        }
+        #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
+        let features = try await cluster.coordinator.streamFeatures(task: grant.task)
+        #expect(features.positions.isEmpty)
+        #expect(try await cluster.coordinator.units(task: grant.task).first { $0.id == grant.unit }?.state == .leased)
+    }
 }

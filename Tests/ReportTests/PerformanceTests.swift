@@ -1,5 +1,5 @@
 import AdaNeg
-import Coordinator
+@testable import Coordinator
 import Foundation
 import Testing
 @testable import Report
@@ -34,8 +34,15 @@ struct PerformanceTests {
                 }
                 rows.append(r)
             }
+            // Units of 256 samples done by 8 workers, with completion records: the bank and throughput panels.
+            let units = stride(from: 0, to: perSet, by: 256).enumerated().map { i, first in
+                UnitRecord(id: Int64(k * 1000 + i), task: Int64(k + 1), firstSample: first, sampleCount: min(256, perSet - first), state: .done,
+                           attempts: 1, completedAt: 1_700_000_000 + Double(i) * 0.5 + Double(k) * 200,
+                           completion: UnitCompletion(worker: "w\(i % 8)", computeSeconds: 3.5, waitSeconds: 0.5,
+                                                      bank: BankOccupancy(idRows: min(1000, 10 * (i + 1)), negativeRows: min(40, i / 10))))
+            }
             tasks.append(TaskData(task: Make.task(id: Int64(k + 1), index: k + 1, name: ["iNaturalist", "SUN", "Textures"][k],
-                                                  group: "far", samples: perSet), results: rows))
+                                                  group: "far", samples: perSet), results: rows, units: units))
         }
         let plan = Make.plan(sets: [SetSource(name: "ID", group: nil, features: nil, count: perSet / 2)]
                              + tasks.map { SetSource(name: $0.task.oodName, group: "far", features: nil, count: perSet / 2) }, numID: 1000)
@@ -58,5 +65,6 @@ struct PerformanceTests {
         print("report on 300,000 results: aggregate \(aggregate), html \(renderHTML) (\(bytes) bytes), table+json+csv+md \(others)")
         #expect(bytes <= 2_000_000)
         #expect(RenderingTests.count("<svg class=\"roc\"", in: html) == 3)
+        #expect(RenderingTests.count("<svg class=\"bank\"", in: html) == 3 && RenderingTests.count("<svg class=\"throughput\"", in: html) == 1)
     }
 }

@@ -106,10 +106,10 @@ struct RenderingTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// `scripts/test.sh` installs Debian's chromium; without it this test fails rather than skips.
-    @Test("headless Chromium loads the HTML and its DOM holds the SVG charts")
+    @Test("headless Chromium loads the HTML and its DOM holds the SVG charts, bank and throughput panels included")
     func chromiumDOM() throws {
         try #require(Self.chromium != nil, "Debian chromium is not installed (scripts/test.sh installs it)")
-        let data = Make.goldenData()
+        let data = PanelsTests.data()
         let html = try JobReport(data).render(.html, data: data)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("report-chromium-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -134,8 +134,13 @@ struct RenderingTests {
         #expect(process.terminationStatus == 0)
         #expect(Self.count("<svg class=\"roc\"", in: dom) == 2)
         #expect(Self.count("<svg class=\"hist\"", in: dom) == 6)
-        #expect(Self.count("<path class=\"curve\"", in: dom) == 6)
+        #expect(Self.count("<path class=\"curve\" data-method=", in: dom) == 6)
         #expect(dom.contains("<table class=\"paper\">"))
+        #expect(Self.count("<svg class=\"bank\"", in: dom) == 2)
+        #expect(Self.count("<path class=\"line\" data-kind=", in: dom) == 4)
+        #expect(Self.count("<svg class=\"throughput\"", in: dom) == 1)
+        #expect(Self.count("<path class=\"line worker\"", in: dom) == 2)
+        #expect(Self.count("<svg class=\"timeline\"", in: dom) == 1)
         // Console messages from the page would be logged as CONSOLE lines.
         #expect(!log.contains("CONSOLE"), "console output: \(log)")
     }

@@ -16,6 +16,11 @@ struct ReportCommand: AsyncParsableCommand {
         csv: one row per set (or mean) and method; md: Markdown; html: one self-contained file with \
         ROC curves and score histograms. A job that is still running is reported as far as it got, \
         marked partial.
+
+        --compare-sequential (with --db): re-scores each task's stored features as one sequential \
+        stream with the job's hyperparameters and reports, per OOD set, FPR95 and AUROC of the \
+        distributed result against the sequential one; the other proxy is added as an extra method, \
+        labelled as re-scored sequentially.
         """
     )
 
@@ -24,10 +29,15 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "table, json, csv, md or html.") var format: String = "table"
     @Option(help: "Write the report to this file instead of standard output.") var out: String?
     @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+    @Flag(name: .customLong("compare-sequential"), help: "Re-score the stored features sequentially and report the difference (needs --db).")
+    var compareSequential = false
     @Argument(help: "Job name.") var job: String
 
     func validate() throws {
         if (coordinator == nil) == (db == nil) { throw ValidationError("give exactly one of --coordinator and --db") }
+        if compareSequential && db == nil {
+            throw ValidationError("--compare-sequential needs --db: it re-scores the stored features, which the coordinator's HTTP API does not serve")
+        }
         if ReportFormat(rawValue: format) == nil {
             throw ValidationError("unknown format '\(format)': use one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -37,9 +47,12 @@ struct ReportCommand: AsyncParsableCommand {
         let format = ReportFormat(rawValue: format) ?? .table
         if let out { try checkWritable(out) }
         let data: ReportData
+        var sequential: SequentialRun?
         do {
             if let db {
-                data = try await ReportLoader.load(databasePath: db, job: job)
+                let coordinator = try ReportLoader.open(databasePath: db)
+                data = try await ReportLoader.load(coordinator: coordinator, job: job, source: "database \(db)")
+                if compareSequential { sequential = try await SequentialRescore.run(coordinator: coordinator, data: data) }
             } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
                 data = try await Self.fetch(CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 5),
                                             job: job, source: "coordinator \(coordinator)")
@@ -51,7 +64,8 @@ struct ReportCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        let report = JobReport(data)
+        var report = JobReport(data)
+        if let sequential { report.addSequential(sequential, data: data) }
         let text: String
         do {
             text = try report.render(format, data: data)

@@ -1,18 +1,27 @@
 import ArgumentParser
 import Coordinator
 import Foundation
-import Worker
+import Report
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
-/// `adaneg status`: progress of a job.
+/// `adaneg status`: progress of a job — units by state, throughput, ETA, workers.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show a job's progress: units by state, results, failed units, workers."
+        abstract: "Show a job's progress: units by state, samples/s, ETA, failed units, workers and their last heartbeat.",
+        discussion: """
+        The throughput is measured over the job's most recent completed units; the ETA covers the \
+        pending and leased units at that rate. Workers: every worker the coordinator knows, with \
+        the units it holds and has completed for this job.
+        """
     )
 
     @Option(help: "Coordinator URL.") var coordinator: String?
     @Option(help: "Read the coordinator's database directly.") var db: String?
     @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+    @Flag(help: "Print the progress as JSON (the coordinator's /v1/jobs/{name}/progress).") var json = false
     @Argument(help: "Job name.") var job: String
 
     func validate() throws {
@@ -20,13 +29,13 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let status: JobStatus
+        let progress: JobProgress
         do {
             if let db {
                 guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
-                status = try await Coordinator(databasePath: db).status(job: job)
-            } else if let coordinator, let url = URL(string: coordinator) {
-                status = try await CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 5).status(job: job)
+                progress = try await Coordinator(databasePath: db).progress(job: job)
+            } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
+                progress = try await Self.fetch(base: url, job: job, token: try TokenFile.read(tokenFile))
             } else {
                 throw CommandFailure("--coordinator is not a URL")
             }
@@ -35,26 +44,38 @@ struct StatusCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        print(StatusText.render(status))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(progress), as: UTF8.self))
+        } else {
+            print(ProgressText.render(progress))
+        }
     }
-}
 
-enum StatusText {
-    static func render(_ s: JobStatus) -> String {
-        let u = s.units
-        var lines = [
-            "job \(s.job): \(u.done)/\(u.total) units done, \(u.leased) leased, \(u.pending) pending, \(u.failed) failed; \(s.results)/\(s.samples) samples scored",
-        ]
-        for t in s.tasks {
-            lines.append("  task \(t.id) \(t.oodName)\(t.oodGroup.map { " (\($0))" } ?? ""): \(t.sampleCount) samples, bank version \(t.bankVersion)")
+    /// `GET /v1/jobs/{name}/progress`, once: status is a one-shot look, so no retries.
+    static func fetch(base: URL, job: String, token: String?) async throws -> JobProgress {
+        let name = job.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? job
+        let text = base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/jobs/\(name)/progress"
+        guard let url = URL(string: text) else { throw CommandFailure("\(text) is not a URL") }
+        var request = URLRequest(url: url, timeoutInterval: 30)
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let data: Data, response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): \(error.localizedDescription)")
         }
-        for f in s.failed {
-            lines.append("  failed unit \(f.unit) (task \(f.task)) after \(f.attempts) attempts: \(f.error)")
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            struct Envelope: Decodable { struct Inner: Decodable { var message: String? }; var error: Inner }
+            let message = (try? JSONDecoder().decode(Envelope.self, from: data))?.error.message ?? String(decoding: data.prefix(300), as: UTF8.self)
+            throw CommandFailure("the coordinator answered \(status): \(message)")
         }
-        for w in s.workers {
-            lines.append(String(format: "  worker %@ on %@: %d units, %d samples, last seen %.0f s ago", w.id, w.host, w.unitsDone, w.samplesDone, s.now - w.lastSeen))
+        do {
+            return try JSONDecoder().decode(JobProgress.self, from: data)
+        } catch {
+            throw CommandFailure("the coordinator's progress reply is malformed (is it an older adaneg?): \(error)")
         }
-        if s.expiredLeases > 0 { lines.append("  leases expired since the coordinator started: \(s.expiredLeases)") }
-        return lines.joined(separator: "\n")
     }
 }

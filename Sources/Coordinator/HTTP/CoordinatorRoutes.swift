@@ -13,6 +13,7 @@ struct CoordinatorRoutes {
     /// what `openapi.yaml` must describe.
     static func registeredRoutes(coordinator: Coordinator) -> [String] {
         let router = Router()
+        ObservabilityRoutes(coordinator: coordinator).register(on: router)
         CoordinatorRoutes(coordinator: coordinator, maxBodyBytes: 1).register(on: router)
         return router.routes.map { "\($0.method) \($0.path)" }
     }
@@ -106,6 +107,7 @@ struct CoordinatorRoutes {
             } catch {
                 throw HTTPError(.badRequest, message: "\(error)")
             }
+            if let problem = Self.problem(in: delta) { throw HTTPError(.badRequest, message: problem) }
             let (reply, version) = try await mapped { try await c.syncBank(task: task, since: since, delta: delta) }
             let data = BankWire.encode(reply, dimension: dimension, version: version)
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
@@ -128,6 +130,20 @@ struct CoordinatorRoutes {
         } catch {
             throw HTTPError(.badRequest, message: "malformed \(T.self) body: \(Self.describe(error))")
         }
+    }
+
+    /// Why a bank delta cannot be merged, if it cannot: entries are stored and sent to every
+    /// worker of the task, and a restarted coordinator indexes the stream with their positions,
+    /// so a negative position, a non-finite priority or feature is refused (400) before it
+    /// reaches the bank. (A stored negative position made every later bank load trap.)
+    static func problem(in delta: BankDelta) -> String? {
+        for (i, e) in delta.entries.enumerated() {
+            if e.key.position < 0 { return "bank entry \(i): negative stream position \(e.key.position)" }
+            if e.row < 0 { return "bank entry \(i): negative row \(e.row)" }
+            if !e.key.primary.isFinite { return "bank entry \(i): priority \(e.key.primary) is not finite" }
+            if !e.feature.allSatisfy(\.isFinite) { return "bank entry \(i): the feature has non-finite values" }
+        }
+        return nil
     }
 
     static func describe(_ error: any Error) -> String {

@@ -49,6 +49,7 @@ public func buildCoordinatorApplication(
     let router = Router()
     router.add(middleware: RequestLimits(maxBodyBytes: options.maxBodyBytes))
     if let token = options.token { router.add(middleware: BearerAuthentication(token: token)) }
+    ObservabilityRoutes(coordinator: coordinator).register(on: router) // before the API: it times bank syncs
     CoordinatorRoutes(coordinator: coordinator, maxBodyBytes: options.maxBodyBytes).register(on: router)
     return Application(
         router: router,

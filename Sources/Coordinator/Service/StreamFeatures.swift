@@ -49,14 +49,16 @@ extension Coordinator {
                 row = stored.vector
                 if row == nil { missing.append((p, "not embedded")); continue }
             }
-            guard var feature = row, feature.count == d else { missing.append((p, "no \(d)-dimensional feature")); continue }
-            normalize(&feature)
+            guard let feature = row, feature.count == d else { missing.append((p, "no \(d)-dimensional feature")); continue }
             storage += feature
             positions.append(p)
             labels.append(stream.labels[p])
         }
-        return StreamFeatures(features: Matrix(rows: positions.count, cols: d, storage: storage),
-                              positions: positions, labels: labels, missing: missing)
+        // Normalised as workers normalise (`Matrix.normalizeRows`), so a sequential re-score
+        // sees bit-identical inputs.
+        var features = Matrix(rows: positions.count, cols: d, storage: storage)
+        features.normalizeRows()
+        return StreamFeatures(features: features, positions: positions, labels: labels, missing: missing)
     }
 }
 

@@ -332,7 +332,7 @@ final class SQLiteStore {
     // MARK: Workers
 
     func touchWorker(id: String, host: String, now: Double) throws(StoreError) {
-        try db.prepare("INSERT INTO workers (id, host, last_seen) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, host = excluded.host")
+        try db.prepare("INSERT INTO workers (id, host, last_seen) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, host = CASE WHEN excluded.host = '' THEN host ELSE excluded.host END")
             .run([.text(id), .text(host), .double(now)])
     }
 

@@ -1,0 +1,111 @@
+import AdaNeg
+import Coordinator
+import Foundation
+import NPY
+import Tensor
+
+/// Each task's stored features scored again as one sequential stream (`--compare-sequential`):
+/// the reference a distributed run approximates. Scored with the job's own hyperparameters,
+/// text features and permutation, and — when asked — with the other proxy too.
+public struct SequentialRun: Sendable {
+    public struct Task: Sendable {
+        public var task: Int64
+        /// Stream positions scored (those with a feature), increasing; one per score.
+        public var positions: [Int]
+        public var labels: [Int]
+        /// With the job's proxy.
+        public var scores: [SampleScore]
+        /// With the other proxy, when computed.
+        public var otherScores: [SampleScore]?
+        /// Positions without a stored feature (left out, as workers leave them out).
+        public var missing: Int
+    }
+
+    public var proxy: ProxyKind
+    public var otherProxy: ProxyKind?
+    public var batchSize: Int
+    public var tasks: [Task]
+}
+
+public enum SequentialRescore {
+    /// Batches over stream positions: batch k holds the rows whose positions fall in
+    /// [k·size, (k+1)·size), as the units' batches do; a batch whose samples all lack features
+    /// is empty and skipped. Returns ranges of row indices into `positions` (increasing).
+    static func batches(positions: [Int], batchSize: Int) -> [Range<Int>] {
+        var out = [Range<Int>]()
+        var start = 0
+        while start < positions.count {
+            let batch = positions[start] / batchSize
+            var end = start + 1
+            while end < positions.count && positions[end] / batchSize == batch { end += 1 }
+            out.append(start..<end)
+            start = end
+        }
+        return out
+    }
+
+    /// Scores rows at their own stream positions, batch by batch, with one scorer: the bank is
+    /// updated by each batch before its adaptive pass, exactly as a single worker syncing after
+    /// every batch does.
+    static func score(_ features: Matrix, positions: [Int], scorer: inout AdaNegScorer) throws(AdaNegScorer.Problem) -> [SampleScore] {
+        var out = [SampleScore]()
+        out.reserveCapacity(positions.count)
+        for range in batches(positions: positions, batchSize: scorer.parameters.batchSize) {
+            let pending = try scorer.beginBatch(features.rows(range), positions: Array(positions[range]))
+            out += scorer.finishBatch(pending)
+        }
+        return out
+    }
+
+    /// Re-scores every task of the report's job from the coordinator's stored features.
+    public static func run(coordinator: Coordinator, data: ReportData, otherProxy: Bool = true) async throws(ReportError) -> SequentialRun {
+        let plan = data.plan
+        let text: Matrix
+        let permutation: LabelSpace.PermutationSource
+        do {
+            let (rows, cols, values) = try NPYFile.readMatrix(plan.textFeatures)
+            var m = Matrix(rows: rows, cols: cols, storage: values)
+            _ = m.normalizeRows()
+            text = m
+            switch plan.permutation {
+            case let .seed(s): permutation = .seed(s)
+            case .none: permutation = .none
+            case let .file(path): permutation = .given(try NPYFile.readIntegers(path))
+            }
+        } catch {
+            throw .source("--compare-sequential: cannot read the job's text features or permutation: \(error)")
+        }
+        let other: ProxyKind? = otherProxy ? ProxyKind.allCases.first { $0 != plan.scoring.proxy } : nil
+        func scorer(_ proxy: ProxyKind) throws(ReportError) -> AdaNegScorer {
+            var p = plan.scoring
+            p.proxy = proxy
+            do {
+                return try AdaNegScorer(text: text, numID: plan.numID, parameters: p, permutation: permutation)
+            } catch {
+                throw .source("--compare-sequential: \(error.description)")
+            }
+        }
+        var tasks = [SequentialRun.Task]()
+        for t in data.tasks {
+            let stream: StreamFeatures
+            do {
+                stream = try await coordinator.streamFeatures(task: t.task.id)
+            } catch {
+                throw .source("--compare-sequential: task \(t.task.id) (\(t.task.oodName)): \(error.description)")
+            }
+            var main = try scorer(plan.scoring.proxy)
+            var alternative: AdaNegScorer?
+            if let other { alternative = try scorer(other) }
+            do {
+                let scores = try score(stream.features, positions: stream.positions, scorer: &main)
+                var otherScores: [SampleScore]?
+                if var alt = alternative { otherScores = try score(stream.features, positions: stream.positions, scorer: &alt) }
+                tasks.append(.init(task: t.task.id, positions: stream.positions, labels: stream.labels, scores: scores,
+                                   otherScores: otherScores, missing: stream.missing.count))
+            } catch {
+                throw .source("--compare-sequential: scoring task \(t.task.id): \(error.description)")
+            }
+        }
+        return SequentialRun(proxy: plan.scoring.proxy, otherProxy: other, batchSize: plan.scoring.batchSize, tasks: tasks)
+    }
+}
