@@ -21,7 +21,7 @@ struct ImageJobTests {
         let root: URL
         let yaml: String
         let model: String
-        let brokenCount = 4
+        let brokenCount = 5
 
         init(in dir: URL, name: String = "images", proxy: ProxyKind = .task, keepFeatures: Bool = true) throws {
             let root = dir.appendingPathComponent("data")
@@ -45,7 +45,8 @@ struct ImageJobTests {
             try Data().write(to: root.appendingPathComponent("ood1/empty.jpg"))
             try photo.prefix(600).write(to: root.appendingPathComponent("ood1/truncated.jpg"))
             try Data("<html><body>not found</body></html>".utf8).write(to: root.appendingPathComponent("ood1/page.jpg"))
-            ood1 += "ood1/empty.jpg\nood1/truncated.jpg\nood1/page.jpg\nood1/missing.jpg\n"
+            try ImageJobTests.decompressionBomb().write(to: root.appendingPathComponent("ood1/bomb.png"))
+            ood1 += "ood1/empty.jpg\nood1/truncated.jpg\nood1/page.jpg\nood1/missing.jpg\nood1/bomb.png\n"
             try idList.write(to: dir.appendingPathComponent("id.txt"), atomically: true, encoding: .utf8)
             try ood1.write(to: dir.appendingPathComponent("ood1.txt"), atomically: true, encoding: .utf8)
             try ood2.write(to: dir.appendingPathComponent("ood2.txt"), atomically: true, encoding: .utf8)
@@ -83,6 +84,27 @@ struct ImageJobTests {
             keep_features: \(keepFeatures)
             """
         }
+    }
+
+    /// A 67-byte PNG that declares 50,000 × 50,000 pixels (2.5 gigapixels, 7.5 GB decoded):
+    /// refused from its header.
+    static func decompressionBomb() -> Data {
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var c: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                c ^= UInt32(b)
+                for _ in 0..<8 { c = c & 1 == 1 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            }
+            return ~c
+        }
+        func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+            let typed = Array(type.utf8) + body
+            return be(UInt32(body.count)) + typed + be(crc32(typed))
+        }
+        let header = be(50_000) + be(50_000) + [8, 2, 0, 0, 0]
+        let idat: [UInt8] = [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]
+        return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", idat) + chunk("IEND", []))
     }
 
     static func runWorkers(_ count: Int, cluster: TestCluster) async throws -> [WorkerReport] {
@@ -157,9 +179,10 @@ struct ImageJobTests {
             let errors = stored.compactMap(\.error)
             if task.oodName == "first" {
                 #expect(errors.count == setup.brokenCount)
-                for name in ["empty.jpg", "truncated.jpg", "page.jpg", "missing.jpg"] {
+                for name in ["empty.jpg", "truncated.jpg", "page.jpg", "missing.jpg", "bomb.png"] {
                     #expect(errors.contains { $0.contains(name) }, "no error names \(name): \(errors)")
                 }
+                #expect(errors.contains { $0.contains("bomb.png") && $0.contains("exceeds the limit") }, "\(errors)")
             } else {
                 #expect(errors.isEmpty)
             }
