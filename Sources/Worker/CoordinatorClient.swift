@@ -45,7 +45,7 @@ public struct CoordinatorClient: Sendable {
         configuration.httpMaximumConnectionsPerHost = 4
         session = URLSession(configuration: configuration)
         if base.scheme == "http", let host = base.host {
-            keepAlive = KeepAliveHTTP(host: host, port: base.port ?? 80)
+            keepAlive = KeepAliveHTTP(host: host, port: base.port ?? 80, timeout: timeout)
         } else {
             keepAlive = nil
         }

@@ -15,31 +15,60 @@ final class KeepAliveHTTP: Sendable {
 
     enum Failure: Error, CustomStringConvertible {
         case connectionClosed
+        case timedOut(seconds: Double)
 
-        var description: String { "the connection to the coordinator closed mid-request" }
+        var description: String {
+            switch self {
+            case .connectionClosed: "the connection to the coordinator closed mid-request"
+            case let .timedOut(seconds): "no reply from the coordinator within \(seconds) s"
+            }
+        }
     }
 
     private let host: String
     private let port: Int
     private let slots: ConnectionSlots
+    /// A request not answered in this time fails (and is retried by the caller): without it,
+    /// a coordinator host that vanishes without a reset would hold a request until TCP gives
+    /// up, many minutes later.
+    let timeout: Double
 
-    init(host: String, port: Int, connections: Int = 2) {
+    init(host: String, port: Int, connections: Int = 2, timeout: Double = 60) {
         self.host = host
         self.port = port
         self.slots = ConnectionSlots(count: connections)
+        self.timeout = timeout
     }
 
     func send(method: String, path: String, headers: [(String, String)], body: Data?) async throws -> Reply {
-        let connection = try await slots.acquire(host: host, port: port)
+        let connection = try await slots.acquire(host: host, port: port, connectTimeout: timeout)
+        let expired = TimeoutFlag()
+        let limit = timeout
+        // Closing the channel ends the pending read, so the request fails promptly.
+        let watchdog = Task {
+            try await Task.sleep(nanoseconds: UInt64(limit * 1e9))
+            expired.set()
+            connection.close()
+        }
+        defer { watchdog.cancel() }
         do {
             let reply = try await connection.send(method: method, path: path, host: host, headers: headers, body: body)
-            await slots.release(connection, healthy: true)
+            await slots.release(connection, healthy: !expired.isSet)
             return reply
         } catch {
             await slots.release(connection, healthy: false)
+            if expired.isSet { throw Failure.timedOut(seconds: limit) }
             throw error
         }
     }
+}
+
+/// Set once by a request's watchdog.
+private final class TimeoutFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// Up to `count` idle connections, reused; a broken one is dropped and replaced on demand.
@@ -51,13 +80,13 @@ private actor ConnectionSlots {
 
     init(count: Int) { self.count = max(1, count) }
 
-    func acquire(host: String, port: Int) async throws -> Connection {
+    func acquire(host: String, port: Int, connectTimeout: Double) async throws -> Connection {
         while true {
             if let c = idle.popLast() { return c }
             if open < count {
                 open += 1
                 do {
-                    return try await Connection.connect(host: host, port: port)
+                    return try await Connection.connect(host: host, port: port, timeout: connectTimeout)
                 } catch {
                     open -= 1
                     wakeOne()
@@ -96,8 +125,9 @@ private final class Connection: @unchecked Sendable {
         self.outbound = channel.outbound
     }
 
-    static func connect(host: String, port: Int) async throws -> Connection {
+    static func connect(host: String, port: Int, timeout: Double) async throws -> Connection {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.milliseconds(Int64(timeout * 1000)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -173,10 +173,13 @@ public actor Worker: Service {
                                             bank: replica.scorer.bank.occupancy(numID: plan.numID), features: inputs.upload)
             let outcome = try await client.complete(unit: grant.unit, request)
             lap(waiting: true)
-            if outcome == .duplicate { logger.notice("unit \(grant.unit) was already completed elsewhere") }
-            report.units += 1
-            report.samples += grant.count
-            report.sampleErrors += inputs.errors.count { $0 != nil }
+            if outcome == .duplicate {
+                logger.notice("unit \(grant.unit) was already completed elsewhere")
+            } else {
+                report.units += 1
+                report.samples += grant.count
+                report.sampleErrors += inputs.errors.count { $0 != nil }
+            }
         } catch let error as ClientError where error.status == 409 {
             // The lease expired and the unit went to another worker: its results win.
             logger.warning("unit \(grant.unit): \(error)")

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Testing
-import Worker
+@testable import Worker
 
 /// `ImageFetcher` against a local HTTP server: retries what may pass, not what will not,
 /// bounded concurrency, timeouts and size limits; and `file://` reads.
@@ -125,5 +125,21 @@ struct ImageFetcherTests {
         #expect((try? results[0].get()) == Data("bytes".utf8))
         #expect(results[1] == .failure(.missing(missing)))
         #expect(results[2] == .failure(.badReference("ftp://host/x.jpg")))
+    }
+
+    @Test("the coordinator client's keep-alive connection gives up on a silent server after its timeout")
+    func clientTimeout() async throws {
+        try await Self.withServer { port, _ in
+            let client = CoordinatorClient(base: URL(string: "http://127.0.0.1:\(port)")!, retryWindow: 0, timeout: 0.3)
+            do {
+                _ = try await client.send("GET", "/slow", body: nil, contentType: "application/json")
+                Issue.record("a request to a silent server returned")
+            } catch let error as ClientError {
+                #expect("\(error)".contains("no reply from the coordinator within 0.3 s"), "\(error)")
+            }
+            // The timed-out connection was dropped: the next request gets a fresh one.
+            let data = try await client.send("GET", "/ok/7", body: nil, contentType: "application/json")
+            #expect(data == Data("image 7".utf8))
+        }
     }
 }

@@ -119,10 +119,13 @@ public actor Coordinator {
         return LeaseResponse(grant: grant, finished: false)
     }
 
+    /// Extends the worker's lease; a refused heartbeat (unknown unit, not the holder) leaves no
+    /// trace, so arbitrary worker ids do not accumulate in the status.
     public func heartbeat(unit: Int64, worker: String) throws(StoreError) -> Bool {
         let now = clock()
+        guard try store.extendLease(unit: unit, worker: worker, expires: now + configuration.leaseSeconds) else { return false }
         try store.touchWorker(id: worker, host: "", now: now)
-        return try store.extendLease(unit: unit, worker: worker, expires: now + configuration.leaseSeconds)
+        return true
     }
 
     /// Accepts a unit's results once. A completion for a unit that is already done is a
@@ -218,7 +221,7 @@ public actor Coordinator {
             var readers = [Int: NPYRowReader]()
             var missing = 0
             for e in stored {
-                guard e.key.position < stream.sets.count else { missing += 1; continue }
+                guard e.key.position >= 0, e.key.position < stream.sets.count else { missing += 1; continue }
                 let set = stream.sets[e.key.position], item = stream.items[e.key.position]
                 guard set < plan.sets.count else { missing += 1; continue }
                 var row: [Float]?
