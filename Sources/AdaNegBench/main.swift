@@ -9,6 +9,17 @@ import ServiceLifecycle
 import Worker
 
 // Coordinator benchmarks (issue targets in parentheses). Run: bash bench/coordinator.sh
+// `AdaNegBench scale …` is the scale simulation instead (Scale.swift, bench/scale.sh).
+
+if let mode = CommandLine.arguments.dropFirst().first, mode == "scale" || mode == "scale-clients" {
+    do {
+        try await Scale.main(mode: mode, arguments: Array(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("AdaNegBench \(mode): \(error)\n".utf8))
+        exit(1)
+    }
+}
 
 let work = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-bench-\(UUID().uuidString)")
 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
