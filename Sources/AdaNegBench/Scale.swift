@@ -1,0 +1,361 @@
+import AdaNeg
+import Coordinator
+import Foundation
+import Hummingbird
+import JobSpec
+import Logging
+import ServiceLifecycle
+import Worker
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Scale simulation (issue 7): N simulated workers against one coordinator for a features job
+/// of S samples, over the real HTTP protocol (`CoordinatorClient`, keep-alive connections).
+///
+/// `AdaNegBench scale [options]` is the coordinator: it writes the job's files (sparse `.npy`
+/// files of the right shape: planning reads headers and labels only), plans the job, serves it
+/// on loopback and starts `AdaNegBench scale-clients` as a child process, so the coordinator's
+/// CPU time (getrusage of this process) is measured apart from the clients'. A simulated worker
+/// does what `adaneg worker` does on the wire — lease, fetch the plan, pull the task's bank,
+/// per batch push a bank delta (D-dimensional entries) and pull everyone else's, heartbeat at a
+/// third of the lease, complete with a full unit of results — but embeds and scores nothing
+/// (a no-op embedder; optionally sleeping `--batch-ms` per batch).
+///
+/// Prints a Markdown table and one JSON line (prefix `SCALE-JSON `) with lease, sync, heartbeat
+/// and completion latency percentiles, throughput, coordinator CPU and peak RSS. The database is
+/// kept at `--db` so `bench/scale.sh` can measure its size per sample after a checkpoint.
+enum Scale {
+    struct Options {
+        var samples = 1_000_000
+        var workers = 64
+        var dimension = 512
+        var classes = 1000
+        var negatives = 10_000
+        var entriesPerBatch = 16
+        var batchMilliseconds = 0.0
+        var unitBatches = 8
+        var batchSize = 256
+        var leaseSeconds = 30.0
+        var database: String?
+        var url = ""
+        var outFile: String?
+
+        init(_ args: [String]) throws {
+            var i = 0
+            func value() throws -> String {
+                guard i + 1 < args.count else { throw ScaleError.usage("\(args[i]) needs a value") }
+                i += 1
+                return args[i]
+            }
+            func int() throws -> Int {
+                let v = try value()
+                guard let n = Int(v), n > 0 else { throw ScaleError.usage("\(args[i - 1]) \(v): not a positive integer") }
+                return n
+            }
+            while i < args.count {
+                switch args[i] {
+                case "--samples": samples = try int()
+                case "--workers": workers = try int()
+                case "--dim": dimension = try int()
+                case "--classes": classes = try int()
+                case "--negatives": negatives = try int()
+                case "--entries": entriesPerBatch = try int()
+                case "--unit-batches": unitBatches = try int()
+                case "--batch-size": batchSize = try int()
+                case "--batch-ms": batchMilliseconds = Double(try value()) ?? 0
+                case "--lease": leaseSeconds = Double(try value()) ?? 30
+                case "--db": database = try value()
+                case "--url": url = try value()
+                case "--out": outFile = try value()
+                default: throw ScaleError.usage("unknown option \(args[i])")
+                }
+                i += 1
+            }
+        }
+
+        var clientArguments: [String] {
+            ["--workers", "\(workers)", "--entries", "\(entriesPerBatch)", "--batch-ms", "\(batchMilliseconds)"]
+        }
+    }
+
+    enum ScaleError: Error, CustomStringConvertible {
+        case usage(String)
+        case failed(String)
+        var description: String {
+            switch self {
+            case let .usage(m): "usage: AdaNegBench scale [--samples N] [--workers N] [--dim D] [--entries K] [--batch-ms MS] [--unit-batches N] [--lease S] [--db PATH]: \(m)"
+            case let .failed(m): m
+            }
+        }
+    }
+
+    static func main(mode: String, arguments: [String]) async throws {
+        let options = try Options(arguments)
+        if mode == "scale-clients" {
+            try await clients(options)
+        } else {
+            try await coordinator(options)
+        }
+    }
+
+    // MARK: Coordinator side
+
+    static func coordinator(_ o: Options) async throws {
+        let quiet: Logger = {
+            var logger = Logger(label: "scale")
+            logger.logLevel = .critical
+            return logger
+        }()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-scale-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let database = o.database ?? dir.appendingPathComponent("scale.sqlite").path
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+
+        // Four tasks of S/4 samples: an ID set of S/5 shared by four OOD sets of S/20.
+        let idCount = o.samples / 5, oodCount = o.samples / 20
+        try sparseNPY(dir.appendingPathComponent("text.npy").path, descr: "<f4", shape: [o.classes + o.negatives, o.dimension])
+        try sparseNPY(dir.appendingPathComponent("id.npy").path, descr: "<f4", shape: [idCount, o.dimension])
+        try sparseNPY(dir.appendingPathComponent("id-labels.npy").path, descr: "<i8", shape: [idCount])
+        var ood = ""
+        for k in 0..<4 {
+            try sparseNPY(dir.appendingPathComponent("ood\(k).npy").path, descr: "<f4", shape: [oodCount, o.dimension])
+            ood += "  - {name: ood\(k), features: ood\(k).npy}\n"
+        }
+        let yaml = """
+        name: scale
+        id: {num_classes: \(o.classes), features: id.npy, labels: id-labels.npy}
+        ood:
+        \(ood)negatives: {count: \(o.negatives), text_features: text.npy}
+        scoring: {batch_size: \(o.batchSize)}
+        unit_batches: \(o.unitBatches)
+        sync_every: 1
+        """
+        let spec = try JobSpecLoader.parse(yaml: yaml, baseDirectory: dir.path)
+        let coordinator = try Coordinator(databasePath: database, configuration: .init(leaseSeconds: o.leaseSeconds), logger: quiet)
+        let planStart = Date()
+        let submitted = try await coordinator.submit(spec)
+        let planSeconds = Date().timeIntervalSince(planStart)
+
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try buildCoordinatorApplication(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0),
+                                                  logger: quiet, onRunning: { continuation.yield($0) })
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: quiet))
+        let server = Task { try await group.run() }
+        var it = stream.makeAsyncIterator()
+        guard let port = await it.next() else { throw ScaleError.failed("the coordinator did not start") }
+
+        let statsFile = dir.appendingPathComponent("clients.json").path
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        child.arguments = ["scale-clients", "--url", "http://127.0.0.1:\(port)", "--out", statsFile] + o.clientArguments
+        let cpu0 = processCPUSeconds()
+        let t0 = Date()
+        try child.run()
+        // Coordinator CPU sampled once a second: the busiest second shows whether it keeps up.
+        var peakCPU = 0.0
+        var lastCPU = cpu0, lastT = t0
+        while child.isRunning {
+            try await Task.sleep(nanoseconds: 200_000_000)
+            let now = Date()
+            if now.timeIntervalSince(lastT) >= 1 {
+                let c = processCPUSeconds()
+                peakCPU = max(peakCPU, (c - lastCPU) / now.timeIntervalSince(lastT))
+                (lastCPU, lastT) = (c, now)
+            }
+        }
+        let wall = Date().timeIntervalSince(t0)
+        let cpu = processCPUSeconds() - cpu0
+        let childCPU = childrenCPUSeconds()
+        guard child.terminationStatus == 0 else { throw ScaleError.failed("the clients exited with status \(child.terminationStatus)") }
+
+        let status = try await coordinator.status(job: "scale")
+        let integrity = try await coordinator.integrityCheck()
+        await group.triggerGracefulShutdown()
+        _ = try? await server.value
+        guard let data = FileManager.default.contents(atPath: statsFile),
+              let stats = try? JSONDecoder().decode(ClientStats.self, from: data) else {
+            throw ScaleError.failed("no client statistics at \(statsFile)")
+        }
+        let ok = status.units.done == status.units.total && status.results == status.samples && integrity == "ok"
+
+        func ms(_ v: [Double], _ p: Double) -> Double {
+            guard !v.isEmpty else { return 0 }
+            let sorted = v.sorted()
+            return 1000 * sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+        }
+        func row(_ name: String, _ v: [Double]) -> String {
+            String(format: "| %@ | %d | %.1f | %.1f | %.1f | %.1f |", name, v.count, ms(v, 0.5), ms(v, 0.95), ms(v, 0.99), 1000 * (v.max() ?? 0))
+        }
+        print("Scale simulation: \(o.workers) simulated workers (no-op embedder, real HTTP protocol), one coordinator, \(submitted.samples) samples")
+        print("(\(submitted.tasks) tasks, \(submitted.units) units of \(o.unitBatches) × \(o.batchSize), sync after every batch, D = \(o.dimension), \(o.entriesPerBatch) bank entries pushed per batch, \(o.batchMilliseconds) ms per batch, lease \(o.leaseSeconds) s)\n")
+        print("| call | count | p50 ms | p95 ms | p99 ms | max ms |")
+        print("|---|---|---|---|---|---|")
+        print(row("lease", stats.lease))
+        print(row("bank sync (push + pull)", stats.sync))
+        print(row("heartbeat", stats.heartbeat))
+        print(row("complete (\(o.unitBatches * o.batchSize) results)", stats.complete))
+        print("")
+        print(String(format: "planning: %.1f s; run: %.1f s wall, %.0f samples/s, %.0f leases/s, %.0f syncs/s", planSeconds, wall,
+                     Double(status.results) / wall, Double(stats.lease.count) / wall, Double(stats.sync.count) / wall))
+        print(String(format: "coordinator CPU: %.1f s = %.2f cores on average (peak second %.2f cores); clients %.1f s CPU; coordinator peak RSS %.0f MB",
+                     cpu, cpu / wall, peakCPU, childCPU, Double(peakRSSBytes()) / 1e6))
+        print(String(format: "bank entries pulled per sync: mean %.0f (%.2f MB per sync at D = %d)", stats.meanPulled,
+                     stats.meanPulled * Double(16 + 4 * o.dimension) / 1e6, o.dimension))
+        print("check: \(status.units.done)/\(status.units.total) units done, \(status.results)/\(status.samples) results, integrity \(integrity): \(ok ? "ok" : "FAILED")")
+        let json: [String: Any] = [
+            "samples": status.samples, "results": status.results, "units": status.units.total, "workers": o.workers,
+            "dimension": o.dimension, "entries_per_batch": o.entriesPerBatch, "batch_ms": o.batchMilliseconds,
+            "plan_seconds": planSeconds, "wall_seconds": wall, "samples_per_second": Double(status.results) / wall,
+            "coordinator_cpu_seconds": cpu, "coordinator_cores_mean": cpu / wall, "coordinator_cores_peak_second": peakCPU,
+            "client_cpu_seconds": childCPU, "coordinator_peak_rss_bytes": peakRSSBytes(),
+            "lease_ms": ["p50": ms(stats.lease, 0.5), "p95": ms(stats.lease, 0.95), "p99": ms(stats.lease, 0.99), "max": 1000 * (stats.lease.max() ?? 0)],
+            "sync_ms": ["p50": ms(stats.sync, 0.5), "p95": ms(stats.sync, 0.95), "p99": ms(stats.sync, 0.99)],
+            "heartbeat_ms": ["p50": ms(stats.heartbeat, 0.5), "p95": ms(stats.heartbeat, 0.95), "p99": ms(stats.heartbeat, 0.99)],
+            "complete_ms": ["p50": ms(stats.complete, 0.5), "p95": ms(stats.complete, 0.95), "p99": ms(stats.complete, 0.99)],
+            "database": database, "integrity": integrity, "ok": ok,
+        ]
+        let line = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        print("SCALE-JSON " + String(decoding: line, as: UTF8.self))
+        if !ok { throw ScaleError.failed("the scale run did not complete cleanly") }
+    }
+
+    /// A `.npy` file of the given shape whose data are zeros and take no disk space (sparse).
+    static func sparseNPY(_ path: String, descr: String, shape: [Int]) throws {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        bytes += [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
+        bytes += Array(header.utf8)
+        let itemSize = descr.hasSuffix("8") ? 8 : 4
+        let total = bytes.count + shape.reduce(1, *) * itemSize
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw ScaleError.failed("cannot write \(path)") }
+        guard truncate(path, off_t(total)) == 0 else { throw ScaleError.failed("cannot size \(path)") }
+    }
+
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    static func childrenCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    static func peakRSSBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024
+    }
+
+    static func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+
+    // MARK: Client side
+
+    struct ClientStats: Codable {
+        var lease: [Double] = []
+        var sync: [Double] = []
+        var heartbeat: [Double] = []
+        var complete: [Double] = []
+        var pulled: [Int] = []
+        var meanPulled: Double { pulled.isEmpty ? 0 : Double(pulled.reduce(0, +)) / Double(pulled.count) }
+
+        mutating func merge(_ o: ClientStats) {
+            lease += o.lease; sync += o.sync; heartbeat += o.heartbeat; complete += o.complete; pulled += o.pulled
+        }
+    }
+
+    static func clients(_ o: Options) async throws {
+        guard let url = URL(string: o.url) else { throw ScaleError.usage("--url") }
+        let stats = try await withThrowingTaskGroup(of: ClientStats.self) { group in
+            for i in 0..<o.workers {
+                group.addTask {
+                    try await simulatedWorker(id: "sim-\(i)", client: CoordinatorClient(base: url), options: o, seed: UInt64(i + 1))
+                }
+            }
+            var all = ClientStats()
+            for try await s in group { all.merge(s) }
+            return all
+        }
+        let data = try JSONEncoder().encode(stats)
+        guard let out = o.outFile else { throw ScaleError.usage("--out") }
+        try data.write(to: URL(fileURLWithPath: out))
+    }
+
+    /// One simulated worker: the wire protocol of `adaneg worker`, no embedding, no scoring.
+    static func simulatedWorker(id: String, client: CoordinatorClient, options o: Options, seed: UInt64) async throws -> ClientStats {
+        var stats = ClientStats()
+        var rng = SplitMix64(seed: seed)
+        var plans = [Int64: WorkPlan]()
+        var versions = [Int64: Int64]()
+        var pool = [[Float]]()
+        func timed<T>(_ into: inout [Double], _ body: () async throws -> T) async rethrows -> T {
+            let t = DispatchTime.now().uptimeNanoseconds
+            let v = try await body()
+            into.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
+            return v
+        }
+        while true {
+            let response = try await timed(&stats.lease) { try await client.lease(worker: id, host: "sim") }
+            guard let grant = response.grant else {
+                if response.finished { return stats }
+                try await Task.sleep(nanoseconds: 50_000_000)
+                continue
+            }
+            let plan: WorkPlan
+            if let p = plans[grant.job] { plan = p } else { plan = try await client.plan(job: grant.job); plans[grant.job] = plan }
+            if pool.isEmpty {
+                pool = (0..<64).map { _ in
+                    var v = (0..<plan.dimension).map { _ in Float(rng.nextGaussian()) }
+                    let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    for k in v.indices { v[k] /= n }
+                    return v
+                }
+            }
+            if versions[grant.task] == nil {
+                versions[grant.task] = try await client.syncBank(task: grant.task, since: 0, delta: BankDelta(), dimension: plan.dimension).version
+            }
+            var lastBeat = Date()
+            let b = plan.scoring.batchSize
+            var start = 0, batch = 0
+            while start < grant.count {
+                let end = min(grant.count, start + b)
+                batch += 1
+                if o.batchMilliseconds > 0 { try await Task.sleep(nanoseconds: UInt64(o.batchMilliseconds * 1e6)) }
+                if batch % plan.syncEvery == 0 || end >= grant.count {
+                    let k = min(o.entriesPerBatch, end - start)
+                    let stride = max(1, (end - start) / max(k, 1))
+                    let entries = (0..<k).map { j in
+                        BankEntry(row: Int(rng.next(upperBound: UInt64(plan.labelCount))),
+                                  key: BankKey(primary: Float(rng.nextUnit()), position: grant.firstSample + start + j * stride),
+                                  feature: pool[Int(rng.next(upperBound: UInt64(pool.count)))])
+                    }
+                    let since = versions[grant.task] ?? 0
+                    let (reply, version) = try await timed(&stats.sync) {
+                        try await client.syncBank(task: grant.task, since: since, delta: BankDelta(entries: entries), dimension: plan.dimension)
+                    }
+                    stats.pulled.append(reply.entries.count)
+                    versions[grant.task] = version
+                }
+                if Date().timeIntervalSince(lastBeat) > grant.leaseSeconds / 3 {
+                    _ = try await timed(&stats.heartbeat) { try await client.heartbeat(unit: grant.unit, worker: id) }
+                    lastBeat = Date()
+                }
+                start = end
+            }
+            let n = grant.count
+            let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n),
+                                      confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
+                                      adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
+            let request = CompletionRequest(worker: id, attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)
+            _ = try await timed(&stats.complete) { try await client.complete(unit: grant.unit, request) }
+        }
+    }
+}
