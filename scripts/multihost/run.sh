@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Several hosts on one machine: network namespaces joined by veth pairs through a bridge.
+#
+#   namespace <p>c   the coordinator: bridge br0 10.231.0.1/24, `adaneg serve --host 10.231.0.1
+#                    --token-file T` (a non-loopback address needs the bearer token)
+#   namespace <p>w1..w3   one worker each: eth0 10.231.0.11..13/24, `adaneg worker --token-file T`
+#
+# The addresses exist only inside these namespaces (nothing is routed to or from the machine's
+# own network). Scenarios, each on a fresh database:
+#
+#   hosts       submit from a worker host and complete the demo job over those addresses
+#   link-down   as above, and worker 2's link goes down (ip link set eth0 down) while it holds a
+#               lease, stays down until the coordinator has taken the unit back (longer than
+#               the lease), then comes back up
+#   netem-loss  the same with tc netem loss 100% on worker 2's link instead of link down
+#
+# After each: every unit done, every sample exactly one result, no duplicate completion,
+# integrity_check ok, MCM/NegLabel per sample equal to the first run's; worker 2 rides out the
+# outage (exits 0). Also checks that requests without the token get 401.
+#
+#   scripts/multihost/run.sh [--out DIR] [--keep] [--batch-ms 300] [--lease 3]
+#
+# Needs root (namespaces) and iproute2 (installed with apt-get when missing).
+set -euo pipefail
+source "$(dirname "$0")/../common/lib.sh"
+hz_init multihost
+
+OUT="" KEEP=0 BATCH_MS=300 LEASE=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --out) OUT=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --batch-ms) BATCH_MS=$2; shift 2 ;;
+    --lease) LEASE=$2; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    *) hz_die "unknown option $1" ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || hz_die "network namespaces need root"
+command -v ip >/dev/null && command -v tc >/dev/null || hz_ensure_packages iproute2
+command -v curl >/dev/null || hz_ensure_packages curl
+hz_find_adaneg
+if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/adaneg-multihost.XXXXXX); fi
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+P="adz$$"                 # namespace prefix, unique per run
+NS_C="${P}c"
+SUBNET=10.231.0
+COORD_IP=$SUBNET.1
+NAMESPACES=()
+
+remove_namespaces() {
+  local ns
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+hz_on_cleanup remove_namespaces
+cleanup_out() { [ "$KEEP" = 1 ] || [ "${MH_FAILED:-0}" = 1 ] || rm -rf "$OUT/data" "$OUT"/*.sqlite* 2>/dev/null; }
+hz_on_cleanup cleanup_out
+
+# --- the network -------------------------------------------------------------------------------
+ip netns add "$NS_C" || hz_die "cannot create network namespace $NS_C (root? a kernel with netns?)"
+NAMESPACES+=("$NS_C")
+ip -n "$NS_C" link set lo up
+ip -n "$NS_C" link add br0 type bridge
+ip -n "$NS_C" addr add "$COORD_IP/24" dev br0
+ip -n "$NS_C" link set br0 up
+for i in 1 2 3; do
+  ns="${P}w$i"
+  ip netns add "$ns" || hz_die "cannot create network namespace $ns"
+  NAMESPACES+=("$ns")
+  ip -n "$ns" link set lo up
+  # One veth pair per host: vh<i> on the bridge in the coordinator's namespace, eth0 in the host's.
+  ip link add "vh$i$P" netns "$NS_C" type veth peer name eth0 netns "$ns" \
+    || hz_die "cannot create a veth pair (iproute2 too old?)"
+  ip -n "$NS_C" link set "vh$i$P" master br0 up
+  ip -n "$ns" addr add "$SUBNET.1$i/24" dev eth0
+  ip -n "$ns" link set eth0 up
+done
+hz_log "namespaces: ${NAMESPACES[*]} (coordinator $COORD_IP, workers $SUBNET.11-13)"
+
+TOKEN="$OUT/token"
+hz_new_token "$TOKEN" 600
+JOB=multihost-demo
+hz_demo_data "$OUT/data"
+hz_demo_job "$OUT/job.yaml" "$JOB" "$OUT/data" 1
+SUMMARY="$OUT/summary.tsv"
+printf 'scenario\toutage\tsamples\tlost\tduplicates\tworker2_exit\tlate_work_refused\tintegrity\tseconds\tresult\n' >"$SUMMARY"
+FAILED=0
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+W_PID=()
+start_worker() {
+  local i=$1
+  hz_spawn "$LOG.w$i" ip netns exec "${P}w$i" "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" \
+    --threads 1 --id "host$i" --simulate-batch-ms "$BATCH_MS"
+  W_PID[$i]=$HZ_LAST_PID
+}
+
+progress() { hz_dbcheck progress --db "$DB" --job "$JOB" 2>/dev/null || echo "0 1 0 0 0"; }
+job_done() { local p; p=$(progress); set -- $p; [ "$1" = "$2" ] && [ "$2" != 0 ]; }
+holds_unit() { UNIT=$(hz_dbcheck leased-by --db "$DB" --worker host2 | head -n 1); [ -n "$UNIT" ]; }
+unit_moved_on() {
+  local state owner
+  read -r state owner < <(hz_dbcheck unit --db "$DB" --unit "$UNIT")
+  [ "$state" = "done" ] || [ "$state" = pending ] || { [ "$state" = leased ] && [ "$owner" != host2 ]; }
+}
+workers_gone() { local i; for i in 1 2 3; do hz_alive "${W_PID[$i]}" && return 1; done; return 0; }
+
+outage() {
+  local kind=$1 ns="${P}w2"
+  hz_wait_until 60 "worker 2 to hold a lease" holds_unit
+  case $kind in
+    link-down) ip -n "$ns" link set eth0 down ;;
+    netem-loss)
+      # 100% loss both ways: netem where the kernel has it, else a zero-length FIFO (every
+      # packet dropped at enqueue) on both ends of the link.
+      if ip netns exec "$ns" tc qdisc add dev eth0 root netem loss 100% 2>/dev/null; then
+        LOSS_QDISC=netem
+      else
+        ip netns exec "$ns" tc qdisc add dev eth0 root pfifo limit 0 || hz_die "tc cannot add a qdisc"
+        ip -n "$NS_C" link show "vh2$P" >/dev/null && ip netns exec "$NS_C" tc qdisc add dev "vh2$P" root pfifo limit 0
+        LOSS_QDISC="pfifo limit 0 (no sch_netem in this kernel)"
+      fi
+      kind="loss 100% via $LOSS_QDISC"
+      ;;
+  esac
+  local t0=$SECONDS
+  hz_log "  $kind on worker 2 ($SUBNET.12) while it holds unit $UNIT, progress $(progress)"
+  hz_wait_until $((20 * LEASE + 60)) "unit $UNIT to leave the unreachable worker" unit_moved_on
+  local unit_state
+  unit_state=$(hz_dbcheck unit --db "$DB" --unit "$UNIT")
+  # Keep the link cut for at least two leases in all (outage length, not synchronisation).
+  local rest=$((2 * LEASE - (SECONDS - t0)))
+  [ $rest -le 0 ] || sleep "$rest"
+  case $kind in
+    link-down) ip -n "$ns" link set eth0 up ;;
+    loss*)
+      ip netns exec "$ns" tc qdisc del dev eth0 root
+      ip netns exec "$NS_C" tc qdisc del dev "vh2$P" root 2>/dev/null || true
+      ;;
+  esac
+  OUTAGE="$kind for $((SECONDS - t0))s (lease ${LEASE}s); unit $UNIT was then '$unit_state'"
+  hz_log "  link of worker 2 restored after $((SECONDS - t0))s; unit $UNIT: $unit_state"
+}
+
+reaches() { [ "$(in_ns "${P}w$1" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/v1/health")" = 401 ]; }
+
+BASE_DB=""
+run_scenario() {
+  local name=$1 kind=$2 started=$SECONDS
+  hz_log "=== $name"
+  DB="$OUT/$name.sqlite" LOG="$OUT/$name.log" OUTAGE="none"
+  rm -f "$DB" "$DB-wal" "$DB-shm" "$LOG".*
+  HZ_NETNS_EXEC=(ip netns exec "$NS_C")
+  hz_start_coordinator "$DB" "$LOG.coordinator" "$COORD_IP" 0 --token-file "$TOKEN" --lease-seconds "$LEASE"
+  HZ_NETNS_EXEC=()  # back to this namespace for what follows
+  URL="http://$COORD_IP:$HZ_COORD_PORT"
+  local code i
+  # Every host reaches the coordinator over the bridge (curl: no ping on a minimal Debian).
+  for i in 1 2 3; do hz_wait_until 20 "host w$i to reach $URL" reaches "$i"; done
+  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/v1/jobs")
+  [ "$code" = 401 ] || hz_die "a request without the token got $code, not 401"
+  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $(cat "$TOKEN")" "$URL/v1/jobs")
+  [ "$code" = 200 ] || hz_die "a request with the token got $code, not 200"
+  in_ns "${P}w1" "$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$OUT/job.yaml" >>"$LOG.coordinator" 2>&1 \
+    || hz_die "submit from host w1 failed (log $LOG.coordinator)"
+  for i in 1 2 3; do start_worker "$i"; done
+  [ "$kind" = none ] || outage "$kind"
+  hz_wait_until 300 "the job to finish ($name)" job_done
+  hz_wait_until 180 "the workers to exit" workers_gone
+  local rc2=0 i rc
+  for i in 1 3; do
+    rc=0; wait "${W_PID[$i]}" || rc=$?
+    [ $rc = 0 ] || hz_log "worker $i exited with status $rc: $(tail -n 2 "$LOG.w$i")"
+    [ $rc = 0 ] || FAILED=1
+  done
+  wait "${W_PID[2]}" || rc2=$?
+  in_ns "$NS_C" true
+  kill -TERM "$HZ_COORD_PID"
+  hz_wait_exit "$HZ_COORD_PID" 30 || true
+  local seconds=$((SECONDS - started)) refused
+  refused=$(grep -Ec "409 to /v1/units/[0-9]+/complete|already completed elsewhere|lease on unit [0-9]+ lost" "$LOG.w2" || true)
+  local check_rc=0 same_rc=0
+  hz_dbcheck check --db "$DB" --job "$JOB" --json "$OUT/$name.check.json" >/dev/null || check_rc=$?
+  [ -z "$BASE_DB" ] || hz_dbcheck same-scores --db "$BASE_DB" --other "$DB" --job "$JOB" || same_rc=$?
+  [ -n "$BASE_DB" ] || BASE_DB=$DB
+  local samples lost dups integrity
+  read -r samples lost dups integrity < <("$HZ_PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['samples'], d['lost'], d['duplicates'], d['integrity_check'].replace(' ', '_'))" "$OUT/$name.check.json")
+  local result=ok
+  [ $check_rc = 0 ] || result="FAILED(check)"
+  [ $same_rc = 0 ] || result="FAILED(per-sample scores)"
+  [ $rc2 = 0 ] || result="FAILED(worker 2 exited $rc2)"
+  [ "$result" = ok ] || { FAILED=1; MH_FAILED=1; }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$OUTAGE" "$samples" "$lost" "$dups" "$rc2" "$refused" "$integrity" "$seconds" "$result" >>"$SUMMARY"
+  hz_log "$name: samples $samples, lost $lost, duplicates $dups, worker 2 exit $rc2, late completion refused/abandoned $refused, integrity $integrity, ${seconds}s: $result"
+}
+
+run_scenario hosts none
+run_scenario link-down link-down
+run_scenario netem-loss netem-loss
+
+{
+  echo "| scenario | outage | samples | lost | duplicates | worker 2 exit | late completion refused or work abandoned | integrity | s | result |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  tail -n +2 "$SUMMARY" | awk -F'\t' '{ printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n" }'
+} >"$OUT/summary.md"
+cat "$OUT/summary.md"
+[ "$FAILED" = 0 ] || { MH_FAILED=1; hz_die "multihost: a scenario failed (see $SUMMARY and the logs in $OUT)"; }
+hz_log "multihost: all scenarios passed"

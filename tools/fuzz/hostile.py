@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Hand-written hostile requests against a running adaneg coordinator (stdlib only).
+
+Complements schemathesis (which generates requests from openapi.yaml) with what a schema does
+not describe: bank deltas that are well-formed on the wire but carry impossible values, lying
+Content-Length headers, bodies over the size limit, YAML alias bombs, raw protocol garbage,
+path tricks, and the bearer token missing or wrong.
+
+  hostile.py --url http://127.0.0.1:PORT --token-file T --job NAME --tasks 1,2,3 --dimension 128
+
+Every request must get an answer below 500 (and the coordinator must still answer /v1/health
+afterwards). Each case also states the statuses it accepts; a different status below 500 is
+reported as a finding, not a failure, unless --strict. Exit 1 on any 5xx, dropped connection
+where an answer was due, or a dead coordinator.
+"""
+import argparse
+import http.client
+import json
+import socket
+import struct
+import sys
+import time
+import urllib.parse
+
+MAGIC = 0x4B424441
+
+
+def bank_delta(entries, dimension, version=0, dim_field=None, count_field=None, fmt=1):
+    body = struct.pack("<IIIIq", MAGIC, fmt, dim_field if dim_field is not None else dimension,
+                       count_field if count_field is not None else len(entries), version)
+    for row, priority, position, feature in entries:
+        body += struct.pack("<ifq", row, priority, position) + struct.pack(f"<{dimension}f", *feature)
+    return body
+
+
+class Runner:
+    def __init__(self, url, token, strict):
+        u = urllib.parse.urlparse(url)
+        self.host, self.port = u.hostname, u.port or 80
+        self.token = token
+        self.strict = strict
+        self.failures = []
+        self.findings = []
+        self.count = 0
+        self.statuses = {}
+
+    def request(self, name, method, path, body=b"", headers=None, expect=(400,), auth=True, timeout=60):
+        self.count += 1
+        h = {"Content-Type": "application/json"}
+        if auth:
+            h["Authorization"] = f"Bearer {self.token}"
+        h.update(headers or {})
+        started = time.time()
+        try:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for k, v in h.items():
+                conn.putheader(k, v)
+            if "Content-Length" not in h and "Transfer-Encoding" not in h:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders()
+            if body:
+                conn.send(body)
+            resp = conn.getresponse()
+            status = resp.status
+            data = resp.read()
+            conn.close()
+        except Exception as e:  # noqa: BLE001 - any transport failure is a finding here
+            self.failures.append(f"{name}: no answer ({type(e).__name__}: {e})")
+            print(f"  FAIL {name}: no answer ({e})")
+            return None
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        ms = 1000 * (time.time() - started)
+        if status >= 500:
+            self.failures.append(f"{name}: {status} {data[:120]!r}")
+            print(f"  FAIL {name}: {status} {data[:120]!r}")
+        elif status not in expect:
+            msg = f"{name}: got {status}, expected {'/'.join(map(str, expect))}: {data[:120]!r}"
+            (self.failures if self.strict else self.findings).append(msg)
+            print(f"  note {msg}")
+        else:
+            print(f"  ok   {name}: {status} ({ms:.0f} ms)")
+        return status, data
+
+    def chunked(self, name, path, total, expect):
+        """A chunked body of `total` bytes (no Content-Length): the limit must hold anyway."""
+        self.count += 1
+        try:
+            s = socket.create_connection((self.host, self.port), timeout=60)
+            s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.token}\r\n"
+                       "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
+            chunk = b"%x\r\n" % (1 << 20) + b"\0" * (1 << 20) + b"\r\n"
+            try:
+                for _ in range(total >> 20):
+                    s.sendall(chunk)
+                s.sendall(b"0\r\n\r\n")
+            except OSError:
+                pass  # the server may answer and close before the body ends
+            data = b""
+            try:
+                while b"\r\n" not in data:
+                    part = s.recv(65536)
+                    if not part:
+                        break
+                    data += part
+            except OSError:
+                pass
+            s.close()
+        except OSError as e:
+            self.failures.append(f"{name}: {e}")
+            print(f"  FAIL {name}: {e}")
+            return
+        line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+        status = int(line.split()[1]) if line.startswith("HTTP/") and len(line.split()) > 1 else None
+        if status is None:
+            self.failures.append(f"{name}: no status line ({line!r})")
+            print(f"  FAIL {name}: no status line")
+        elif status >= 500:
+            self.failures.append(f"{name}: {line}")
+            print(f"  FAIL {name}: {line}")
+        elif status not in expect:
+            (self.failures if self.strict else self.findings).append(f"{name}: got {line}")
+            print(f"  note {name}: {line}")
+        else:
+            print(f"  ok   {name}: {line}")
+
+    def raw(self, name, payload, expect_answer=False):
+        """Sends raw bytes on a fresh TCP connection; the server may answer or close."""
+        self.count += 1
+        try:
+            s = socket.create_connection((self.host, self.port), timeout=10)
+            s.sendall(payload)
+            try:
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except socket.timeout:
+                pass
+            s.close()
+        except OSError as e:
+            self.failures.append(f"{name}: {e}")
+            print(f"  FAIL {name}: {e}")
+            return
+        line = data.split(b"\r\n", 1)[0]
+        if line.startswith(b"HTTP/1.1 5") or line.startswith(b"HTTP/1.0 5"):
+            self.failures.append(f"{name}: {line!r}")
+            print(f"  FAIL {name}: {line!r}")
+        else:
+            print(f"  ok   {name}: {line.decode(errors='replace') or '(closed)'}")
+
+    def alive(self):
+        try:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+            conn.request("GET", "/v1/health", headers={"Authorization": f"Bearer {self.token}"})
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", required=True)
+    p.add_argument("--token-file", required=True)
+    p.add_argument("--job", required=True, help="a finished job on the coordinator")
+    p.add_argument("--tasks", required=True, help="its task ids, comma-separated")
+    p.add_argument("--dimension", type=int, required=True)
+    p.add_argument("--done-unit", type=int, default=1, help="a unit that is done")
+    p.add_argument("--strict", action="store_true", help="an unexpected status below 500 fails too")
+    p.add_argument("--json", help="write a summary here")
+    args = p.parse_args()
+    token = open(args.token_file).read().strip()
+    r = Runner(args.url, token, args.strict)
+    tasks = [int(t) for t in args.tasks.split(",")]
+    task, dim, job = tasks[0], args.dimension, args.job
+    unit_feature = [1.0] + [0.0] * (dim - 1)
+
+    print("authentication")
+    for method, path in [("GET", "/v1/jobs"), ("GET", f"/v1/jobs/{job}"), ("POST", "/v1/leases"),
+                         ("POST", f"/v1/tasks/{task}/bank"), ("POST", "/v1/units/1/complete"), ("GET", "/v1/health")]:
+        r.request(f"{method} {path} without token", method, path, b"{}", auth=False, expect=(401,))
+        r.request(f"{method} {path} wrong token", method, path, b"{}", auth=False,
+                  headers={"Authorization": f"Bearer {token}x"}, expect=(401,))
+    r.request("token as Basic", "GET", "/v1/jobs", auth=False, headers={"Authorization": f"Basic {token}"}, expect=(401,))
+    r.request("token without scheme", "GET", "/v1/jobs", auth=False, headers={"Authorization": token}, expect=(401,))
+
+    print("malformed JSON bodies")
+    for label, body in [("empty", b""), ("null", b"null"), ("array", b"[]"), ("number", b"42"),
+                        ("wrong types", b'{"worker": 1, "host": []}'), ("truncated", b'{"worker": "w'),
+                        ("not UTF-8", b'{"worker": "\xff\xfe", "host": "h"}'), ("NUL", b'{"worker": "a\x00b", "host": "h"}'),
+                        ("deep nesting", b"[" * 100000 + b"]" * 100000), ("huge number", b'{"worker": "w", "host": "h", "x": 1' + b"0" * 5000 + b"}")]:
+        expect = (200, 400) if label in ("NUL", "huge number") else (400,)
+        r.request(f"lease, {label}", "POST", "/v1/leases", body, expect=expect)
+        r.request(f"heartbeat, {label}", "POST", f"/v1/units/{args.done_unit}/heartbeat", body, expect=(400, 409))
+        r.request(f"complete, {label}", "POST", f"/v1/units/{args.done_unit}/complete", body, expect=(400, 200))
+    r.request("lease, 1 MB worker id", "POST", "/v1/leases", json.dumps({"worker": "w" * (1 << 20), "host": "h"}).encode(), expect=(200,))
+
+    print("unit ids")
+    for unit in ["-1", "0", "9223372036854775807", "9223372036854775808", "abc", "1e3", "%00", "1%2F2", "..%2F..", "%201"]:
+        path = f"/v1/units/{unit}/heartbeat"
+        r.request(f"heartbeat unit {unit!r}", "POST", path, b'{"worker": "intruder"}', expect=(400, 404, 409))
+        r.request(f"fail unit {unit!r}", "POST", f"/v1/units/{unit}/fail", b'{"worker": "intruder", "error": "x"}', expect=(400, 404, 409))
+        r.request(f"release unit {unit!r}", "POST", f"/v1/units/{unit}/release", b'{"worker": "intruder"}', expect=(400, 404, 409))
+    completion = {"worker": "intruder", "attempt": 1, "computeSeconds": 0, "waitSeconds": 0,
+                  "results": {"pred": [1], "conf": [0.5], "confVanilla": [0.5], "mcm": [0.5], "adaptive": [0.5], "errors": [None]}}
+    r.request("complete a done unit (wrong size, not the holder)", "POST", f"/v1/units/{args.done_unit}/complete",
+              json.dumps(completion).encode(), expect=(200, 409, 400))
+    r.request("complete an unknown unit", "POST", "/v1/units/987654321/complete", json.dumps(completion).encode(), expect=(404,))
+    bad = dict(completion, results=dict(completion["results"], conf=[]))
+    r.request("complete with ragged columns", "POST", "/v1/units/987654321/complete", json.dumps(bad).encode(), expect=(400, 404))
+    r.request("fail a done unit as an intruder", "POST", f"/v1/units/{args.done_unit}/fail", b'{"worker": "intruder", "error": "x"}', expect=(409,))
+    r.request("release a done unit as an intruder", "POST", f"/v1/units/{args.done_unit}/release", b'{"worker": "intruder"}', expect=(409,))
+
+    print("bank deltas")
+    ctype = {"Content-Type": "application/octet-stream"}
+    bank = f"/v1/tasks/{task}/bank"
+    cases = [
+        ("shorter than the header", b"ADBK", (400,)),
+        ("bad magic", b"XXXX" + bank_delta([], dim)[4:], (400,)),
+        ("format 2", bank_delta([], dim, fmt=2), (400,)),
+        ("dimension mismatch", bank_delta([(0, 0.1, 1, [0.0] * 7)], 7), (400,)),
+        ("count larger than the body", bank_delta([(0, 0.1, 1, unit_feature)], dim, count_field=0xFFFFFFFF), (400,)),
+        ("count smaller than the body", bank_delta([(0, 0.1, 1, unit_feature)] * 2, dim, count_field=1), (400,)),
+        ("negative position", bank_delta([(0, 0.1, -5, unit_feature)], dim), (400,)),
+        ("position -2^63", bank_delta([(0, 0.1, -(1 << 63), unit_feature)], dim), (400,)),
+        ("NaN priority", bank_delta([(0, float("nan"), 7, unit_feature)], dim), (400,)),
+        ("infinite priority", bank_delta([(0, float("-inf"), 7, unit_feature)], dim), (400,)),
+        ("NaN feature", bank_delta([(0, 0.1, 7, [float("nan")] * dim)], dim), (400,)),
+        ("infinite feature", bank_delta([(0, 0.1, 7, [float("inf")] + [0.0] * (dim - 1))], dim), (400,)),
+        ("negative row", bank_delta([(-1, 0.1, 7, unit_feature)], dim), (400,)),
+    ]
+    for label, body, expect in cases:
+        r.request(f"bank: {label}", "POST", bank, body, headers=ctype, expect=expect)
+    r.request("bank: empty delta (a pull)", "POST", bank, bank_delta([], dim), headers=ctype, expect=(200,))
+    r.request("bank: version from the future", "POST", bank, bank_delta([], dim, version=(1 << 62)), headers=ctype, expect=(200,))
+    r.request("bank: unknown task", "POST", "/v1/tasks/987654321/bank", bank_delta([], dim), headers=ctype, expect=(404,))
+    r.request("bank: task -1", "POST", "/v1/tasks/-1/bank", bank_delta([], dim), headers=ctype, expect=(404,))
+    r.request("bank: task 'abc'", "POST", "/v1/tasks/abc/bank", bank_delta([], dim), headers=ctype, expect=(400,))
+
+    print("jobs and results")
+    r.request("unknown job", "GET", "/v1/jobs/no-such-job", expect=(404,))
+    r.request("job name with traversal", "GET", "/v1/jobs/..%2F..%2Fetc%2Fpasswd", expect=(404,))
+    r.request("results without task", "GET", f"/v1/jobs/{job}/results", expect=(400,))
+    r.request("results task=abc", "GET", f"/v1/jobs/{job}/results?task=abc", expect=(400,))
+    r.request("results of a foreign task", "GET", f"/v1/jobs/{job}/results?task=987654321", expect=(404,))
+    r.request("plan of job -1", "GET", "/v1/plans/-1", expect=(404,))
+    r.request("plan of job 'x'", "GET", "/v1/plans/x", expect=(400,))
+
+    print("job submissions")
+    yaml = {"Content-Type": "application/yaml"}
+    r.request("spec not UTF-8", "POST", "/v1/jobs", b"name: \xff\xfe\n", headers=yaml, expect=(400,))
+    r.request("spec empty", "POST", "/v1/jobs", b"", headers=yaml, expect=(400,))
+    r.request("spec is a list", "POST", "/v1/jobs", b"- a\n- b\n", headers=yaml, expect=(400,))
+    r.request("spec with tabs and anchors gone wrong", "POST", "/v1/jobs", b"name: *nope\n", headers=yaml, expect=(400,))
+    bomb = 'a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]\n'
+    for i in range(1, 9):
+        bomb += f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n"
+    r.request("YAML alias bomb (10^9 leaves)", "POST", "/v1/jobs", (bomb + "ood: *a8\nid: *a8\n").encode(), headers=yaml, expect=(400,), timeout=120)
+    r.request("spec naming /dev/zero and /dev/urandom", "POST", "/v1/jobs",
+              b"name: devzero\nid: {features: /dev/zero, labels: /dev/urandom}\nood: [{name: o, features: /dev/zero}]\n"
+              b"negatives: {count: 10, text_features: /dev/zero}\n", headers=yaml, expect=(400,))
+    r.request("spec with base=/proc", "POST", "/v1/jobs?base=/proc", b"name: p\nid: {features: self/mem}\nood: [{name: o, features: self/mem}]\n",
+              headers=yaml, expect=(400,))
+    # An existing name with a different spec: refused, nothing changes.
+    r.request("resubmit the job's name with another spec", "POST", "/v1/jobs",
+              f"name: {job}\nid: {{features: /nonexistent.npy, labels: /nonexistent.npy}}\nood: [{{name: o, features: /nonexistent.npy}}]\n".encode(),
+              headers=yaml, expect=(400, 409))
+
+    print("sizes and protocol")
+    r.request("Content-Length of 100 GB, no body", "POST", "/v1/leases", b"", headers={"Content-Length": str(100 << 30)}, expect=(413,))
+    big = b'{"worker": "' + b"w" * (65 << 20) + b'", "host": "h"}'
+    r.request("65 MB body (limit 64 MB)", "POST", "/v1/leases", big, expect=(413,), timeout=120)
+    r.chunked("65 MB chunked bank body", bank, 65 << 20, expect=(413,))
+    r.request("long URL (64 KB)", "GET", "/v1/jobs/" + "a" * (64 << 10), expect=(404, 414, 431, 400))
+    many = {f"X-H{i}": "v" for i in range(2000)}
+    r.request("2000 headers", "GET", "/v1/jobs", headers=many, expect=(200, 400, 431))
+    r.request("unknown path", "GET", "/v1/nothing", expect=(404,))
+    r.request("DELETE a job", "DELETE", f"/v1/jobs/{job}", expect=(404, 405))
+    r.request("PUT leases", "PUT", "/v1/leases", b"{}", expect=(404, 405))
+    r.raw("raw garbage", b"\x00\x01\x02GARBAGE\r\n\r\n")
+    r.raw("half a request line", b"POST /v1/leases HTT")
+    r.raw("headers without end", b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode())
+    r.raw("body shorter than Content-Length", f"POST /v1/leases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n{{\"worker\"".encode())
+    r.raw("HTTP/0.9", b"GET /v1/jobs\r\n\r\n")
+    r.raw("pipelined requests", (f"GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n" * 50).encode())
+
+    alive = r.alive()
+    if not alive:
+        r.failures.append("the coordinator no longer answers /v1/health")
+    print(f"\n{r.count} hostile requests; statuses {dict(sorted(r.statuses.items()))}; "
+          f"{len(r.failures)} failures, {len(r.findings)} other findings; coordinator {'alive' if alive else 'DEAD'}")
+    for f in r.findings:
+        print("  finding: " + f)
+    for f in r.failures:
+        print("  FAILURE: " + f)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"requests": r.count, "statuses": r.statuses, "failures": r.failures, "findings": r.findings, "alive": alive}, f, indent=2)
+    sys.exit(1 if r.failures else 0)
+
+
+if __name__ == "__main__":
+    main()
