@@ -60,6 +60,10 @@ struct ImageRunTests {
         #expect(results.map(\.position) == Array(0..<task.sampleCount))
         let errors = results.compactMap(\.error)
         #expect(errors.count == 2 && errors.contains { $0.contains("empty.jpg") } && errors.contains { $0.contains("page.jpg") }, "\(errors)")
+        // The report lists the unreadable images.
+        let report = try CLI.run(["report", "--db", db, "pictures", "--format", "json"])
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(report.stdout.contains("sample_errors") && report.stdout.contains("empty.jpg") && report.stdout.contains("page.jpg"))
         let features = try await coordinator.streamFeatures(task: task.id)
         #expect(features.positions.count == task.sampleCount - 2)
         #expect(Set(features.missing.map(\.position)) == Set(results.filter { $0.error != nil }.map(\.position)))
