@@ -208,10 +208,21 @@ inject_sigstops() {
 TMPFS=""
 unmount_tmpfs() { [ -n "$TMPFS" ] && mountpoint -q "$TMPFS" && umount -l "$TMPFS"; }
 
-probe_write_fails() { # a write request answered 5xx: the coordinator cannot write its database
-  local code
-  code=$(hz_curl_status -X POST -H 'Content-Type: application/json' -d '{"worker":"chaos-probe"}' "$URL/v1/units/999999999/heartbeat")
-  [ "${code:0:1}" = 5 ]
+# A write request answered 5xx: the coordinator cannot write its database. The probe is a lease
+# (every lease records its worker), given straight back if it got a unit; a refused heartbeat
+# would not do, as it writes nothing.
+probe_write_fails() {
+  local reply code unit
+  reply=$(curl -s --max-time 10 -w '\n%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{"worker":"chaos-probe","host":"probe"}' "$URL/v1/leases" || true)
+  code=${reply##*$'\n'}
+  [ "${code:0:1}" = 5 ] && return 0
+  unit=$(printf '%s' "$reply" | grep -o '"unit":[0-9]*' | head -n 1 | cut -d: -f2)
+  if [ -n "$unit" ]; then
+    code=$(hz_curl_status -X POST -H 'Content-Type: application/json' -d '{"worker":"chaos-probe"}' "$URL/v1/units/$unit/release")
+    [ "${code:0:1}" = 5 ] && return 0
+  fi
+  return 1
 }
 
 probe_write_fails_or_done() { probe_write_fails || job_done; }
