@@ -297,10 +297,16 @@ public actor Worker: Service {
             guard let model = plan.model else { throw WorkerError.plan("image samples but no model in the plan") }
             guard let refs = grant.refs, refs.count == grant.count else { throw WorkerError.plan("unit \(grant.unit): no image references in the lease") }
             let embedder = try embedder(model)
-            var missingRef = [Int]()
-            let wanted = toEmbed.filter { i in refs[i] != nil || { missingRef.append(i); return false }() }
-            for i in missingRef { errors[i] = "sample \(grant.firstSample + i): no image reference" }
-            let outcomes = await embedder.embed(wanted.compactMap { refs[$0] })
+            var wanted = [Int](), wantedRefs = [String]()
+            for i in toEmbed {
+                if let ref = refs[i] {
+                    wanted.append(i)
+                    wantedRefs.append(ref)
+                } else {
+                    errors[i] = "sample \(grant.firstSample + i): no image reference"
+                }
+            }
+            let outcomes = await embedder.embed(wantedRefs)
             var uploaded = [[Float]?](repeating: nil, count: grant.count)
             var uploadedErrors = [String?](repeating: nil, count: grant.count)
             for (i, outcome) in zip(wanted, outcomes) {
