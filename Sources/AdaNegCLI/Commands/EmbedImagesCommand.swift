@@ -82,22 +82,10 @@ struct EmbedImagesCommand: ParsableCommand {
         let batches = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min(items.count, $0 + batchSize)]) }
         let loader = DispatchQueue(label: "adaneg.embed-images.loader")
         let maxPixels = self.maxPixels
-        @Sendable func load(_ batch: [Item]) -> LoadedBatch {
-            let loaded = LoadedBatch(count: batch.count, perImage: pre.outputCount)
-            let workers = max(1, min(NeuralKernels.activeProcessorCount, batch.count))
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in stride(from: w, to: batch.count, by: workers) {
-                    do {
-                        let image = try Self.decode(batch[i].reference, maxPixels: maxPixels)
-                        loaded.fill(i, with: image, preprocessor: pre)
-                    } catch {
-                        loaded.fail(i, "\(error)")
-                    }
-                }
-            }
-            return loaded
+        @Sendable func load(_ batch: [Item]) -> PixelBatch {
+            PixelBatch(count: batch.count, preprocessor: pre) { try Self.decode(batch[$0].reference, maxPixels: maxPixels) }
         }
-        var pending: LoadedBatch?
+        var pending: PixelBatch?
         let group = DispatchGroup()
         let firstBox = Box()
         if let first = batches.first {
@@ -120,7 +108,7 @@ struct EmbedImagesCommand: ParsableCommand {
                 }
                 bad.append((item, message))
             }
-            let good = (0..<batch.count).filter { current.failures[$0] == nil }
+            let good = current.loaded
             if !good.isEmpty {
                 let pixels = current.pixels(of: good)
                 let embedded: Matrix
@@ -190,42 +178,7 @@ struct EmbedImagesCommand: ParsableCommand {
 
     // MARK: Batch buffers
 
-    final class Box: @unchecked Sendable { var value: LoadedBatch? }
-
-    /// One batch of preprocessed pixels, filled concurrently (each image owns its slice).
-    final class LoadedBatch: @unchecked Sendable {
-        let perImage: Int
-        var storage: [Float]
-        private(set) var failures: [Int: String] = [:]
-        private let lock = NSLock()
-
-        init(count: Int, perImage: Int) {
-            self.perImage = perImage
-            storage = [Float](repeating: 0, count: count * perImage)
-        }
-
-        func fill(_ index: Int, with image: RGBImage, preprocessor: ImagePreprocessor) {
-            storage.withUnsafeMutableBufferPointer { buf in
-                guard let base = buf.baseAddress else { return }
-                // Disjoint slices per image: safe to write from several threads.
-                preprocessor.process(image, into: UnsafeMutableBufferPointer(start: base + index * perImage, count: perImage))
-            }
-        }
-
-        func fail(_ index: Int, _ message: String) {
-            lock.lock()
-            failures[index] = message
-            lock.unlock()
-        }
-
-        func pixels(of indices: [Int]) -> [Float] {
-            if indices.count * perImage == storage.count { return storage }
-            var out: [Float] = []
-            out.reserveCapacity(indices.count * perImage)
-            for i in indices { out += storage[(i * perImage)..<((i + 1) * perImage)] }
-            return out
-        }
-    }
+    final class Box: @unchecked Sendable { var value: PixelBatch? }
 
     // MARK: Progress
 

@@ -41,25 +41,15 @@ public final class CLIPImageEmbedder: ImageEmbedding {
         var out = [ImageOutcome](repeating: .failure("not embedded"), count: refs.count)
         for start in stride(from: 0, to: refs.count, by: batchSize) {
             let range = start ..< min(refs.count, start + batchSize)
-            let batch = Pixels(count: range.count, perImage: preprocessor.outputCount)
-            let pre = preprocessor, limit = maxPixels
-            let threads = max(1, min(NeuralKernels.activeProcessorCount, range.count))
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                for k in stride(from: t, to: range.count, by: threads) {
-                    let i = range.lowerBound + k
-                    switch fetched[i] {
-                    case let .failure(error): batch.fail(k, error.description)
-                    case let .success(data):
-                        do {
-                            let image = try ImageDecoder.decode(data: data, path: refs[i], maxPixels: limit)
-                            batch.fill(k) { pre.process(image, into: $0) }
-                        } catch {
-                            batch.fail(k, "\(error)")
-                        }
-                    }
+            let limit = maxPixels
+            let batch = PixelBatch(count: range.count, preprocessor: preprocessor) { k in
+                let i = range.lowerBound + k
+                switch fetched[i] {
+                case let .failure(error): throw error
+                case let .success(data): return try ImageDecoder.decode(data: data, path: refs[i], maxPixels: limit)
                 }
             }
-            let good = (0..<range.count).filter { batch.failures[$0] == nil }
+            let good = batch.loaded
             for (k, message) in batch.failures { out[range.lowerBound + k] = .failure(message) }
             guard !good.isEmpty else { continue }
             do {
@@ -70,40 +60,5 @@ public final class CLIPImageEmbedder: ImageEmbedding {
             }
         }
         return out
-    }
-
-    /// Preprocessed pixels of one batch, filled concurrently: each image owns its slice.
-    /// The buffer is allocated once and never resized, so concurrent writers to disjoint
-    /// slices do not race.
-    final class Pixels: @unchecked Sendable {
-        let perImage: Int
-        private let storage: UnsafeMutableBufferPointer<Float>
-        private(set) var failures: [Int: String] = [:]
-        private let lock = NSLock()
-
-        init(count: Int, perImage: Int) {
-            self.perImage = perImage
-            storage = .allocate(capacity: count * perImage)
-            storage.initialize(repeating: 0)
-        }
-
-        deinit { storage.deallocate() }
-
-        func fill(_ index: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
-            body(UnsafeMutableBufferPointer(rebasing: storage[index * perImage ..< (index + 1) * perImage]))
-        }
-
-        func fail(_ index: Int, _ message: String) {
-            lock.lock()
-            failures[index] = message
-            lock.unlock()
-        }
-
-        func pixels(of indices: [Int]) -> [Float] {
-            var out = [Float]()
-            out.reserveCapacity(indices.count * perImage)
-            for i in indices { out += storage[i * perImage ..< (i + 1) * perImage] }
-            return out
-        }
     }
 }
