@@ -61,15 +61,20 @@ final class CoordinatorMetrics: Sendable {
         bankSync = CoreMetrics.Timer(label: Self.bankSyncName, dimensions: [], factory: factory)
         var units = [UnitState: Prometheus.Gauge]()
         for state in UnitState.allCases {
-            units[state] = registry.makeGauge(name: "adaneg_units", labels: [("state", state.rawValue)],
-                                              help: "Work units by state, over all jobs.")
+            units[state] = registry.makeGauge(descriptor: Self.name("adaneg_units", help: "Work units by state, over all jobs."),
+                                              labels: [("state", state.rawValue)])
         }
         self.units = units
         collector = Collector(
             coordinator: coordinator,
-            leasesExpired: registry.makeCounter(name: "adaneg_leases_expired_total", help: "Leases that expired since the coordinator started."),
-            scored: registry.makeCounter(name: "adaneg_samples_scored_total", help: "Samples with a stored result (errored ones included), over all jobs."),
-            errored: registry.makeCounter(name: "adaneg_samples_errored_total", help: "Samples whose result is an error (unreadable image), over all jobs."))
+            leasesExpired: registry.makeCounter(descriptor: Self.name("adaneg_leases_expired_total", help: "Leases that expired since the coordinator started.")),
+            scored: registry.makeCounter(descriptor: Self.name("adaneg_samples_scored_total", help: "Samples with a stored result (errored ones included), over all jobs.")),
+            errored: registry.makeCounter(descriptor: Self.name("adaneg_samples_errored_total", help: "Samples whose result is an error (unreadable image), over all jobs.")))
+    }
+
+    /// A series name used as it is (no namespace or unit suffix added).
+    private static func name(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     /// Reads the counts, updates the series, and renders the exposition.
