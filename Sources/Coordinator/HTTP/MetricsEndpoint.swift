@@ -80,15 +80,7 @@ final class CoordinatorMetrics: Sendable {
     /// Reads the counts, updates the series, and renders the exposition.
     func scrape() async throws(StoreError) -> String {
         let totals = try await collector.update()
-        for state in UnitState.allCases {
-            let n: Int = switch state {
-            case .pending: totals.units.pending
-            case .leased: totals.units.leased
-            case .done: totals.units.done
-            case .failed: totals.units.failed
-            }
-            units[state]?.set(Double(n))
-        }
+        for state in UnitState.allCases { units[state]?.set(Double(totals.units[state])) }
         return registry.emitToString()
     }
 

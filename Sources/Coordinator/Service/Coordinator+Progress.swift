@@ -121,16 +121,7 @@ extension Coordinator {
         let byState = try db.prepare("SELECT u.task_id, u.state, count(*) FROM units u JOIN tasks t ON t.id = u.task_id WHERE t.job_id = ? GROUP BY u.task_id, u.state")
         try byState.bind(job)
         while try byState.step() {
-            var c = perTask[byState.int(0)] ?? UnitCounts()
-            let n = Int(byState.int(2))
-            switch UnitState(rawValue: byState.text(1) ?? "") {
-            case .pending: c.pending = n
-            case .leased: c.leased = n
-            case .done: c.done = n
-            case .failed: c.failed = n
-            case nil: break
-            }
-            perTask[byState.int(0)] = c
+            if let state = UnitState(rawValue: byState.text(1) ?? "") { perTask[byState.int(0), default: UnitCounts()][state] = Int(byState.int(2)) }
         }
         var resultsPerTask = [Int64: Int]()
         let taskResults = try db.prepare("SELECT r.task_id, count(*) FROM results r JOIN tasks t ON t.id = r.task_id WHERE t.job_id = ? GROUP BY r.task_id")

@@ -76,6 +76,26 @@ public struct UnitCounts: Codable, Sendable, Equatable {
     public init() {}
 
     public var total: Int { pending + leased + done + failed }
+
+    /// The count of units in `state`.
+    public subscript(state: UnitState) -> Int {
+        get {
+            switch state {
+            case .pending: pending
+            case .leased: leased
+            case .done: done
+            case .failed: failed
+            }
+        }
+        set {
+            switch state {
+            case .pending: pending = newValue
+            case .leased: leased = newValue
+            case .done: done = newValue
+            case .failed: failed = newValue
+            }
+        }
+    }
     /// Nothing left to lease or wait for.
     public var isFinished: Bool { pending == 0 && leased == 0 }
 }

@@ -228,14 +228,7 @@ final class SQLiteStore {
         try s.bind(job.map { [.int($0)] } ?? [])
         var counts = UnitCounts()
         while try s.step() {
-            let n = Int(s.int(1))
-            switch UnitState(rawValue: s.text(0) ?? "") {
-            case .pending: counts.pending = n
-            case .leased: counts.leased = n
-            case .done: counts.done = n
-            case .failed: counts.failed = n
-            case nil: break
-            }
+            if let state = UnitState(rawValue: s.text(0) ?? "") { counts[state] = Int(s.int(1)) }
         }
         return counts
     }
