@@ -11,19 +11,6 @@ import Worker
 struct DistributedRunTests {
     static let kinds: [SyntheticBenchmark.OODKind] = [.covered, .uncovered]
 
-    func runWorkers(_ count: Int, cluster: TestCluster) async throws -> [WorkerReport] {
-        try await withThrowingTaskGroup(of: WorkerReport.self) { group in
-            for i in 0..<count {
-                group.addTask {
-                    let w = Worker(client: cluster.client(), options: WorkerOptions(id: "w\(i)", host: "test", idlePoll: 0.05))
-                    try await w.run()
-                    return await w.report
-                }
-            }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-    }
-
     /// Sequential reference over the coordinator's stream of `task`.
     func sequential(_ job: FeaturesJob, cluster: TestCluster, task: Int64) async throws -> (scores: [SampleScore], labels: [Int]) {
         let stream = try await cluster.coordinator.stream(task: task)
@@ -42,7 +29,7 @@ struct DistributedRunTests {
                                   kinds: Self.kinds, batchSize: 64, unitBatches: 2, proxy: proxy)
         let submitted = try await cluster.coordinator.submit(try job.spec())
         #expect(submitted.tasks == 2 && submitted.samples == 2000)
-        let reports = try await runWorkers(1, cluster: cluster)
+        let reports = try await cluster.runWorkers(1)
         #expect(reports[0].samples == 2000)
         for task in try await cluster.coordinator.tasks(job: submitted.job) {
             let stored = try await cluster.coordinator.results(task: task.id)
@@ -69,7 +56,7 @@ struct DistributedRunTests {
         let shape = SyntheticBenchmark.Shape(classes: 100, negatives: 1000, dimension: 64, idSamples: 10_000, oodSamples: 10_000)
         let job = try FeaturesJob(in: cluster.directory, shape: shape, kinds: kinds, batchSize: 256, unitBatches: 1, proxy: .task)
         let submitted = try await cluster.coordinator.submit(try job.spec())
-        let reports = try await runWorkers(4, cluster: cluster)
+        let reports = try await cluster.runWorkers(4)
         #expect(reports.reduce(0) { $0 + $1.samples } == 20_000 * kinds.count)
         #expect(reports.filter { $0.units > 0 }.count == 4)
         for task in try await cluster.coordinator.tasks(job: submitted.job) {

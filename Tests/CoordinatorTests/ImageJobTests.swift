@@ -107,19 +107,6 @@ struct ImageJobTests {
         return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", idat) + chunk("IEND", []))
     }
 
-    static func runWorkers(_ count: Int, cluster: TestCluster) async throws -> [WorkerReport] {
-        try await withThrowingTaskGroup(of: WorkerReport.self) { group in
-            for i in 0..<count {
-                group.addTask {
-                    let w = Worker(client: cluster.client(), options: WorkerOptions(id: "w\(i)", host: "test", idlePoll: 0.05))
-                    try await w.run()
-                    return await w.report
-                }
-            }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-    }
-
     /// The sequential reference: every image embedded straight from its file with CLIP,
     /// unreadable ones left out, scored in batches of stream positions.
     static func sequential(cluster: TestCluster, task: Int64, setup: Setup, spec: JobSpec, refs: [Int: [String]]) async throws -> [Int: SampleScore] {
@@ -168,7 +155,7 @@ struct ImageJobTests {
         let unique = idCount + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0)
         #expect(submitted.samples == 2 * idCount + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0))
 
-        let reports = try await Self.runWorkers(1, cluster: cluster)
+        let reports = try await cluster.runWorkers(1)
         // The ID images are in both tasks' streams but are embedded once.
         #expect(reports[0].embedded == unique)
         #expect(reports[0].sampleErrors == setup.brokenCount)
@@ -199,7 +186,7 @@ struct ImageJobTests {
         let again = try await cluster.coordinator.submit(try JobSpecLoader.parse(
             yaml: setup.yaml.replacingOccurrences(of: "name: images", with: "name: images-again")
                 .replacingOccurrences(of: "proxy: task", with: "proxy: sample"), baseDirectory: dir.path))
-        let second = try await Self.runWorkers(1, cluster: cluster)
+        let second = try await cluster.runWorkers(1)
         #expect(second[0].embedded == 0)
         #expect(second[0].samples == again.samples)
     }
@@ -210,7 +197,7 @@ struct ImageJobTests {
         defer { Task { await cluster.shutdown() } }
         let setup = try Setup(in: cluster.directory)
         let submitted = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
-        _ = try await Self.runWorkers(1, cluster: cluster)
+        _ = try await cluster.runWorkers(1)
         let restarted = try Coordinator(databasePath: await cluster.coordinator.databasePath)
         for task in try await cluster.coordinator.tasks(job: submitted.job) {
             let (before, _) = try await cluster.coordinator.syncBank(task: task.id, since: 0, delta: BankDelta())
@@ -232,7 +219,7 @@ struct ImageJobTests {
         defer { Task { await cluster.shutdown() } }
         let setup = try Setup(in: cluster.directory, keepFeatures: false)
         let submitted = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
-        _ = try await Self.runWorkers(1, cluster: cluster)
+        _ = try await cluster.runWorkers(1)
         for task in try await cluster.coordinator.tasks(job: submitted.job) {
             let features = try await cluster.coordinator.streamFeatures(task: task.id)
             #expect(features.positions.isEmpty)

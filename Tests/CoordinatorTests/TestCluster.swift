@@ -41,6 +41,20 @@ final class TestCluster: @unchecked Sendable {
 
     func client(token: String? = nil) -> CoordinatorClient { CoordinatorClient(base: url, token: token, retryWindow: 5) }
 
+    /// Runs `count` in-process workers until no work is left; their reports.
+    func runWorkers(_ count: Int) async throws -> [WorkerReport] {
+        try await withThrowingTaskGroup(of: WorkerReport.self) { group in
+            for i in 0..<count {
+                group.addTask {
+                    let w = Worker(client: self.client(), options: WorkerOptions(id: "w\(i)", host: "test", idlePoll: 0.05))
+                    try await w.run()
+                    return await w.report
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
     func shutdown() async {
         await group.triggerGracefulShutdown()
         _ = try? await server.value
