@@ -60,9 +60,7 @@ extension HTMLReport {
         s += "<path class=\"line\" data-kind=\"negative\" d=\"\(path({ $0.negativeRows }, of: negativeRows))\" stroke=\"\(Self.oodColour)\"/>\n"
         s += "<text x=\"\(Self.f(left))\" y=\"14\"><tspan fill=\"\(Self.idColour)\">■ ID rows \(last?.idRows ?? 0)/\(idRows) (\(Self.f(100 * idShare))%)</tspan>"
         s += " <tspan fill=\"\(Self.oodColour)\">■ negative rows \(last?.negativeRows ?? 0)/\(negativeRows) (\(Self.f(100 * negShare))%)</tspan></text>\n"
-        s += "<text x=\"\(Self.f(left))\" y=\"\(Self.f(top + ph + 13))\">0</text>"
-        s += "<text x=\"\(Self.f(left + pw))\" y=\"\(Self.f(top + ph + 13))\" text-anchor=\"end\">\(Int(xMax))</text>"
-        s += "<text x=\"\(Self.f(left + pw / 2))\" y=\"\(Self.f(top + ph + 26))\" text-anchor=\"middle\">stream position</text>\n"
+        s += Self.xAxisLabels(plot: (left, top, pw, ph), low: "0", high: "\(Int(xMax))", title: "stream position", gap: 13)
         return s + "</svg>\n"
     }
 
@@ -180,9 +178,8 @@ extension HTMLReport {
         s += "<line x1=\"\(Self.f(w - right + 10))\" y1=\"\(Self.f(legendY - 3))\" x2=\"\(Self.f(w - right + 24))\" y2=\"\(Self.f(legendY - 3))\" class=\"total-key\"/>"
         s += "<text x=\"\(Self.f(w - right + 28))\" y=\"\(Self.f(legendY))\">whole job</text>\n"
         let seconds = binned.t1 - binned.t0
-        s += "<text x=\"\(Self.f(left))\" y=\"\(Self.f(top + ph + 14))\">0 s</text>"
-        s += "<text x=\"\(Self.f(left + pw))\" y=\"\(Self.f(top + ph + 14))\" text-anchor=\"end\">\(String(format: seconds < 10 ? "%.1f" : "%.0f", seconds)) s</text>"
-        s += "<text x=\"\(Self.f(left + pw / 2))\" y=\"\(Self.f(top + ph + 28))\" text-anchor=\"middle\">time since the first unit started (samples/s)</text>\n"
+        s += Self.xAxisLabels(plot: (left, top, pw, ph), low: "0 s", high: String(format: seconds < 10 ? "%.1f s" : "%.0f s", seconds),
+                              title: "time since the first unit started (samples/s)", titleGap: 28)
         return s + "</svg>\n"
     }
 

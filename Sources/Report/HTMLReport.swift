@@ -130,6 +130,17 @@ struct HTMLReport {
 
     static func f(_ x: Double) -> String { String(format: "%.1f", x) }
 
+    /// The labels under a chart's plot area: the low and high ends of the x axis and its title,
+    /// centred. `plot` is the plot area (x, y, width, height); the labels sit `gap` below it and
+    /// the title `titleGap` below it.
+    static func xAxisLabels(plot: (x: Double, y: Double, width: Double, height: Double), low: String, high: String,
+                            title: String, gap: Double = 14, titleGap: Double = 26) -> String {
+        let base = plot.y + plot.height
+        return "<text x=\"\(f(plot.x))\" y=\"\(f(base + gap))\">\(low)</text>"
+            + "<text x=\"\(f(plot.x + plot.width))\" y=\"\(f(base + gap))\" text-anchor=\"end\">\(high)</text>"
+            + "<text x=\"\(f(plot.x + plot.width / 2))\" y=\"\(f(base + titleGap))\" text-anchor=\"middle\">\(title)</text>\n"
+    }
+
     func rocSVG(set: String, _ splits: [(ReportMethod, ScoreSplit)]) -> String {
         let size = 240.0, pad = 36.0, w = size + pad + 12, hgt = size + pad + 12
         func x(_ v: Double) -> String { Self.f(pad + v * size) }
@@ -185,9 +196,7 @@ struct HTMLReport {
         s += "<path class=\"bars id\" d=\"\(path(hist.id))\" fill=\"\(Self.idColour)\"/>\n"
         s += "<path class=\"bars ood\" d=\"\(path(hist.ood))\" fill=\"\(Self.oodColour)\"/>\n"
         s += "<line x1=\"\(Self.f(left))\" y1=\"\(Self.f(top + ph))\" x2=\"\(Self.f(left + pw))\" y2=\"\(Self.f(top + ph))\" class=\"axis\"/>\n"
-        s += "<text x=\"\(Self.f(left))\" y=\"\(Self.f(top + ph + 14))\">\(Self.score(hist.lo))</text>"
-        s += "<text x=\"\(Self.f(left + pw))\" y=\"\(Self.f(top + ph + 14))\" text-anchor=\"end\">\(Self.score(hist.hi))</text>"
-        s += "<text x=\"\(Self.f(left + pw / 2))\" y=\"\(Self.f(top + ph + 26))\" text-anchor=\"middle\">score (higher = more ID)</text>\n"
+        s += Self.xAxisLabels(plot: (left, top, pw, ph), low: Self.score(hist.lo), high: Self.score(hist.hi), title: "score (higher = more ID)")
         return s + "</svg>\n"
     }
 
@@ -219,8 +228,8 @@ struct HTMLReport {
         s += "<rect x=\"\(Self.f(left))\" y=\"\(Self.f(top))\" width=\"\(Self.f(pw))\" height=\"\(Self.f(ph))\" class=\"frame\"/>\n"
         s += "<path class=\"curve\" d=\"\(d)\" stroke=\"#59a14f\"/>\n"
         s += "<text x=\"\(Self.f(left - 4))\" y=\"\(Self.f(top + 10))\" text-anchor=\"end\">\(Int(total))</text><text x=\"\(Self.f(left - 4))\" y=\"\(Self.f(top + ph))\" text-anchor=\"end\">0</text>\n"
-        s += "<text x=\"\(Self.f(left))\" y=\"\(Self.f(top + ph + 14))\">0 s</text><text x=\"\(Self.f(left + pw))\" y=\"\(Self.f(top + ph + 14))\" text-anchor=\"end\">\(String(format: "%.1f s", seconds))</text>\n"
-        s += "<text x=\"\(Self.f(left + pw / 2))\" y=\"\(Self.f(top + ph + 28))\" text-anchor=\"middle\">time since the first completed unit (\(String(format: "%.0f", total / max(seconds, 1e-3))) samples/s)</text>\n"
+        s += Self.xAxisLabels(plot: (left, top, pw, ph), low: "0 s", high: String(format: "%.1f s", seconds),
+                              title: "time since the first completed unit (\(String(format: "%.0f", total / max(seconds, 1e-3))) samples/s)", titleGap: 28)
         return s + "</svg>"
     }
 
