@@ -297,3 +297,9 @@ public struct FailedUnit: Codable, Sendable, Equatable {
     public var attempts: Int
     public var error: String
 }
+
+/// Scales a vector to unit length (a zero vector stays zero).
+func normalize(_ v: inout [Float]) {
+    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    if norm > 0 { for i in v.indices { v[i] /= norm } }
+}

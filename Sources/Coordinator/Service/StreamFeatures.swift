@@ -61,9 +61,3 @@ extension Coordinator {
         return StreamFeatures(features: features, positions: positions, labels: labels, missing: missing)
     }
 }
-
-/// Scales a vector to unit length (a zero vector stays zero).
-func normalize(_ v: inout [Float]) {
-    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    if norm > 0 { for i in v.indices { v[i] /= norm } }
-}
