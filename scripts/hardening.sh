@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hardening checks of issue 7, in their bounded form for CI (about 5 minutes on 2 cores, plus
+# Hardening checks of issue 7, in their bounded form for CI (about 7 minutes on 2 cores, plus
 # first-time apt and pip installs; every step has a hard time limit, 25 minutes in all):
 #
 #   chaos      scripts/chaos/run.sh --mode ci   kill -9 workers (10) and the coordinator (3),

@@ -22,14 +22,18 @@ struct HTTPAPITests {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 
-    @Test("without the bearer token every route answers 401; with it, 200")
+    @Test("without the bearer token every route but liveness answers 401; with it, 200")
     func authentication() async throws {
         let cluster = try await TestCluster(token: "s3cret")
         defer { Task { await cluster.shutdown() } }
-        #expect(try await raw(cluster, "GET", "/v1/health").0 == 401)
-        #expect(try await raw(cluster, "GET", "/v1/health", token: "wrong").0 == 401)
+        #expect(try await raw(cluster, "GET", "/v1/jobs").0 == 401)
+        #expect(try await raw(cluster, "GET", "/v1/jobs", token: "wrong").0 == 401)
         #expect(try await raw(cluster, "POST", "/v1/leases", body: Data("{}".utf8)).0 == 401)
-        #expect(try await raw(cluster, "GET", "/v1/health", token: "s3cret").0 == 200)
+        #expect(try await raw(cluster, "POST", "/v1/health").0 == 401)
+        #expect(try await raw(cluster, "GET", "/metrics").0 == 401)
+        let health = try await raw(cluster, "GET", "/v1/health")
+        #expect(health.0 == 200 && health.1 == #"{"status":"ok"}"#)
+        #expect(try await raw(cluster, "GET", "/v1/jobs", token: "s3cret").0 == 200)
         let lease = try await cluster.client(token: "s3cret").lease(worker: "w", host: "h")
         #expect(lease.grant == nil && lease.finished)
     }

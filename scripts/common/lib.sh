@@ -151,13 +151,14 @@ hz_curl_status() {
 
 hz_dbcheck() { "$HZ_PY" "$HZ_DBCHECK" "$@"; }
 
-# hz_demo_data DIR: the demo's synthetic data (C = 100, M = 1000, D = 128, 3000 ID samples,
-# three OOD sets of 1500), as `adaneg demo` writes it.
+# hz_demo_data DIR [ID_SAMPLES OOD_SAMPLES]: the demo's synthetic data (C = 100, M = 1000,
+# D = 128, 3000 ID samples, three OOD sets of 1500), as `adaneg demo` writes it; the sizes can
+# be changed.
 hz_demo_data() {
-  local dir=$1
+  local dir=$1 id=${2:-3000} ood=${3:-1500}
   [ -f "$dir/ood-near-id.npy" ] && return 0
   "$ADANEG" synthesize --layout job --out "$dir" --classes 100 --negatives 1000 --dim 128 \
-    --id-samples 3000 --ood-samples 1500 --seed 0 >/dev/null || hz_die "adaneg synthesize failed"
+    --id-samples "$id" --ood-samples "$ood" --seed 0 >/dev/null || hz_die "adaneg synthesize failed"
 }
 
 # hz_demo_job FILE NAME DATA_DIR [UNIT_BATCHES]: the demo job (jobs/demo.yaml's settings) over

@@ -145,7 +145,7 @@ outage() {
   hz_log "  link of worker 2 restored after $((SECONDS - t0))s; unit $UNIT: $unit_state"
 }
 
-reaches() { [ "$(in_ns "${P}w$1" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/v1/health")" = 401 ]; }
+reaches() { [ "$(in_ns "${P}w$1" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/v1/jobs")" = 401 ]; }
 
 BASE_DB=""
 run_scenario() {

@@ -183,10 +183,12 @@ def main():
 
     print("authentication")
     for method, path in [("GET", "/v1/jobs"), ("GET", f"/v1/jobs/{job}"), ("POST", "/v1/leases"),
-                         ("POST", f"/v1/tasks/{task}/bank"), ("POST", "/v1/units/1/complete"), ("GET", "/v1/health")]:
+                         ("POST", f"/v1/tasks/{task}/bank"), ("POST", "/v1/units/1/complete"), ("GET", "/metrics")]:
         r.request(f"{method} {path} without token", method, path, b"{}", auth=False, expect=(401,))
         r.request(f"{method} {path} wrong token", method, path, b"{}", auth=False,
                   headers={"Authorization": f"Bearer {token}x"}, expect=(401,))
+    r.request("GET /v1/health without token (liveness is open)", "GET", "/v1/health", auth=False, expect=(200,))
+    r.request("POST /v1/health without token", "POST", "/v1/health", b"{}", auth=False, expect=(401, 404, 405))
     r.request("token as Basic", "GET", "/v1/jobs", auth=False, headers={"Authorization": f"Basic {token}"}, expect=(401,))
     r.request("token without scheme", "GET", "/v1/jobs", auth=False, headers={"Authorization": token}, expect=(401,))
 

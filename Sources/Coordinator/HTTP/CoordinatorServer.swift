@@ -60,10 +60,14 @@ public func buildCoordinatorApplication(
 }
 
 /// Rejects requests without `Authorization: Bearer <token>`.
+///
+/// `GET /v1/health` is the one exception: orchestrators (Kubernetes probes, load balancers)
+/// cannot carry a secret, and the answer reveals nothing but that the process is up.
 struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.method == .get && request.uri.path == "/v1/health" { return try await next(request, context) }
         guard let header = request.headers[.authorization], header == "Bearer \(token)" else {
             throw HTTPError(.unauthorized, message: "missing or wrong bearer token")
         }

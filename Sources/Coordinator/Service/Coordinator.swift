@@ -134,7 +134,7 @@ public actor Coordinator {
     public func complete(unit id: Int64, _ request: CompletionRequest) throws(StoreError) -> CompletionOutcome {
         guard let unit = try store.unit(id: id) else { throw .unknownUnit(id) }
         if unit.state == .done {
-            logger.notice("duplicate completion ignored", metadata: ["unit": "\(id)", "worker": "\(request.worker)"])
+            logger.notice("duplicate completion ignored", metadata: ["unit": "\(id)", "worker": "\(request.worker.loggable)"])
             return .duplicate
         }
         guard unit.state == .leased, unit.leaseOwner == request.worker, unit.attempts == request.attempt else {
@@ -172,7 +172,7 @@ public actor Coordinator {
 
     public func fail(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
         let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: configuration.maxAttempts)
-        logger.warning("unit failed", metadata: ["unit": "\(unit)", "worker": "\(worker)", "error": "\(error)", "now": "\(state?.rawValue ?? "not held")"])
+        logger.warning("unit failed", metadata: ["unit": "\(unit)", "worker": "\(worker.loggable)", "error": "\(error.loggable)", "now": "\(state?.rawValue ?? "not held")"])
         return state
     }
 
