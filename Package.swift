@@ -27,14 +27,19 @@ let package = Package(
         // MARK: System libraries
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "COneDNN", path: "Sources/COneDNN"),
+        .target(name: "CPlatform", path: "Sources/CPlatform"),
         .target(
             name: "CImageCodecs",
             path: "Sources/CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("z")]
         ),
 
+        // MARK: Platform: what the CPU offers, precisions, memory
+        .target(name: "Platform", dependencies: ["CPlatform"]),
+
         // MARK: Numerics
-        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "Platform"], swiftSettings: numericSettings),
         .target(name: "NPY"),
         .target(name: "AdaNeg", dependencies: ["Tensor"], swiftSettings: numericSettings),
 
@@ -75,13 +80,13 @@ let package = Package(
         .target(name: "Report", dependencies: ["AdaNeg", "Coordinator", "NPY", "Tensor"]),
 
         // MARK: CLIP
-        .target(name: "CLIP", dependencies: ["Tensor", "CImageCodecs"], swiftSettings: numericSettings),
+        .target(name: "CLIP", dependencies: ["Tensor", "Platform", "CImageCodecs"], swiftSettings: numericSettings),
 
         // MARK: Command line
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining",
+                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -101,14 +106,15 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Platform"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "NPYTests", dependencies: ["NPY"]),
         .testTarget(
             name: "AdaNegTests",
             dependencies: ["AdaNeg", "NPY", "Tensor"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY"]),
         .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 ADANEG_APT_PACKAGES=(
-  libopenblas-dev      # BLAS (cblas_sgemm) for every matrix product
+  libopenblas-dev      # BLAS (cblas_sgemm) for fp32 matrix products
+  libdnnl-dev          # oneDNN: bf16 matrix products (AMX, AVX512-BF16)
   libjpeg62-turbo-dev  # JPEG decoding
   libpng-dev           # PNG decoding
   zlib1g-dev           # gzip (compressed test fixtures, PNG)

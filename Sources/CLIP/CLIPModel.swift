@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Tensor
 
 /// A Hugging Face CLIP checkpoint directory loaded for inference: `config.json`,
@@ -24,6 +25,8 @@ public final class CLIPModel: Sendable {
     public let tokenizer: CLIPTokenizer?
     /// `exp(logit_scale)` from the checkpoint (100 for OpenAI's models).
     public let logitScale: Float
+    /// The precision the towers' matrix products run in (weights converted at load).
+    public let precision: Precision
 
     public static let configFile = "config.json"
     public static let weightsFile = "model.safetensors"
@@ -34,7 +37,7 @@ public final class CLIPModel: Sendable {
 
     /// Loads a model directory. Without `vocab.json`/`merges.txt` the model loads but cannot
     /// tokenize (embedding token ids still works).
-    public convenience init(directory: String, towers: Towers = .both) throws {
+    public convenience init(directory: String, towers: Towers = .both, precision: Precision = .fp32) throws {
         let dir = URL(fileURLWithPath: directory)
         let configPath = dir.appendingPathComponent(Self.configFile).path
         let weightsPath = dir.appendingPathComponent(Self.weightsFile).path
@@ -48,12 +51,14 @@ public final class CLIPModel: Sendable {
         if FileManager.default.fileExists(atPath: vocab) || FileManager.default.fileExists(atPath: merges) {
             tokenizer = try CLIPTokenizer(vocabPath: vocab, mergesPath: merges, contextLength: config.text.maxPositionEmbeddings)
         }
-        try self.init(config: config, checkpoint: file, tokenizer: tokenizer, towers: towers)
+        try self.init(config: config, checkpoint: file, tokenizer: tokenizer, towers: towers, precision: precision)
     }
 
-    public init(config: CLIPConfig, checkpoint: SafetensorsFile, tokenizer: CLIPTokenizer?, towers: Towers = .both) throws(CheckpointError) {
-        let reader = CheckpointReader(file: checkpoint)
+    public init(config: CLIPConfig, checkpoint: SafetensorsFile, tokenizer: CLIPTokenizer?, towers: Towers = .both,
+                precision: Precision = .fp32) throws(CheckpointError) {
+        let reader = CheckpointReader(file: checkpoint, precision: precision)
         self.config = config
+        self.precision = precision
         self.vision = towers.contains(.vision)
             ? try VisionTransformer(config: config.vision, projectionDim: config.projectionDim,
                                     activation: config.visionActivation, reader: reader)

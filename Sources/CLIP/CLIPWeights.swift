@@ -1,4 +1,6 @@
 import Foundation
+import Platform
+import Tensor
 
 // MARK: - Checkpoint tensor names
 
@@ -31,12 +33,13 @@ enum CheckpointNames {
 
 // MARK: - Weight containers
 
-/// A linear layer `y = x · Wᵀ + b` with `W` kept as stored: `out × in`, row-major.
+/// A linear layer `y = x · Wᵀ + b` with `W` kept as stored (`out × in`, row-major), in the
+/// precision the model runs in; the bias stays fp32 (it is added to the fp32 accumulator).
 struct Linear: Sendable {
-    var weight: [Float]
+    var weight: WeightMatrix
     var bias: [Float]
-    var outFeatures: Int
-    var inFeatures: Int
+    var outFeatures: Int { weight.rows }
+    var inFeatures: Int { weight.cols }
 }
 
 struct LayerNormWeights: Sendable {
@@ -69,6 +72,8 @@ struct EncoderWeights: Sendable {
 /// `CheckpointError` that names the tensor, the expected and the found shape or dtype.
 struct CheckpointReader {
     let file: SafetensorsFile
+    /// The precision linear layers are converted to as they are read (once, at load).
+    var precision: Precision = .fp32
 
     func tensor(_ name: String, _ shape: [Int]) throws(CheckpointError) -> [Float] {
         guard let info = file.tensors[name] else { throw .missingTensor(name: name, file: file.path) }
@@ -83,7 +88,7 @@ struct CheckpointReader {
     func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true) throws(CheckpointError) -> Linear {
         let w = try tensor(prefix + ".weight", [out, inFeatures])
         let b = bias ? try tensor(prefix + ".bias", [out]) : [Float](repeating: 0, count: out)
-        return Linear(weight: w, bias: b, outFeatures: out, inFeatures: inFeatures)
+        return Linear(weight: WeightMatrix(rows: out, cols: inFeatures, values: w, precision: precision), bias: b)
     }
 
     func layerNorm(_ prefix: String, width: Int, eps: Float) throws(CheckpointError) -> LayerNormWeights {
@@ -95,10 +100,11 @@ struct CheckpointReader {
         var result: [EncoderLayerWeights] = []
         for i in 0..<layers {
             func name(_ part: String) -> String { CheckpointNames.layer(tower, i, part) }
-            let q = try linear(name("self_attn.q_proj"), out: d, in: d)
-            let k = try linear(name("self_attn.k_proj"), out: d, in: d)
-            let v = try linear(name("self_attn.v_proj"), out: d, in: d)
-            let qkv = Linear(weight: q.weight + k.weight + v.weight, bias: q.bias + k.bias + v.bias, outFeatures: 3 * d, inFeatures: d)
+            // Q, K and V read in fp32 and fused before conversion, so each is rounded once.
+            let q = try tensor(name("self_attn.q_proj.weight"), [d, d]), qb = try tensor(name("self_attn.q_proj.bias"), [d])
+            let k = try tensor(name("self_attn.k_proj.weight"), [d, d]), kb = try tensor(name("self_attn.k_proj.bias"), [d])
+            let v = try tensor(name("self_attn.v_proj.weight"), [d, d]), vb = try tensor(name("self_attn.v_proj.bias"), [d])
+            let qkv = Linear(weight: WeightMatrix(rows: 3 * d, cols: d, values: q + k + v, precision: precision), bias: qb + kb + vb)
             result.append(EncoderLayerWeights(
                 norm1: try layerNorm(name("layer_norm1"), width: d, eps: eps),
                 qkv: qkv,

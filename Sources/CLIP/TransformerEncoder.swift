@@ -1,5 +1,6 @@
 import COpenBLAS
 import Dispatch
+import Platform
 import Tensor
 
 /// The pre-norm transformer stack shared by CLIP's two towers:
@@ -93,19 +94,17 @@ enum TransformerEncoder {
                                           let S = sp.baseAddress else { return }
                                     layerNormRows(X, rows: n, cols: d, layer.norm1, out: N)
                                     // K and V for every row: rows d..<3d of the fused projection.
-                                    layer.qkv.weight.withUnsafeBufferPointer { wq in
-                                        layer.qkv.bias.withUnsafeBufferPointer { bq in
-                                            guard let Wq = wq.baseAddress, let Bq = bq.baseAddress else { return }
-                                            gemm(N, lda: d, transB: true, Wq + d * d, ldb: d, m: n, n: 2 * d, k: d, out: KV, ldc: 2 * d)
-                                            biasRows(KV, rows: n, cols: 2 * d, bias: Bq + d)
-                                            // Q only for the pooled rows.
-                                            for (b, p) in pooled.enumerated() {
-                                                (Y + b * d).update(from: X + (b * seq + p) * d, count: d)
-                                                (A + b * d).update(from: N + (b * seq + p) * d, count: d)
-                                            }
-                                            gemm(A, lda: d, transB: true, Wq, ldb: d, m: batch, n: d, k: d, out: Q, ldc: d)
-                                            biasRows(Q, rows: batch, cols: d, bias: Bq)
+                                    layer.qkv.bias.withUnsafeBufferPointer { bq in
+                                        guard let Bq = bq.baseAddress else { return }
+                                        WeightProducts.multiply(N, lda: d, rows: n, layer.qkv.weight, rowRange: d ..< 3 * d, into: KV, ldc: 2 * d)
+                                        biasRows(KV, rows: n, cols: 2 * d, bias: Bq + d)
+                                        // Q only for the pooled rows.
+                                        for (b, p) in pooled.enumerated() {
+                                            (Y + b * d).update(from: X + (b * seq + p) * d, count: d)
+                                            (A + b * d).update(from: N + (b * seq + p) * d, count: d)
                                         }
+                                        WeightProducts.multiply(A, lda: d, rows: batch, layer.qkv.weight, rowRange: 0 ..< d, into: Q, ldc: d)
+                                        biasRows(Q, rows: batch, cols: d, bias: Bq)
                                     }
                                     // One query row per sequence and head.
                                     for b in 0..<batch {
@@ -183,33 +182,23 @@ enum TransformerEncoder {
 
     // MARK: Building blocks
 
-    @inline(__always)
-    static func gemm(_ a: UnsafePointer<Float>, lda: Int, transB: Bool, _ b: UnsafePointer<Float>, ldb: Int,
-                     m: Int, n: Int, k: Int, out c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0) {
-        guard m > 0, n > 0, k > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
-
     /// `out = act(x · Wᵀ + b)` for `rows` rows.
     static func linear(_ x: UnsafePointer<Float>, rows: Int, _ l: Linear, out: UnsafeMutablePointer<Float>, activation: Activation?) {
-        l.weight.withUnsafeBufferPointer { w in
-            l.bias.withUnsafeBufferPointer { b in
-                guard let W = w.baseAddress, let B = b.baseAddress else { return }
-                gemm(x, lda: l.inFeatures, transB: true, W, ldb: l.inFeatures, m: rows, n: l.outFeatures, k: l.inFeatures, out: out, ldc: l.outFeatures)
-                let cols = l.outFeatures
-                let outAddress = UInt(bitPattern: out), biasAddress = UInt(bitPattern: B)
-                NeuralKernels.parallelFor(rows, grain: max(1, 16384 / max(cols, 1))) { range in
-                    guard let o = UnsafeMutablePointer<Float>(bitPattern: outAddress),
-                          let bias = UnsafePointer<Float>(bitPattern: biasAddress) else { return }
-                    let p = o + range.lowerBound * cols
-                    switch activation {
-                    case nil: NeuralKernels.addBias(p, rows: range.count, cols: cols, bias: bias)
-                    case .quickGELU?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.quickGELU)
-                    case .gelu?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.gelu)
-                    case .geluTanh?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.geluTanh)
-                    case .relu?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.relu)
-                    }
+        l.bias.withUnsafeBufferPointer { b in
+            guard let B = b.baseAddress else { return }
+            WeightProducts.multiply(x, lda: l.inFeatures, rows: rows, l.weight, into: out, ldc: l.outFeatures)
+            let cols = l.outFeatures
+            let outAddress = UInt(bitPattern: out), biasAddress = UInt(bitPattern: B)
+            NeuralKernels.parallelFor(rows, grain: max(1, 16384 / max(cols, 1))) { range in
+                guard let o = UnsafeMutablePointer<Float>(bitPattern: outAddress),
+                      let bias = UnsafePointer<Float>(bitPattern: biasAddress) else { return }
+                let p = o + range.lowerBound * cols
+                switch activation {
+                case nil: NeuralKernels.addBias(p, rows: range.count, cols: cols, bias: bias)
+                case .quickGELU?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.quickGELU)
+                case .gelu?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.gelu)
+                case .geluTanh?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.geluTanh)
+                case .relu?: NeuralKernels.addBiasThen(p, rows: range.count, cols: cols, bias: bias, NeuralKernels.relu)
                 }
             }
         }
@@ -217,13 +206,10 @@ enum TransformerEncoder {
 
     /// `into += x · Wᵀ + b` (the residual connection folded into the GEMM's `beta = 1`).
     static func residualLinear(_ x: UnsafePointer<Float>, rows: Int, _ l: Linear, into y: UnsafeMutablePointer<Float>) {
-        l.weight.withUnsafeBufferPointer { w in
-            l.bias.withUnsafeBufferPointer { b in
-                guard let W = w.baseAddress, let B = b.baseAddress else { return }
-                biasRows(y, rows: rows, cols: l.outFeatures, bias: B)
-                gemm(x, lda: l.inFeatures, transB: true, W, ldb: l.inFeatures, m: rows, n: l.outFeatures, k: l.inFeatures,
-                     out: y, ldc: l.outFeatures, beta: 1)
-            }
+        l.bias.withUnsafeBufferPointer { b in
+            guard let B = b.baseAddress else { return }
+            biasRows(y, rows: rows, cols: l.outFeatures, bias: B)
+            WeightProducts.multiply(x, lda: l.inFeatures, rows: rows, l.weight, into: y, ldc: l.outFeatures, accumulate: true)
         }
     }
 

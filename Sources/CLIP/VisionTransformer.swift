@@ -1,4 +1,5 @@
 import COpenBLAS
+import Platform
 import Tensor
 
 /// CLIP's image tower (`CLIPVisionTransformer` + `visual_projection`): patch embedding as one
@@ -7,7 +8,7 @@ import Tensor
 public struct VisionTransformer: Sendable {
     public let config: CLIPVisionConfig
     public let projectionDim: Int
-    let patchWeight: [Float]          // hidden × (3·P·P), the conv kernel flattened (c, ky, kx)
+    let patchWeight: WeightMatrix     // hidden × (3·P·P), the conv kernel flattened (c, ky, kx)
     let classEmbedding: [Float]       // hidden
     let positionEmbedding: [Float]    // (patches + 1) × hidden
     let preNorm: LayerNormWeights
@@ -21,7 +22,9 @@ public struct VisionTransformer: Sendable {
         self.config = config
         self.projectionDim = projectionDim
         let d = config.hiddenSize, p = config.patchSize
-        patchWeight = try reader.tensor(CheckpointNames.patchEmbedding, [d, config.numChannels, p, p])
+        patchWeight = WeightMatrix(rows: d, cols: config.numChannels * p * p,
+                                   values: try reader.tensor(CheckpointNames.patchEmbedding, [d, config.numChannels, p, p]),
+                                   precision: reader.precision)
         classEmbedding = try reader.tensor(CheckpointNames.classEmbedding, [d])
         positionEmbedding = try reader.tensor(CheckpointNames.visionPositionEmbedding, [config.numPatches + 1, d])
         preNorm = try reader.layerNorm(CheckpointNames.preLayerNorm, width: d, eps: config.layerNormEps)
@@ -82,16 +85,14 @@ public struct VisionTransformer: Sendable {
             }
         }
         patches.withUnsafeBufferPointer { pt in
-            patchWeight.withUnsafeBufferPointer { w in
-                x.withUnsafeMutableBufferPointer { xp in
-                    guard let P = pt.baseAddress, let W = w.baseAddress, let X = xp.baseAddress else { return }
-                    // One GEMM for the whole batch into a scratch, then place rows after each class token.
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: batch * n * d)
-                    defer { scratch.deallocate() }
-                    TransformerEncoder.gemm(P, lda: k, transB: true, W, ldb: k, m: batch * n, n: d, k: k, out: scratch, ldc: d)
-                    for b in 0..<batch {
-                        (X + (b * (n + 1) + 1) * d).update(from: scratch + b * n * d, count: n * d)
-                    }
+            x.withUnsafeMutableBufferPointer { xp in
+                guard let P = pt.baseAddress, let X = xp.baseAddress else { return }
+                // One GEMM for the whole batch into a scratch, then place rows after each class token.
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: batch * n * d)
+                defer { scratch.deallocate() }
+                WeightProducts.multiply(P, lda: k, rows: batch * n, patchWeight, into: scratch, ldc: d)
+                for b in 0..<batch {
+                    (X + (b * (n + 1) + 1) * d).update(from: scratch + b * n * d, count: n * d)
                 }
             }
         }

@@ -61,4 +61,26 @@ public enum BLAS {
     }
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel OpenBLAS chose when it loaded (`Haswell`, `SkylakeX`, `Prescott`, …).
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// OpenBLAS' build configuration line (version, `DYNAMIC_ARCH`, thread limit).
+    public static var configuration: String {
+        guard let text = openblas_get_config() else { return "unknown" }
+        return String(cString: text)
+    }
+
+    /// `C = A · op(B) (+ beta · C)` on raw row-major storage with explicit strides, for kernels
+    /// that multiply sub-blocks of larger buffers.
+    @inline(__always)
+    public static func gemmRaw(_ a: UnsafePointer<Float>, lda: Int, transB: Bool, _ b: UnsafePointer<Float>, ldb: Int,
+                               m: Int, n: Int, k: Int, out c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0) {
+        guard m > 0, n > 0, k > 0 else { return }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                    1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
 }

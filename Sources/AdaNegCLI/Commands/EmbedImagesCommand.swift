@@ -41,6 +41,7 @@ struct EmbedImagesCommand: ParsableCommand {
     var batchSize = 32
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
+    @OptionGroup var precisionOptions: PrecisionOptions
     @Option(name: .customLong("max-pixels"), help: "Refuse images with more pixels than this.")
     var maxPixels = ImageDecoder.defaultMaxPixels
     @Flag(name: .customLong("skip-bad"), help: "Write a zero row for unreadable images instead of failing.")
@@ -66,7 +67,8 @@ struct EmbedImagesCommand: ParsableCommand {
             NeuralKernels.activeProcessorCount = threads
         }
         let clip: CLIPModel
-        do { clip = try CLIPModel(directory: model, towers: .vision) } catch { throw CommandFailure("\(error)") }
+        let precision = try precisionOptions.resolve()
+        do { clip = try CLIPModel(directory: model, towers: .vision, precision: precision) } catch { throw CommandFailure("\(error)") }
         let size = clip.config.vision.imageSize
         if let crop, crop != size {
             throw CommandFailure("--crop \(crop) does not match the model's image size \(size) (\(model)/config.json)")

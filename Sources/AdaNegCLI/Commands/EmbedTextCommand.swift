@@ -25,6 +25,7 @@ struct EmbedTextCommand: ParsableCommand {
     var out: String
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
+    @OptionGroup var precisionOptions: PrecisionOptions
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -37,7 +38,8 @@ struct EmbedTextCommand: ParsableCommand {
             NeuralKernels.activeProcessorCount = threads
         }
         let clip: CLIPModel
-        do { clip = try CLIPModel(directory: model, towers: .text) } catch { throw CommandFailure("\(error)") }
+        let precision = try precisionOptions.resolve()
+        do { clip = try CLIPModel(directory: model, towers: .text, precision: precision) } catch { throw CommandFailure("\(error)") }
         guard clip.tokenizer != nil else {
             throw CommandFailure("\(model): vocab.json and merges.txt are needed to embed text")
         }

@@ -4,6 +4,7 @@ import Foundation
 import JobSpec
 import NegMining
 import NPY
+import Platform
 import Tensor
 
 /// `adaneg mine-negatives`: NegMining over WordNet with adaneg's own CLIP text encoder.
@@ -29,10 +30,11 @@ struct MineNegativesCommand: ParsableCommand {
     @Option(help: "Candidate list instead of WordNet: one `word<TAB>noun|adj` per line.") var lexicon: String?
     @Option(help: "ID prompt template ({} is the class name); repeat to average several.") var template: [String] = ["The nice {}."]
     @Option(help: "Prompts embedded per block.") var block: Int = 2048
+    @OptionGroup var precisionOptions: PrecisionOptions
 
     func run() throws {
         let miner = NegativeMiner(model: model, classes: classes, out: out, count: count, lexicon: lexicon,
-                                  templates: template, block: block)
+                                  templates: template, block: block, precision: try precisionOptions.resolve())
         let outcome = try miner.run()
         print(outcome.message)
     }
@@ -48,6 +50,8 @@ struct NegativeMiner {
     var lexicon: String?
     var templates: [String]
     var block: Int = 2048
+    /// The text tower's precision; part of the cache key, so fp32 and bf16 mining never mix.
+    var precision: Precision = .fp32
 
     struct Outcome {
         var textFeatures: String
@@ -58,7 +62,8 @@ struct NegativeMiner {
     func run() throws -> Outcome {
         guard count > 0, block > 0 else { throw CommandFailure("--count and --block must be positive") }
         let classNames = try ClassList.read(classes)
-        let fingerprint = try MiningFingerprint(model: model, classes: classes, lexicon: lexicon, count: count, templates: templates)
+        let fingerprint = try MiningFingerprint(model: model, classes: classes, lexicon: lexicon, count: count, templates: templates,
+                                                precision: precision)
         if let cached = MiningFingerprint.cached(in: out), cached == fingerprint {
             return Outcome(textFeatures: "\(out)/text-features.npy", cacheHit: true,
                            message: "cache hit: \(out) already holds negatives mined from the same model, classes and parameters")
@@ -66,7 +71,7 @@ struct NegativeMiner {
 
         let clip: CLIPModel
         do {
-            clip = try CLIPModel(directory: model, towers: .text)
+            clip = try CLIPModel(directory: model, towers: .text, precision: precision)
         } catch {
             throw CommandFailure("\(model): \(error)")
         }

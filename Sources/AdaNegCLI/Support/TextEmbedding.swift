@@ -1,6 +1,7 @@
 import CLIP
 import Foundation
 import NegMining
+import Platform
 import Tensor
 
 /// Text-side helpers of NegMining: class prompts, candidate η in blocks, final features.
@@ -122,8 +123,10 @@ struct MiningFingerprint: Codable, Equatable {
     var lexicon: String
     var count: Int
     var templates: [String]
+    /// nil for fp32 (so caches mined before precisions existed stay valid), else the precision.
+    var precision: String?
 
-    init(model dir: String, classes: String, lexicon: String?, count: Int, templates: [String]) throws {
+    init(model dir: String, classes: String, lexicon: String?, count: Int, templates: [String], precision: Precision = .fp32) throws {
         let config = URL(fileURLWithPath: dir).appendingPathComponent("config.json").path
         let weights = URL(fileURLWithPath: dir).appendingPathComponent("model.safetensors").path
         guard let head = FileHandle(forReadingAtPath: weights) else { throw CommandFailure("\(weights): no CLIP weights") }
@@ -134,6 +137,7 @@ struct MiningFingerprint: Codable, Equatable {
         self.lexicon = lexicon.map { Self.hash([FileManager.default.contents(atPath: $0) ?? Data()]) } ?? "wordnet-3.0"
         self.count = count
         self.templates = templates
+        self.precision = precision == .fp32 ? nil : precision.rawValue
     }
 
     /// FNV-1a (64-bit): a cache key, not a security checksum.

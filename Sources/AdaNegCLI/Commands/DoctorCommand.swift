@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import Platform
+import Tensor
+
+/// `adaneg doctor`: what this machine offers adaneg, for bug reports and a worker's first log line.
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Show the CPU features, BLAS kernel, precisions, measured GEMM speed and free memory.",
+        discussion: """
+        The GEMM figures multiply two 1024×1024 matrices (fp32 through OpenBLAS, bf16 through \
+        oneDNN with fp32 accumulation) for --seconds per precision with --threads threads.
+        """
+    )
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+    @Option(help: "Seconds of GEMM measurement per precision (0 skips it; at most 10).")
+    var seconds: Double = 1
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard seconds.isFinite, seconds >= 0, seconds <= 10 else { throw ValidationError("--seconds must be within 0...10") }
+        if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be within 1...4096") }
+    }
+
+    func run() throws {
+        if let threads {
+            BLAS.setThreads(threads)
+            NeuralKernels.activeProcessorCount = threads
+        }
+        let report = DoctorReport.gather(gemmSeconds: seconds)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let data = try encoder.encode(report)
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(report.text)
+        }
+    }
+}
+
+/// The facts `doctor` prints; `Codable` for `--json`.
+struct DoctorReport: Codable {
+    struct CPU: Codable {
+        var vendor: String
+        var model: String
+        var cores: Int
+        var features: [String]
+    }
+    struct BLASInfo: Codable {
+        var library: String
+        var kernel: String
+        var threads: Int
+        var kernelChoice: String
+    }
+    struct PrecisionInfo: Codable {
+        var name: String
+        var available: Bool
+        var library: String
+        var note: String?
+        var gemmGflops: Double?
+    }
+    struct MemoryFigures: Codable {
+        var totalBytes: UInt64
+        var availableBytes: UInt64
+    }
+
+    var cpu: CPU
+    var blas: BLASInfo
+    var onednn: String
+    var precisions: [PrecisionInfo]
+    var autoPrecision: String
+    var memory: MemoryFigures?
+
+    static func gather(gemmSeconds: Double) -> DoctorReport {
+        let features = CPUFeatures.current
+        let cores = NeuralKernels.activeProcessorCount
+        var precisions: [PrecisionInfo] = []
+        let fp32Rate = gemmSeconds > 0 ? GEMMProbe.gflops(.fp32, seconds: gemmSeconds) : nil
+        precisions.append(PrecisionInfo(name: "fp32", available: true, library: "OpenBLAS \(BLAS.coreName)", note: nil, gemmGflops: fp32Rate))
+        var bf16Note: String?
+        var bf16Available = features.hasNativeBF16
+        if !bf16Available {
+            bf16Note = "no native bf16 (needs AVX512-BF16 or AMX-BF16)"
+        } else if let reason = OneDNNMatmul.shared.unavailableReason() {
+            bf16Available = false
+            bf16Note = reason
+        }
+        let bf16Rate = bf16Available && gemmSeconds > 0 ? GEMMProbe.gflops(.bf16, seconds: gemmSeconds) : nil
+        if bf16Available { bf16Note = OneDNNMatmul.shared.lastImplementation.map { "kernel \($0)" } }
+        precisions.append(PrecisionInfo(name: "bf16", available: bf16Available, library: "oneDNN \(OneDNNMatmul.version)",
+                                        note: bf16Note, gemmGflops: bf16Rate))
+        let auto = (try? PrecisionChoice.auto.resolve(on: features).precision) ?? .fp32
+        return DoctorReport(
+            cpu: CPU(vendor: features.vendor, model: features.brand, cores: cores, features: features.names),
+            blas: BLASInfo(library: BLAS.configuration, kernel: BLAS.coreName, threads: BLAS.threads, kernelChoice: BLASKernelCheck.summary),
+            onednn: OneDNNMatmul.version,
+            precisions: precisions,
+            autoPrecision: bf16Available ? auto.rawValue : Precision.fp32.rawValue,
+            memory: MemoryInfo.current().map { MemoryFigures(totalBytes: $0.totalBytes, availableBytes: $0.availableBytes) }
+        )
+    }
+
+    var text: String {
+        func gib(_ bytes: UInt64) -> String { String(format: "%.1f GiB", Double(bytes) / 1_073_741_824) }
+        var lines: [String] = []
+        lines.append("cpu:        \(cpu.model.isEmpty ? "unknown model" : cpu.model) (\(cpu.vendor)), \(cpu.cores) cores")
+        lines.append("features:   \(cpu.features.isEmpty ? "none of AVX2/AVX-512/BF16/AMX" : cpu.features.joined(separator: " "))")
+        lines.append("blas:       \(blas.library)")
+        lines.append("kernel:     \(blas.kernelChoice), \(blas.threads) threads")
+        for p in precisions {
+            var line = "precision:  \(p.name.padding(toLength: 5, withPad: " ", startingAt: 0)) \(p.available ? "yes" : "no ") \(p.library)"
+            if let rate = p.gemmGflops { line += String(format: ", GEMM %.1f GFLOP/s", rate) }
+            if let note = p.note { line += " (\(note))" }
+            lines.append(line)
+        }
+        lines.append("auto:       \(autoPrecision)")
+        if let memory { lines.append("memory:     \(gib(memory.availableBytes)) available of \(gib(memory.totalBytes))") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A timed square GEMM, the figure `doctor` reports per precision.
+enum GEMMProbe {
+    static let size = 1024
+
+    static func gflops(_ precision: Precision, seconds: Double) -> Double {
+        let n = size
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let values = (0..<(n * n)).map { _ -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
+        }
+        let weights = WeightMatrix(rows: n, cols: n, values: values, precision: precision)
+        var out = [Float](repeating: 0, count: n * n)
+        var runs = 0
+        let clock = ContinuousClock()
+        var elapsed = Duration.zero
+        values.withUnsafeBufferPointer { a in
+            out.withUnsafeMutableBufferPointer { c in
+                guard let A = a.baseAddress, let C = c.baseAddress else { return }
+                WeightProducts.multiply(A, lda: n, rows: n, weights, into: C, ldc: n) // warm-up (JIT, caches)
+                let start = clock.now
+                repeat {
+                    WeightProducts.multiply(A, lda: n, rows: n, weights, into: C, ldc: n)
+                    runs += 1
+                    elapsed = clock.now - start
+                } while elapsed < .milliseconds(Int64(seconds * 1000))
+            }
+        }
+        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return secs > 0 ? 2 * Double(n) * Double(n) * Double(n) * Double(runs) / secs / 1e9 : 0
+    }
+}
