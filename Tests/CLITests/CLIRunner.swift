@@ -23,10 +23,16 @@ enum CLI {
         return candidates[0].appendingPathComponent("adaneg")
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs with the test's environment, plus `environment` (a nil value removes a variable).
+    static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            var env = ProcessInfo.processInfo.environment
+            for (key, value) in environment { env[key] = value }
+            process.environment = env
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -1,0 +1,104 @@
+import CLIP
+import Foundation
+import NPY
+import Platform
+import Testing
+
+/// `doctor`, the BLAS kernel check at start-up and `--precision`, as a user runs them.
+@Suite("Doctor, BLAS kernel and precision", .serialized)
+struct DoctorAndPrecisionTests {
+    struct Report: Decodable {
+        struct CPU: Decodable { var features: [String]; var cores: Int }
+        struct BLAS: Decodable { var kernel: String; var threads: Int; var kernelChoice: String }
+        struct Precision: Decodable { var name: String; var available: Bool; var gemmGflops: Double? }
+        struct Memory: Decodable { var totalBytes: UInt64; var availableBytes: UInt64 }
+        var cpu: CPU
+        var blas: BLAS
+        var precisions: [Precision]
+        var autoPrecision: String
+        var memory: Memory?
+    }
+
+    static let clean: [String: String?] = [
+        BLASKernelPolicy.coreTypeVariable: nil, BLASKernelPolicy.markerVariable: nil, "ADANEG_BLAS_ASSUME_LOADED_CORE": nil,
+    ]
+
+    func doctor(_ extra: [String: String?] = [:], seconds: String = "0.05") throws -> (Report, CLI.Result) {
+        let r = try CLI.run(["doctor", "--json", "--seconds", seconds], environment: Self.clean.merging(extra) { $1 })
+        #expect(r.status == 0, "\(r.stderr)")
+        return (try JSONDecoder().decode(Report.self, from: Data(r.stdout.utf8)), r)
+    }
+
+    @Test("doctor --json reports features, kernel, threads, measured GFLOP/s per available precision and memory")
+    func doctorJSON() throws {
+        let (report, _) = try doctor()
+        let cpu = CPUFeatures.current
+        #expect(report.cpu.features == cpu.names)
+        #expect(report.blas.threads >= 1 && !report.blas.kernel.isEmpty)
+        let fp32 = try #require(report.precisions.first { $0.name == "fp32" })
+        #expect(fp32.available && (fp32.gemmGflops ?? 0) > 0)
+        let bf16 = try #require(report.precisions.first { $0.name == "bf16" })
+        #expect(bf16.available == cpu.hasNativeBF16)
+        if bf16.available { #expect((bf16.gemmGflops ?? 0) > 0) }
+        #expect(report.autoPrecision == (cpu.hasNativeBF16 ? "bf16" : "fp32"))
+        let memory = try #require(report.memory)
+        #expect(memory.availableBytes > 0 && memory.availableBytes <= memory.totalBytes)
+        // The plain text form carries the same facts.
+        let text = try CLI.run(["doctor", "--seconds", "0"], environment: Self.clean)
+        #expect(text.status == 0 && text.stdout.contains("kernel:") && text.stdout.contains("precision:  bf16"))
+    }
+
+    @Test("a generic kernel on an AVX2/AVX-512 CPU is replaced by re-executing, and said so once")
+    func reexecution() throws {
+        let (report, result) = try doctor(["ADANEG_BLAS_ASSUME_LOADED_CORE": "Prescott"], seconds: "0")
+        guard let best = BLASKernelPolicy.bestCore(for: .current) else {
+            #expect(!result.stderr.contains("re-execut"))
+            return
+        }
+        #expect(result.stderr.contains("OpenBLAS chose its generic Prescott kernel"), "\(result.stderr)")
+        #expect(report.blas.kernel == best.core, "OpenBLAS runs \(report.blas.kernel) after the re-execution")
+        #expect(report.blas.kernelChoice.contains("had chosen Prescott"))
+    }
+
+    @Test("a user's OPENBLAS_CORETYPE is respected, with a warning when it is slower than the CPU allows")
+    func userSetting() throws {
+        let (report, result) = try doctor([BLASKernelPolicy.coreTypeVariable: "Prescott"], seconds: "0")
+        #expect(report.blas.kernel == "Prescott")
+        if BLASKernelPolicy.bestCore(for: .current) != nil {
+            #expect(result.stderr.contains("warning:") && result.stderr.contains("set by the user"))
+        }
+    }
+
+    @Test("--precision: an unknown value lists the choices; bf16 follows the CPU; features stay within cosine 0.999 of fp32")
+    func precisionFlag() throws {
+        let s = try Scratch()
+        let dir = try TextCommandsTests.model(in: s)
+        try "a photo of a cat\nThe nice tench.\nblue\n".write(toFile: s.path("texts.txt"), atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["embed-text", "--model", dir, "--texts", s.path("texts.txt"), "--out", s.path("x.npy"), "--precision", "fp16"])
+        #expect(bad.status != 0 && bad.stderr.contains("fp32, bf16, auto"), "\(bad.stderr)")
+        #expect(!s.exists("x.npy"))
+
+        let fp32 = try CLI.run(["embed-text", "--model", dir, "--texts", s.path("texts.txt"), "--out", s.path("fp32.npy")])
+        #expect(fp32.status == 0, "\(fp32.stderr)")
+        let bf16 = try CLI.run(["embed-text", "--model", dir, "--texts", s.path("texts.txt"), "--out", s.path("bf16.npy"), "--precision", "bf16"])
+        if CPUFeatures.current.hasNativeBF16 {
+            #expect(bf16.status == 0, "\(bf16.stderr)")
+            let a = try NPYFile.readMatrix(s.path("fp32.npy")), b = try NPYFile.readMatrix(s.path("bf16.npy"))
+            for r in 0..<a.rows {
+                let c = cosine(Array(a.values[r * a.cols ..< (r + 1) * a.cols]), Array(b.values[r * b.cols ..< (r + 1) * b.cols]))
+                #expect(c >= 0.999, "row \(r): cosine \(c)")
+            }
+            #expect(a.values != b.values)
+        } else {
+            #expect(bf16.status == 2 && bf16.stderr.contains("AVX512-BF16"), "\(bf16.stderr)")
+            let auto = try CLI.run(["embed-text", "--model", dir, "--texts", s.path("texts.txt"), "--out", s.path("auto.npy"), "--precision", "auto"])
+            #expect(auto.status == 0 && auto.stderr.contains("running fp32"))
+        }
+    }
+
+    func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        var dot = 0.0, na = 0.0, nb = 0.0
+        for (x, y) in zip(a, b) { dot += Double(x) * Double(y); na += Double(x) * Double(x); nb += Double(y) * Double(y) }
+        return dot / (na.squareRoot() * nb.squareRoot())
+    }
+}
