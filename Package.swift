@@ -46,14 +46,14 @@ let package = Package(
         // MARK: Jobs
         .target(
             name: "JobSpec",
-            dependencies: ["AdaNeg", "NPY", .product(name: "Yams", package: "Yams")]
+            dependencies: ["AdaNeg", "NPY", "Platform", .product(name: "Yams", package: "Yams")]
         ),
 
         // MARK: Distribution
         .target(
             name: "Coordinator",
             dependencies: [
-                "AdaNeg", "JobSpec", "NPY", "Tensor", "CSQLite", "CLIP",
+                "AdaNeg", "JobSpec", "NPY", "Tensor", "Platform", "CSQLite", "CLIP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor", "CLIP",
+                "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor", "Platform", "CLIP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -115,13 +115,13 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY"]),
+        .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY", "Platform"]),
         .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor", "CLIP",
+                "Coordinator", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor", "CLIP", "Platform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

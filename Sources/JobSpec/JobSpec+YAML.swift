@@ -45,6 +45,7 @@ extension JobSpec {
         pairs.append((key("unit_batches"), int(unitBatches)))
         pairs.append((key("sync_every"), int(syncEvery)))
         pairs.append((key("keep_features"), bool(keepFeatures)))
+        if let precision { pairs.append((key("precision"), Node(precision.rawValue))) }
         return (try? Yams.serialize(node: Node(pairs), allowUnicode: true, sortKeys: false)) ?? ""
     }
 

@@ -1,4 +1,5 @@
 import AdaNeg
+import Platform
 
 /// A scoring job: what `jobs/*.yaml` decodes to (see `jobs/README.md` for the YAML format).
 ///
@@ -22,6 +23,10 @@ public struct JobSpec: Sendable, Equatable {
     public var negatives: NegativesSpec
     public var scoring: ScoringParameters
     public var preprocessing: Preprocessing
+    /// The precision image and text features are computed in (`fp32` when absent). `auto` is
+    /// resolved once, when the job is planned, so every worker embeds alike and fp32 and bf16
+    /// features never meet in one bank.
+    public var precision: PrecisionChoice?
     /// Shuffles each task's stream (ID ∪ OOD set); also the default negative permutation seed.
     public var seed: UInt64
     /// Batches per work unit (a unit is `unitBatches × scoring.batchSize` samples). Default 8.
@@ -37,8 +42,10 @@ public struct JobSpec: Sendable, Equatable {
         name: String, model: String? = nil, dataRoot: String? = nil, allowOutsideRoot: Bool = false,
         id: DatasetSpec, ood: [OODSetSpec], negatives: NegativesSpec = NegativesSpec(),
         scoring: ScoringParameters = ScoringParameters(), preprocessing: Preprocessing = Preprocessing(),
-        seed: UInt64 = 0, unitBatches: Int = 8, syncEvery: Int = 1, keepFeatures: Bool = true, specText: String = ""
+        seed: UInt64 = 0, unitBatches: Int = 8, syncEvery: Int = 1, keepFeatures: Bool = true, specText: String = "",
+        precision: PrecisionChoice? = nil
     ) {
+        self.precision = precision
         self.name = name
         self.model = model
         self.dataRoot = dataRoot

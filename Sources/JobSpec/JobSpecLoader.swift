@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import NPY
+import Platform
 import Yams
 
 /// Decodes and validates `jobs/*.yaml`.
@@ -13,7 +14,7 @@ public enum JobSpecLoader {
 
     public static let topLevelKeys = [
         "name", "model", "data_root", "allow_outside_root", "id", "ood", "negatives", "scoring",
-        "preprocessing", "seed", "unit_batches", "sync_every", "keep_features",
+        "preprocessing", "seed", "unit_batches", "sync_every", "keep_features", "precision",
     ]
     public static let idKeys = ["classes", "num_classes", "images", "features", "labels"]
     public static let oodKeys = ["name", "group", "images", "features", "labels"]
@@ -202,6 +203,7 @@ struct SpecDecoder {
         let syncEvery = top.int("sync_every", log: &log) ?? 1
         if syncEvery < 1 { log.add("sync_every", top.lineOf("sync_every"), "must be at least 1 (got \(syncEvery))") }
         let keepFeatures = top.bool("keep_features", log: &log) ?? true
+        let precision = top.choice("precision", PrecisionChoice.allCases.map(\.rawValue), log: &log).flatMap { PrecisionChoice(rawValue: $0) }
 
         // MARK: Cross-field rules (no files needed)
         let negLine = top.lineOf("negatives")
@@ -237,7 +239,8 @@ struct SpecDecoder {
         var spec = JobSpec(
             name: name ?? "", model: model, dataRoot: dataRoot, allowOutsideRoot: allowOutsideRoot,
             id: id ?? DatasetSpec(), ood: ood, negatives: negatives, scoring: scoring, preprocessing: preprocessing,
-            seed: seed, unitBatches: unitBatches, syncEvery: syncEvery, keepFeatures: keepFeatures, specText: yaml)
+            seed: seed, unitBatches: unitBatches, syncEvery: syncEvery, keepFeatures: keepFeatures, specText: yaml,
+            precision: precision)
         if checkFiles { checkFilesOf(&spec) }
         guard name != nil, id != nil, oodComplete, !ood.isEmpty else { return nil }
         return spec

@@ -40,6 +40,17 @@ public enum PrecisionChoice: String, Sendable, Codable, CaseIterable, CustomStri
         return choice
     }
 
+    /// The precision a job is planned in: what every worker then runs, whatever its own CPU
+    /// prefers. `auto` is decided on the planning machine; explicit `bf16` is kept even where
+    /// that machine lacks native bf16 (workers round the same way, only more slowly there).
+    public func planned(on cpu: CPUFeatures = .current) -> Precision {
+        switch self {
+        case .fp32: .fp32
+        case .bf16: .bf16
+        case .auto: cpu.hasNativeBF16 ? .bf16 : .fp32
+        }
+    }
+
     /// The precision to run on `cpu`, and a warning when `auto` fell back to fp32.
     public func resolve(on cpu: CPUFeatures) throws(ResolutionError) -> (precision: Precision, note: String?) {
         switch self {

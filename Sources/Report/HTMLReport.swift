@@ -255,7 +255,7 @@ struct HTMLReport {
         let r = report, p = r.hyperparameters
         let rows: [(String, String)] = [
             ("seed", r.job.seed.map(String.init) ?? "–"), ("model", r.job.model ?? "– (features job)"),
-            ("model checksum", r.job.modelChecksum ?? "–"),
+            ("model checksum", r.job.modelChecksum ?? "–"), ("precision", r.job.precision ?? "–"),
             ("workers", "\(r.workerCount)"), ("memleng", "\(p.memoryLength)"), ("thres", "\(p.threshold)"), ("gap", "\(p.gap)"),
             ("beta", "\(p.beta)"), ("lambda", "\(p.lambda)"), ("groups", "\(p.groups)"), ("batch size", "\(p.batchSize)"),
             ("proxy", p.proxy.rawValue), ("in-score", p.inScore.rawValue), ("replacement", p.replacement.rawValue),

@@ -47,6 +47,9 @@ public struct JobReport: Codable, Sendable {
         /// The image model's checksum (`WorkPlan.model`), which also keys the stored features:
         /// what a re-run must use. Null for a features job.
         public var modelChecksum: String?
+        /// The precision the image features were computed in (`fp32`, `bf16`); null for a
+        /// features job.
+        public var precision: String?
         public var spec: String?
     }
 
@@ -149,7 +152,7 @@ public struct JobReport: Codable, Sendable {
 
 extension JobReport.JobInfo {
     enum CodingKeys: String, CodingKey {
-        case name, id, createdAt = "created_at", source, seed, model, modelChecksum = "model_checksum", spec
+        case name, id, createdAt = "created_at", source, seed, model, modelChecksum = "model_checksum", precision, spec
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -161,6 +164,7 @@ extension JobReport.JobInfo {
         try c.encode(seed, forKey: .seed)
         try c.encode(model, forKey: .model)
         try c.encode(modelChecksum, forKey: .modelChecksum)
+        try c.encode(precision, forKey: .precision)
         try c.encode(spec, forKey: .spec)
     }
 }
@@ -296,7 +300,7 @@ extension JobReport {
             job: JobInfo(name: data.jobName, id: data.jobID, createdAt: data.createdAt, source: data.source,
                          seed: spec.flatMap { Self.topLevel("seed", in: $0) }.flatMap { UInt64($0) },
                          model: plan.model?.path ?? spec.flatMap { Self.topLevel("model", in: $0) },
-                         modelChecksum: plan.model?.checksum, spec: spec),
+                         modelChecksum: plan.model?.checksum, precision: plan.model?.effectivePrecision.rawValue, spec: spec),
             hyperparameters: plan.scoring,
             setup: Setup(numID: plan.numID, labelCount: plan.labelCount, dimension: plan.dimension, textFeatures: plan.textFeatures,
                          permutation: permutation, syncEvery: plan.syncEvery, unitBatches: plan.unitBatches, unitSize: plan.unitSize,

@@ -178,7 +178,7 @@ extension JobReport {
             + "batch size \(h.batchSize), proxy \(h.proxy.rawValue), in-score \(h.inScore.rawValue), replacement \(h.replacement.rawValue), "
             + "variant \(h.variant.rawValue), logit scale \(h.logitScale)")
         out.append("- permutation \(setup.permutation), sync every \(setup.syncEvery), unit size \(setup.unitSize)")
-        if let c = job.modelChecksum { out.append("- model checksum \(c)") }
+        if let c = job.modelChecksum { out.append("- model checksum \(c), precision \(job.precision ?? "fp32")") }
         if comparison != nil {
             out += ["", "## Distributed vs sequential", ""]
             out += comparisonCaption.map { "- " + $0 }

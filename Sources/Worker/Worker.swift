@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 import Logging
 import NPY
+import Platform
 import ServiceLifecycle
 import Tensor
 
@@ -18,6 +19,9 @@ public struct WorkerOptions: Sendable {
     public var simulatedBatchSeconds: Double = 0
     /// Builds the image embedder of a job's model; nil: CLIP from the model directory.
     public var makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)?
+    /// The precision the person starting this worker expects (nil: whatever each job says). A
+    /// job's planned precision always wins; a different expectation is logged, once per model.
+    public var expectedPrecision: Precision?
 
     public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0,
                 makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)? = nil) {
@@ -330,6 +334,12 @@ public actor Worker: Service {
 
     private func embedder(_ model: ModelSource) throws -> any ImageEmbedding {
         if let e = embedders[model.featureKey] { return e }
+        if let expected = options.expectedPrecision, expected != model.effectivePrecision {
+            logger.warning("job planned in \(model.effectivePrecision) (this worker was started with --precision \(expected)): embedding in \(model.effectivePrecision), so the job's features stay in one precision")
+        }
+        if model.effectivePrecision == .bf16 && !CPUFeatures.current.hasNativeBF16 {
+            logger.warning("job planned in bf16 on a CPU without native bf16: products round as bf16 but run through fp32 kernels, more slowly")
+        }
         let e: any ImageEmbedding = try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model)
         embedders[model.featureKey] = e
         return e

@@ -4,6 +4,7 @@ import Coordinator
 import Foundation
 import JobSpec
 import NPY
+import Platform
 import Tensor
 import Testing
 import Worker
@@ -109,8 +110,9 @@ struct ImageJobTests {
 
     /// The sequential reference: every image embedded straight from its file with CLIP,
     /// unreadable ones left out, scored in batches of stream positions.
-    static func sequential(cluster: TestCluster, task: Int64, setup: Setup, spec: JobSpec, refs: [Int: [String]]) async throws -> [Int: SampleScore] {
-        let clip = try CLIPModel(directory: setup.model, towers: .vision)
+    static func sequential(cluster: TestCluster, task: Int64, setup: Setup, spec: JobSpec, refs: [Int: [String]],
+                           precision: Precision = .fp32) async throws -> [Int: SampleScore] {
+        let clip = try CLIPModel(directory: setup.model, towers: .vision, precision: precision)
         let stream = try await cluster.coordinator.stream(task: task)
         let (rows, cols, values) = try NPYFile.readMatrix(spec.negatives.textFeatures ?? "")
         var scorer = try AdaNegScorer(text: Matrix(rows: rows, cols: cols, storage: values).rowNormalized(),
@@ -189,6 +191,40 @@ struct ImageJobTests {
         let second = try await cluster.runWorkers(1)
         #expect(second[0].embedded == 0)
         #expect(second[0].samples == again.samples)
+    }
+
+    @Test("a bf16 job embeds in bf16, keeps its features apart from fp32 ones, and matches bf16 CLIP + the sequential scorer")
+    func bf16Job() async throws {
+        let cluster = try await TestCluster()
+        defer { Task { await cluster.shutdown() } }
+        let dir = cluster.directory
+        let setup = try Setup(in: dir)
+        let refs = try Self.refs(setup, dir: dir)
+        let unique = (refs[0]?.count ?? 0) + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0)
+        _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: dir.path))
+        #expect(try await cluster.runWorkers(1)[0].embedded == unique)
+
+        let bf16YAML = setup.yaml.replacingOccurrences(of: "name: images", with: "name: images-bf16") + "\nprecision: bf16\n"
+        let spec = try JobSpecLoader.parse(yaml: bf16YAML, baseDirectory: dir.path)
+        #expect(spec.precision == .bf16)
+        let submitted = try await cluster.coordinator.submit(spec)
+        let model = try #require(try await cluster.coordinator.plan(job: submitted.job).model)
+        #expect(model.precision == .bf16 && model.featureKey.hasSuffix("/bf16"))
+        // The fp32 features of the same images are not reused: every image is embedded again.
+        #expect(try await cluster.runWorkers(1)[0].embedded == unique)
+        for task in try await cluster.coordinator.tasks(job: submitted.job) {
+            let stored = try await cluster.coordinator.results(task: task.id)
+            let expected = try await Self.sequential(cluster: cluster, task: task.id, setup: setup, spec: spec, refs: refs, precision: .bf16)
+            for r in stored where r.error == nil {
+                let e = try #require(expected[r.position])
+                #expect(r.pred == e.pred, "position \(r.position)")
+                #expect(abs((r.conf ?? .nan) - e.conf) <= 1e-5, "position \(r.position): \(r.conf ?? .nan) vs \(e.conf)")
+            }
+        }
+        // A second bf16 job over the same images reuses the bf16 features.
+        _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(
+            yaml: bf16YAML.replacingOccurrences(of: "name: images-bf16", with: "name: images-bf16-again"), baseDirectory: dir.path))
+        #expect(try await cluster.runWorkers(1)[0].embedded == 0)
     }
 
     @Test("a restarted coordinator rebuilds image banks from the stored features")

@@ -147,3 +147,14 @@ struct MemoryInfoTests {
         if cpu.hasAVX512 { #expect(cpu.avx2) }
     }
 }
+
+@Suite("Planned precision")
+struct PlannedPrecisionTests {
+    @Test("auto is decided by the planning CPU; explicit choices are kept as they are")
+    func planned() {
+        #expect(PrecisionChoice.auto.planned(on: BLASKernelPolicyTests.sapphireRapids) == .bf16)
+        #expect(PrecisionChoice.auto.planned(on: BLASKernelPolicyTests.skylake) == .fp32)
+        #expect(PrecisionChoice.bf16.planned(on: BLASKernelPolicyTests.skylake) == .bf16)
+        #expect(PrecisionChoice.fp32.planned(on: BLASKernelPolicyTests.sapphireRapids) == .fp32)
+    }
+}

@@ -130,7 +130,8 @@ enum JobPreparation {
             throw CommandFailure("\(spec.name): negatives need either `text_features` or a `model` and `id.classes` (or ID class folders) to mine them")
         }
         let outcome = try NegativeMiner(model: model, classes: classes, out: out, count: spec.negatives.count,
-                                        lexicon: spec.negatives.lexicon, templates: ["The nice {}."]).run()
+                                        lexicon: spec.negatives.lexicon, templates: ["The nice {}."],
+                                        precision: (spec.precision ?? .fp32).planned()).run()
         StandardError.write(outcome.message + "\n")
         var resolved = spec
         resolved.id.classes = classes

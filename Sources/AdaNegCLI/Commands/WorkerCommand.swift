@@ -2,6 +2,7 @@ import ArgumentParser
 import Coordinator
 import Foundation
 import Logging
+import Platform
 import ServiceLifecycle
 import Tensor
 import Worker
@@ -19,20 +20,35 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "BLAS threads for this worker (0: OpenBLAS' default).") var threads: Int = 0
     @Option(help: "Worker id (default: host-pid).") var id: String?
     @Flag(help: "Keep waiting for new work instead of exiting when none is left.") var forever = false
+    @Option(help: ArgumentHelp("Precision this worker expects: fp32, bf16 or auto (follow each job). A job's own precision, fixed when it was planned, always wins, so one job's features never mix precisions; a different value here is reported.",
+                               valueName: "fp32|bf16|auto"))
+    var precision: String = PrecisionChoice.auto.rawValue
     @Option(help: "Benchmarks: sleep this many milliseconds per batch (a no-op embedder).") var simulateBatchMs: Double = 0
 
     func run() async throws {
         guard let url = URL(string: coordinator), url.scheme == "http" || url.scheme == "https" else {
             throw CommandFailure("--coordinator '\(coordinator)' is not an http(s) URL")
         }
+        let expected: PrecisionChoice
+        do { expected = try PrecisionChoice.parse(precision) } catch { throw CommandFailure(error.description) }
+        if expected == .bf16 && !CPUFeatures.current.hasNativeBF16 {
+            throw CommandFailure(PrecisionChoice.ResolutionError.bf16Unsupported(cpu: CPUFeatures.current.brand).description)
+        }
         BLAS.setThreads(threads)
         if threads > 0 { NeuralKernels.activeProcessorCount = threads }
         let host = ProcessInfo.processInfo.hostName
         let workerID = id ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
         let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile))
-        let worker = Worker(client: client, options: WorkerOptions(id: workerID, host: host, forever: forever,
-                                                                   simulatedBatchSeconds: simulateBatchMs / 1000))
+        var options = WorkerOptions(id: workerID, host: host, forever: forever, simulatedBatchSeconds: simulateBatchMs / 1000)
+        options.expectedPrecision = switch expected {
+        case .auto: nil
+        case .fp32: .fp32
+        case .bf16: .bf16
+        }
+        let worker = Worker(client: client, options: options)
         let logger = Logger(label: "adaneg.worker")
+        let cpu = CPUFeatures.current
+        logger.info("worker \(workerID): \(cpu.brand.isEmpty ? "unknown CPU" : cpu.brand), \(BLASKernelCheck.summary), \(BLAS.threads) BLAS threads, native bf16 \(cpu.hasNativeBF16 ? "yes" : "no"), expects precision \(expected)")
         let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

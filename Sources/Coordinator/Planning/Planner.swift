@@ -3,6 +3,7 @@ import CLIP
 import Foundation
 import JobSpec
 import NPY
+import Platform
 
 /// Turns a validated job spec into tasks (one per OOD set: the ID set and that OOD set,
 /// shuffled by the job's seed), work units (consecutive whole batches of each stream) and the
@@ -199,7 +200,8 @@ enum Planner {
                 problems.append("preprocessing.crop: \(crop) does not match the model's image size \(config.vision.imageSize)")
             }
             let checksum = try ModelChecksum.of(directory: path)
-            return (ModelSource(path: path, checksum: checksum, resize: spec.preprocessing.resize, crop: spec.preprocessing.crop),
+            return (ModelSource(path: path, checksum: checksum, resize: spec.preprocessing.resize, crop: spec.preprocessing.crop,
+                                precision: (spec.precision ?? .fp32).planned()),
                     config.projectionDim)
         } catch {
             problems.append("model (\(path)): \(error)")

@@ -1,4 +1,5 @@
 import AdaNeg
+import Platform
 
 /// Everything a worker needs to score a job's units, resolved at submission (absolute paths,
 /// counts read from the inputs). Served once per job and cached by workers.
@@ -84,14 +85,26 @@ public struct ModelSource: Codable, Sendable, Equatable {
     /// Shorter side after resizing and the centre crop (nil: the model's image size).
     public var resize: Int?
     public var crop: Int?
+    /// The precision every worker embeds in, fixed when the job is planned (nil in plans made
+    /// before precisions existed: fp32).
+    public var precision: Precision?
 
-    public init(path: String, checksum: String, resize: Int?, crop: Int?) {
+    public init(path: String, checksum: String, resize: Int?, crop: Int?, precision: Precision? = nil) {
         self.path = path
         self.checksum = checksum
         self.resize = resize
         self.crop = crop
+        self.precision = precision
     }
 
-    /// Key of stored features: a feature depends on the weights and the preprocessing.
-    public var featureKey: String { "\(checksum)/r\(resize.map(String.init) ?? "-")c\(crop.map(String.init) ?? "-")" }
+    /// The precision workers run in.
+    public var effectivePrecision: Precision { precision ?? .fp32 }
+
+    /// Key of stored features: a feature depends on the weights, the preprocessing and the
+    /// precision (fp32 keys keep their form from before precisions, so stored fp32 features stay
+    /// valid; bf16 ones get a suffix and never mix with them).
+    public var featureKey: String {
+        let base = "\(checksum)/r\(resize.map(String.init) ?? "-")c\(crop.map(String.init) ?? "-")"
+        return effectivePrecision == .fp32 ? base : "\(base)/\(effectivePrecision.rawValue)"
+    }
 }

@@ -1,6 +1,7 @@
 import CLIP
 import Coordinator
 import Foundation
+import Platform
 import Tensor
 
 /// What became of one image: its feature (L2-normalised) or why there is none.
@@ -29,7 +30,8 @@ public final class CLIPImageEmbedder: ImageEmbedding {
                 maxPixels: Int = ImageDecoder.defaultMaxPixels) throws {
         let checksum = try ModelChecksum.of(directory: source.path)
         guard checksum == source.checksum else { throw WorkerError.modelMismatch(path: source.path, found: checksum, expected: source.checksum) }
-        model = try CLIPModel(directory: source.path, towers: .vision)
+        // The job's precision, whatever this CPU prefers: features of one job never mix precisions.
+        model = try CLIPModel(directory: source.path, towers: .vision, precision: source.effectivePrecision)
         preprocessor = model.preprocessor(resize: source.resize, crop: source.crop)
         self.fetcher = fetcher
         self.batchSize = max(1, batchSize)
