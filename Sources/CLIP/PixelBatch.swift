@@ -60,3 +60,31 @@ public final class PixelBatch: @unchecked Sendable {
         return out
     }
 }
+
+/// Double buffering for the vision tower: batch `i + 1` is decoded and preprocessed on a
+/// background queue while batch `i` runs through the transformer, so decoding uses the cycles
+/// the matrix products leave idle instead of adding to the wall time.
+public enum PixelPipeline {
+    /// Calls `consume(i, batch)` for `i` in `0..<count`, in order, on the calling thread, with
+    /// `load(i)` run ahead by one batch. If `consume` throws, the batch being loaded is waited
+    /// for before the error propagates, so nothing outlives the call.
+    public static func run(count: Int, load: @escaping @Sendable (Int) -> PixelBatch,
+                           consume: (Int, PixelBatch) throws -> Void) rethrows {
+        guard count > 0 else { return }
+        final class Slot: @unchecked Sendable { var batch: PixelBatch? }
+        let queue = DispatchQueue(label: "adaneg.pixel-pipeline")
+        let group = DispatchGroup()
+        let slot = Slot()
+        queue.async(group: group) { slot.batch = load(0) }
+        defer { group.wait() }
+        for index in 0..<count {
+            group.wait()
+            guard let current = slot.batch else { return }
+            slot.batch = nil
+            if index + 1 < count {
+                queue.async(group: group) { slot.batch = load(index + 1) }
+            }
+            try consume(index, current)
+        }
+    }
+}

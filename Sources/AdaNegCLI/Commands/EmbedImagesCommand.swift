@@ -82,32 +82,16 @@ struct EmbedImagesCommand: ParsableCommand {
         // Batches are decoded and preprocessed on a background queue while the previous batch
         // runs through the transformer.
         let batches = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min(items.count, $0 + batchSize)]) }
-        let loader = DispatchQueue(label: "adaneg.embed-images.loader")
         let maxPixels = self.maxPixels
-        @Sendable func load(_ batch: [Item]) -> PixelBatch {
-            PixelBatch(count: batch.count, preprocessor: pre) { try Self.decode(batch[$0].reference, maxPixels: maxPixels) }
-        }
-        var pending: PixelBatch?
-        let group = DispatchGroup()
-        let firstBox = Box()
-        if let first = batches.first {
-            loader.async(group: group) { firstBox.value = load(first) }
-        }
         var offset = 0
-        for (index, batch) in batches.enumerated() {
-            group.wait()
-            pending = firstBox.value
-            guard let current = pending else { break }
-            if index + 1 < batches.count {
-                let next = batches[index + 1]
-                loader.async(group: group) { firstBox.value = load(next) }
-            }
+        try PixelPipeline.run(count: batches.count, load: { index in
+            let batch = batches[index]
+            return PixelBatch(count: batch.count, preprocessor: pre) { try Self.decode(batch[$0].reference, maxPixels: maxPixels) }
+        }) { index, current in
+            let batch = batches[index]
             for (i, message) in current.failures.sorted(by: { $0.key < $1.key }) {
                 let item = batch[i]
-                if !skipBad {
-                    group.wait()
-                    throw CommandFailure("\(images):\(item.line): \(message)")
-                }
+                if !skipBad { throw CommandFailure("\(images):\(item.line): \(message)") }
                 bad.append((item, message))
             }
             let good = current.loaded
@@ -177,10 +161,6 @@ struct EmbedImagesCommand: ParsableCommand {
         guard let data = result.data else { throw ImageError.unreadable(path: url.absoluteString, reason: result.error ?? "no data") }
         return data
     }
-
-    // MARK: Batch buffers
-
-    final class Box: @unchecked Sendable { var value: PixelBatch? }
 
     // MARK: Progress
 

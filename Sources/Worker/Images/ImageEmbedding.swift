@@ -41,26 +41,30 @@ public final class CLIPImageEmbedder: ImageEmbedding {
     public func embed(_ refs: [String]) async -> [ImageOutcome] {
         let fetched = await fetcher.fetchAll(refs)
         var out = [ImageOutcome](repeating: .failure("not embedded"), count: refs.count)
-        for start in stride(from: 0, to: refs.count, by: batchSize) {
-            let range = start ..< min(refs.count, start + batchSize)
-            let limit = maxPixels
-            let batch = PixelBatch(count: range.count, preprocessor: preprocessor) { k in
+        let ranges = stride(from: 0, to: refs.count, by: batchSize).map { $0 ..< min(refs.count, $0 + batchSize) }
+        let limit = maxPixels, preprocessor = self.preprocessor
+        // The next batch decodes while this one runs through the tower.
+        PixelPipeline.run(count: ranges.count, load: { index in
+            let range = ranges[index]
+            return PixelBatch(count: range.count, preprocessor: preprocessor) { k in
                 let i = range.lowerBound + k
                 switch fetched[i] {
                 case let .failure(error): throw error
                 case let .success(data): return try ImageDecoder.decode(data: data, path: refs[i], maxPixels: limit)
                 }
             }
+        }, consume: { index, batch in
+            let range = ranges[index]
             let good = batch.loaded
             for (k, message) in batch.failures { out[range.lowerBound + k] = .failure(message) }
-            guard !good.isEmpty else { continue }
+            guard !good.isEmpty else { return }
             do {
                 let features = try model.embedPixels(batch.pixels(of: good), count: good.count)
                 for (row, k) in good.enumerated() { out[range.lowerBound + k] = .feature(features.row(row)) }
             } catch {
                 for k in good { out[range.lowerBound + k] = .failure("embedding failed: \(error)") }
             }
-        }
+        })
         return out
     }
 }

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""fp32 and bf16 CLIP image embedding: adaneg end to end against torch and OpenVINO model-only.
+
+    swift build -c release --product adaneg
+    .venv-clip/bin/pip install openvino==2026.4.1        # once, into the tools/clip venv
+    .venv-clip/bin/python bench/cpu/precision.py --adaneg .build/release/adaneg --threads 2 --rounds 3
+
+The ViT-B/16 architecture with random weights (bench/clip/make_model.py), synthetic JPEGs of
+ImageNet-like sizes, batch 32, the same thread count everywhere. Each round measures, back to back:
+
+- `adaneg embed-images --precision fp32` and `--precision bf16`, end to end (decode, preprocess,
+  vision tower); the rate is marginal (a run of N images minus a run of 32), so model loading and
+  the first batch's warm-up do not count;
+- torch `get_image_features` in fp32 and under `torch.autocast("cpu", torch.bfloat16)`, model only
+  (on already preprocessed tensors);
+- OpenVINO (`openvino.convert_model` on the vision tower + projection) compiled with
+  INFERENCE_PRECISION_HINT f32 and bf16, one stream, model only.
+
+Ratios are medians of per-round ratios, so a busy neighbour skews both sides of a ratio alike.
+It also reports the worst row cosine between adaneg's bf16 and fp32 features, and with
+--negmining the wall time of NegMining for ImageNet's 1,000 classes over WordNet (fp32 and bf16).
+Results go to stdout and bench/cpu/RESULTS.md.
+"""
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+import types
+
+sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "bench", "clip"))
+
+
+def run(cmd, env):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    dt = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr}")
+    return dt, p
+
+
+def median(values):
+    return float(np.median(values))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--adaneg", default=os.path.join(ROOT, ".build", "release", "adaneg"))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--work", default="/tmp/adaneg-clip-bench")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--images", type=int, default=96, help="images in the long run (the short one has 32)")
+    ap.add_argument("--negmining", action="store_true", help="also time mine-negatives on ImageNet's classes")
+    ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    threads = args.threads
+    torch.set_num_threads(threads)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+
+    from bench import make_images, write_list  # bench/clip/bench.py
+    from make_model import main as make_model
+    model_dir = os.path.join(args.work, "vit-b16")
+    make_model(model_dir)
+    from transformers import CLIPModel
+    ref = CLIPModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+
+    images = make_images(os.path.join(args.work, "images"), max(args.images, 64))
+    short = write_list(os.path.join(args.work, "list32.txt"), images[:32])
+    long = write_list(os.path.join(args.work, f"list{args.images}.txt"), images[: args.images])
+    marginal = args.images - 32
+
+    # OpenVINO: the vision tower and projection as one graph, compiled per precision.
+    import openvino as ov
+
+    class Vision(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, pixel_values):
+            return self.m.get_image_features(pixel_values=pixel_values)
+
+    x = torch.randn(32, 3, 224, 224)
+    core = ov.Core()
+    with torch.inference_mode():
+        ov_model = ov.convert_model(Vision(ref), example_input=x)
+    compiled = {
+        hint: core.compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
+                                                  "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
+        for hint in ("f32", "bf16")
+    }
+    xn = x.numpy()
+    for c in compiled.values():
+        c(xn)
+    with torch.inference_mode():
+        ref.get_image_features(pixel_values=x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ref.get_image_features(pixel_values=x)
+
+    samples = {}
+
+    def sample(key, value):
+        samples.setdefault(key, []).append(value)
+
+    def model_only(fn, batches=2):
+        t = time.perf_counter()
+        for _ in range(batches):
+            fn()
+        return 32 * batches / (time.perf_counter() - t)
+
+    outputs = {}
+    for r in range(args.rounds):
+        with torch.inference_mode():
+            sample("torch_fp32", model_only(lambda: ref.get_image_features(pixel_values=x)))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                sample("torch_bf16", model_only(lambda: ref.get_image_features(pixel_values=x)))
+        sample("openvino_f32", model_only(lambda: compiled["f32"](xn)))
+        sample("openvino_bf16", model_only(lambda: compiled["bf16"](xn)))
+        for precision in ("fp32", "bf16"):
+            out = os.path.join(args.work, f"features-{precision}.npy")
+            base = ["--model", model_dir, "--out", out, "--batch-size", "32", "--threads", str(threads), "--precision", precision]
+            ts, _ = run([args.adaneg, "embed-images", "--images", short] + base, env)
+            tl, _ = run([args.adaneg, "embed-images", "--images", long] + base, env)
+            sample(f"adaneg_{precision}", marginal / (tl - ts))
+            outputs[precision] = np.load(out)
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in samples.items()), flush=True)
+
+    a, b = outputs["fp32"], outputs["bf16"]
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+    def ratio(num, den):
+        return median([n / d for n, d in zip(samples[num], samples[den])])
+
+    rows = [
+        ("adaneg bf16, end to end / OpenVINO bf16, model only", ratio("adaneg_bf16", "openvino_bf16"), "≥ 0.9"),
+        ("adaneg bf16 / adaneg fp32, end to end", ratio("adaneg_bf16", "adaneg_fp32"), "≥ 1.6"),
+        ("adaneg fp32, end to end / OpenVINO f32, model only", ratio("adaneg_fp32", "openvino_f32"), "≥ 0.95"),
+        ("adaneg bf16, end to end / torch bf16 autocast, model only", ratio("adaneg_bf16", "torch_bf16"), ""),
+        ("adaneg fp32, end to end / torch fp32, model only", ratio("adaneg_fp32", "torch_fp32"), ""),
+    ]
+    negmining = []
+    if args.negmining:
+        classes = os.path.join(ROOT, "data", "imagenet-1k-classes.txt")
+        for precision in ("fp32", "bf16"):
+            out = os.path.join(args.work, f"negatives-{precision}")
+            subprocess.run(["rm", "-rf", out])
+            t, p = run([args.adaneg, "mine-negatives", "--model", model_dir, "--classes", classes, "--out", out,
+                        "--precision", precision], env)
+            negmining.append((precision, t))
+            print(f"mine-negatives ImageNet {precision}: {t:.1f} s", flush=True)
+
+    cpu = subprocess.run([args.adaneg, "doctor", "--seconds", "0"], capture_output=True, text=True, env=env).stdout
+    lines = [
+        "# CPU precision benchmark (bench/cpu/precision.py)",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {threads} threads everywhere; torch {torch.__version__}, "
+        f"OpenVINO {ov.__version__}; {args.rounds} rounds, medians (ratios: medians of per-round ratios).",
+        "ViT-B/16 architecture with random weights; synthetic JPEGs (500x375 .. 640x480); batch 32. adaneg is timed end to "
+        f"to end from JPEG files (marginal rate over {marginal} images), torch and OpenVINO on preprocessed tensors (model only).",
+        "",
+        "| images/s | fp32 | bf16 |",
+        "|---|---|---|",
+        f"| adaneg `embed-images`, end to end | {median(samples['adaneg_fp32']):.2f} | {median(samples['adaneg_bf16']):.2f} |",
+        f"| OpenVINO, model only | {median(samples['openvino_f32']):.2f} | {median(samples['openvino_bf16']):.2f} |",
+        f"| torch, model only (bf16: autocast) | {median(samples['torch_fp32']):.2f} | {median(samples['torch_bf16']):.2f} |",
+        "",
+        "| ratio | measured | target |",
+        "|---|---|---|",
+    ] + [f"| {name} | {value:.2f}x | {target} |" for name, value, target in rows] + [
+        "",
+        f"bf16 vs fp32 feature cosine over {len(cos)} images: min {cos.min():.6f}, mean {cos.mean():.6f}.",
+    ]
+    if negmining:
+        lines += ["", "NegMining for ImageNet (1,000 classes, WordNet candidates, 10,000 negatives), wall time of `mine-negatives`: "
+                  + ", ".join(f"{p} {t:.1f} s" for p, t in negmining) + "."]
+    lines += ["", "Per round: " + "; ".join(f"{k}: " + ", ".join(f"{v:.2f}" for v in vs) for k, vs in samples.items()) + ".",
+              "", "`adaneg doctor` on the machine:", "", "```", cpu.strip(), "```", ""]
+    text = "\n".join(lines)
+    print(text)
+    with open(args.results, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
