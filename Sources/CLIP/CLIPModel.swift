@@ -27,6 +27,8 @@ public final class CLIPModel: Sendable {
     public let logitScale: Float
     /// The precision the towers' matrix products run in (weights converted at load).
     public let precision: Precision
+    /// What the converted-weights cache did for this load (nil without a cache).
+    public let cacheOutcome: ConvertedWeights.Outcome?
 
     public static let configFile = "config.json"
     public static let weightsFile = "model.safetensors"
@@ -37,25 +39,46 @@ public final class CLIPModel: Sendable {
 
     /// Loads a model directory. Without `vocab.json`/`merges.txt` the model loads but cannot
     /// tokenize (embedding token ids still works).
-    public convenience init(directory: String, towers: Towers = .both, precision: Precision = .fp32) throws {
+    ///
+    /// With `weightCache` (a folder, e.g. `ConvertedWeights.defaultRoot()`), the weights are
+    /// converted for `precision` once into that folder and mapped from there on every load, so
+    /// processes on one machine share them; when the folder cannot be written the model loads
+    /// directly, with a warning on standard error.
+    public convenience init(directory: String, towers: Towers = .both, precision: Precision = .fp32, weightCache: URL? = nil) throws {
         let dir = URL(fileURLWithPath: directory)
         let configPath = dir.appendingPathComponent(Self.configFile).path
         let weightsPath = dir.appendingPathComponent(Self.weightsFile).path
         guard FileManager.default.fileExists(atPath: configPath) else { throw CheckpointError.missingFile(path: configPath, what: "CLIP config") }
         guard FileManager.default.fileExists(atPath: weightsPath) else { throw CheckpointError.missingFile(path: weightsPath, what: "CLIP weights") }
         let config = try CLIPConfig.load(path: configPath)
-        let file = try SafetensorsFile(path: weightsPath)
+        var cached: SafetensorsFile?
+        var cacheOutcome: ConvertedWeights.Outcome?
+        if let weightCache {
+            do {
+                let (path, outcome) = try ConvertedWeights.prepare(directory: directory, precision: precision, root: weightCache)
+                if case .rebuilt(let reason) = outcome {
+                    FileHandle.standardError.write(Data("warning: converted-weights cache \(path) was unusable (\(reason)); rebuilt it\n".utf8))
+                }
+                cached = try SafetensorsFile(path: path)
+                cacheOutcome = outcome
+            } catch let error as ConvertedWeights.CacheError {
+                FileHandle.standardError.write(Data("warning: \(error); loading \(weightsPath) directly\n".utf8))
+            }
+        }
+        let file = try cached ?? SafetensorsFile(path: weightsPath)
         let vocab = dir.appendingPathComponent(Self.vocabFile).path
         let merges = dir.appendingPathComponent(Self.mergesFile).path
         var tokenizer: CLIPTokenizer?
         if FileManager.default.fileExists(atPath: vocab) || FileManager.default.fileExists(atPath: merges) {
             tokenizer = try CLIPTokenizer(vocabPath: vocab, mergesPath: merges, contextLength: config.text.maxPositionEmbeddings)
         }
-        try self.init(config: config, checkpoint: file, tokenizer: tokenizer, towers: towers, precision: precision)
+        try self.init(config: config, checkpoint: file, tokenizer: tokenizer, towers: towers, precision: precision,
+                      cacheOutcome: cacheOutcome)
     }
 
     public init(config: CLIPConfig, checkpoint: SafetensorsFile, tokenizer: CLIPTokenizer?, towers: Towers = .both,
-                precision: Precision = .fp32) throws(CheckpointError) {
+                precision: Precision = .fp32, cacheOutcome: ConvertedWeights.Outcome? = nil) throws(CheckpointError) {
+        self.cacheOutcome = cacheOutcome
         let reader = CheckpointReader(file: checkpoint, precision: precision)
         self.config = config
         self.precision = precision
@@ -74,6 +97,14 @@ public final class CLIPModel: Sendable {
         } else {
             self.logitScale = Foundation.exp(config.logitScaleInitValue)
         }
+    }
+
+    /// Where the product weights live: mapped from a file, or private to this process.
+    public var weightMemory: WeightMemory {
+        var m = WeightMemory()
+        for w in (vision?.encoder.productWeights ?? []) + (text?.encoder.productWeights ?? []) { m.add(w) }
+        if let vision { m.add(vision.patchWeight) }
+        return m
     }
 
     // MARK: Text

@@ -25,6 +25,18 @@ enum CheckpointNames {
 
     static let logitScale = "logit_scale"
 
+    /// The fused attention input projection, as a converted-weights cache stores it (not a
+    /// transformers name: `self_attn.qkv_proj.weight` is `[q_proj; k_proj; v_proj]`).
+    static let fusedQKV = "self_attn.qkv_proj"
+
+    /// Weight matrices that run through the precision's products (the rest stays fp32): the
+    /// encoder layers' projections and the patch embedding.
+    static func isProductWeight(_ name: String) -> Bool {
+        name == patchEmbedding
+            || (name.contains(".encoder.layers.") && name.hasSuffix(".weight")
+                && (name.contains(".self_attn.") || name.contains(".mlp.fc")))
+    }
+
     /// `<tower>.encoder.layers.<index>.<part>`, e.g. part `self_attn.q_proj.weight`.
     static func layer(_ tower: Tower, _ index: Int, _ part: String) -> String {
         "\(tower.rawValue).encoder.layers.\(index).\(part)"
@@ -64,6 +76,20 @@ struct EncoderWeights: Sendable {
     var hidden: Int
     var heads: Int
     var activation: Activation
+
+    /// The product weights of every layer.
+    var productWeights: [WeightMatrix] { layers.flatMap { [$0.qkv.weight, $0.out.weight, $0.fc1.weight, $0.fc2.weight] } }
+}
+
+/// Bytes of product weights a model maps from a file (shared between processes through the
+/// page cache) and holds privately.
+public struct WeightMemory: Sendable, Equatable {
+    public var mapped = 0
+    public var owned = 0
+
+    mutating func add(_ w: WeightMatrix) {
+        if w.isMapped { mapped += w.byteCount } else { owned += w.byteCount }
+    }
 }
 
 // MARK: - Loading
@@ -85,10 +111,34 @@ struct CheckpointReader {
         return values
     }
 
+    /// A weight matrix read as `rows × cols` (the tensor may have more axes, e.g. a conv kernel,
+    /// as long as its shape is `shape`). Mapped in place when the file stores it in the model's
+    /// precision (a converted-weights cache, or an fp32 checkpoint run in fp32); converted
+    /// otherwise.
+    func weightMatrix(_ name: String, rows: Int, cols: Int, shape: [Int]) throws(CheckpointError) -> WeightMatrix {
+        guard let info = file.tensors[name] else { throw .missingTensor(name: name, file: file.path) }
+        guard info.shape == shape else { throw .wrongShape(name: name, file: file.path, expected: shape, found: info.shape) }
+        if let mapped = file.mapped(name, as: precision) { return WeightMatrix(rows: rows, cols: cols, mapped: mapped) }
+        return WeightMatrix(rows: rows, cols: cols, values: try tensor(name, shape), precision: precision)
+    }
+
     func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true) throws(CheckpointError) -> Linear {
-        let w = try tensor(prefix + ".weight", [out, inFeatures])
+        let w = try weightMatrix(prefix + ".weight", rows: out, cols: inFeatures, shape: [out, inFeatures])
         let b = bias ? try tensor(prefix + ".bias", [out]) : [Float](repeating: 0, count: out)
-        return Linear(weight: WeightMatrix(rows: out, cols: inFeatures, values: w, precision: precision), bias: b)
+        return Linear(weight: w, bias: b)
+    }
+
+    /// The fused `[Q; K; V]` projection: stored fused in a converted-weights cache
+    /// (`CheckpointNames.fusedQKV`), fused here from the three projections otherwise.
+    func fusedQKV(_ tower: CheckpointNames.Tower, layer i: Int, hidden d: Int) throws(CheckpointError) -> Linear {
+        let fused = CheckpointNames.layer(tower, i, CheckpointNames.fusedQKV)
+        if file.tensors[fused + ".weight"] != nil { return try linear(fused, out: 3 * d, in: d) }
+        func name(_ part: String) -> String { CheckpointNames.layer(tower, i, part) }
+        // Q, K and V read in fp32 and fused before conversion, so each is rounded once.
+        let q = try tensor(name("self_attn.q_proj.weight"), [d, d]), qb = try tensor(name("self_attn.q_proj.bias"), [d])
+        let k = try tensor(name("self_attn.k_proj.weight"), [d, d]), kb = try tensor(name("self_attn.k_proj.bias"), [d])
+        let v = try tensor(name("self_attn.v_proj.weight"), [d, d]), vb = try tensor(name("self_attn.v_proj.bias"), [d])
+        return Linear(weight: WeightMatrix(rows: 3 * d, cols: d, values: q + k + v, precision: precision), bias: qb + kb + vb)
     }
 
     func layerNorm(_ prefix: String, width: Int, eps: Float) throws(CheckpointError) -> LayerNormWeights {
@@ -100,11 +150,7 @@ struct CheckpointReader {
         var result: [EncoderLayerWeights] = []
         for i in 0..<layers {
             func name(_ part: String) -> String { CheckpointNames.layer(tower, i, part) }
-            // Q, K and V read in fp32 and fused before conversion, so each is rounded once.
-            let q = try tensor(name("self_attn.q_proj.weight"), [d, d]), qb = try tensor(name("self_attn.q_proj.bias"), [d])
-            let k = try tensor(name("self_attn.k_proj.weight"), [d, d]), kb = try tensor(name("self_attn.k_proj.bias"), [d])
-            let v = try tensor(name("self_attn.v_proj.weight"), [d, d]), vb = try tensor(name("self_attn.v_proj.bias"), [d])
-            let qkv = Linear(weight: WeightMatrix(rows: 3 * d, cols: d, values: q + k + v, precision: precision), bias: qb + kb + vb)
+            let qkv = try fusedQKV(tower, layer: i, hidden: d)
             result.append(EncoderLayerWeights(
                 norm1: try layerNorm(name("layer_norm1"), width: d, eps: eps),
                 qkv: qkv,

@@ -1,4 +1,6 @@
 import Foundation
+import Platform
+import Tensor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,8 +32,10 @@ public struct SafetensorsFile: @unchecked Sendable {
     /// Memory-maps the file (read-only) and parses its header.
     public init(path: String) throws(SafetensorsError) {
         let mapping = try MappedFile(path: path)
+        // The mapping goes when its last holder does: this Data, or a weight matrix that points
+        // into it (`mapped(_:as:)`).
         let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: mapping.base), count: mapping.count, deallocator: .custom { _, _ in
-            mapping.unmap()
+            withExtendedLifetime(mapping) {}
         })
         try self.init(data: data, path: path)
         self.mapping = mapping
@@ -97,6 +101,21 @@ public struct SafetensorsFile: @unchecked Sendable {
         case "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2": 1
         default: nil
         }
+    }
+
+    // MARK: Zero-copy access
+
+    /// The tensor's bytes in place, when the file is mapped and the tensor is stored as
+    /// `precision` (F32 for fp32, BF16 for bf16) at an aligned offset: nil otherwise.
+    public func mapped(_ name: String, as precision: Precision) -> MappedWeights? {
+        guard let mapping, let info = tensors[name] else { return nil }
+        guard info.dtype == (precision == .fp32 ? "F32" : "BF16") else { return nil }
+        return MappedWeights(base: mapping.base + dataStart + info.offsets.lowerBound, precision: precision, owner: mapping)
+    }
+
+    /// The bytes of the data section, in place (for checksums of a converted-weights cache).
+    func withDataBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try bytes.withUnsafeBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[dataStart...])) }
     }
 
     // MARK: Conversion

@@ -22,9 +22,8 @@ public struct VisionTransformer: Sendable {
         self.config = config
         self.projectionDim = projectionDim
         let d = config.hiddenSize, p = config.patchSize
-        patchWeight = WeightMatrix(rows: d, cols: config.numChannels * p * p,
-                                   values: try reader.tensor(CheckpointNames.patchEmbedding, [d, config.numChannels, p, p]),
-                                   precision: reader.precision)
+        patchWeight = try reader.weightMatrix(CheckpointNames.patchEmbedding, rows: d, cols: config.numChannels * p * p,
+                                              shape: [d, config.numChannels, p, p])
         classEmbedding = try reader.tensor(CheckpointNames.classEmbedding, [d])
         positionEmbedding = try reader.tensor(CheckpointNames.visionPositionEmbedding, [config.numPatches + 1, d])
         preNorm = try reader.layerNorm(CheckpointNames.preLayerNorm, width: d, eps: config.layerNormEps)

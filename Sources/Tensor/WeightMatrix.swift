@@ -7,6 +7,10 @@ public struct WeightMatrix: Sendable {
     public enum Storage: Sendable {
         case fp32([Float])
         case bf16([UInt16])
+        /// Values inside a read-only file mapping (a converted-weights cache or a checkpoint whose
+        /// dtype already is the precision): processes mapping the same file share one copy
+        /// through the page cache.
+        case mapped(MappedWeights)
     }
 
     public let rows: Int
@@ -24,27 +28,59 @@ public struct WeightMatrix: Sendable {
         }
     }
 
+    /// Wraps mapped values (`rows × cols` of `mapped.precision`).
+    public init(rows: Int, cols: Int, mapped: MappedWeights) {
+        self.rows = rows
+        self.cols = cols
+        storage = .mapped(mapped)
+    }
+
     public var precision: Precision {
         switch storage {
         case .fp32: .fp32
         case .bf16: .bf16
+        case .mapped(let m): m.precision
         }
     }
 
-    /// Bytes held.
+    /// Bytes of values (held privately, or mapped).
     public var byteCount: Int {
-        switch storage {
-        case .fp32(let v): v.count * 4
-        case .bf16(let v): v.count * 2
+        switch precision {
+        case .fp32: rows * cols * 4
+        case .bf16: rows * cols * 2
         }
     }
+
+    public var isMapped: Bool { if case .mapped = storage { true } else { false } }
 
     /// The values widened to fp32 (tests and diagnostics; the hot path never calls this).
     public var floatValues: [Float] {
         switch storage {
         case .fp32(let v): v
         case .bf16(let v): BFloat16.widen(v)
+        case .mapped(let m):
+            switch m.precision {
+            case .fp32: Array(UnsafeBufferPointer(start: m.base.assumingMemoryBound(to: Float.self), count: rows * cols))
+            case .bf16: UnsafeBufferPointer(start: m.base.assumingMemoryBound(to: UInt16.self), count: rows * cols).map(BFloat16.toFloat)
+            }
         }
+    }
+}
+
+/// A pointer into a read-only mapping, with the object that keeps the mapping alive.
+public struct MappedWeights: @unchecked Sendable {
+    public let base: UnsafeRawPointer
+    public let precision: Precision
+    /// Retained so the mapping outlives every matrix that points into it.
+    public let owner: AnyObject
+
+    /// `base` must be aligned for the precision's element (4 bytes for fp32, 2 for bf16).
+    public init?(base: UnsafeRawPointer, precision: Precision, owner: AnyObject) {
+        let alignment = precision == .fp32 ? MemoryLayout<Float>.alignment : MemoryLayout<UInt16>.alignment
+        guard Int(bitPattern: base) % alignment == 0 else { return nil }
+        self.base = base
+        self.precision = precision
+        self.owner = owner
     }
 }
 
@@ -74,6 +110,19 @@ public enum WeightProducts {
                 guard let base = wp.baseAddress else { return }
                 OneDNNMatmul.shared.multiplyBF16(a, lda: lda, m: m, weights: base + range.lowerBound * k, n: n, k: k,
                                                  out: c, ldc: ldc, accumulate: accumulate)
+            }
+        case .mapped(let mapped):
+            withExtendedLifetime(mapped.owner) {
+                switch mapped.precision {
+                case .fp32:
+                    let base = mapped.base.assumingMemoryBound(to: Float.self)
+                    BLAS.gemmRaw(a, lda: lda, transB: true, base + range.lowerBound * k, ldb: k, m: m, n: n, k: k,
+                                 out: c, ldc: ldc, beta: accumulate ? 1 : 0)
+                case .bf16:
+                    let base = mapped.base.assumingMemoryBound(to: UInt16.self)
+                    OneDNNMatmul.shared.multiplyBF16(a, lda: lda, m: m, weights: base + range.lowerBound * k, n: n, k: k,
+                                                     out: c, ldc: ldc, accumulate: accumulate)
+                }
             }
         }
     }

@@ -68,7 +68,8 @@ struct EmbedImagesCommand: ParsableCommand {
         }
         let clip: CLIPModel
         let precision = try precisionOptions.resolve()
-        do { clip = try CLIPModel(directory: model, towers: .vision, precision: precision) } catch { throw CommandFailure("\(error)") }
+        do { clip = try CLIPModel(directory: model, towers: .vision, precision: precision,
+                                       weightCache: ConvertedWeights.configuredRoot()) } catch { throw CommandFailure("\(error)") }
         let size = clip.config.vision.imageSize
         if let crop, crop != size {
             throw CommandFailure("--crop \(crop) does not match the model's image size \(size) (\(model)/config.json)")

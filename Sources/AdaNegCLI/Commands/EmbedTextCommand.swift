@@ -39,7 +39,8 @@ struct EmbedTextCommand: ParsableCommand {
         }
         let clip: CLIPModel
         let precision = try precisionOptions.resolve()
-        do { clip = try CLIPModel(directory: model, towers: .text, precision: precision) } catch { throw CommandFailure("\(error)") }
+        do { clip = try CLIPModel(directory: model, towers: .text, precision: precision,
+                                       weightCache: ConvertedWeights.configuredRoot()) } catch { throw CommandFailure("\(error)") }
         guard clip.tokenizer != nil else {
             throw CommandFailure("\(model): vocab.json and merges.txt are needed to embed text")
         }

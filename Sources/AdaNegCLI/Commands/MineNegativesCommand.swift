@@ -71,7 +71,7 @@ struct NegativeMiner {
 
         let clip: CLIPModel
         do {
-            clip = try CLIPModel(directory: model, towers: .text, precision: precision)
+            clip = try CLIPModel(directory: model, towers: .text, precision: precision, weightCache: ConvertedWeights.configuredRoot())
         } catch {
             throw CommandFailure("\(model): \(error)")
         }

@@ -31,7 +31,9 @@ public final class CLIPImageEmbedder: ImageEmbedding {
         let checksum = try ModelChecksum.of(directory: source.path)
         guard checksum == source.checksum else { throw WorkerError.modelMismatch(path: source.path, found: checksum, expected: source.checksum) }
         // The job's precision, whatever this CPU prefers: features of one job never mix precisions.
-        model = try CLIPModel(directory: source.path, towers: .vision, precision: source.effectivePrecision)
+        // Mapped from the converted-weights cache: local workers share one copy of the weights.
+        model = try CLIPModel(directory: source.path, towers: .vision, precision: source.effectivePrecision,
+                              weightCache: ConvertedWeights.configuredRoot())
         preprocessor = model.preprocessor(resize: source.resize, crop: source.crop)
         self.fetcher = fetcher
         self.batchSize = max(1, batchSize)

@@ -1,0 +1,266 @@
+import Foundation
+import Platform
+import Tensor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A model's weights converted once for a precision (Q, K and V fused, the product weights in
+/// the precision, everything else fp32) and kept as a safetensors file in a cache folder, so
+/// that every later load maps it instead of converting again, and every local worker maps the
+/// same file: the page cache holds one copy of the weights however many workers run.
+///
+/// Entries are keyed by the model directory's real path and its files' sizes, modification
+/// times and inodes, plus the precision. Each records its data length and a checksum of its
+/// data section, verified on every load: a truncated or corrupt entry is rebuilt, never used.
+/// Builds take an exclusive `flock`, so workers starting together convert once.
+public enum ConvertedWeights {
+    static let formatVersion = "1"
+
+    public enum CacheError: Error, CustomStringConvertible {
+        case unwritable(path: String, reason: String)
+        public var description: String {
+            switch self {
+            case let .unwritable(path, reason): "cannot write the converted-weights cache \(path): \(reason)"
+            }
+        }
+    }
+
+    /// `ADANEG_CACHE_DIR`, else `$XDG_CACHE_HOME/adaneg`, else `~/.cache/adaneg`; plus `weights/`.
+    public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        let base: URL
+        if let dir = environment["ADANEG_CACHE_DIR"], !dir.isEmpty {
+            base = URL(fileURLWithPath: dir)
+        } else if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            base = URL(fileURLWithPath: xdg).appendingPathComponent("adaneg")
+        } else {
+            base = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/adaneg")
+        }
+        return base.appendingPathComponent("weights")
+    }
+
+    /// The cache folder the commands use: `defaultRoot()`, or nil when `ADANEG_WEIGHT_CACHE=off`.
+    public static func configuredRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
+        if let switchValue = environment["ADANEG_WEIGHT_CACHE"]?.lowercased(), ["off", "0", "no", "false"].contains(switchValue) { return nil }
+        return defaultRoot(environment: environment)
+    }
+
+    /// What `prepare` did, for logs and tests.
+    public enum Outcome: Equatable, Sendable {
+        case reused
+        case built
+        /// The entry was there but failed its checks (the reason), and was rebuilt.
+        case rebuilt(reason: String)
+    }
+
+    /// The path of the converted checkpoint of `directory` in `precision` under `root`, built
+    /// (or rebuilt) first when needed.
+    public static func prepare(directory: String, precision: Precision, root: URL) throws -> (path: String, outcome: Outcome) {
+        let source = URL(fileURLWithPath: directory).appendingPathComponent(CLIPModel.weightsFile).path
+        let key = try sourceKey(directory: directory)
+        do {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        } catch {
+            throw CacheError.unwritable(path: root.path, reason: error.localizedDescription)
+        }
+        let path = root.appendingPathComponent("\(key)-\(precision.rawValue).safetensors").path
+        let lock = open(path + ".lock", O_CREAT | O_RDWR, 0o644)
+        guard lock >= 0 else { throw CacheError.unwritable(path: path + ".lock", reason: String(cString: strerror(errno))) }
+        defer { close(lock) }
+        _ = flock(lock, LOCK_EX)
+        defer { _ = flock(lock, LOCK_UN) }
+
+        var outcome = Outcome.built
+        if FileManager.default.fileExists(atPath: path) {
+            if let problem = check(path: path, key: key, precision: precision) {
+                outcome = .rebuilt(reason: problem)
+                try? FileManager.default.removeItem(atPath: path)
+            } else {
+                return (path, .reused)
+            }
+        }
+        try build(from: try SafetensorsFile(path: source), precision: precision, key: key, to: path)
+        return (path, outcome)
+    }
+
+    // MARK: Keys and checks
+
+    /// Identifies the checkpoint cheaply (no read of the weights): real path, sizes,
+    /// modification times and inodes of `config.json` and `model.safetensors`.
+    static func sourceKey(directory: String) throws -> String {
+        var parts = [URL(fileURLWithPath: directory).resolvingSymlinksInPath().path, formatVersion]
+        for name in [CLIPModel.configFile, CLIPModel.weightsFile] {
+            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                throw CheckpointError.missingFile(path: path, what: name == CLIPModel.configFile ? "CLIP config" : "CLIP weights")
+            }
+            parts.append("\(name):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec):\(info.st_ino)")
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in parts.joined(separator: "\n").utf8 { hash = ModelChecksum.mix(hash, UInt64(byte)) }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: max(0, 16 - hex.count)) + hex
+    }
+
+    /// Why the entry at `path` cannot be used, or nil when it is sound.
+    static func check(path: String, key: String, precision: Precision) -> String? {
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(path: path) } catch { return "\(error)" }
+        let m = file.metadata
+        guard m["adaneg_cache_version"] == formatVersion else { return "format version \(m["adaneg_cache_version"] ?? "none")" }
+        guard m["adaneg_source"] == key, m["adaneg_precision"] == precision.rawValue else { return "made for another checkpoint or precision" }
+        let (length, hash) = file.withDataBytes { ($0.count, dataHash($0)) }
+        guard m["adaneg_data_length"] == String(length) else { return "data length \(length), recorded \(m["adaneg_data_length"] ?? "none")" }
+        guard m["adaneg_data_hash"] == hash else { return "data checksum \(hash), recorded \(m["adaneg_data_hash"] ?? "none")" }
+        return nil
+    }
+
+    /// FNV-1a over 64-bit little-endian words (the tail byte-wise), as `ModelChecksum` hashes.
+    static func dataHash(_ raw: UnsafeRawBufferPointer) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        let words = raw.count / 8
+        for w in 0..<words { h = ModelChecksum.mix(h, UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self))) }
+        for b in (words * 8)..<raw.count { h = ModelChecksum.mix(h, UInt64(raw[b])) }
+        return String(h, radix: 16)
+    }
+
+    // MARK: Building
+
+    /// One tensor of the converted file: its name, dtype, shape and how to produce its bytes.
+    struct Entry {
+        var name: String
+        var dtype: String
+        var shape: [Int]
+        var bytes: () throws -> Data
+        var byteCount: Int { shape.reduce(1, *) * (dtype == "BF16" ? 2 : 4) }
+    }
+
+    static func entries(of file: SafetensorsFile, precision: Precision) throws -> [Entry] {
+        let weightType = precision == .fp32 ? "F32" : "BF16"
+        func floats(_ name: String) throws -> [Float] {
+            guard let values = file.floats(name) else {
+                throw CheckpointError.unsupportedDType(name: name, file: file.path, dtype: file.tensors[name]?.dtype ?? "?")
+            }
+            return values
+        }
+        func encode(_ values: [Float], as dtype: String) -> Data {
+            if dtype == "BF16" { return BFloat16.convert(values).withUnsafeBufferPointer { Data(buffer: $0) } }
+            return values.withUnsafeBufferPointer { Data(buffer: $0) }
+        }
+        var out: [Entry] = []
+        for (name, info) in file.tensors.sorted(by: { $0.key < $1.key }) {
+            // Integer tensors (position ids) are not read by the towers.
+            guard ["F32", "F16", "BF16", "F64"].contains(info.dtype) else { continue }
+            if name.contains(".self_attn.k_proj.") || name.contains(".self_attn.v_proj.") { continue }
+            if name.contains(".self_attn.q_proj.") {
+                let fused = name.replacingOccurrences(of: ".self_attn.q_proj.", with: "." + CheckpointNames.fusedQKV + ".")
+                let parts = ["q_proj", "k_proj", "v_proj"].map { name.replacingOccurrences(of: ".q_proj.", with: ".\($0).") }
+                let isWeight = name.hasSuffix(".weight")
+                var shape = info.shape
+                if !shape.isEmpty { shape[0] *= 3 }
+                let dtype = isWeight ? weightType : "F32"
+                out.append(Entry(name: fused, dtype: dtype, shape: shape) {
+                    var all: [Float] = []
+                    for part in parts { all += try floats(part) }
+                    return encode(all, as: dtype)
+                })
+                continue
+            }
+            let dtype = CheckpointNames.isProductWeight(name) ? weightType : "F32"
+            out.append(Entry(name: name, dtype: dtype, shape: info.shape) { encode(try floats(name), as: dtype) })
+        }
+        return out
+    }
+
+    /// Writes the converted checkpoint to a temporary file next to `path`, then renames it into
+    /// place, so a reader never sees half a file. Tensors start on 64-byte boundaries (padding
+    /// tensors fill the gaps, as safetensors allows no holes).
+    static func build(from file: SafetensorsFile, precision: Precision, key: String, to path: String) throws {
+        let items = try entries(of: file, precision: precision)
+        // Layout first (sizes come from shapes), then stream the bytes.
+        var header: [String: Any] = [:]
+        var plan: [(entry: Entry?, padding: Int)] = []
+        var offset = 0
+        for (index, entry) in items.enumerated() {
+            let pad = (64 - offset % 64) % 64
+            if pad > 0 {
+                header["__adaneg_pad_\(index)"] = ["dtype": "U8", "shape": [pad], "data_offsets": [offset, offset + pad]]
+                plan.append((nil, pad))
+                offset += pad
+            }
+            header[entry.name] = ["dtype": entry.dtype, "shape": entry.shape, "data_offsets": [offset, offset + entry.byteCount]]
+            plan.append((entry, 0))
+            offset += entry.byteCount
+        }
+        let temporary = path + ".tmp-\(getpid())"
+        FileManager.default.createFile(atPath: temporary, contents: nil)
+        guard let out = FileHandle(forWritingAtPath: temporary) else { throw CacheError.unwritable(path: temporary, reason: "cannot create") }
+        var removeTemporary = true
+        defer {
+            try? out.close()
+            if removeTemporary { try? FileManager.default.removeItem(atPath: temporary) }
+        }
+        // The data checksum is only known after the data; the header is written last, into
+        // a reserved, space-padded region of fixed size.
+        let reserve = 64 * ((try headerBytes(header, metadata: metadata(key: key, precision: precision, length: offset, hash: String(repeating: "f", count: 16))).count + 64 + 63) / 64)
+        var hasher = StreamingHash()
+        do {
+            try out.seek(toOffset: UInt64(8 + reserve))
+            for step in plan {
+                let data: Data
+                if let entry = step.entry { data = try entry.bytes() } else { data = Data(count: step.padding) }
+                hasher.add(data)
+                try out.write(contentsOf: data)
+            }
+            var json = try headerBytes(header, metadata: metadata(key: key, precision: precision, length: offset, hash: hasher.hex))
+            guard json.count <= reserve else { throw CacheError.unwritable(path: temporary, reason: "header larger than reserved") }
+            json.append(contentsOf: [UInt8](repeating: 0x20, count: reserve - json.count))
+            var length = UInt64(reserve).littleEndian
+            try out.seek(toOffset: 0)
+            try out.write(contentsOf: Data(bytes: &length, count: 8))
+            try out.write(contentsOf: json)
+            try out.synchronize()
+        } catch let error as CacheError {
+            throw error
+        } catch {
+            throw CacheError.unwritable(path: temporary, reason: error.localizedDescription)
+        }
+        guard rename(temporary, path) == 0 else { throw CacheError.unwritable(path: path, reason: String(cString: strerror(errno))) }
+        removeTemporary = false
+    }
+
+    static func metadata(key: String, precision: Precision, length: Int, hash: String) -> [String: String] {
+        ["adaneg_cache_version": formatVersion, "adaneg_source": key, "adaneg_precision": precision.rawValue,
+         "adaneg_data_length": String(length), "adaneg_data_hash": hash]
+    }
+
+    static func headerBytes(_ tensors: [String: Any], metadata: [String: String]) throws -> Data {
+        var object = tensors
+        object["__metadata__"] = metadata
+        return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    }
+
+    /// `dataHash` computed over chunks as they are written: the same words, carried across chunk
+    /// boundaries.
+    struct StreamingHash {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var pending: [UInt8] = []
+
+        mutating func add(_ data: Data) {
+            var bytes = pending + [UInt8](data)
+            let words = bytes.count / 8
+            bytes.withUnsafeBytes { raw in
+                for w in 0..<words { h = ModelChecksum.mix(h, UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self))) }
+            }
+            bytes.removeFirst(words * 8)
+            pending = bytes
+        }
+
+        var hex: String {
+            var x = h
+            for b in pending { x = ModelChecksum.mix(x, UInt64(b)) }
+            return String(x, radix: 16)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import CLIP
+import Foundation
+import Platform
+import Testing
+
+/// The converted-weights cache: built once, mapped afterwards (shared by processes), identical
+/// results, and a damaged entry rebuilt instead of used.
+@Suite("Converted-weights cache", .serialized)
+struct ConvertedWeightsTests {
+    static func freshRoot() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-weights-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        return root
+    }
+
+    func features(_ model: CLIPModel) throws -> [Float] {
+        let reference = try ModelTests.expected("tiny-p32-quickgelu-fp32")
+        let images = try reference.images.prefix(4).map { try ImageDecoder.decode(path: Fixtures.path("images/\($0)")) }
+        return try model.embedImages(images).storage + model.embedTexts(Array(reference.prompts.prefix(4))).storage
+    }
+
+    @Test("built once, then mapped; features equal a load without the cache bit for bit", arguments: [Precision.fp32, .bf16])
+    func buildThenMap(precision: Precision) throws {
+        let root = try Self.freshRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
+        let direct = try CLIPModel(directory: dir, precision: precision)
+        let first = try CLIPModel(directory: dir, precision: precision, weightCache: root)
+        #expect(first.cacheOutcome == .built)
+        let second = try CLIPModel(directory: dir, precision: precision, weightCache: root)
+        #expect(second.cacheOutcome == .reused)
+        // From the cache every product weight is mapped, none held privately.
+        #expect(second.weightMemory.owned == 0 && second.weightMemory.mapped > 0, "\(second.weightMemory)")
+        #expect(second.weightMemory.mapped == direct.weightMemory.mapped + direct.weightMemory.owned)
+        let expected = try features(direct)
+        #expect(try features(first) == expected)
+        #expect(try features(second) == expected)
+        let entries = try FileManager.default.contentsOfDirectory(atPath: root.path).filter { $0.hasSuffix(".safetensors") }
+        #expect(entries.count == 1 && entries[0].hasSuffix("-\(precision.rawValue).safetensors"))
+    }
+
+    @Test("a corrupt or truncated entry is detected and rebuilt, never used")
+    func corruption() throws {
+        let root = try Self.freshRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
+        let expected = try features(try CLIPModel(directory: dir, precision: .bf16))
+        _ = try CLIPModel(directory: dir, precision: .bf16, weightCache: root)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix(".safetensors") })
+        let path = root.appendingPathComponent(name)
+
+        // One flipped byte in the data section.
+        var bytes = try Data(contentsOf: path)
+        bytes[bytes.count - 100] ^= 0x5A
+        try bytes.write(to: path)
+        let afterFlip = try CLIPModel(directory: dir, precision: .bf16, weightCache: root)
+        guard case .rebuilt(let reason) = afterFlip.cacheOutcome else { Issue.record("a corrupt entry was used: \(String(describing: afterFlip.cacheOutcome))"); return }
+        #expect(reason.contains("checksum"), "\(reason)")
+        #expect(try features(afterFlip) == expected)
+
+        // Cut in half.
+        let whole = try Data(contentsOf: path)
+        try whole.prefix(whole.count / 2).write(to: path)
+        let afterCut = try CLIPModel(directory: dir, precision: .bf16, weightCache: root)
+        guard case .rebuilt = afterCut.cacheOutcome else { Issue.record("a truncated entry was used"); return }
+        #expect(try features(afterCut) == expected)
+        #expect(try CLIPModel(directory: dir, precision: .bf16, weightCache: root).cacheOutcome == .reused)
+    }
+
+    @Test("an unwritable cache folder falls back to loading directly")
+    func unwritable() throws {
+        let root = try Self.freshRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let blocker = root.appendingPathComponent("file")
+        try Data("x".utf8).write(to: blocker)
+        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
+        let model = try CLIPModel(directory: dir, precision: .bf16, weightCache: blocker.appendingPathComponent("weights"))
+        #expect(model.cacheOutcome == nil)
+        #expect(try features(model) == features(try CLIPModel(directory: dir, precision: .bf16)))
+    }
+}
