@@ -82,12 +82,10 @@ public enum ReportLoader {
 
     /// The database's coordinator (for `load` and `SequentialRescore`), never creating a file.
     public static func open(databasePath path: String) throws(ReportError) -> Coordinator {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw .missingDatabase(path)
-        }
+        guard FileManager.default.fileExists(atPath: path) else { throw .missingDatabase(path) }
         do {
-            return try Coordinator(databasePath: path)
+            // Read-only: a report never migrates or locks the database it reads.
+            return try Coordinator(readingDatabaseAt: path)
         } catch {
             throw .store(error.description)
         }

@@ -140,6 +140,26 @@ public struct AdaNegScorer: Sendable {
         return out
     }
 
+    /// Scores a stream in which some samples have no feature (`missing[i]`: an all-zero row,
+    /// what `embed-images --skip-bad` writes for an unreadable image). Batches stay slices of
+    /// B stream positions; a missing sample is left out of its batch and gets nil, exactly as
+    /// a distributed worker treats an unreadable image, so the two paths agree.
+    public mutating func scoreStream(_ features: Matrix, missing: [Bool]) throws(Problem) -> [SampleScore?] {
+        precondition(missing.count == features.rows, "one flag per row")
+        var out = [SampleScore?](repeating: nil, count: features.rows)
+        var start = 0
+        while start < features.rows {
+            let end = min(features.rows, start + parameters.batchSize)
+            let usable = (start..<end).filter { !missing[$0] }
+            if !usable.isEmpty {
+                let pending = try beginBatch(features.gatherRows(usable), positions: usable)
+                for (i, score) in zip(usable, finishBatch(pending)) { out[i] = score }
+            }
+            start = end
+        }
+        return out
+    }
+
     // MARK: Memory bank
 
     /// Entries this scorer inserted since the last call (a worker's push).

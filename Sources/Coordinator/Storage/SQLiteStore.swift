@@ -14,6 +14,39 @@ final class SQLiteStore {
         try Schema.prepare(db)
     }
 
+    /// Opens an existing database for reading only: no migration, no write lock, no file
+    /// created, so `report --db` and `status --db` are safe on a live coordinator's database
+    /// and work on read-only media. Refuses what is not a database file first, with a
+    /// message that says what it is.
+    init(readingAt path: String) throws(StoreError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .database(path: path, message: "no such file")
+        }
+        if isDirectory.boolValue { throw .database(path: path, message: "is a directory, not a database file") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        if size == 0 { throw .database(path: path, message: "is an empty file, not an adaneg database") }
+        db = try Self.openReadOnly(path)
+    }
+
+    private static func openReadOnly(_ path: String) throws(StoreError) -> SQLiteConnection {
+        do {
+            let db = try SQLiteConnection(path: path, readOnly: true)
+            try Schema.checkReadable(db)
+            return db
+        } catch {
+            // A WAL database in a directory we cannot write (read-only media) cannot get
+            // its `-shm` file; nothing can be writing to it there, so read it as immutable.
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            guard case let .database(_, message) = error,
+                  !FileManager.default.isWritableFile(atPath: directory) || message.contains("unable to open")
+            else { throw error }
+            let db = try SQLiteConnection(path: path, readOnly: true, immutable: true)
+            try Schema.checkReadable(db)
+            return db
+        }
+    }
+
     var path: String { db.path }
 
     // MARK: Jobs and planning
@@ -117,10 +150,39 @@ final class SQLiteStore {
         return out
     }
 
-    /// Returns expired leases to `pending`; returns how many expired.
-    func expireLeases(now: Double) throws(StoreError) -> Int {
+    /// Returns expired leases to `pending`; returns how many expired. With `parkAfter`, a unit
+    /// that has been leased that many times is parked as `failed` instead: a unit whose
+    /// workers keep dying on it (a trap, the OOM killer) would otherwise be leased forever.
+    func expireLeases(now: Double, parkAfter: Int? = nil) throws(StoreError) -> Int {
+        var parked = 0
+        if let parkAfter {
+            try db.prepare("""
+                UPDATE units SET state = 'failed', lease_owner = NULL, lease_expires = NULL,
+                  last_error = 'its lease expired ' || attempts || ' times without a completion (its workers died, hung or lost the coordinator)'
+                    || coalesce('; last error: ' || last_error, '')
+                WHERE state = 'leased' AND lease_expires < ? AND attempts >= ?
+                """).run([.double(now), .int(Int64(parkAfter))])
+            parked = db.changes
+        }
         try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL WHERE state = 'leased' AND lease_expires < ?")
             .run([.double(now)])
+        return parked + db.changes
+    }
+
+    /// Units a worker holds right now.
+    func leasedUnits(worker: String) throws(StoreError) -> [UnitRecord] {
+        let s = try db.prepare("SELECT \(Self.unitColumns) FROM units WHERE state = 'leased' AND lease_owner = ? ORDER BY id")
+        try s.bind([.text(worker)])
+        var out = [UnitRecord]()
+        while try s.step() { out.append(readUnit(s)) }
+        return out
+    }
+
+    /// Gives every current lease a fresh expiry: a restarted coordinator cannot tell a dead
+    /// worker from one that was retrying while it was down, so each gets one lease period to
+    /// check in before its unit goes to another worker (and the outage costs no attempt).
+    func renewLeases(expires: Double) throws(StoreError) -> Int {
+        try db.prepare("UPDATE units SET lease_expires = ? WHERE state = 'leased'").run([.double(expires)])
         return db.changes
     }
 
@@ -128,10 +190,10 @@ final class SQLiteStore {
     /// is working on, else the earliest pending unit overall. Both keep each task's stream
     /// processed in order as far as the worker count allows.
     /// One transaction: record the worker, expire overdue leases, lease the next unit.
-    func leaseNext(worker: String, host: String, now: Double, expires: Double) throws(StoreError) -> (unit: UnitRecord?, expired: Int) {
+    func leaseNext(worker: String, host: String, now: Double, expires: Double, parkAfter: Int? = nil) throws(StoreError) -> (unit: UnitRecord?, expired: Int) {
         try db.transaction { () throws(StoreError) -> (unit: UnitRecord?, expired: Int) in
             try touchWorker(id: worker, host: host, now: now)
-            let expired = try expireLeases(now: now)
+            let expired = try expireLeases(now: now, parkAfter: parkAfter)
             return (try leaseNextInTransaction(worker: worker, expires: expires), expired)
         }
     }

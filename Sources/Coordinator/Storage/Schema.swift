@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
@@ -31,6 +32,26 @@ enum Schema {
             PRIMARY KEY (model, ref)) WITHOUT ROWID;
         """,
     ]
+
+    /// Checks a database opened read-only: it must be an adaneg database at exactly the
+    /// current version (a reader cannot migrate). Every failure names what the file is.
+    static func checkReadable(_ db: SQLiteConnection) throws(StoreError) {
+        let hasVersionTable: Int64
+        do {
+            hasVersionTable = try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") ?? 0
+        } catch {
+            if db.lastErrorCode == SQLITE_NOTADB { throw .database(path: db.path, message: "not an SQLite database") }
+            throw error
+        }
+        guard hasVersionTable > 0 else {
+            throw .database(path: db.path, message: "an SQLite database, but not an adaneg one (it has no schema_version table)")
+        }
+        let version = Int(try db.scalar("SELECT max(version) FROM schema_version") ?? 0)
+        if version > currentVersion { throw .newerSchema(path: db.path, found: version, supported: currentVersion) }
+        if version < currentVersion {
+            throw .database(path: db.path, message: "schema version \(version) is older than this adaneg's \(currentVersion); readers do not migrate: open it once with `adaneg serve --db` or `adaneg run` (which migrate it)")
+        }
+    }
 
     /// Applies the schema to a new database, migrates an older one, refuses a newer one.
     static func prepare(_ db: SQLiteConnection) throws(StoreError) {
