@@ -30,6 +30,15 @@ final class SQLiteStore {
     }
 
     private static func openReadOnly(_ path: String) throws(StoreError) -> SQLiteConnection {
+        // No `-wal` file: no coordinator has the database open (it keeps one while it runs),
+        // so the file is read as immutable: no `-shm`/`-wal` is created next to it, which also
+        // makes read-only media work. With a `-wal`, a normal read-only connection sees the
+        // live coordinator's committed writes and takes only a read lock.
+        if !FileManager.default.fileExists(atPath: path + "-wal") {
+            let db = try SQLiteConnection(path: path, readOnly: true, immutable: true)
+            try Schema.checkReadable(db)
+            return db
+        }
         do {
             let db = try SQLiteConnection(path: path, readOnly: true)
             try Schema.checkReadable(db)
