@@ -142,7 +142,7 @@ public actor Worker: Service {
             let features = inputs.features
             lap(waiting: false)
             let b = plan.scoring.batchSize
-            var results = UnitResults()
+            var results = UnitResults(predStatic: [])
             var batchIndex = 0
             var start = 0
             while start < grant.count {
@@ -180,10 +180,10 @@ public actor Worker: Service {
                 }
                 for i in start..<end {
                     if let error = inputs.errors[i] {
-                        results.pred.append(0); results.conf.append(0); results.confVanilla.append(0)
+                        results.pred.append(0); results.predStatic?.append(0); results.conf.append(0); results.confVanilla.append(0)
                         results.mcm.append(0); results.adaptive.append(0); results.errors.append(error)
                     } else if let s = scores.next() {
-                        results.pred.append(s.pred); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
+                        results.pred.append(s.pred); results.predStatic?.append(s.predStatic); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
                         results.mcm.append(s.mcm); results.adaptive.append(s.adaptive); results.errors.append(nil)
                     }
                 }

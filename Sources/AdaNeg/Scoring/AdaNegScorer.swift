@@ -113,7 +113,8 @@ public struct AdaNegScorer: Sendable {
                     case .multiply: conf = sAda * sNL
                     }
                     let mcm = exp(Double(st.maxID) - st.lseID)
-                    out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda)))
+                    out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda),
+                                           predStatic: st.argmaxID))
                 }
             }
         }

@@ -100,14 +100,14 @@ struct ScoreFeaturesCommand: ParsableCommand {
             let kept = scored.indices.filter { scored[$0] != nil }
             let scores = kept.compactMap { scored[$0] }
             let truth = kept.map { truth[$0] }
-            let preds = scores.map(\.pred)
-            let rows: [(String, [Float])] = [
-                ("MCM", scores.map(\.mcm)),
-                ("NegLabel", scores.map(\.confVanilla)),
-                ("AdaNeg (\(parameters.proxy.rawValue))", scores.map(\.conf)),
+            // Each method's ACC uses its own prediction: the ID-logit argmax for MCM and NegLabel.
+            let rows: [(String, [Float], [Int])] = [
+                ("MCM", scores.map(\.mcm), scores.map(\.predStatic)),
+                ("NegLabel", scores.map(\.confVanilla), scores.map(\.predStatic)),
+                ("AdaNeg (\(parameters.proxy.rawValue))", scores.map(\.conf), scores.map(\.pred)),
             ]
             var table = [(name: String, metrics: OODMetrics)]()
-            for (name, conf) in rows {
+            for (name, conf, preds) in rows {
                 do {
                     table.append((name, try OODMetrics.compute(conf: conf, labels: truth, pred: preds)))
                 } catch {

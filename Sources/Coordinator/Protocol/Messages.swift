@@ -153,20 +153,25 @@ public struct UnitResults: Codable, Sendable, Equatable {
     public var adaptive: [Float]
     /// A per-sample error (unreadable image); its scores are ignored.
     public var errors: [String?]
+    /// MCM's and NegLabel's prediction (argmax of the ID logits); absent from older workers,
+    /// whose results then report AdaNeg's prediction for every method's ACC.
+    public var predStatic: [Int]?
 
-    public init(pred: [Int] = [], conf: [Float] = [], confVanilla: [Float] = [], mcm: [Float] = [], adaptive: [Float] = [], errors: [String?] = []) {
+    public init(pred: [Int] = [], conf: [Float] = [], confVanilla: [Float] = [], mcm: [Float] = [], adaptive: [Float] = [], errors: [String?] = [],
+                predStatic: [Int]? = nil) {
         self.pred = pred
         self.conf = conf
         self.confVanilla = confVanilla
         self.mcm = mcm
         self.adaptive = adaptive
         self.errors = errors
+        self.predStatic = predStatic
     }
 
     public var count: Int { pred.count }
 
     public var isConsistent: Bool {
-        [conf.count, confVanilla.count, mcm.count, adaptive.count, errors.count].allSatisfy { $0 == pred.count }
+        [conf.count, confVanilla.count, mcm.count, adaptive.count, errors.count, predStatic?.count ?? pred.count].allSatisfy { $0 == pred.count }
     }
 }
 

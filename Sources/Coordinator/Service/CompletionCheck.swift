@@ -18,6 +18,7 @@ enum CompletionCheck {
         let unit = 0.0...1.0
         for i in 0..<r.count {
             if !(0..<plan.numID).contains(r.pred[i]) { return "sample \(i): pred \(r.pred[i]) is not an ID class (0..<\(plan.numID))" }
+            if let p = r.predStatic?[i], !(0..<plan.numID).contains(p) { return "sample \(i): predStatic \(p) is not an ID class (0..<\(plan.numID))" }
             if let problem = scoreProblem("conf", r.conf[i], conf, i) ?? scoreProblem("confVanilla", r.confVanilla[i], unit, i)
                 ?? scoreProblem("mcm", r.mcm[i], unit, i) ?? scoreProblem("adaptive", r.adaptive[i], unit, i) {
                 return problem

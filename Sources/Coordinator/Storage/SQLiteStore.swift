@@ -257,15 +257,15 @@ final class SQLiteStore {
                       request.bank.map { .int(Int64($0.idRows)) } ?? .null, request.bank.map { .int(Int64($0.negativeRows)) } ?? .null,
                       .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
             guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
-            let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error, pred_static) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             for i in 0..<results.count {
                 let position = Int64(unit.firstSample + i)
                 if let error = results.errors[i] {
-                    try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error)])
+                    try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error), .null])
                 } else {
                     try insert.run([.int(unit.task), .int(position), .int(Int64(results.pred[i])), .double(Double(results.conf[i])),
                                     .double(Double(results.confVanilla[i])), .double(Double(results.mcm[i])),
-                                    .double(Double(results.adaptive[i])), .null])
+                                    .double(Double(results.adaptive[i])), .null, results.predStatic.map { .int(Int64($0[i])) } ?? .null])
                 }
             }
             try db.prepare("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?")
@@ -334,7 +334,7 @@ final class SQLiteStore {
     /// Every result of a task with its label, in stream order.
     func results(task: Int64) throws(StoreError) -> [ResultRecord] {
         let s = try db.prepare("""
-            SELECT s.position, s.label, r.pred, r.conf, r.conf_vanilla, r.mcm, r.adaptive, r.error
+            SELECT s.position, s.label, r.pred, r.conf, r.conf_vanilla, r.mcm, r.adaptive, r.error, r.pred_static
             FROM results r JOIN samples s ON s.task_id = r.task_id AND s.position = r.position
             WHERE r.task_id = ? ORDER BY r.position
             """)
@@ -343,7 +343,8 @@ final class SQLiteStore {
         while try s.step() {
             func f(_ c: Int32) -> Float? { s.isNull(c) ? nil : Float(s.double(c)) }
             out.append(ResultRecord(position: Int(s.int(0)), label: Int(s.int(1)), pred: s.isNull(2) ? nil : Int(s.int(2)),
-                                    conf: f(3), confVanilla: f(4), mcm: f(5), adaptive: f(6), error: s.text(7)))
+                                    conf: f(3), confVanilla: f(4), mcm: f(5), adaptive: f(6), error: s.text(7),
+                                    predStatic: s.isNull(8) ? nil : Int(s.int(8))))
         }
         return out
     }

@@ -4,7 +4,7 @@ import Foundation
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
 enum Schema {
     /// The version `schema.sql` describes.
-    static let currentVersion = 2
+    static let currentVersion = 3
 
     /// The top-level `schema.sql`, embedded in the binary at build time (the target's
     /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
@@ -30,6 +30,10 @@ enum Schema {
         CREATE TABLE IF NOT EXISTS features (
             model TEXT NOT NULL, ref TEXT NOT NULL, vector BLOB, error TEXT,
             PRIMARY KEY (model, ref)) WITHOUT ROWID;
+        """,
+        // 2 → 3: each method's own prediction (MCM and NegLabel: argmax of the ID logits).
+        2: """
+        ALTER TABLE results ADD COLUMN pred_static INTEGER;
         """,
     ]
 
