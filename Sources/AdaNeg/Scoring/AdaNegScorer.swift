@@ -3,7 +3,7 @@ import Tensor
 /// The AdaNeg scorer for one task's stream: stateful, because the memory bank grows as
 /// batches are scored.
 ///
-/// Per batch (ALGORITHM.md §3): static logits `z = s·V·Tᵀ` with one GEMM; the grouped score
+/// Per batch (docs/algorithm.md, "One batch"): static logits `z = s·V·Tᵀ` with one GEMM; the grouped score
 /// `S_nl`; the bank update from confident samples (ID first, then OOD, in batch order); the
 /// adaptive logits `z'` from the refreshed proxies; then `S_ada`, the prediction, MCM and
 /// NegLabel, all from the same pass.
