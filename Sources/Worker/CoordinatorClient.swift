@@ -233,6 +233,13 @@ public struct CoordinatorClient: Sendable {
             }
         }
         if let io = error as? IOError { return describe(errno: io.errnoCode) }
+        if let channel = error as? ChannelError {
+            switch channel {
+            case .ioOnClosedChannel, .alreadyClosed, .eof, .outputClosed: return "connection closed"
+            case .connectTimeout: return "timed out (no answer to the connection)"
+            default: break
+            }
+        }
         if let connection = error as? NIOConnectionError {
             if let io = connection.connectionErrors.lazy.compactMap({ $0.error as? IOError }).first { return describe(errno: io.errnoCode) }
             if connection.connectionErrors.contains(where: { if case ChannelError.connectTimeout = $0.error { true } else { false } }) {
@@ -241,7 +248,6 @@ public struct CoordinatorClient: Sendable {
             if connection.dnsAError != nil || connection.dnsAAAAError != nil { return "host name \(connection.host) not found" }
             return "cannot connect to \(connection.host):\(connection.port)"
         }
-        if case ChannelError.connectTimeout = error { return "timed out (no answer to the connection)" }
         if let urlError = error as? URLError {
             switch urlError.code {
             case .cannotConnectToHost: return "connection refused"

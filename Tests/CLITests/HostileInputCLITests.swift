@@ -112,6 +112,25 @@ struct HostileInputCLITests {
         }
     }
 
+    @Test("status against a coordinator that accepts connections but never answers: 'timed out', exit 2")
+    func silentCoordinator() throws {
+        // A listening socket nobody accepts from: the kernel completes the handshake, no reply ever comes.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        #expect(listening)
+        let url = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        let r = try CLI.run(["status", "--coordinator", url, "job"])
+        #expect(r.status == 2)
+        #expect(r.stderr == "error: cannot reach the coordinator at \(url): timed out (no answer within 5 s)\n", "\(r.stderr)")
+    }
+
     @Test("a worker whose coordinator is down logs each retry and stops at once on SIGTERM")
     func workerOutage() async throws {
         let url = "http://127.0.0.1:\(try Self.deadPort())"

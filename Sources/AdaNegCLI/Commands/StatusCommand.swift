@@ -63,7 +63,12 @@ struct StatusCommand: AsyncParsableCommand {
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let data: Data, response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            // A hard deadline: URLSession's timeout does not end a request to a coordinator
+            // that accepted the connection but never answers (a stopped process).
+            let prepared = request
+            (data, response) = try await Deadline.run(seconds: 5) { try await URLSession.shared.data(for: prepared) }
+        } catch is Deadline.Expired {
+            throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): timed out (no answer within 5 s)")
         } catch {
             throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): \(CoordinatorClient.transportReason(error))")
         }

@@ -21,8 +21,9 @@ struct SubmitCommand: AsyncParsableCommand {
         let spec = try JobPreparation.resolveNegatives(try JobLoading.load(job), directory: directory)
         guard let url = URL(string: coordinator) else { throw CommandFailure("--coordinator '\(coordinator)' is not a URL") }
         // One try with a short connection timeout: an unreachable coordinator fails in
-        // seconds with one line; planning a large job may still take minutes.
-        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 0, timeout: 900, connectTimeout: 5)
+        // seconds with one line; planning a large job (checksumming the model, resolving every
+        // image reference) may take a while, so the answer itself gets two minutes.
+        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 0, timeout: 120, connectTimeout: 5)
         do {
             let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
             print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples")
