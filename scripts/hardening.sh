@@ -9,8 +9,9 @@
 #                                                100% loss longer than a lease
 #   fuzz       scripts/fuzz/run.sh              schemathesis from openapi.yaml + hostile requests:
 #                                                no 5xx, no crash, stored data unchanged
-#   libfuzzer  scripts/fuzz/libfuzzer.sh        libFuzzer + ASan on the NPY, NPY-header, bank-wire
-#                                                and image-list parsers, 30 s each (full: 600 s)
+#   libfuzzer  scripts/fuzz/libfuzzer.sh        libFuzzer + ASan on the NPY, NPY-header, bank-wire,
+#                                                image-list and API-body parsers, 30 s each
+#                                                (full: 600 s)
 #   slurm      scripts/slurm/test.sh            a single-node Slurm runs deploy/slurm's array
 #
 # Uses an already-built debug binary: $ADANEG, else .build/debug/adaneg. Needs root (tmpfs,
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --full) FULL=1; shift ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "hardening: unknown option $1" >&2; exit 2 ;;
   esac
 done

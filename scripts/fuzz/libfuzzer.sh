@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # libFuzzer (with AddressSanitizer) on the parsers of outside data that build without the rest
-# of the package: NPY files, the job loader's NPY header check, the bank-delta wire format and
-# OpenOOD image lists. Each target is compiled with `swiftc -sanitize=fuzzer,address` straight
+# of the package: NPY files, the job loader's NPY header check, the bank-delta wire format,
+# OpenOOD image lists, and the API's JSON bodies with the completion checks. Each target is compiled with `swiftc -sanitize=fuzzer,address` straight
 # from the sources it exercises (tools/fuzz/libfuzzer/<target>.swift names them) and run for a
 # bounded time from its committed seed corpus (tools/fuzz/corpus/<target>/, copied: the
 # corpus grown during a run stays in the output folder). Any crash, sanitizer report, leak or
 # timeout fails the run; the crashing input is kept in the output folder, to become a test.
 #
-#   scripts/fuzz/libfuzzer.sh [--seconds 30] [--only npy,npyheader,bankwire,imagelist] [--out DIR]
+#   scripts/fuzz/libfuzzer.sh [--seconds 30] [--only npy,npyheader,bankwire,imagelist,messages] [--out DIR]
 #
 # Writes DIR/summary.tsv (target, runs, seconds, runs/s, coverage edges, features, result).
 set -euo pipefail
@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     --seconds) SECONDS_PER=$2; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,10 +35,11 @@ declare -A SOURCES=(
   [npyheader]="Sources/NPY/*.swift Sources/JobSpec/NPYHeaderCheck.swift Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
   [bankwire]="Sources/Coordinator/Protocol/BankWire.swift Sources/AdaNeg/Bank/*.swift"
   [imagelist]="Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
+  [messages]="Sources/Coordinator/Protocol/Messages.swift Sources/Coordinator/Protocol/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift"
 )
 printf 'target\truns\tseconds\truns_per_s\tcov\tft\tresult\n' >"$OUT/summary.tsv"
 FAILED=0
-for target in npy npyheader bankwire imagelist; do
+for target in npy npyheader bankwire imagelist messages; do
   if [ -n "$ONLY" ] && [[ "$ONLY" != *",$target,"* ]]; then continue; fi
   binary="$BUILD/fuzz-$target"
   log "building $target"
