@@ -1,5 +1,6 @@
 import AdaNeg
 import Foundation
+import JobSpec
 import NPY
 import Testing
 @testable import Coordinator
@@ -191,6 +192,21 @@ struct HostileInputCLITests {
         #expect(status.status == 0, "\(status.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("db/run.sqlite"))) == before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.path("db")).sorted() == listing)
+    }
+
+    @Test("status --db on a database a coordinator has open: it reads, and the coordinator keeps writing")
+    func readerOnLiveDatabase() async throws {
+        let s = try Scratch()
+        let job = try writeJob(s)
+        let coordinator = try Coordinator(databasePath: s.path("live.sqlite"))
+        let spec = try JobSpecLoader.load(path: job)
+        _ = try await coordinator.submit(spec)
+        let grant = try #require(try await coordinator.lease(worker: "w", host: "h").grant)
+        let r = try CLI.run(["status", "--db", s.path("live.sqlite"), "hostile"])
+        #expect(r.status == 0 && r.stdout.contains("1 leased"), "\(r.stdout)\(r.stderr)")
+        // No lock was left behind: the writer goes on.
+        #expect(try await coordinator.heartbeat(unit: grant.unit, worker: "w"))
+        #expect(try await coordinator.release(unit: grant.unit, worker: "w"))
     }
 
     @Test("report --db and status --db on what is not a database: a message that says what it is")
