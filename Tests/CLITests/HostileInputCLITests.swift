@@ -174,6 +174,9 @@ struct HostileInputCLITests {
         #expect(r.stdout.contains("workers keep dying on unit 2 (task 1)") && r.stdout.contains("parked as failed after 3 attempts"), "\(r.stdout)")
         let status = try CLI.run(["status", "--db", s.path("db.sqlite"), "hostile"])
         #expect(status.status == 0 && status.stdout.contains("died of signal 6"), "\(status.stdout)")
+        // Running it again resumes a finished job: it says the same, without new deaths.
+        let again = try CLI.run(["run", job, "--workers", "1", "--db", s.path("db.sqlite")])
+        #expect(again.status == 2 && again.stderr.contains("error: workers keep dying on unit 2: worker process"), "\(again.stderr)")
     }
 
     @Test("report --db and status --db read without writing: the database stays byte-identical")

@@ -81,7 +81,13 @@ struct EmbeddedRun {
         } catch {
             throw CommandFailure("\(error)")
         }
-        let killers = status.failed.compactMap { unit in pool.deaths[unit.unit].map { (unit: unit.unit, reason: $0) } }
+        // Parked because its workers died: seen dying in this run, or recorded so by an earlier
+        // run (its supervisor's reason) or by lease expiries, so a re-run reports it the same way.
+        let killers = status.failed.compactMap { unit -> (unit: Int64, reason: String)? in
+            if let reason = pool.deaths[unit.unit] { return (unit.unit, reason) }
+            let diedBefore = unit.error.hasPrefix("worker process ") || unit.error.hasPrefix("its lease expired ")
+            return diedBefore ? (unit.unit, unit.error) : nil
+        }
         return Outcome(report: report, status: status, seconds: Date().timeIntervalSince(started), workers: workers, killerUnits: killers)
     }
 
