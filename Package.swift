@@ -91,6 +91,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(name: "adaneg", dependencies: ["AdaNegCLI"]),
@@ -126,6 +127,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker"]),
+        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker", "JobSpec"]),
     ]
 )

@@ -95,6 +95,7 @@ CREATE TABLE IF NOT EXISTS results (
     mcm          REAL,
     adaptive     REAL,
     error        TEXT,
+    pred_static  INTEGER,  -- argmax of the ID logits: MCM's and NegLabel's prediction
     PRIMARY KEY (task_id, position)
 ) WITHOUT ROWID;
 

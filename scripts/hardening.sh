@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Hardening checks of issue 7, in their bounded form for CI (about 7 minutes on 2 cores, plus
-# first-time apt and pip installs; every step has a hard time limit, 25 minutes in all):
+# Hardening checks of issues 7 and 13, in their bounded form for CI (about 10 minutes on 2 cores,
+# plus first-time apt and pip installs; every step has a hard time limit, 32 minutes in all):
 #
 #   chaos      scripts/chaos/run.sh --mode ci   kill -9 workers (10) and the coordinator (3),
-#                                                SIGSTOP past a lease, disk full under the DB
+#                                                SIGSTOP past a lease, a 20-s coordinator outage,
+#                                                disk full under the DB
 #   multihost  scripts/multihost/run.sh         network namespaces + veth, token, link down and
 #                                                100% loss longer than a lease
 #   fuzz       scripts/fuzz/run.sh              schemathesis from openapi.yaml + hostile requests:
 #                                                no 5xx, no crash, stored data unchanged
+#   libfuzzer  scripts/fuzz/libfuzzer.sh        libFuzzer + ASan on the NPY, NPY-header, bank-wire,
+#                                                image-list and API-body parsers, 30 s each
+#                                                (full: 600 s)
 #   slurm      scripts/slurm/test.sh            a single-node Slurm runs deploy/slurm's array
 #
 # Uses an already-built debug binary: $ADANEG, else .build/debug/adaneg. Needs root (tmpfs,
@@ -25,7 +29,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --full) FULL=1; shift ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "hardening: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -51,16 +55,17 @@ mkdir -p "$OUT"
 echo "hardening: binary $ADANEG, logs in $OUT" >&2
 
 if [ $FULL = 1 ]; then
-  CHAOS_ARGS=(--mode full) FUZZ_ARGS=(--examples 500 --max-time 300) LIMITS=(1500 600 900 600)
+  CHAOS_ARGS=(--mode full) FUZZ_ARGS=(--examples 500 --max-time 300) LIBFUZZER_ARGS=(--seconds 600) LIMITS=(2100 600 900 600 2700)
 else
-  CHAOS_ARGS=(--mode ci) FUZZ_ARGS=(--examples 100 --max-time 90) LIMITS=(480 300 420 300)
+  CHAOS_ARGS=(--mode ci) FUZZ_ARGS=(--examples 100 --max-time 90) LIBFUZZER_ARGS=(--seconds 30) LIMITS=(600 300 420 300 300)
 fi
-STEPS=(chaos multihost fuzz slurm)
+STEPS=(chaos multihost fuzz slurm libfuzzer)
 COMMANDS=(
   "bash scripts/chaos/run.sh ${CHAOS_ARGS[*]} --out $OUT/chaos"
   "bash scripts/multihost/run.sh --out $OUT/multihost"
   "bash scripts/fuzz/run.sh ${FUZZ_ARGS[*]} --out $OUT/fuzz"
   "bash scripts/slurm/test.sh --out $OUT/slurm"
+  "bash scripts/fuzz/libfuzzer.sh ${LIBFUZZER_ARGS[*]} --out $OUT/libfuzzer"
 )
 passed=0 failed=0 failures=()
 for i in "${!STEPS[@]}"; do

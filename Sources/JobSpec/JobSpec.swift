@@ -62,8 +62,42 @@ public struct JobSpec: Sendable, Equatable {
         self.specText = specText
     }
 
-    /// Samples per work unit.
-    public var unitSize: Int { unitBatches * scoring.batchSize }
+    /// Samples per work unit (0 when the product would overflow; a loaded spec never does,
+    /// see `Limits.unitSamples`).
+    public var unitSize: Int { MemoryEstimate.product(unitBatches, scoring.batchSize) ?? 0 }
+
+    /// The accepted range of every integer of the job format besides the hyperparameters
+    /// (`ScoringParameters.Limits`). Far beyond real jobs (ImageNet: C = 1000, M = 10000), and
+    /// small enough that every size the planner derives from them fits in `Int`.
+    public enum Limits {
+        public static let unitBatches = 1...100_000
+        public static let syncEvery = 1...100_000
+        /// unit_batches × batch_size: a unit's results (and image features) travel in one
+        /// request body, which the coordinator caps (64 MB by default).
+        public static let unitSamples = 1...65_536
+        public static let negatives = 1...1_000_000
+        public static let numClasses = 1...1_000_000
+        /// resize and crop, in pixels.
+        public static let imageSide = 1...8192
+    }
+
+    /// Range problems of the sizes that combine fields (key, message), for the loader and for
+    /// the planner, which also plans specs built in code.
+    public var sizeProblems: [(key: String, message: String)] {
+        var out = [(key: String, message: String)]()
+        func check(_ key: String, _ value: Int, _ range: ClosedRange<Int>) {
+            guard !range.contains(value) else { return }
+            out.append((key, value < range.lowerBound ? "must be at least \(range.lowerBound) (got \(value))"
+                                                       : "must be at most \(range.upperBound) (got \(value))"))
+        }
+        check("unit_batches", unitBatches, Limits.unitBatches)
+        check("sync_every", syncEvery, Limits.syncEvery)
+        if Limits.unitBatches.contains(unitBatches), ScoringParameters.Limits.batchSize.contains(scoring.batchSize),
+           !Limits.unitSamples.contains(unitBatches * scoring.batchSize) {
+            out.append(("unit_batches", "unit_batches \(unitBatches) × batch_size \(scoring.batchSize) = \(unitBatches * scoring.batchSize) samples per unit; at most \(Limits.unitSamples.upperBound) fit in one completion"))
+        }
+        return out
+    }
 
     /// True when any set (ID or OOD) is given as images rather than features.
     public var hasImages: Bool { id.images != nil || ood.contains { $0.data.images != nil } }

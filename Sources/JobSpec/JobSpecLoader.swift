@@ -188,8 +188,9 @@ struct SpecDecoder {
             preprocessing.resize = f.int("resize", log: &log)
             preprocessing.crop = f.int("crop", log: &log)
             for key in ["resize", "crop"] {
-                if let v = key == "resize" ? preprocessing.resize : preprocessing.crop, v < 1 {
-                    log.add("preprocessing.\(key)", f.lineOf(key), "must be at least 1 (got \(v))")
+                if let v = key == "resize" ? preprocessing.resize : preprocessing.crop, !JobSpec.Limits.imageSide.contains(v) {
+                    log.add("preprocessing.\(key)", f.lineOf(key), v < 1 ? "must be at least 1 (got \(v))"
+                                                                     : "must be at most \(JobSpec.Limits.imageSide.upperBound) pixels (got \(v))")
                 }
             }
             if let r = preprocessing.resize, let c = preprocessing.crop, r >= 1, c > r {
@@ -199,9 +200,9 @@ struct SpecDecoder {
 
         let seed = top.uint64("seed", log: &log) ?? 0
         let unitBatches = top.int("unit_batches", log: &log) ?? 8
-        if unitBatches < 1 { log.add("unit_batches", top.lineOf("unit_batches"), "must be at least 1 (got \(unitBatches))") }
         let syncEvery = top.int("sync_every", log: &log) ?? 1
-        if syncEvery < 1 { log.add("sync_every", top.lineOf("sync_every"), "must be at least 1 (got \(syncEvery))") }
+        let sizes = JobSpec(name: "", id: DatasetSpec(), ood: [], scoring: scoring, unitBatches: unitBatches, syncEvery: syncEvery)
+        for (key, message) in sizes.sizeProblems { log.add(key, top.lineOf(key), message) }
         let keepFeatures = top.bool("keep_features", log: &log) ?? true
         let precision = top.choice("precision", PrecisionChoice.allCases.map(\.rawValue), log: &log).flatMap { PrecisionChoice(rawValue: $0) }
 
@@ -209,6 +210,8 @@ struct SpecDecoder {
         let negLine = top.lineOf("negatives")
         if negatives.count < 1 {
             log.add("negatives.count", lines["negatives.count"] ?? negLine, "must be at least 1 (got \(negatives.count))")
+        } else if negatives.count > JobSpec.Limits.negatives.upperBound {
+            log.add("negatives.count", lines["negatives.count"] ?? negLine, "must be at most \(JobSpec.Limits.negatives.upperBound) (got \(negatives.count))")
         } else if scoring.groups >= 1 && negatives.count < scoring.groups {
             log.add("negatives.count", lines["negatives.count"] ?? negLine,
                     "\(negatives.count) negative labels cannot fill \(scoring.groups) groups (scoring.groups); need count ≥ groups")
@@ -284,6 +287,9 @@ struct SpecDecoder {
             d.classes = path(f, "classes")
             d.numClasses = f.int("num_classes", log: &log)
             if let c = d.numClasses, c < 1 { log.add("\(p).num_classes", f.lineOf("num_classes"), "must be at least 1 (got \(c))") }
+            if let c = d.numClasses, c > JobSpec.Limits.numClasses.upperBound {
+                log.add("\(p).num_classes", f.lineOf("num_classes"), "must be at most \(JobSpec.Limits.numClasses.upperBound) (got \(c))")
+            }
         }
         if let node = f.node("images") {
             lines["\(p).images"] = node.mark?.line

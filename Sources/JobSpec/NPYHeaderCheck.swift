@@ -63,7 +63,9 @@ enum NPYHeaderCheck {
         fake.append(contentsOf: [UInt8(bytes.count & 0xFF), UInt8((bytes.count >> 8) & 0xFF)])
         fake.append(contentsOf: bytes)
         let dtype = try NPYFile.parse(fake, path: path).dtype
-        let expected = shape.reduce(1, *) * dtype.byteWidth
+        guard let expected = NPYArray.byteCount(shape: shape, dtype: dtype) else {
+            throw .malformedHeader(path: path, reason: "shape \(shape) of \(dtype.rawValue) elements is larger than any file can hold")
+        }
         let end = (try? handle.seekToEnd()).map(Int.init) ?? 0
         guard end - dataStart >= expected else { throw .truncated(path: path, expectedBytes: expected, foundBytes: max(0, end - dataStart)) }
         return Info(shape: shape, dtype: dtype)

@@ -37,6 +37,21 @@ public struct NPYArray: Sendable, Equatable {
 
     public var count: Int { shape.reduce(1, *) }
 
+    /// The bytes of data a header's `shape` and `dtype` promise, or nil when the element count
+    /// or the byte count does not fit in `Int`. Headers come from outside, so a shape such as
+    /// `(2**62, 2**62)` must be refused as a malformed header instead of trapping on overflow
+    /// before the truncation check can even run.
+    public static func byteCount(shape: [Int], dtype: DType) -> Int? {
+        var total = dtype.byteWidth
+        for n in shape {
+            guard n >= 0 else { return nil }
+            let (product, overflow) = total.multipliedReportingOverflow(by: n)
+            if overflow { return nil }
+            total = product
+        }
+        return total
+    }
+
     /// Rows and columns, treating a 1-D array as one column.
     public var matrixShape: (rows: Int, cols: Int)? {
         switch shape.count {

@@ -46,8 +46,9 @@ public enum NPYFile {
             throw .unsupportedDType(path: path, descr: fields.descr)
         }
         let dataStart = headerStart + headerLength
-        let count = fields.shape.reduce(1, *)
-        let expected = count * dtype.byteWidth
+        guard let expected = NPYArray.byteCount(shape: fields.shape, dtype: dtype) else {
+            throw .malformedHeader(path: path, reason: "shape \(fields.shape) of \(dtype.rawValue) elements is larger than any file can hold")
+        }
         let available = bytes.count - dataStart
         guard available >= expected else {
             throw .truncated(path: path, expectedBytes: expected, foundBytes: available)

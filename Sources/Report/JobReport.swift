@@ -240,13 +240,16 @@ extension JobReport {
             let ok = t.results.filter(Self.usable)
             let labels = ok.map(\.label)
             let pred = ok.map { $0.pred ?? -1 }
+            // MCM and NegLabel are judged by their own prediction, the argmax of the ID logits
+            // (results of older workers lack it: AdaNeg's prediction stands in).
+            let predStatic = ok.map { $0.predStatic ?? $0.pred ?? -1 }
             let idCount = labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
             var metrics = [String: OODMetrics]()
             var notes = [String]()
             for m in methods {
                 let conf = ok.map { Self.score($0, m.key) ?? .nan }
                 do {
-                    metrics[m.key] = try OODMetrics.compute(conf: conf, labels: labels, pred: pred)
+                    metrics[m.key] = try OODMetrics.compute(conf: conf, labels: labels, pred: m.key == "mcm" || m.key == "neglabel" ? predStatic : pred)
                 } catch {
                     if !notes.contains(error.description) { notes.append(error.description) }
                 }

@@ -54,6 +54,11 @@ public struct TaskData: Sendable {
 
 /// Why a report could not be made, worded for the user.
 public enum ReportError: Error, Equatable, CustomStringConvertible {
+    static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
     case missingDatabase(String)
     case store(String)
     case unknownJob(name: String, known: [String])
@@ -62,7 +67,9 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .missingDatabase(path): "\(path): no such database"
+        case let .missingDatabase(path):
+            // A folder is not "missing", but it is no database either: say what it is.
+            Self.isDirectory(path) ? "\(path): is a directory, not a database file" : "\(path): no such database"
         case let .store(message): message
         case let .unknownJob(name, known):
             "no job named '\(name)'" + (known.isEmpty ? " (the database holds no jobs)" : " (jobs: \(known.joined(separator: ", ")))")
@@ -82,12 +89,10 @@ public enum ReportLoader {
 
     /// The database's coordinator (for `load` and `SequentialRescore`), never creating a file.
     public static func open(databasePath path: String) throws(ReportError) -> Coordinator {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw .missingDatabase(path)
-        }
+        guard FileManager.default.fileExists(atPath: path), !ReportError.isDirectory(path) else { throw .missingDatabase(path) }
         do {
-            return try Coordinator(databasePath: path)
+            // Read-only: a report never migrates or locks the database it reads.
+            return try Coordinator(readingDatabaseAt: path)
         } catch {
             throw .store(error.description)
         }

@@ -1,6 +1,8 @@
 import AdaNeg
 import Coordinator
 import Foundation
+import NIOCore
+import NIOPosix
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -25,27 +27,60 @@ public enum ClientError: Error, CustomStringConvertible {
     }
 }
 
+/// One retry of a call to an unreachable (or failing) coordinator, for the log.
+public struct RetryEvent: Sendable {
+    public var url: String
+    /// "connection refused", "timed out", "HTTP 503: …".
+    public var reason: String
+    /// 1 for the first retry.
+    public var attempt: Int
+    /// Seconds until the next try.
+    public var delay: Double
+    /// Seconds of patience left (nil: retrying forever).
+    public var remaining: Double?
+
+    /// One log line: when (the logger adds the time), why, and when the next try is.
+    public var message: String {
+        let left = remaining.map { "; giving up in \(String(format: "%.0f", $0)) s" } ?? "; retrying until the coordinator is back"
+        return "coordinator \(url): \(reason); retry \(attempt) in \(String(format: "%.1f", delay)) s\(left)"
+    }
+}
+
 /// The coordinator's HTTP API from the worker's (and CLI's) side. Transport failures and 5xx
-/// answers are retried with exponential backoff for up to `retryWindow` seconds, so workers
-/// ride out a coordinator restart.
+/// answers are retried with exponential backoff and jitter (capped at `maxRetryDelay`) for up
+/// to `retryWindow` seconds, so workers ride out a coordinator restart or outage; each retry
+/// is reported to `onRetry`. Cancelling the calling task ends a call at once, mid-wait too.
 public struct CoordinatorClient: Sendable {
     public let base: URL
     let token: String?
     let session: URLSession
     /// Persistent connections for `http://` coordinators.
     let keepAlive: KeepAliveHTTP?
+    /// Seconds to keep retrying a failing call; 0: one try; `.infinity`: forever.
     public var retryWindow: Double
+    /// The backoff doubles from `firstRetryDelay` up to this cap.
+    public var maxRetryDelay: Double = 30
+    public var firstRetryDelay: Double = 0.1
+    /// Called before each wait between tries.
+    public var onRetry: (@Sendable (RetryEvent) -> Void)?
 
-    public init(base: URL, token: String? = nil, retryWindow: Double = 120, timeout: Double = 60) {
+    /// - Parameters:
+    ///   - timeout: seconds a request may wait for its reply.
+    ///   - connectTimeout: seconds to establish a connection (default: `timeout`); the
+    ///     one-shot commands use a few seconds, so an unreachable host fails fast while a slow
+    ///     answer (planning a large job) is still waited for.
+    public init(base: URL, token: String? = nil, retryWindow: Double = 120, timeout: Double = 60,
+                connectTimeout: Double? = nil, onRetry: (@Sendable (RetryEvent) -> Void)? = nil) {
         self.base = base
         self.token = token
         self.retryWindow = retryWindow
+        self.onRetry = onRetry
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = timeout
         configuration.httpMaximumConnectionsPerHost = 4
         session = URLSession(configuration: configuration)
         if base.scheme == "http", let host = base.host {
-            keepAlive = KeepAliveHTTP(host: host, port: base.port ?? 80, timeout: timeout)
+            keepAlive = KeepAliveHTTP(host: host, port: base.port ?? 80, timeout: timeout, connectTimeout: connectTimeout ?? timeout)
         } else {
             keepAlive = nil
         }
@@ -139,13 +174,15 @@ public struct CoordinatorClient: Sendable {
         request.setValue(contentType, forHTTPHeaderField: "Content-Type")
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let deadline = Date().addingTimeInterval(retryWindow)
-        var delay = 0.05
         var headers = [("Content-Type", contentType)]
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         let components = URLComponents(url: url, resolvingAgainstBaseURL: false)
         let requestPath = (components?.percentEncodedPath ?? url.path) + (components?.percentEncodedQuery.map { "?\($0)" } ?? "")
+        var attempt = 0
         while true {
+            var reason = ""
             do {
+                try Task.checkCancellation()
                 let data: Data
                 let status: Int
                 if let keepAlive {
@@ -157,21 +194,79 @@ public struct CoordinatorClient: Sendable {
                 }
                 if (200..<300).contains(status) { return data }
                 let message = Self.errorMessage(data)
-                if status >= 500, Date() < deadline {
-                    try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
-                    delay = min(delay * 2, 2)
-                    continue
-                }
-                throw ClientError.http(status: status, message: message, path: path)
+                guard status >= 500 else { throw ClientError.http(status: status, message: message, path: path) }
+                reason = "HTTP \(status): \(message.prefix(200))"
+                guard Date() < deadline else { throw ClientError.http(status: status, message: message, path: path) }
             } catch let error as ClientError {
                 throw error
-            } catch is CancellationError {
-                throw CancellationError()
             } catch {
-                guard Date() < deadline else { throw ClientError.unreachable(url: url.absoluteString, underlying: "\(error)") }
-                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
-                delay = min(delay * 2, 2)
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                reason = Self.transportReason(error)
+                guard Date() < deadline else { throw ClientError.unreachable(url: base.absoluteString, underlying: reason) }
             }
+            attempt += 1
+            let delay = Self.backoff(attempt: attempt, first: firstRetryDelay, cap: maxRetryDelay, jitter: Double.random(in: 0...1))
+            let remaining = retryWindow.isFinite ? max(0, deadline.timeIntervalSinceNow) : nil
+            let wait = min(delay, remaining ?? delay)
+            onRetry?(RetryEvent(url: base.absoluteString, reason: reason, attempt: attempt, delay: wait, remaining: remaining))
+            // Throws CancellationError at once when the worker is told to stop.
+            try await Task.sleep(nanoseconds: UInt64(max(wait, 0.001) * 1e9))
+        }
+    }
+
+    /// Exponential backoff with jitter: the n-th retry waits between half and all of
+    /// `first × 2^(n−1)`, capped, so workers that lost the same coordinator do not all come
+    /// back in the same instant.
+    public static func backoff(attempt: Int, first: Double, cap: Double, jitter: Double) -> Double {
+        let exponent = Double(min(max(attempt - 1, 0), 60))
+        let full = min(cap, first * pow(2, exponent))
+        return full * (0.5 + 0.5 * min(max(jitter, 0), 1))
+    }
+
+    /// A transport failure in words a user can act on ("connection refused", "timed out"),
+    /// not the network library's internals.
+    public static func transportReason(_ error: any Error) -> String {
+        if let failure = error as? KeepAliveHTTP.Failure {
+            switch failure {
+            case .timedOut: return "timed out (\(failure))"
+            case .connectionClosed: return "connection closed mid-request"
+            }
+        }
+        if let io = error as? IOError { return describe(errno: io.errnoCode) }
+        if let channel = error as? ChannelError {
+            switch channel {
+            case .ioOnClosedChannel, .alreadyClosed, .eof, .outputClosed: return "connection closed"
+            case .connectTimeout: return "timed out (no answer to the connection)"
+            default: break
+            }
+        }
+        if let connection = error as? NIOConnectionError {
+            if let io = connection.connectionErrors.lazy.compactMap({ $0.error as? IOError }).first { return describe(errno: io.errnoCode) }
+            if connection.connectionErrors.contains(where: { if case ChannelError.connectTimeout = $0.error { true } else { false } }) {
+                return "timed out (no answer to the connection)"
+            }
+            if connection.dnsAError != nil || connection.dnsAAAAError != nil { return "host name \(connection.host) not found" }
+            return "cannot connect to \(connection.host):\(connection.port)"
+        }
+        if let urlError = error as? URLError {
+            switch urlError.code {
+            case .cannotConnectToHost: return "connection refused"
+            case .timedOut: return "timed out"
+            case .cannotFindHost, .dnsLookupFailed: return "host name not found"
+            case .networkConnectionLost: return "connection closed mid-request"
+            default: return urlError.localizedDescription
+            }
+        }
+        return String("\(error)".split(separator: "\n").first ?? "").prefix(200).description
+    }
+
+    private static func describe(errno code: Int32) -> String {
+        switch code {
+        case ECONNREFUSED: "connection refused"
+        case ETIMEDOUT: "timed out"
+        case ECONNRESET: "connection reset"
+        case EHOSTUNREACH, ENETUNREACH: "host unreachable"
+        default: String(cString: strerror(code))
         }
     }
 

@@ -32,16 +32,18 @@ final class KeepAliveHTTP: Sendable {
     /// a coordinator host that vanishes without a reset would hold a request until TCP gives
     /// up, many minutes later.
     let timeout: Double
+    let connectTimeout: Double
 
-    init(host: String, port: Int, connections: Int = 2, timeout: Double = 60) {
+    init(host: String, port: Int, connections: Int = 2, timeout: Double = 60, connectTimeout: Double? = nil) {
         self.host = host
         self.port = port
         self.slots = ConnectionSlots(count: connections)
         self.timeout = timeout
+        self.connectTimeout = connectTimeout ?? timeout
     }
 
     func send(method: String, path: String, headers: [(String, String)], body: Data?) async throws -> Reply {
-        let connection = try await slots.acquire(host: host, port: port, connectTimeout: timeout)
+        let connection = try await slots.acquire(host: host, port: port, connectTimeout: connectTimeout)
         let expired = TimeoutFlag()
         let limit = timeout
         // Closing the channel ends the pending read, so the request fails promptly.

@@ -17,6 +17,8 @@ public struct WorkerOptions: Sendable {
     public var idlePoll: Double = 0.5
     /// Benchmarks: sleep this long per batch, as embedding would cost (a no-op embedder).
     public var simulatedBatchSeconds: Double = 0
+    /// Testing: abort the process (SIGABRT, like a trap) on leasing this unit.
+    public var crashOnUnit: Int64?
     /// Builds the image embedder of a job's model; nil: CLIP from the model directory.
     public var makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)?
     /// The precision the person starting this worker expects (nil: whatever each job says). A
@@ -76,15 +78,34 @@ public actor Worker: Service {
         var version: Int64
     }
 
+    /// Runs until no work is left. SIGTERM/SIGINT (graceful shutdown) stops it at once,
+    /// wherever it is: retrying an unreachable coordinator, waiting for work, or mid-batch.
+    /// The loop is cancelled, so no retry or sleep outlives the signal; a unit in hand is
+    /// released on the way out (when the coordinator can be reached within a moment).
     public func run() async throws {
+        let loop = Task { try await self.loop() }
         try await withGracefulShutdownHandler {
-            try await self.loop()
+            do {
+                try await loop.value
+            } catch is CancellationError {
+                return
+            }
         } onGracefulShutdown: {
+            loop.cancel()
             Task { await self.requestStop() }
         }
     }
 
     func requestStop() { stopping = true }
+
+    /// Gives a unit back outside the (cancelled) task that held it, trying for a few seconds.
+    private func releaseOnStop(_ unit: Int64) async {
+        var client = self.client
+        client.retryWindow = 3
+        client.onRetry = nil
+        let worker = options.id
+        _ = await Task.detached { try? await client.release(unit: unit, worker: worker) }.value
+    }
 
     private func loop() async throws {
         while !stopping && !Task.isCancelled {
@@ -103,6 +124,7 @@ public actor Worker: Service {
     // MARK: One unit
 
     private func process(_ grant: LeaseGrant) async throws {
+        if let crash = options.crashOnUnit, crash == grant.unit { abort() }
         var wait = 0.0
         var compute = 0.0
         var mark = Date()
@@ -124,12 +146,12 @@ public actor Worker: Service {
             let features = inputs.features
             lap(waiting: false)
             let b = plan.scoring.batchSize
-            var results = UnitResults()
+            var results = UnitResults(predStatic: [])
             var batchIndex = 0
             var start = 0
             while start < grant.count {
-                if stopping {
-                    try? await client.release(unit: grant.unit, worker: options.id)
+                if stopping || Task.isCancelled {
+                    await releaseOnStop(grant.unit)
                     replicas[grant.task] = nil
                     return
                 }
@@ -162,10 +184,10 @@ public actor Worker: Service {
                 }
                 for i in start..<end {
                     if let error = inputs.errors[i] {
-                        results.pred.append(0); results.conf.append(0); results.confVanilla.append(0)
+                        results.pred.append(0); results.predStatic?.append(0); results.conf.append(0); results.confVanilla.append(0)
                         results.mcm.append(0); results.adaptive.append(0); results.errors.append(error)
                     } else if let s = scores.next() {
-                        results.pred.append(s.pred); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
+                        results.pred.append(s.pred); results.predStatic?.append(s.predStatic); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
                         results.mcm.append(s.mcm); results.adaptive.append(s.adaptive); results.errors.append(nil)
                     }
                 }
@@ -191,8 +213,9 @@ public actor Worker: Service {
         } catch let error as ClientError {
             replicas[grant.task] = nil
             throw error
-        } catch is CancellationError {
-            try? await client.release(unit: grant.unit, worker: options.id)
+        } catch let error where error is CancellationError || Task.isCancelled {
+            await releaseOnStop(grant.unit)
+            replicas[grant.task] = nil
             throw CancellationError()
         } catch {
             replicas[grant.task] = nil
@@ -221,6 +244,8 @@ public actor Worker: Service {
     private func plan(_ job: Int64) async throws -> WorkPlan {
         if let plan = plans[job] { return plan }
         let plan = try await client.plan(job: job)
+        let problems = plan.problems(availableBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory))
+        guard problems.isEmpty else { throw WorkerError.plan(problems.joined(separator: "; ")) }
         plans[job] = plan
         return plan
     }
@@ -271,6 +296,9 @@ public actor Worker: Service {
 
     private func inputs(for grant: LeaseGrant, plan: WorkPlan) async throws -> UnitInputs {
         let d = plan.dimension
+        guard grant.items.count == grant.count, grant.labels.count == grant.count, grant.count <= plan.unitSize else {
+            throw WorkerError.plan("unit \(grant.unit): the lease lists \(grant.count) sets, \(grant.items.count) items and \(grant.labels.count) labels for a unit of at most \(plan.unitSize) samples")
+        }
         var out = Matrix(rows: grant.count, cols: d)
         var errors = [String?](repeating: nil, count: grant.count)
         var toEmbed = [Int]()
@@ -284,6 +312,11 @@ public actor Worker: Service {
                     source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
                 }
                 guard copied else { throw WorkerError.input("\(path): row \(grant.items[i]) out of range 0..<\(source.rows)") }
+                // An all-zero row (embed-images --skip-bad's mark of an unreadable image) has
+                // no direction to normalise or score: a per-sample error, like a bad image.
+                if out.storage[i * d ..< (i + 1) * d].allSatisfy({ $0 == 0 }) {
+                    errors[i] = "\(path): row \(grant.items[i]) is all zeros (an image that could not be embedded)"
+                }
             } else if plan.sets[set].isImages {
                 if let feature = grant.stored?.feature(i), feature.count == d {
                     out.setRow(i, feature)

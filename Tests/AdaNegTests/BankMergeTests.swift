@@ -1,7 +1,7 @@
 import Testing
 @testable import AdaNeg
 
-/// Property tests for the bank join (ALGORITHM.md §5), over many random entry sets.
+/// Property tests for the bank join (docs/algorithm.md, "The stream and the distributed memory"), over many random entry sets.
 @Suite("Memory bank merge")
 struct BankMergeTests {
     static let rows = 6, memoryLength = 4, dimension = 3

@@ -75,8 +75,9 @@ struct HTTPAPITests {
         let client = cluster.client()
         guard let grant = try await client.lease(worker: "owner", host: "h").grant else { Issue.record("no unit leased"); return }
         let n = grant.count
-        let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 9, count: n), confVanilla: Array(repeating: 9, count: n),
-                                  mcm: Array(repeating: 9, count: n), adaptive: Array(repeating: 9, count: n), errors: Array(repeating: nil, count: n))
+        // Scores inside their ranges (the coordinator refuses others since issue 13).
+        let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.9, count: n), confVanilla: Array(repeating: 0.9, count: n),
+                                  mcm: Array(repeating: 0.9, count: n), adaptive: Array(repeating: 0.9, count: n), errors: Array(repeating: nil, count: n))
         await #expect(throws: ClientError.self) {
             _ = try await client.complete(unit: grant.unit, CompletionRequest(worker: "intruder", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0))
         }

@@ -36,7 +36,11 @@ struct LeaseStateMachineTests {
                                           configuration: .init(leaseSeconds: 10, maxAttempts: 4), clock: { clock.read() })
         let job = try FeaturesJob(in: dir, shape: .init(classes: 5, negatives: 20, dimension: 8, idSamples: 60, oodSamples: 40),
                                   kinds: [.covered, .nearID], batchSize: 8, unitBatches: 1)
-        let submitted = try await coordinator.submit(try job.spec())
+        // conf carries the unit id as a marker; with λ = 1000 the markers lie inside the range
+        // the coordinator accepts for combine (S_ada + λ·S_nl ∈ [0, 1 + λ]).
+        var spec = try job.spec()
+        spec.scoring.lambda = 1000
+        let submitted = try await coordinator.submit(spec)
         let totalUnits = submitted.units
 
         var rng = SplitMix64(seed: seed)

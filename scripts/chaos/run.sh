@@ -7,6 +7,9 @@
 #                     same database and port                                          (C times)
 #   sigstop           SIGSTOP a worker that holds a lease until the unit has gone to
 #                     another worker (past its lease), then SIGCONT                   (P times)
+#   outage            kill -9 the coordinator and keep it down (ci: 20 s, full: 5 min)
+#                     before restarting it on the same database and port; every worker
+#                     must ride it out (retrying, logging each retry) and resume         (O times)
 #   disk-full         the database on a small tmpfs: fill it with a dummy file until
 #                     the coordinator's writes fail, hold, free it                    (F times)
 #   combined (full)   all of the above in one run
@@ -24,10 +27,15 @@
 #
 #   scripts/chaos/run.sh [--mode ci|full] [--workers 3] [--seed N] [--out DIR] [--keep]
 #                        [--batch-ms 250] [--lease 2] [--id-samples 10000] [--ood-samples 10000]
-#                        [--only worker-kill,coordinator-kill,sigstop,disk-full,combined]
+#                        [--outage-seconds N]
+#                        [--only worker-kill,coordinator-kill,sigstop,outage,disk-full,combined]
 #
-#   ci   (default) 10 worker kills, 3 coordinator kills, 1 SIGSTOP, 1 disk fill   (~2-3 min)
-#   full 20 worker kills, 5 coordinator kills, 3 SIGSTOPs, 2 disk fills, plus a combined run
+#   ci   (default) 10 worker kills, 3 coordinator kills, 1 SIGSTOP, 1 20-s outage, 1 disk fill
+#   full 20 worker kills, 5 coordinator kills, 3 SIGSTOPs, 1 5-min outage, 2 disk fills, combined
+#
+# Units may be leased up to 20 times here (serve --max-attempts 20): a unit whose worker is
+# killed is counted an attempt, and three deaths on one unit would otherwise park it as failed
+# (what the crash-loop rule is for, but here the kills are random, not the unit's fault).
 #
 # ADANEG=/path/to/adaneg selects the binary (default .build/debug/adaneg). Needs root for the
 # tmpfs (disk-full); without it that scenario fails loudly. Writes $OUT/summary.tsv and
@@ -36,7 +44,7 @@ set -euo pipefail
 source "$(dirname "$0")/../common/lib.sh"
 hz_init chaos
 
-MODE=ci WORKERS=3 SEED=$(( $(date +%s) % 32768 )) OUT="" KEEP=0 BATCH_MS=250 LEASE=2 ID_SAMPLES=10000 OOD_SAMPLES=10000 ONLY=""
+MODE=ci WORKERS=3 SEED=$(( $(date +%s) % 32768 )) OUT="" KEEP=0 BATCH_MS=250 LEASE=2 ID_SAMPLES=10000 OOD_SAMPLES=10000 ONLY="" OUTAGE_SECONDS=""
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) MODE=$2; shift 2 ;;
@@ -49,15 +57,17 @@ while [ $# -gt 0 ]; do
     --id-samples) ID_SAMPLES=$2; shift 2 ;;
     --ood-samples) OOD_SAMPLES=$2; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --outage-seconds) OUTAGE_SECONDS=$2; shift 2 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) hz_die "unknown option $1" ;;
   esac
 done
 case $MODE in
-  ci) WORKER_KILLS=10 COORD_KILLS=3 STOPS=1 FILLS=1 COMBINED=0 ;;
-  full) WORKER_KILLS=20 COORD_KILLS=5 STOPS=3 FILLS=2 COMBINED=1 ;;
+  ci) WORKER_KILLS=10 COORD_KILLS=3 STOPS=1 FILLS=1 COMBINED=0 OUTAGES=1 OUTAGE_DEFAULT=20 ;;
+  full) WORKER_KILLS=20 COORD_KILLS=5 STOPS=3 FILLS=2 COMBINED=1 OUTAGES=1 OUTAGE_DEFAULT=300 ;;
   *) hz_die "--mode must be ci or full" ;;
 esac
+OUTAGE_SECONDS=${OUTAGE_SECONDS:-$OUTAGE_DEFAULT}
 RANDOM=$SEED
 hz_find_adaneg
 command -v "$HZ_PY" >/dev/null || hz_die "python3 is required"
@@ -94,7 +104,7 @@ start_worker() {
 }
 
 start_coordinator() {
-  hz_start_coordinator "$DB" "$LOG.coordinator" 127.0.0.1 "$PORT" --lease-seconds "$LEASE"
+  hz_start_coordinator "$DB" "$LOG.coordinator" 127.0.0.1 "$PORT" --lease-seconds "$LEASE" --max-attempts 20
   PORT=$HZ_COORD_PORT
   URL="http://127.0.0.1:$PORT"
 }
@@ -174,6 +184,39 @@ inject_coordinator_kills() {
     hz_sleep_ms "$(hz_rand 0 1000)" # down for a random while
     COORD_RESTARTS=$((COORD_RESTARTS + 1))
     start_coordinator
+  done
+}
+
+# The coordinator down for a long while (not a quick restart): workers keep retrying with
+# backoff for their --patience (1 h by default) and each retry is logged; none may exit. Then
+# it is restarted on the same database and port, and the job must finish as if nothing happened.
+retry_lines() { cat "$LOG".w* 2>/dev/null | grep -c 'connection refused; retry' || true; }
+
+inject_outages() {
+  local n=$1 seconds=$2 k i before end gone
+  for ((k = 1; k <= n; k++)); do
+    TARGET_PCT=$(( 100 * k / (n + 2) ))
+    hz_wait_until 300 "progress $TARGET_PCT%" progress_at_least
+    supervise
+    job_done && hz_die "the job finished before outage $k (raise --batch-ms)"
+    before=$(retry_lines)
+    kill -9 "$HZ_COORD_PID"
+    wait "$HZ_COORD_PID" 2>/dev/null || true
+    INJECTED=$((INJECTED + 1))
+    hz_log "  coordinator down for ${seconds}s [$k/$n], progress $(progress)"
+    end=$((SECONDS + seconds))
+    gone=0
+    while [ $SECONDS -lt $end ]; do
+      for i in "${!W_PID[@]}"; do hz_alive "${W_PID[$i]}" || gone=$((gone + 1)); done
+      [ "$gone" = 0 ] || break
+      sleep 1 # the outage's duration is the fault itself, not a synchronisation
+    done
+    [ "$gone" = 0 ] || hz_log "    a worker exited during the outage (counted by supervise)"
+    hz_log "    workers logged $(( $(retry_lines) - before )) retries during the outage; restarting the coordinator"
+    [ "$(retry_lines)" -gt "$before" ] || { hz_log "    no worker logged a retry"; OUTAGE_SILENT=1; }
+    COORD_RESTARTS=$((COORD_RESTARTS + 1))
+    start_coordinator
+    supervise
   done
 }
 
@@ -269,7 +312,7 @@ run_scenario() {
   if [ -n "$ONLY" ] && [ "$name" != baseline ] && [[ "$ONLY" != *",$name,"* ]]; then return 0; fi
   local started=$SECONDS
   hz_log "=== $name: $fault"
-  W_PID=() W_GEN=() UNEXPECTED_EXITS=0 COORD_RESTARTS=0 INJECTED=0 PORT=0
+  W_PID=() W_GEN=() UNEXPECTED_EXITS=0 COORD_RESTARTS=0 INJECTED=0 PORT=0 OUTAGE_SILENT=0
   local dir=$OUT
   if [ "$name" = disk-full ] || [ "$name" = combined ]; then
     [ "$(id -u)" -eq 0 ] || hz_die "$name needs root to mount a tmpfs"
@@ -311,6 +354,7 @@ run_scenario() {
   [ $compare_rc = 0 ] || result="FAILED(metrics)"
   [ $same_rc = 0 ] || result="FAILED(per-sample scores)"
   [ "$UNEXPECTED_EXITS" = 0 ] || result="FAILED(worker exits)"
+  [ "$OUTAGE_SILENT" = 0 ] || result="FAILED(no retry logged)"
   if [ "$name" != baseline ] && [ "$INJECTED" = 0 ]; then result="FAILED(nothing injected)"; fi
   [ "$result" = ok ] || { FAILED=1; CHAOS_FAILED=1; }
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$fault" "$INJECTED" "$samples" "$lost" "$dups" \
@@ -330,6 +374,7 @@ worker_kills() { inject_worker_kills "$WORKER_KILLS"; }
 coordinator_kills() { inject_coordinator_kills "$COORD_KILLS"; }
 sigstops() { inject_sigstops "$STOPS"; }
 disk_fills() { inject_disk_fills "$FILLS"; }
+outages() { inject_outages "$OUTAGES" "$OUTAGE_SECONDS"; }
 combined() {
   inject_worker_kills 5
   inject_disk_fills 1
@@ -342,6 +387,7 @@ run_scenario baseline "none (undisturbed, the reference)" no_faults
 run_scenario worker-kill "kill -9 a random worker, restart it" worker_kills
 run_scenario coordinator-kill "kill -9 the coordinator, restart it on the same database" coordinator_kills
 run_scenario sigstop "SIGSTOP a lease holder past its lease, then SIGCONT" sigstops
+run_scenario outage "the coordinator down for ${OUTAGE_SECONDS}s, restarted on the same database and port" outages
 run_scenario disk-full "fill the tmpfs under the database, then free it" disk_fills
 if [ "$COMBINED" = 1 ]; then
   run_scenario combined "10 worker kills, 1 disk fill, 1 SIGSTOP, 2 coordinator kills in one run" combined

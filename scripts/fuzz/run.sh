@@ -11,7 +11,8 @@
 #      check and its findings (spec conformance) are listed, not fatal;
 #   3. tools/fuzz/hostile.py sends what a schema does not describe (bank deltas with impossible
 #      values, lying Content-Length, 65 MB bodies, YAML alias bombs, raw protocol garbage,
-#      missing or wrong tokens): no 5xx, no dropped connection;
+#      missing or wrong tokens, and issue 13's specs: Int.max sizes, a huge memleng, an .npy whose
+#      header declares an absurd shape, over the demo data): no 5xx, no dropped connection;
 #   4. the coordinator must still be alive; the stored tables must hash as before (rejected
 #      requests changed nothing); it is then restarted on the same database, every task's bank
 #      is loaded again (the path a poisoned bank entry once crashed), the hashes are compared
@@ -141,7 +142,7 @@ hz_alive "$HZ_COORD_PID" || fail "the coordinator died during the conformance pa
 # --- hand-written hostile requests -------------------------------------------------------------
 hz_log "hostile requests (tools/fuzz/hostile.py)"
 if ! "$HZ_PY" "$HZ_ROOT/tools/fuzz/hostile.py" --url "$URL" --token-file "$TOKEN" --job "$JOB" --tasks "$TASKS" \
-    --dimension 128 --done-unit "$DONE_UNIT" --json "$OUT/hostile.json" >"$OUT/hostile.log" 2>&1; then
+    --dimension 128 --done-unit "$DONE_UNIT" --data "$OUT/data" --json "$OUT/hostile.json" >"$OUT/hostile.log" 2>&1; then
   fail "hostile requests: $(grep -E 'FAILURE|DEAD' "$OUT/hostile.log" | head -n 10)"
 fi
 tail -n 1 "$OUT/hostile.log" >/dev/null

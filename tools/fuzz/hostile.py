@@ -4,9 +4,13 @@
 Complements schemathesis (which generates requests from openapi.yaml) with what a schema does
 not describe: bank deltas that are well-formed on the wire but carry impossible values, lying
 Content-Length headers, bodies over the size limit, YAML alias bombs, raw protocol garbage,
-path tricks, and the bearer token missing or wrong.
+path tricks, and the bearer token missing or wrong. With --data (the folder of a features job:
+text.npy, id.npy, id-labels.npy, ood-covered.npy, as `adaneg synthesize --layout job` writes it)
+it also submits issue 13's hostile specs: valid files, but sizes of Int.max, a huge memleng,
+out-of-range floats, and a features file whose header declares an absurd shape. Each must be
+refused (400) and store nothing (the fuzz script hashes the database before and after).
 
-  hostile.py --url http://127.0.0.1:PORT --token-file T --job NAME --tasks 1,2,3 --dimension 128
+  hostile.py --url http://127.0.0.1:PORT --token-file T --job NAME --tasks 1,2,3 --dimension 128 [--data DIR]
 
 Every request must get an answer below 500 (and the coordinator must still answer /v1/health
 afterwards). Each case also states the statuses it accepts; a different status below 500 is
@@ -16,9 +20,11 @@ where an answer was due, or a dead coordinator.
 import argparse
 import http.client
 import json
+import os
 import socket
 import struct
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -31,6 +37,43 @@ def bank_delta(entries, dimension, version=0, dim_field=None, count_field=None, 
     for row, priority, position, feature in entries:
         body += struct.pack("<ifq", row, priority, position) + struct.pack(f"<{dimension}f", *feature)
     return body
+
+
+def npy_header_only(shape):
+    """A float32 .npy whose header declares `shape` but that holds 64 bytes of data."""
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % ", ".join(str(n) for n in shape)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + b"\0" * 64
+
+
+def hostile_specs(data):
+    """(label, spec YAML) pairs: issue 13's rows plus extremes on every numeric field."""
+    base = (f"id: {{features: {data}/id.npy, labels: {data}/id-labels.npy}}\n"
+            f"ood: [{{name: covered, features: {data}/ood-covered.npy}}]\n"
+            f"negatives: {{count: 1000, text_features: {data}/text.npy}}\n")
+    big = 9223372036854775807
+    rows = [
+        ("batch_size, unit_batches, sync_every = Int.max", f"scoring: {{batch_size: {big}}}\nunit_batches: {big}\nsync_every: {big}\n"),
+        ("batch_size = Int.max", f"scoring: {{batch_size: {big}}}\n"),
+        ("unit_batches = Int.max", f"unit_batches: {big}\n"),
+        ("sync_every = Int.max", f"sync_every: {big}\n"),
+        ("unit_batches x batch_size beyond a unit", "scoring: {batch_size: 65536}\nunit_batches: 100000\n"),
+        ("memleng = Int.max", f"scoring: {{memleng: {big}}}\n"),
+        ("memleng = 1000000", "scoring: {memleng: 1000000}\n"),
+        ("memleng = -1", "scoring: {memleng: -1}\n"),
+        ("groups = Int.max", f"scoring: {{groups: {big}}}\n"),
+        ("beta = 1e308", "scoring: {beta: 1e308}\n"),
+        ("lambda = 1e300", "scoring: {lambda: 1e300}\n"),
+        ("logit_scale = 1e38", "scoring: {logit_scale: 1e38}\n"),
+        ("thres = .nan", "scoring: {thres: .nan}\n"),
+        ("integer beyond Int64", "scoring: {batch_size: 99999999999999999999999}\n"),
+        ("resize = Int.max", f"preprocessing: {{resize: {big}, crop: 224}}\n"),
+        ("seed beyond UInt64", "seed: 18446744073709551616\n"),
+    ]
+    out = [(label, f"name: hostile-{i}\n" + base + extra) for i, (label, extra) in enumerate(rows)]
+    out.append(("negatives.count = Int.max", f"name: hostile-count\n" + base.replace("count: 1000", f"count: {big}")))
+    out.append(("num_classes = Int.max", f"name: hostile-classes\n" + base.replace("id: {", f"id: {{num_classes: {big}, ")))
+    return out
 
 
 class Runner:
@@ -174,6 +217,7 @@ def main():
     p.add_argument("--done-unit", type=int, default=1, help="a unit that is done")
     p.add_argument("--strict", action="store_true", help="an unexpected status below 500 fails too")
     p.add_argument("--json", help="write a summary here")
+    p.add_argument("--data", help="a features job's data folder: submit issue 13's hostile specs over it")
     args = p.parse_args()
     token = open(args.token_file).read().strip()
     r = Runner(args.url, token, args.strict)
@@ -191,6 +235,10 @@ def main():
     r.request("POST /v1/health without token", "POST", "/v1/health", b"{}", auth=False, expect=(401, 404, 405))
     r.request("token as Basic", "GET", "/v1/jobs", auth=False, headers={"Authorization": f"Basic {token}"}, expect=(401,))
     r.request("token without scheme", "GET", "/v1/jobs", auth=False, headers={"Authorization": token}, expect=(401,))
+    # The scheme is case-insensitive (RFC 7235); the token is not.
+    r.request("scheme in lower case", "GET", "/v1/jobs", auth=False, headers={"Authorization": f"bearer {token}"}, expect=(200,))
+    r.request("scheme in upper case", "GET", "/v1/jobs", auth=False, headers={"Authorization": f"BEARER {token}"}, expect=(200,))
+    r.request("token in upper case", "GET", "/v1/jobs", auth=False, headers={"Authorization": f"Bearer {token.upper()}x"}, expect=(401,))
 
     print("malformed JSON bodies")
     for label, body in [("empty", b""), ("null", b"null"), ("array", b"[]"), ("number", b"42"),
@@ -273,6 +321,28 @@ def main():
     r.request("resubmit the job's name with another spec", "POST", "/v1/jobs",
               f"name: {job}\nid: {{features: /nonexistent.npy, labels: /nonexistent.npy}}\nood: [{{name: o, features: /nonexistent.npy}}]\n".encode(),
               headers=yaml, expect=(400, 409))
+
+    if args.data:
+        print("issue 13: hostile sizes in valid specs")
+        data = os.path.abspath(args.data)
+        for label, spec in hostile_specs(data):
+            r.request(f"spec: {label}", "POST", "/v1/jobs", spec.encode(), headers=yaml, expect=(400,))
+        with tempfile.TemporaryDirectory() as tmp:
+            absurd = os.path.join(tmp, "absurd.npy")
+            for shape in [(1 << 62, 1 << 62), (9223372036854775807, 2), (3037000500, 3037000500)]:
+                with open(absurd, "wb") as f:
+                    f.write(npy_header_only(shape))
+                spec = (f"name: hostile-npy\nid: {{features: {data}/id.npy, labels: {data}/id-labels.npy}}\n"
+                        f"ood: [{{name: covered, features: {absurd}}}]\nnegatives: {{count: 1000, text_features: {data}/text.npy}}\n")
+                r.request(f"spec naming an .npy of shape {shape}", "POST", "/v1/jobs", spec.encode(), headers=yaml, expect=(400,))
+                spec = spec.replace(f"features: {data}/id.npy", f"features: {absurd}")
+                r.request(f"spec whose ID features have shape {shape}", "POST", "/v1/jobs", spec.encode(), headers=yaml, expect=(400,))
+        # Completions out of range for a unit that is done are duplicates (200, nothing
+        # changes); the range checks themselves are the Swift tests' (HostileClientTests).
+        for label, results in [("pred -5", {"pred": [-5]}), ("pred 99999", {"pred": [99999]}), ("conf 1e38", {"conf": [1e38]})]:
+            body = dict(completion, results=dict(completion["results"], **results), computeSeconds=-1e308)
+            r.request(f"complete a done unit with {label}", "POST", f"/v1/units/{args.done_unit}/complete", json.dumps(body).encode(),
+                      expect=(200, 400, 409))
 
     print("sizes and protocol")
     r.request("Content-Length of 100 GB, no body", "POST", "/v1/leases", b"", headers={"Content-Length": str(100 << 30)}, expect=(413,))

@@ -1,6 +1,6 @@
-"""Independent numpy reference for the AdaNeg scorer (see shared/ALGORITHM.md).
+"""Independent numpy reference for the AdaNeg scorer (see docs/algorithm.md).
 
-This is a deliberately plain, per-batch transcription of ALGORITHM.md sections 1 and 3
+This is a deliberately plain, per-batch transcription of docs/algorithm.md ("Inputs" and "One batch")
 (plus the AdaGap variant). Everything is float32, like the torch reference. It is slow on
 purpose in places (Python loops over gate decisions, literal memory array, direct
 materialisation of sample-adaptive proxies) so that it is easy to check by reading.

@@ -211,7 +211,7 @@ def _independent_checks(name, p, image, text, perm, res):
 
 
 def _check_bank_is_lowest_keys(name, p, res):
-    """ALGORITHM.md section 5: the final row holds the L-1 entries with the lowest key
+    """docs/algorithm.md, "The stream and the distributed memory": the final row holds the L-1 entries with the lowest key
     ((entropy, position) for the entropy policy, position for first) among all inserts."""
     L = p["memleng"]
     stamps = res["stats"]["final_stamps"]

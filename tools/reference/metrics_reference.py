@@ -1,4 +1,4 @@
-"""OpenOOD-convention OOD metrics, computed with scikit-learn (see shared/ALGORITHM.md section 6).
+"""OpenOOD-convention OOD metrics, computed with scikit-learn (see docs/algorithm.md, "Metrics").
 
 labels: ID class index, or -1 for OOD. conf: higher = more ID.
   fpr95             OOD positive, score -conf: FPR (share of ID flagged OOD) at the first ROC point

@@ -1,4 +1,4 @@
-"""NegMining selection (ALGORITHM.md §2, steps 4-5) in numpy, for the Swift fixtures.
+"""NegMining selection (docs/algorithm.md, "Labels and negatives") in numpy, for the Swift fixtures.
 
 Writes Tests/NegMiningTests/Fixtures/selection.json: ID, noun and adjective features
 (float32, L2-normalised), each candidate's eta (95th-percentile similarity to the ID

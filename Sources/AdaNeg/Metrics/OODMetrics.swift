@@ -1,6 +1,6 @@
 /// The OOD-detection metrics of OpenOOD for one ID-vs-OOD set.
 ///
-/// Conventions (ALGORITHM.md §6): OOD is the positive class with score `−conf` for FPR95,
+/// Conventions (docs/algorithm.md, "Metrics"): OOD is the positive class with score `−conf` for FPR95,
 /// AUROC and AUPR-Out; AUPR-In takes ID as positive with `conf`. `fpr95` is OpenOOD's figure
 /// (share of ID flagged OOD at 95% OOD recall); `fpr95IDPositive` is the MCM/NegLabel papers'
 /// (share of OOD accepted at 95% ID recall).

@@ -3,7 +3,7 @@ import Tensor
 /// The AdaNeg scorer for one task's stream: stateful, because the memory bank grows as
 /// batches are scored.
 ///
-/// Per batch (ALGORITHM.md §3): static logits `z = s·V·Tᵀ` with one GEMM; the grouped score
+/// Per batch (docs/algorithm.md, "One batch"): static logits `z = s·V·Tᵀ` with one GEMM; the grouped score
 /// `S_nl`; the bank update from confident samples (ID first, then OOD, in batch order); the
 /// adaptive logits `z'` from the refreshed proxies; then `S_ada`, the prediction, MCM and
 /// NegLabel, all from the same pass.
@@ -113,7 +113,8 @@ public struct AdaNegScorer: Sendable {
                     case .multiply: conf = sAda * sNL
                     }
                     let mcm = exp(Double(st.maxID) - st.lseID)
-                    out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda)))
+                    out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda),
+                                           predStatic: st.argmaxID))
                 }
             }
         }
@@ -135,6 +136,26 @@ public struct AdaNegScorer: Sendable {
         while start < features.rows {
             let end = min(features.rows, start + parameters.batchSize)
             out += try score(batch: features.rows(start..<end), startPosition: start).0
+            start = end
+        }
+        return out
+    }
+
+    /// Scores a stream in which some samples have no feature (`missing[i]`: an all-zero row,
+    /// what `embed-images --skip-bad` writes for an unreadable image). Batches stay slices of
+    /// B stream positions; a missing sample is left out of its batch and gets nil, exactly as
+    /// a distributed worker treats an unreadable image, so the two paths agree.
+    public mutating func scoreStream(_ features: Matrix, missing: [Bool]) throws(Problem) -> [SampleScore?] {
+        precondition(missing.count == features.rows, "one flag per row")
+        var out = [SampleScore?](repeating: nil, count: features.rows)
+        var start = 0
+        while start < features.rows {
+            let end = min(features.rows, start + parameters.batchSize)
+            let usable = (start..<end).filter { !missing[$0] }
+            if !usable.isEmpty {
+                let pending = try beginBatch(features.gatherRows(usable), positions: usable)
+                for (i, score) in zip(usable, finishBatch(pending)) { out[i] = score }
+            }
             start = end
         }
         return out

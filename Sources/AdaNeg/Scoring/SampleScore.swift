@@ -10,13 +10,17 @@ public struct SampleScore: Sendable, Equatable {
     public var mcm: Float
     /// The adaptive score `S_ada` alone.
     public var adaptive: Float
+    /// The static prediction, `argmax` of the ID logits: MCM's and NegLabel's own prediction,
+    /// which their ACC uses (AdaNeg's `pred` depends on the bank, so on the worker count).
+    public var predStatic: Int
 
-    public init(pred: Int, conf: Float, confVanilla: Float, mcm: Float, adaptive: Float) {
+    public init(pred: Int, conf: Float, confVanilla: Float, mcm: Float, adaptive: Float, predStatic: Int? = nil) {
         self.pred = pred
         self.conf = conf
         self.confVanilla = confVanilla
         self.mcm = mcm
         self.adaptive = adaptive
+        self.predStatic = predStatic ?? pred
     }
 }
 

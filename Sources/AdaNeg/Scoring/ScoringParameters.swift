@@ -85,17 +85,68 @@ public struct ScoringParameters: Sendable, Equatable, Codable {
     /// The OOD gate `S_nl < γ − gγ`.
     public var oodGate: Float { Float(threshold - gap * threshold) }
 
+    /// The range `conf` lies in for these parameters: `S_ada` and `S_nl` are means of
+    /// softmax masses, so each is in [0, 1], and `conf` combines them per `in_score`. The
+    /// coordinator refuses completions outside it (plus float32 rounding slack).
+    public var confRange: ClosedRange<Double> {
+        switch inScore {
+        case .adaonly, .vanillaonly, .multiply: return 0...1
+        case .combine:
+            let weight = variant == .adagap ? 1 : lambda
+            return min(0, weight)...(1 + max(0, weight))
+        }
+    }
+
+    /// The accepted range of every numeric hyperparameter. Values come from job specs, CLI
+    /// flags and HTTP bodies; the bounds keep every size derived from them (bank rows × L × D,
+    /// batch × labels) far from `Int` overflow and the numbers in float32's range, while staying
+    /// well beyond any setting the method is run with (the paper: L = 10, B = 256, G = 5, β = 5).
+    public enum Limits {
+        /// L: the bank holds L−1 features per label; the paper explores 1…100.
+        public static let memoryLength = 1...1024
+        /// B: the scorer allocates B × (C+M) logits per batch several times over.
+        public static let batchSize = 1...65_536
+        /// G: at most the number of negatives, which is capped by the job format too.
+        public static let groups = 1...1_000_000
+        /// β: `exp(−β(1−q))` underflows float32 to 0 for every weight beyond ~100, and the
+        /// sample proxy then divides 0 by 0.
+        public static let beta = 0.0...100.0
+        /// λ: any finite weight works; the bound keeps `S_ada + λ·S_nl` a float32 number.
+        public static let lambda = -1e6...1e6
+        /// s: CLIP clamps it at 100; logits beyond ~1e4 lose all precision in float32.
+        public static let logitScale = 1e-6...10_000.0
+    }
+
     /// Every out-of-range value, named by its job/CLI field name. Empty when valid.
     public func problems() -> [String] {
         var out = [String]()
-        if memoryLength < 1 { out.append("memleng must be at least 1 (got \(memoryLength))") }
+        func integer(_ name: String, _ value: Int, _ range: ClosedRange<Int>) {
+            if !range.contains(value) {
+                out.append(value < range.lowerBound
+                           ? "\(name) must be at least \(range.lowerBound) (got \(value))"
+                           : "\(name) must be at most \(range.upperBound) (got \(value))")
+            }
+        }
+        integer("memleng", memoryLength, Limits.memoryLength)
         if !(0...1).contains(threshold) { out.append("thres must be in [0, 1] (got \(threshold))") }
         if !(0...1).contains(gap) { out.append("gap must be in [0, 1] (got \(gap))") }
-        if !beta.isFinite || beta < 0 { out.append("beta must be a finite number ≥ 0 (got \(beta))") }
-        if !lambda.isFinite { out.append("lambda must be finite (got \(lambda))") }
-        if groups < 1 { out.append("groups must be at least 1 (got \(groups))") }
-        if batchSize < 1 { out.append("batch_size must be at least 1 (got \(batchSize))") }
-        if !(logitScale.isFinite && logitScale > 0) { out.append("logit_scale must be a positive number (got \(logitScale))") }
+        if !beta.isFinite || beta < 0 {
+            out.append("beta must be a finite number ≥ 0 (got \(beta))")
+        } else if !Limits.beta.contains(beta) {
+            out.append("beta must be at most \(Limits.beta.upperBound) (got \(beta)): larger values make every sample-proxy weight 0 in float32")
+        }
+        if !lambda.isFinite {
+            out.append("lambda must be finite (got \(lambda))")
+        } else if !Limits.lambda.contains(lambda) {
+            out.append("lambda must be in [\(Limits.lambda.lowerBound), \(Limits.lambda.upperBound)] (got \(lambda))")
+        }
+        integer("groups", groups, Limits.groups)
+        integer("batch_size", batchSize, Limits.batchSize)
+        if !(logitScale.isFinite && logitScale > 0) {
+            out.append("logit_scale must be a positive number (got \(logitScale))")
+        } else if !Limits.logitScale.contains(logitScale) {
+            out.append("logit_scale must be in [\(Limits.logitScale.lowerBound), \(Limits.logitScale.upperBound)] (got \(logitScale))")
+        }
         return out
     }
 }

@@ -61,6 +61,18 @@ public struct SyntheticBenchmark: Sendable {
             self.oodSamples = oodSamples
         }
 
+        /// Bytes of all the generated features (text, ID and the three OOD sets, float32),
+        /// nil when the count overflows: the commands refuse a shape whose data could not be
+        /// held before they start filling matrices.
+        public var byteCount: Int? {
+            let (labels, o1) = classes.addingReportingOverflow(negatives)
+            let (ood, o2) = oodSamples.multipliedReportingOverflow(by: 3)
+            let (samples, o3) = idSamples.addingReportingOverflow(ood)
+            let (rows, o4) = labels.addingReportingOverflow(samples)
+            guard !(o1 || o2 || o3 || o4) else { return nil }
+            return MemoryEstimate.product(rows, dimension, 4)
+        }
+
         /// A shape that runs in seconds: the demo's default.
         public static let demo = Shape(classes: 100, negatives: 1000, dimension: 128, idSamples: 3000, oodSamples: 1500)
     }

@@ -33,6 +33,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard classes > 0, negatives >= 5, dim >= 8, idSamples > 0, oodSamples > 0 else {
             throw CommandFailure("demo sizes must be positive (at least 5 negatives, 8 dimensions)")
         }
+        try SyntheticSize.check(shape)
         print("adaneg demo — SYNTHETIC data (not real images): C = \(classes) ID classes, M = \(negatives) negative labels, D = \(dim), \(idSamples) ID samples, \(oodSamples) per OOD set, seed \(seed)")
         try OutputDirectory.create(dir)
         try DemoData.write(SyntheticBenchmark(shape: shape, seed: seed), to: dir)

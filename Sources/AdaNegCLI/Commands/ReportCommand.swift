@@ -54,7 +54,7 @@ struct ReportCommand: AsyncParsableCommand {
                 data = try await ReportLoader.load(coordinator: coordinator, job: job, source: "database \(db)")
                 if compareSequential { sequential = try await SequentialRescore.run(coordinator: coordinator, data: data) }
             } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
-                data = try await Self.fetch(CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 5),
+                data = try await Self.fetch(CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 0, timeout: 15, connectTimeout: 5),
                                             job: job, source: "coordinator \(coordinator)")
             } else {
                 throw CommandFailure("--coordinator is not a URL")

@@ -19,8 +19,19 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "SQLite database for the run.") var db: String?
     @Option(help: ArgumentHelp("Testing: milliseconds each worker sleeps per batch.", visibility: .hidden))
     var simulateBatchMs: Double = 0
+    @Option(help: ArgumentHelp("Testing: workers abort when they lease this unit.", visibility: .hidden))
+    var simulateCrashUnit: Int64?
+
+    /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
+    func checkRanges() throws {
+        if let workers, !(1...1024).contains(workers) { throw CommandFailure("--workers must be in 1...1024 (got \(workers))") }
+        if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
+            throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
+        }
+    }
 
     func run() async throws {
+        try checkRanges()
         let loaded = try JobLoading.load(job)
         let database = db ?? ".adaneg/\(loaded.name).sqlite"
         try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path)
@@ -30,9 +41,15 @@ struct RunCommand: AsyncParsableCommand {
         let count = max(1, workers ?? cores)
         var run = EmbeddedRun(spec: spec, databasePath: database, workers: count, threadsPerWorker: max(1, cores / count))
         run.simulatedBatchMilliseconds = simulateBatchMs
+        run.simulatedCrashUnit = simulateCrashUnit
         let outcome = try await run.run()
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))
+        // The metrics above are complete but for the parked units; a script must still see
+        // that the run did not go cleanly.
+        if let first = outcome.killerUnits.first {
+            throw CommandFailure("workers keep dying on unit \(first.unit): \(first.reason)")
+        }
     }
 }
 
@@ -52,6 +69,15 @@ enum RunSummary {
         let errored = o.report.sets.reduce(0) { $0 + $1.errored }
         if errored > 0 { lines.append("\(errored) samples could not be scored (see adaneg status)") }
         if o.status.units.failed > 0 { lines.append("\(o.status.units.failed) units failed; their samples are missing from the metrics") }
+        let killers = Dictionary(o.killerUnits.map { ($0.unit, $0.reason) }, uniquingKeysWith: { a, _ in a })
+        for unit in o.status.failed.prefix(10) {
+            if let reason = killers[unit.unit] {
+                lines.append("  workers keep dying on unit \(unit.unit) (task \(unit.task)): \(reason); parked as failed after \(unit.attempts) attempts")
+            } else {
+                lines.append("  unit \(unit.unit) (task \(unit.task)) failed after \(unit.attempts) attempts: \(unit.error)")
+            }
+        }
+        if o.status.failed.count > 10 { lines.append("  … and \(o.status.failed.count - 10) more (adaneg status)") }
         lines.append(String(format: "%d samples in %.1f s with %d workers.", o.status.results, o.seconds, o.workers))
         return lines.joined(separator: "\n")
     }

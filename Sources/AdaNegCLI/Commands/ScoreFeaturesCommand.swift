@@ -78,9 +78,15 @@ struct ScoreFeaturesCommand: ParsableCommand {
             if case .labels(.permutation) = error { throw CommandFailure(file + error.description) }
             throw CommandFailure(error.description)
         }
+        // All-zero rows have no direction to score: they are per-sample errors, not samples.
+        let missing = (0..<images.rows).map { r in images.row(r).allSatisfy { $0 == 0 } }
+        let zeroRows = missing.count { $0 }
+        if zeroRows > 0 {
+            StandardError.warn("\(imageFeatures): \(zeroRows) of \(images.rows) rows are all zeros (what embed-images --skip-bad writes for unreadable images); they are not scored: pred -1 and nan scores in the CSV, left out of the metrics")
+        }
         let clock = ContinuousClock()
         let started = clock.now
-        let scores = try failing("scoring") { try scorer.scoreStream(images) }
+        let scored = try failing("scoring") { try scorer.scoreStream(images, missing: missing) }
         if timing {
             let elapsed = clock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -88,17 +94,20 @@ struct ScoreFeaturesCommand: ParsableCommand {
             StandardError.write(String(format: "timing: %d samples, %d batches, %.3f ms/batch, %.1f µs/sample\n",
                                        images.rows, batches, 1000 * seconds / Double(batches), 1e6 * seconds / Double(images.rows)))
         }
-        try ScoreCSV.write(scores, to: out)
+        try ScoreCSV.write(scored, to: out)
 
         if let truth {
-            let preds = scores.map(\.pred)
-            let rows: [(String, [Float])] = [
-                ("MCM", scores.map(\.mcm)),
-                ("NegLabel", scores.map(\.confVanilla)),
-                ("AdaNeg (\(parameters.proxy.rawValue))", scores.map(\.conf)),
+            let kept = scored.indices.filter { scored[$0] != nil }
+            let scores = kept.compactMap { scored[$0] }
+            let truth = kept.map { truth[$0] }
+            // Each method's ACC uses its own prediction: the ID-logit argmax for MCM and NegLabel.
+            let rows: [(String, [Float], [Int])] = [
+                ("MCM", scores.map(\.mcm), scores.map(\.predStatic)),
+                ("NegLabel", scores.map(\.confVanilla), scores.map(\.predStatic)),
+                ("AdaNeg (\(parameters.proxy.rawValue))", scores.map(\.conf), scores.map(\.pred)),
             ]
             var table = [(name: String, metrics: OODMetrics)]()
-            for (name, conf) in rows {
+            for (name, conf, preds) in rows {
                 do {
                     table.append((name, try OODMetrics.compute(conf: conf, labels: truth, pred: preds)))
                 } catch {
@@ -115,11 +124,15 @@ enum ScoreCSV {
     static let header = "index,pred,conf,conf_vanilla,mcm"
 
     /// Writes atomically (temporary file, then rename): no partial file on failure.
-    static func write(_ scores: [SampleScore], to path: String) throws {
+    static func write(_ scores: [SampleScore?], to path: String) throws {
         var text = header + "\n"
         text.reserveCapacity(scores.count * 48)
-        for (i, s) in scores.enumerated() {
-            text += "\(i),\(s.pred),\(s.conf),\(s.confVanilla),\(s.mcm)\n"
+        for (i, score) in scores.enumerated() {
+            if let s = score {
+                text += "\(i),\(s.pred),\(s.conf),\(s.confVanilla),\(s.mcm)\n"
+            } else {
+                text += "\(i),-1,nan,nan,nan\n"
+            }
         }
         do {
             try text.write(to: URL(fileURLWithPath: path), atomically: true, encoding: .utf8)

@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// `adaneg serve`: the coordinator.
 struct ServeCommand: AsyncParsableCommand {
@@ -22,11 +23,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a lease lasts without a heartbeat.") var leaseSeconds: Double = 60
     @Option(help: "Attempts before a unit is parked as failed.") var maxAttempts: Int = 3
 
+    /// TCP ports are 16-bit: NIO would silently truncate 99999 to 34463.
+    /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
+    func checkRanges() throws {
+        if !(0...65535).contains(port) { throw CommandFailure("--port must be in 0...65535 (got \(port))") }
+        if !(leaseSeconds.isFinite && leaseSeconds > 0 && leaseSeconds <= 86_400) {
+            throw CommandFailure("--lease-seconds must be in (0, 86400] (got \(leaseSeconds))")
+        }
+        if !(1...1000).contains(maxAttempts) { throw CommandFailure("--max-attempts must be in 1...1000 (got \(maxAttempts))") }
+    }
+
     func run() async throws {
+        try checkRanges()
         let token = try TokenFile.read(tokenFile)
         let coordinator: Coordinator
         do {
-            coordinator = try Coordinator(databasePath: db, configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts))
+            coordinator = try Coordinator(databasePath: db, configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts,
+                                                                                 parkExpiredLeases: true))
+            _ = try await coordinator.renewLeasesAfterRestart()
         } catch {
             throw CommandFailure(error.description)
         }
@@ -42,6 +56,12 @@ struct ServeCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("adaneg coordinator listening on http://\(options.host):\(port) (database \(database))\n".utf8))
             }
         )
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CommandFailure("cannot listen on \(host):\(port): the address is already in use (another coordinator? pick another --port, or 0 for a free one)")
+        } catch let error as IOError {
+            throw CommandFailure("cannot listen on \(host):\(port): \(String(cString: strerror(error.errnoCode))) (errno \(error.errnoCode))")
+        }
     }
 }

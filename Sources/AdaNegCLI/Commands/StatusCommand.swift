@@ -2,6 +2,7 @@ import ArgumentParser
 import Coordinator
 import Foundation
 import Report
+import Worker
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -33,7 +34,7 @@ struct StatusCommand: AsyncParsableCommand {
         do {
             if let db {
                 guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
-                progress = try await Coordinator(databasePath: db).progress(job: job)
+                progress = try await Coordinator(readingDatabaseAt: db).progress(job: job)
             } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
                 progress = try await Self.fetch(base: url, job: job, token: try TokenFile.read(tokenFile))
             } else {
@@ -58,13 +59,18 @@ struct StatusCommand: AsyncParsableCommand {
         let name = job.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? job
         let text = base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/jobs/\(name)/progress"
         guard let url = URL(string: text) else { throw CommandFailure("\(text) is not a URL") }
-        var request = URLRequest(url: url, timeoutInterval: 30)
+        var request = URLRequest(url: url, timeoutInterval: 5)
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let data: Data, response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            // A hard deadline: URLSession's timeout does not end a request to a coordinator
+            // that accepted the connection but never answers (a stopped process).
+            let prepared = request
+            (data, response) = try await Deadline.run(seconds: 5) { try await URLSession.shared.data(for: prepared) }
+        } catch is Deadline.Expired {
+            throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): timed out (no answer within 5 s)")
         } catch {
-            throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): \(error.localizedDescription)")
+            throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): \(CoordinatorClient.transportReason(error))")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {

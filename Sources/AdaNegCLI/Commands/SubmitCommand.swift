@@ -20,7 +20,10 @@ struct SubmitCommand: AsyncParsableCommand {
         // Mined negatives are written next to the spec: workers elsewhere must see them too.
         let spec = try JobPreparation.resolveNegatives(try JobLoading.load(job), directory: directory)
         guard let url = URL(string: coordinator) else { throw CommandFailure("--coordinator '\(coordinator)' is not a URL") }
-        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 10)
+        // One try with a short connection timeout: an unreachable coordinator fails in
+        // seconds with one line; planning a large job (checksumming the model, resolving every
+        // image reference) may take a while, so the answer itself gets two minutes.
+        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 0, timeout: 120, connectTimeout: 5)
         do {
             let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
             print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples")
@@ -36,7 +39,31 @@ enum JobLoading {
         do {
             return try JobSpecLoader.load(path: path)
         } catch {
-            throw CommandFailure(error.description)
+            var message = error.description
+            if error.problems.contains(where: { $0.message.contains("not found") }), let hint = creationHint(path) {
+                message += "\n" + hint
+            }
+            throw CommandFailure(message)
         }
+    }
+
+    /// When input files are missing and the spec's own comments hold the `adaneg` command that
+    /// creates them (as `jobs/features-example.yaml` does), that command, ready to copy.
+    static func creationHint(_ path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        var command = [String]()
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let body = line.drop { $0 == "#" || $0 == " " }
+            guard line.hasPrefix("#") else { if !command.isEmpty { break } else { continue } }
+            if command.isEmpty {
+                if body.hasPrefix("adaneg ") && !body.hasPrefix("adaneg run") { command.append(String(body)) }
+            } else if let last = command.last, last.hasSuffix("\\") {
+                command.append("    " + body)
+            } else {
+                break
+            }
+        }
+        guard !command.isEmpty else { return nil }
+        return "The spec's comments say how to create its data:\n  " + command.joined(separator: "\n  ")
     }
 }

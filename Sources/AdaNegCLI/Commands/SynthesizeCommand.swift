@@ -32,6 +32,7 @@ struct SynthesizeCommand: ParsableCommand {
         }
         let shape = SyntheticBenchmark.Shape(classes: classes, negatives: negatives, dimension: dim,
                                              idSamples: idSamples, oodSamples: oodSamples)
+        try SyntheticSize.check(shape)
         let data = SyntheticBenchmark(shape: shape, seed: seed)
         try OutputDirectory.create(out)
         switch layout {

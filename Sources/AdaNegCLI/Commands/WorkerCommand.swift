@@ -12,7 +12,12 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Lease work units from a coordinator, score them, sync the memory bank, until no work is left.",
-        discussion: "SIGTERM or Ctrl-C releases the current unit and exits; another worker picks it up."
+        discussion: """
+        SIGTERM or Ctrl-C stops it at once (also while it waits for an unreachable coordinator), \
+        releasing the current unit when the coordinator can be reached; another worker picks it \
+        up. A coordinator that cannot be reached is retried with exponential backoff (up to 30 s \
+        between tries, with jitter), each retry logged, for --patience seconds.
+        """
     )
 
     @Option(help: "Coordinator URL, e.g. http://10.0.0.5:7878") var coordinator: String
@@ -24,8 +29,29 @@ struct WorkerCommand: AsyncParsableCommand {
                                valueName: "fp32|bf16|auto"))
     var precision: String = PrecisionChoice.auto.rawValue
     @Option(help: "Benchmarks: sleep this many milliseconds per batch (a no-op embedder).") var simulateBatchMs: Double = 0
+    @Option(help: "Seconds to keep retrying an unreachable coordinator before exiting (0: forever).")
+    var patience: Double = 3600
+    @Option(help: ArgumentHelp("Testing: abort when leasing this unit, as a trapping worker would.", visibility: .hidden))
+    var simulateCrashUnit: Int64?
+
+    /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
+    func checkRanges() throws {
+        if !(patience.isFinite && patience >= 0) { throw CommandFailure("--patience must be a number of seconds ≥ 0 (got \(patience))") }
+        if !(0...1024).contains(threads) { throw CommandFailure("--threads must be in 0...1024 (got \(threads))") }
+        if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
+            throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
+        }
+    }
+
+    /// A timestamped line on standard error: retries are logged as they happen, so an
+    /// operator sees when and why a worker waits and when it tries next.
+    static func log(_ message: String) {
+        let time = ISO8601DateFormatter().string(from: Date())
+        StandardError.write("\(time) worker: \(message)\n")
+    }
 
     func run() async throws {
+        try checkRanges()
         guard let url = URL(string: coordinator), url.scheme == "http" || url.scheme == "https" else {
             throw CommandFailure("--coordinator '\(coordinator)' is not an http(s) URL")
         }
@@ -38,8 +64,10 @@ struct WorkerCommand: AsyncParsableCommand {
         if threads > 0 { NeuralKernels.activeProcessorCount = threads }
         let host = ProcessInfo.processInfo.hostName
         let workerID = id ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
-        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile))
+        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: patience == 0 ? .infinity : patience,
+                                       onRetry: { event in Self.log(event.message) })
         var options = WorkerOptions(id: workerID, host: host, forever: forever, simulatedBatchSeconds: simulateBatchMs / 1000)
+        options.crashOnUnit = simulateCrashUnit
         options.expectedPrecision = switch expected {
         case .auto: nil
         case .fp32: .fp32

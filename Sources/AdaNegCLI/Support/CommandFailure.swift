@@ -56,3 +56,22 @@ extension AdaNegCommand {
         }
     }
 }
+
+/// Runs an operation with a hard time limit: the one-shot commands must answer within
+/// seconds even when the other side accepted a connection and then went silent.
+enum Deadline {
+    struct Expired: Error {}
+
+    static func run<T: Sendable>(seconds: Double, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                throw Expired()
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw Expired() }
+            return first
+        }
+    }
+}

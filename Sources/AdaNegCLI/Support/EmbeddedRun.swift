@@ -20,6 +20,11 @@ struct EmbeddedRun {
     var quiet = false
     /// Passed to the workers (testing and demonstrations): milliseconds slept per batch.
     var simulatedBatchMilliseconds: Double = 0
+    /// Testing: workers abort (SIGABRT) when they lease this unit, as a trap in a worker
+    /// would, so the crash-loop handling can be exercised.
+    var simulatedCrashUnit: Int64?
+    /// Attempts before a unit is parked as failed.
+    var maxAttempts = 3
 
     struct Outcome {
         /// The same report `adaneg report` prints for this job.
@@ -27,6 +32,9 @@ struct EmbeddedRun {
         var status: JobStatus
         var seconds: Double
         var workers: Int
+        /// Units parked as failed because the worker processes on them kept dying, with the
+        /// last death's reason.
+        var killerUnits: [(unit: Int64, reason: String)] = []
     }
 
     func run() async throws -> Outcome {
@@ -35,7 +43,9 @@ struct EmbeddedRun {
         logger.logLevel = .warning
         let coordinator: Coordinator
         do {
-            coordinator = try Coordinator(databasePath: databasePath, configuration: .init(leaseSeconds: leaseSeconds), logger: logger)
+            coordinator = try Coordinator(databasePath: databasePath,
+                                          configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, parkExpiredLeases: true),
+                                          logger: logger)
             let reply = try await coordinator.submit(spec)
             if !quiet {
                 StandardError.write("\(reply.created ? "planned" : "resuming") job '\(reply.name)': \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples (database \(databasePath))\n")
@@ -52,11 +62,11 @@ struct EmbeddedRun {
         var iterator = portStream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CommandFailure("the embedded coordinator did not start") }
 
-        let processes = try (0..<workers).map { try spawnWorker(index: $0, port: port) }
+        let pool = try WorkerPool(count: workers) { index in try spawnWorker(index: index, port: port) }
         let interrupt = InterruptSignal()
         let status: JobStatus
         do {
-            status = try await monitor(coordinator, processes: processes, started: started, interrupt: interrupt)
+            status = try await monitor(coordinator, pool: pool, started: started, interrupt: interrupt)
         } catch {
             await group.triggerGracefulShutdown()
             _ = try? await server.value
@@ -71,44 +81,78 @@ struct EmbeddedRun {
         } catch {
             throw CommandFailure("\(error)")
         }
-        return Outcome(report: report, status: status, seconds: Date().timeIntervalSince(started), workers: workers)
+        // Parked because its workers died: seen dying in this run, or recorded so by an earlier
+        // run (its supervisor's reason) or by lease expiries, so a re-run reports it the same way.
+        let killers = status.failed.compactMap { unit -> (unit: Int64, reason: String)? in
+            if let reason = pool.deaths[unit.unit] { return (unit.unit, reason) }
+            let diedBefore = unit.error.hasPrefix("worker process ") || unit.error.hasPrefix("its lease expired ")
+            return diedBefore ? (unit.unit, unit.error) : nil
+        }
+        return Outcome(report: report, status: status, seconds: Date().timeIntervalSince(started), workers: workers, killerUnits: killers)
     }
 
-    private func spawnWorker(index: Int, port: Int) throws -> Process {
+    static var workerPrefix: String { "local-\(ProcessInfo.processInfo.processIdentifier)-" }
+
+    private func spawnWorker(index: Int, port: Int) throws -> (id: String, process: Process) {
         let process = Process()
+        let id = Self.workerPrefix + "\(index)"
         process.executableURL = Self.executable
         process.arguments = ["worker", "--coordinator", "http://127.0.0.1:\(port)", "--threads", "\(threadsPerWorker)",
-                             "--id", "local-\(index)-\(ProcessInfo.processInfo.processIdentifier)",
-                             "--simulate-batch-ms", "\(simulatedBatchMilliseconds)"]
+                             "--id", id, "--simulate-batch-ms", "\(simulatedBatchMilliseconds)"]
+            + (simulatedCrashUnit.map { ["--simulate-crash-unit", "\($0)"] } ?? [])
         if quiet { process.standardError = FileHandle.nullDevice }
         do {
             try process.run()
         } catch {
             throw CommandFailure("cannot start worker process \(Self.executable.path): \(error.localizedDescription)")
         }
-        return process
+        return (id, process)
     }
 
     /// Polls until no unit is pending or leased and every worker has exited. On SIGINT or
     /// SIGTERM the workers are asked to stop (they release their units) and the run ends;
-    /// running the same command again resumes.
-    private func monitor(_ coordinator: Coordinator, processes: [Process], started: Date, interrupt: InterruptSignal) async throws -> JobStatus {
+    /// running the same command again resumes. A worker process that dies (a signal, a
+    /// non-zero exit) fails the units it held, which parks a unit after `maxAttempts`, and is
+    /// replaced while work remains: a unit that kills every worker ends as failed instead of
+    /// stranding the job.
+    private func monitor(_ coordinator: Coordinator, pool: WorkerPool, started: Date, interrupt: InterruptSignal) async throws -> JobStatus {
         let progress = ProgressLine(enabled: !quiet)
         while true {
             if interrupt.received {
                 progress.finish()
-                for p in processes where p.isRunning { p.terminate() }
+                pool.stopAll()
                 let deadline = Date().addingTimeInterval(30)
-                while processes.contains(where: \.isRunning) && Date() < deadline {
+                while pool.anyRunning && Date() < deadline {
                     try await Task.sleep(nanoseconds: 50_000_000)
                 }
-                for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+                pool.killAll()
                 let status = try await coordinatorStatus(coordinator)
                 throw CommandFailure("interrupted with \(status.units.done) of \(status.units.total) units done; run the same command again to resume")
             }
+            for death in pool.collectDeaths() {
+                let outcome: [(unit: Int64, state: UnitState)]
+                do {
+                    outcome = try await coordinator.workerDied(death.id, reason: death.reason)
+                } catch {
+                    throw CommandFailure(error.description)
+                }
+                pool.record(death, units: outcome.map(\.unit))
+                if !quiet {
+                    let units = outcome.map { "unit \($0.unit) \($0.state == .failed ? "parked as failed" : "returned to pending")" }
+                    StandardError.write("\n\(death.reason)\(units.isEmpty ? "" : "; " + units.joined(separator: ", "))\n")
+                }
+                if let reason = pool.dyingBeforeWork {
+                    progress.finish()
+                    pool.killAll()
+                    throw CommandFailure("worker processes keep dying before they finish a unit: \(reason)")
+                }
+            }
             let status = try await coordinatorStatus(coordinator)
             progress.update(status, elapsed: Date().timeIntervalSince(started))
-            let alive = processes.filter(\.isRunning).count
+            if !status.units.isFinished && pool.needsReplacement {
+                try pool.replaceDead()
+            }
+            let alive = pool.runningCount
             if status.units.isFinished && alive == 0 {
                 progress.finish()
                 return status
@@ -136,6 +180,76 @@ struct EmbeddedRun {
         }
         return URL(fileURLWithPath: CommandLine.arguments[0])
     }
+}
+
+/// The embedded run's worker processes: who is running, who died of what, and replacements.
+final class WorkerPool {
+    struct Death {
+        var id: String
+        var reason: String
+    }
+
+    private let spawn: (Int) throws -> (id: String, process: Process)
+    private var workers: [(id: String, process: Process, handled: Bool)] = []
+    private var nextIndex = 0
+    /// Dead workers waiting for a replacement.
+    private var dead = 0
+    /// Consecutive deaths that took no unit with them: the workers die before any work.
+    private var idleDeaths = 0
+    private var lastReason = ""
+    /// Per unit, the reason of the last worker death on it.
+    private(set) var deaths: [Int64: String] = [:]
+
+    init(count: Int, spawn: @escaping (Int) throws -> (id: String, process: Process)) throws {
+        self.spawn = spawn
+        for _ in 0..<count { try start() }
+    }
+
+    private func start() throws {
+        let (id, process) = try spawn(nextIndex)
+        nextIndex += 1
+        workers.append((id, process, false))
+    }
+
+    var runningCount: Int { workers.count { $0.process.isRunning } }
+    var anyRunning: Bool { runningCount > 0 }
+    var needsReplacement: Bool { dead > 0 }
+
+    /// Three deaths in a row without a unit: replacing them again would loop.
+    var dyingBeforeWork: String? { idleDeaths >= 3 ? lastReason : nil }
+
+    /// Workers that ended abnormally since the last call (a clean exit is not a death).
+    func collectDeaths() -> [Death] {
+        var out = [Death]()
+        for i in workers.indices where !workers[i].handled && !workers[i].process.isRunning {
+            workers[i].handled = true
+            let p = workers[i].process
+            if p.terminationReason == .uncaughtSignal {
+                let name = strsignal(p.terminationStatus).map { String(cString: $0) } ?? "signal"
+                out.append(Death(id: workers[i].id, reason: "worker process \(workers[i].id) died of signal \(p.terminationStatus) (\(name))"))
+            } else if p.terminationStatus != 0 {
+                out.append(Death(id: workers[i].id, reason: "worker process \(workers[i].id) exited with status \(p.terminationStatus)"))
+            }
+        }
+        return out
+    }
+
+    func record(_ death: Death, units: [Int64]) {
+        dead += 1
+        lastReason = death.reason
+        idleDeaths = units.isEmpty ? idleDeaths + 1 : 0
+        for unit in units { deaths[unit] = death.reason }
+    }
+
+    func replaceDead() throws {
+        while dead > 0 {
+            dead -= 1
+            try start()
+        }
+    }
+
+    func stopAll() { for w in workers where w.process.isRunning { w.process.terminate() } }
+    func killAll() { for w in workers where w.process.isRunning { kill(w.process.processIdentifier, SIGKILL) } }
 }
 
 /// Catches SIGINT and SIGTERM for the lifetime of a run, so the run can stop its workers
@@ -174,19 +288,33 @@ final class ProgressLine: @unchecked Sendable {
 
     init(enabled: Bool) { self.enabled = enabled }
 
+    /// Results already stored when this run started (a resumed run): they were not scored
+    /// in this run's time, so they do not count towards its rate.
+    private var baseline: Int?
+
     func update(_ s: JobStatus, elapsed: Double) {
         guard enabled else { return }
-        let rate = elapsed > 0 ? Double(s.results) / elapsed : 0
-        let remaining = Double(s.samples - s.results)
-        let eta = rate > 0 ? remaining / rate : 0
-        let line = String(format: "units %d/%d (%d leased, %d failed)  %d/%d samples  %.0f samples/s  ETA %.0f s",
-                          s.units.done, s.units.total, s.units.leased, s.units.failed, s.results, s.samples, rate, eta)
+        let line = Self.line(s, elapsed: elapsed, baseline: &baseline)
         if isTerminal {
             StandardError.write("\r\u{1B}[K" + line)
         } else if Date().timeIntervalSince(lastPrint) > 10 {
             StandardError.write(line + "\n")
             lastPrint = Date()
         }
+    }
+
+    /// The progress text: no rate or ETA until this run has scored something (an ETA of 0 s
+    /// before any work, or a resumed run's stored results divided by a second, mislead).
+    static func line(_ s: JobStatus, elapsed: Double, baseline: inout Int?) -> String {
+        let first = baseline ?? s.results
+        baseline = first
+        let scored = s.results - first
+        let head = String(format: "units %d/%d (%d leased, %d failed)  %d/%d samples",
+                          s.units.done, s.units.total, s.units.leased, s.units.failed, s.results, s.samples)
+        guard scored > 0, elapsed > 0 else { return head + "  ETA —" }
+        let rate = Double(scored) / elapsed
+        let eta = Double(max(0, s.samples - s.results)) / rate
+        return head + String(format: "  %.0f samples/s  ETA %.0f s", rate, eta)
     }
 
     func finish() {

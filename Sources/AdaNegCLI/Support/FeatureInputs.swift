@@ -1,4 +1,5 @@
 import AdaNeg
+import Foundation
 import NPY
 import Tensor
 
@@ -38,5 +39,15 @@ enum FeatureInputs {
 
     static func permutation(_ path: String) throws -> [Int] {
         try failing("permutation") { try NPYFile.readIntegers(path) }
+    }
+}
+
+/// The memory check of the synthetic-data commands (`demo`, `synthesize`).
+enum SyntheticSize {
+    static func check(_ shape: SyntheticBenchmark.Shape) throws {
+        let available = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        guard let bytes = shape.byteCount, bytes <= available / 2 else {
+            throw CommandFailure("the synthetic data (\(shape.classes + shape.negatives) labels and \(shape.idSamples) + 3 × \(shape.oodSamples) samples of \(shape.dimension) dimensions) would need \(shape.byteCount.map { MemoryEstimate.describe(bytes: $0) } ?? "more memory than can be counted"); this machine has \(MemoryEstimate.describe(bytes: available))")
+        }
     }
 }

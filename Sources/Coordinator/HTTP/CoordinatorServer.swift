@@ -68,10 +68,18 @@ struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.method == .get && request.uri.path == "/v1/health" { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header == "Bearer \(token)" else {
+        guard let header = request.headers[.authorization], Self.bearer(header).map(String.init) == token else {
             throw HTTPError(.unauthorized, message: "missing or wrong bearer token")
         }
         return try await next(request, context)
+    }
+
+    /// The credentials of an `Authorization: Bearer <token>` header. The scheme name is
+    /// case-insensitive (RFC 7235 §2.1), so `bearer` and `BEARER` work too; the token is not.
+    static func bearer(_ header: String) -> Substring? {
+        let trimmed = header.drop { $0 == " " }
+        guard let space = trimmed.firstIndex(of: " "), trimmed[..<space].lowercased() == "bearer" else { return nil }
+        return trimmed[space...].drop { $0 == " " }
     }
 }
 

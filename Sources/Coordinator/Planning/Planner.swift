@@ -16,9 +16,16 @@ enum Planner {
         var plan: @Sendable (Int64) -> WorkPlan
     }
 
+    /// Physical memory of this machine: the planner refuses a job that could not run on it.
+    /// Workers check the same estimate against their own machine before they allocate.
+    static var availableMemory: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
+
     static func plan(_ spec: JobSpec) throws(StoreError) -> Output {
         var problems = [String]()
         problems += spec.scoring.problems().map { "scoring: \($0)" }
+        problems += spec.sizeProblems.map { "\($0.key): \($0.message)" }
+        // Nothing below multiplies sizes until these are in range.
+        guard problems.isEmpty else { throw .invalidJob(problems) }
 
         // Label text features: mining needs the CLIP text encoder, so jobs name a file for now.
         guard let textPath = spec.negatives.textFeatures else {
@@ -112,8 +119,11 @@ enum Planner {
             }
         }
         guard problems.isEmpty, let textShape else { throw .invalidJob(problems) }
-
-        let unitSize = spec.unitBatches * spec.scoring.batchSize
+        let unitSize = spec.unitSize
+        if let memory = MemoryEstimate.problem(labelCount: textShape.rows, dimension: textShape.cols, unitSize: unitSize,
+                                               parameters: spec.scoring, availableBytes: availableMemory) {
+            throw .invalidJob([memory])
+        }
         var tasks = [PlannedTask]()
         for k in 1..<sets.count {
             let idCount = sets[0].count

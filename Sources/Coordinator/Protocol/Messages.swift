@@ -106,8 +106,17 @@ public struct StoredFeatures: Codable, Sendable, Equatable {
     public var problem: String? {
         if errors.count != rows.count { return "\(rows.count) rows but \(errors.count) errors" }
         let used = rows.compactMap { $0 }
-        if vectors.count != used.count * dimension * 4 { return "\(vectors.count) bytes of vectors for \(used.count) rows of \(dimension) floats" }
+        // Checked: `dimension` comes from the client and is compared with the plan only later.
+        guard dimension >= 0, let bytes = MemoryEstimate.product(used.count, dimension, 4) else {
+            return "dimension \(dimension) × \(used.count) rows is out of range"
+        }
+        if vectors.count != bytes { return "\(vectors.count) bytes of vectors for \(used.count) rows of \(dimension) floats" }
         if used.contains(where: { $0 < 0 || $0 >= used.count }) { return "row index out of range" }
+        // A stored NaN would poison every later re-scoring and bank load of the image.
+        let finite = vectors.withUnsafeBytes { raw in
+            (0..<raw.count / 4).allSatisfy { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self).isFinite }
+        }
+        if !finite { return "a feature has non-finite values" }
         return nil
     }
 }
@@ -144,20 +153,25 @@ public struct UnitResults: Codable, Sendable, Equatable {
     public var adaptive: [Float]
     /// A per-sample error (unreadable image); its scores are ignored.
     public var errors: [String?]
+    /// MCM's and NegLabel's prediction (argmax of the ID logits); absent from older workers,
+    /// whose results then report AdaNeg's prediction for every method's ACC.
+    public var predStatic: [Int]?
 
-    public init(pred: [Int] = [], conf: [Float] = [], confVanilla: [Float] = [], mcm: [Float] = [], adaptive: [Float] = [], errors: [String?] = []) {
+    public init(pred: [Int] = [], conf: [Float] = [], confVanilla: [Float] = [], mcm: [Float] = [], adaptive: [Float] = [], errors: [String?] = [],
+                predStatic: [Int]? = nil) {
         self.pred = pred
         self.conf = conf
         self.confVanilla = confVanilla
         self.mcm = mcm
         self.adaptive = adaptive
         self.errors = errors
+        self.predStatic = predStatic
     }
 
     public var count: Int { pred.count }
 
     public var isConsistent: Bool {
-        [conf.count, confVanilla.count, mcm.count, adaptive.count, errors.count].allSatisfy { $0 == pred.count }
+        [conf.count, confVanilla.count, mcm.count, adaptive.count, errors.count, predStatic?.count ?? pred.count].allSatisfy { $0 == pred.count }
     }
 }
 

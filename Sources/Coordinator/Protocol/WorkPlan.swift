@@ -1,4 +1,5 @@
 import AdaNeg
+import JobSpec
 import Platform
 
 /// Everything a worker needs to score a job's units, resolved at submission (absolute paths,
@@ -42,8 +43,26 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         self.model = model
     }
 
-    /// Samples per work unit.
-    public var unitSize: Int { unitBatches * scoring.batchSize }
+    /// Samples per work unit (0 when the product overflows, which `problems` reports).
+    public var unitSize: Int { MemoryEstimate.product(unitBatches, scoring.batchSize) ?? 0 }
+
+    /// Why a worker cannot run this plan. Plans come over the network, so a worker checks
+    /// every size it allocates from before building a scorer: an absurd value fails the unit
+    /// with this message (counted as an attempt) instead of trapping in an allocation.
+    public func problems(availableBytes: Int) -> [String] {
+        var out = scoring.problems()
+        if !(1...JobSpec.Limits.unitBatches.upperBound).contains(unitBatches) { out.append("unit_batches \(unitBatches) is out of range") }
+        if !(1...JobSpec.Limits.syncEvery.upperBound).contains(syncEvery) { out.append("sync_every \(syncEvery) is out of range") }
+        if numID < 1 || numID >= labelCount { out.append("num_id \(numID) is out of range for \(labelCount) labels") }
+        if dimension < 1 { out.append("dimension \(dimension) is out of range") }
+        if sets.contains(where: { $0.count < 0 }) { out.append("a set has a negative sample count") }
+        guard out.isEmpty else { return out }
+        if let memory = MemoryEstimate.problem(labelCount: labelCount, dimension: dimension, unitSize: unitSize,
+                                               parameters: scoring, availableBytes: availableBytes) {
+            out.append(memory)
+        }
+        return out
+    }
 }
 
 /// How the negatives are ordered before grouping (see `LabelSpace.PermutationSource`).

@@ -10,10 +10,15 @@ public struct CoordinatorConfiguration: Sendable {
     public var leaseSeconds: Double = 60
     /// A unit that fails this many times is parked as failed.
     public var maxAttempts: Int = 3
+    /// Also park a unit whose lease expired after `maxAttempts` leases (its workers died on
+    /// it). `serve` and `run` turn this on; off, an expired lease always returns the unit to
+    /// pending (what a test driving expiries by hand wants).
+    public var parkExpiredLeases: Bool = false
 
-    public init(leaseSeconds: Double = 60, maxAttempts: Int = 3) {
+    public init(leaseSeconds: Double = 60, maxAttempts: Int = 3, parkExpiredLeases: Bool = false) {
         self.leaseSeconds = leaseSeconds
         self.maxAttempts = maxAttempts
+        self.parkExpiredLeases = parkExpiredLeases
     }
 }
 
@@ -37,6 +42,16 @@ public actor Coordinator {
     ) throws(StoreError) {
         store = try SQLiteStore(path: databasePath)
         self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// A coordinator over a database opened read-only (`SQLiteStore(readingAt:)`), for the
+    /// readers (`report --db`, `status --db`): its queries work, any write fails.
+    public init(readingDatabaseAt path: String, logger: Logger = Logger(label: "adaneg.reader"),
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(StoreError) {
+        store = try SQLiteStore(readingAt: path)
+        configuration = CoordinatorConfiguration()
         self.clock = clock
         self.logger = logger
     }
@@ -96,7 +111,8 @@ public actor Coordinator {
 
     public func lease(worker: String, host: String) throws(StoreError) -> LeaseResponse {
         let now = clock()
-        let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds)
+        let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds,
+                                                    parkAfter: configuration.parkExpiredLeases ? configuration.maxAttempts : nil)
         if expired > 0 {
             expiredLeases += expired
             logger.warning("leases expired", metadata: ["count": "\(expired)"])
@@ -146,6 +162,7 @@ public actor Coordinator {
         }
         guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
         let plan = try plan(job: task.job)
+        if let problem = CompletionCheck.problem(request, plan: plan) { throw .invalidResults(unit: id, reason: problem) }
         var features: (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])?
         if let uploaded = request.features {
             guard let model = plan.model else { throw .invalidResults(unit: id, reason: "features sent for a job without image sets") }
@@ -178,6 +195,23 @@ public actor Coordinator {
 
     public func release(unit: Int64, worker: String) throws(StoreError) -> Bool {
         try store.release(unit: unit, worker: worker)
+    }
+
+    /// A worker process died (the embedded `run` saw it exit on a signal or with an error):
+    /// each unit it held counts a failed attempt with `reason`, and is parked as failed after
+    /// `maxAttempts`, so a unit that kills every worker ends instead of looping. Returns the
+    /// units and their new states.
+    public func workerDied(_ worker: String, reason: String) throws(StoreError) -> [(unit: Int64, state: UnitState)] {
+        var out = [(unit: Int64, state: UnitState)]()
+        for unit in try store.leasedUnits(worker: worker) {
+            if let state = try fail(unit: unit.id, worker: worker, error: reason) { out.append((unit.id, state)) }
+        }
+        return out
+    }
+
+    /// Called once when a coordinator starts serving: see `SQLiteStore.renewLeases`.
+    public func renewLeasesAfterRestart() throws(StoreError) -> Int {
+        try store.renewLeases(expires: clock() + configuration.leaseSeconds)
     }
 
     // MARK: Memory banks

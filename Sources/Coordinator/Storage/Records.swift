@@ -64,6 +64,8 @@ public struct ResultRecord: Codable, Sendable, Equatable {
     public var mcm: Float?
     public var adaptive: Float?
     public var error: String?
+    /// MCM's and NegLabel's own prediction (nil in results of older workers).
+    public var predStatic: Int?
 }
 
 /// Unit counts by state.

@@ -9,11 +9,18 @@ final class SQLiteConnection {
     private var handle: OpaquePointer?
     let path: String
 
-    init(path: String) throws(StoreError) {
+    /// - Parameter readOnly: open with `SQLITE_OPEN_READONLY` (never create, never write).
+    ///   With `immutable`, the file is opened as `file:…?immutable=1`: no locks and no `-shm`
+    ///   file, which is what a WAL database on read-only media needs; only for files that
+    ///   nothing writes to.
+    init(path: String, readOnly: Bool = false, immutable: Bool = false) throws(StoreError) {
         self.path = path
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        guard sqlite3_open_v2(path, &db, flags, nil) == SQLITE_OK, let db else {
+        let flags = readOnly
+            ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0)
+            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let name = immutable ? Self.immutableURI(path) : path
+        guard sqlite3_open_v2(name, &db, flags, nil) == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(db)
             throw .database(path: path, message: message)
@@ -21,6 +28,15 @@ final class SQLiteConnection {
         handle = db
         sqlite3_busy_timeout(db, 5000)
     }
+
+    private static func immutableURI(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let escaped = absolute.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#"))) ?? absolute
+        return "file:" + escaped + "?immutable=1"
+    }
+
+    /// The result code of the last failed call (SQLITE_NOTADB, SQLITE_CANTOPEN, …).
+    var lastErrorCode: Int32 { sqlite3_errcode(handle) }
 
     deinit {
         sqlite3_close_v2(handle)

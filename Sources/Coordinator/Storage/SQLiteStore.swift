@@ -14,6 +14,48 @@ final class SQLiteStore {
         try Schema.prepare(db)
     }
 
+    /// Opens an existing database for reading only: no migration, no write lock, no file
+    /// created, so `report --db` and `status --db` are safe on a live coordinator's database
+    /// and work on read-only media. Refuses what is not a database file first, with a
+    /// message that says what it is.
+    init(readingAt path: String) throws(StoreError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .database(path: path, message: "no such file")
+        }
+        if isDirectory.boolValue { throw .database(path: path, message: "is a directory, not a database file") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        if size == 0 { throw .database(path: path, message: "is an empty file, not an adaneg database") }
+        db = try Self.openReadOnly(path)
+    }
+
+    private static func openReadOnly(_ path: String) throws(StoreError) -> SQLiteConnection {
+        // No `-wal` file: no coordinator has the database open (it keeps one while it runs),
+        // so the file is read as immutable: no `-shm`/`-wal` is created next to it, which also
+        // makes read-only media work. With a `-wal`, a normal read-only connection sees the
+        // live coordinator's committed writes and takes only a read lock.
+        if !FileManager.default.fileExists(atPath: path + "-wal") {
+            let db = try SQLiteConnection(path: path, readOnly: true, immutable: true)
+            try Schema.checkReadable(db)
+            return db
+        }
+        do {
+            let db = try SQLiteConnection(path: path, readOnly: true)
+            try Schema.checkReadable(db)
+            return db
+        } catch {
+            // A WAL database in a directory we cannot write (read-only media) cannot get
+            // its `-shm` file; nothing can be writing to it there, so read it as immutable.
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            guard case let .database(_, message) = error,
+                  !FileManager.default.isWritableFile(atPath: directory) || message.contains("unable to open")
+            else { throw error }
+            let db = try SQLiteConnection(path: path, readOnly: true, immutable: true)
+            try Schema.checkReadable(db)
+            return db
+        }
+    }
+
     var path: String { db.path }
 
     // MARK: Jobs and planning
@@ -117,10 +159,39 @@ final class SQLiteStore {
         return out
     }
 
-    /// Returns expired leases to `pending`; returns how many expired.
-    func expireLeases(now: Double) throws(StoreError) -> Int {
+    /// Returns expired leases to `pending`; returns how many expired. With `parkAfter`, a unit
+    /// that has been leased that many times is parked as `failed` instead: a unit whose
+    /// workers keep dying on it (a trap, the OOM killer) would otherwise be leased forever.
+    func expireLeases(now: Double, parkAfter: Int? = nil) throws(StoreError) -> Int {
+        var parked = 0
+        if let parkAfter {
+            try db.prepare("""
+                UPDATE units SET state = 'failed', lease_owner = NULL, lease_expires = NULL,
+                  last_error = 'its lease expired ' || attempts || ' times without a completion (its workers died, hung or lost the coordinator)'
+                    || coalesce('; last error: ' || last_error, '')
+                WHERE state = 'leased' AND lease_expires < ? AND attempts >= ?
+                """).run([.double(now), .int(Int64(parkAfter))])
+            parked = db.changes
+        }
         try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL WHERE state = 'leased' AND lease_expires < ?")
             .run([.double(now)])
+        return parked + db.changes
+    }
+
+    /// Units a worker holds right now.
+    func leasedUnits(worker: String) throws(StoreError) -> [UnitRecord] {
+        let s = try db.prepare("SELECT \(Self.unitColumns) FROM units WHERE state = 'leased' AND lease_owner = ? ORDER BY id")
+        try s.bind([.text(worker)])
+        var out = [UnitRecord]()
+        while try s.step() { out.append(readUnit(s)) }
+        return out
+    }
+
+    /// Gives every current lease a fresh expiry: a restarted coordinator cannot tell a dead
+    /// worker from one that was retrying while it was down, so each gets one lease period to
+    /// check in before its unit goes to another worker (and the outage costs no attempt).
+    func renewLeases(expires: Double) throws(StoreError) -> Int {
+        try db.prepare("UPDATE units SET lease_expires = ? WHERE state = 'leased'").run([.double(expires)])
         return db.changes
     }
 
@@ -128,10 +199,10 @@ final class SQLiteStore {
     /// is working on, else the earliest pending unit overall. Both keep each task's stream
     /// processed in order as far as the worker count allows.
     /// One transaction: record the worker, expire overdue leases, lease the next unit.
-    func leaseNext(worker: String, host: String, now: Double, expires: Double) throws(StoreError) -> (unit: UnitRecord?, expired: Int) {
+    func leaseNext(worker: String, host: String, now: Double, expires: Double, parkAfter: Int? = nil) throws(StoreError) -> (unit: UnitRecord?, expired: Int) {
         try db.transaction { () throws(StoreError) -> (unit: UnitRecord?, expired: Int) in
             try touchWorker(id: worker, host: host, now: now)
-            let expired = try expireLeases(now: now)
+            let expired = try expireLeases(now: now, parkAfter: parkAfter)
             return (try leaseNextInTransaction(worker: worker, expires: expires), expired)
         }
     }
@@ -186,15 +257,15 @@ final class SQLiteStore {
                       request.bank.map { .int(Int64($0.idRows)) } ?? .null, request.bank.map { .int(Int64($0.negativeRows)) } ?? .null,
                       .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
             guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
-            let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error, pred_static) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             for i in 0..<results.count {
                 let position = Int64(unit.firstSample + i)
                 if let error = results.errors[i] {
-                    try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error)])
+                    try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error), .null])
                 } else {
                     try insert.run([.int(unit.task), .int(position), .int(Int64(results.pred[i])), .double(Double(results.conf[i])),
                                     .double(Double(results.confVanilla[i])), .double(Double(results.mcm[i])),
-                                    .double(Double(results.adaptive[i])), .null])
+                                    .double(Double(results.adaptive[i])), .null, results.predStatic.map { .int(Int64($0[i])) } ?? .null])
                 }
             }
             try db.prepare("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?")
@@ -263,7 +334,7 @@ final class SQLiteStore {
     /// Every result of a task with its label, in stream order.
     func results(task: Int64) throws(StoreError) -> [ResultRecord] {
         let s = try db.prepare("""
-            SELECT s.position, s.label, r.pred, r.conf, r.conf_vanilla, r.mcm, r.adaptive, r.error
+            SELECT s.position, s.label, r.pred, r.conf, r.conf_vanilla, r.mcm, r.adaptive, r.error, r.pred_static
             FROM results r JOIN samples s ON s.task_id = r.task_id AND s.position = r.position
             WHERE r.task_id = ? ORDER BY r.position
             """)
@@ -272,7 +343,8 @@ final class SQLiteStore {
         while try s.step() {
             func f(_ c: Int32) -> Float? { s.isNull(c) ? nil : Float(s.double(c)) }
             out.append(ResultRecord(position: Int(s.int(0)), label: Int(s.int(1)), pred: s.isNull(2) ? nil : Int(s.int(2)),
-                                    conf: f(3), confVanilla: f(4), mcm: f(5), adaptive: f(6), error: s.text(7)))
+                                    conf: f(3), confVanilla: f(4), mcm: f(5), adaptive: f(6), error: s.text(7),
+                                    predStatic: s.isNull(8) ? nil : Int(s.int(8))))
         }
         return out
     }

@@ -1,9 +1,10 @@
+import CSQLite
 import Foundation
 
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
 enum Schema {
     /// The version `schema.sql` describes.
-    static let currentVersion = 2
+    static let currentVersion = 3
 
     /// The top-level `schema.sql`, embedded in the binary at build time (the target's
     /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
@@ -30,7 +31,31 @@ enum Schema {
             model TEXT NOT NULL, ref TEXT NOT NULL, vector BLOB, error TEXT,
             PRIMARY KEY (model, ref)) WITHOUT ROWID;
         """,
+        // 2 → 3: each method's own prediction (MCM and NegLabel: argmax of the ID logits).
+        2: """
+        ALTER TABLE results ADD COLUMN pred_static INTEGER;
+        """,
     ]
+
+    /// Checks a database opened read-only: it must be an adaneg database at exactly the
+    /// current version (a reader cannot migrate). Every failure names what the file is.
+    static func checkReadable(_ db: SQLiteConnection) throws(StoreError) {
+        let hasVersionTable: Int64
+        do {
+            hasVersionTable = try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") ?? 0
+        } catch {
+            if db.lastErrorCode == SQLITE_NOTADB { throw .database(path: db.path, message: "not an SQLite database") }
+            throw error
+        }
+        guard hasVersionTable > 0 else {
+            throw .database(path: db.path, message: "an SQLite database, but not an adaneg one (it has no schema_version table)")
+        }
+        let version = Int(try db.scalar("SELECT max(version) FROM schema_version") ?? 0)
+        if version > currentVersion { throw .newerSchema(path: db.path, found: version, supported: currentVersion) }
+        if version < currentVersion {
+            throw .database(path: db.path, message: "schema version \(version) is older than this adaneg's \(currentVersion); readers do not migrate: open it once with `adaneg serve --db` or `adaneg run` (which migrate it)")
+        }
+    }
 
     /// Applies the schema to a new database, migrates an older one, refuses a newer one.
     static func prepare(_ db: SQLiteConnection) throws(StoreError) {
