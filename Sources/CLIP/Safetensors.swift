@@ -17,7 +17,8 @@ public struct SafetensorsFile: @unchecked Sendable {
         /// Byte range inside the data section.
         public var offsets: Range<Int>
 
-        public var elementCount: Int { shape.reduce(1, *) }
+        /// Wrapping: only meaningful for a known dtype, whose size the header check has bounded.
+        public var elementCount: Int { shape.reduce(1, &*) }
     }
 
     public let path: String
@@ -81,7 +82,13 @@ public struct SafetensorsFile: @unchecked Sendable {
                   begin >= 0, end >= begin
             else { throw .badTensorEntry(path: path, tensor: name, reason: "bad data_offsets \(offsetValues)") }
             if let width = Self.byteWidth(dtype) {
-                let expected = shape.reduce(1, *) * width
+                // Checked: a hostile header can declare a shape whose product overflows.
+                var expected = width
+                for n in shape {
+                    let (product, overflow) = expected.multipliedReportingOverflow(by: n)
+                    guard !overflow else { throw .badTensorEntry(path: path, tensor: name, reason: "shape \(shape) is larger than any file can hold") }
+                    expected = product
+                }
                 guard end - begin == expected else {
                     throw .badTensorEntry(path: path, tensor: name, reason: "\(dtype) \(shape) needs \(expected) bytes, data_offsets span \(end - begin)")
                 }
@@ -122,7 +129,7 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     /// The tensor's values as `Float` (F32, F16, BF16 and F64), nil for other dtypes.
     public func floats(_ name: String) -> [Float]? {
-        guard let info = tensors[name] else { return nil }
+        guard let info = tensors[name], ["F32", "F16", "BF16", "F64"].contains(info.dtype) else { return nil }
         let count = info.elementCount
         let start = dataStart + info.offsets.lowerBound
         // Converted once: the mapped pages can go back to the page cache right away, so loading

@@ -1,6 +1,6 @@
 import Tensor
 
-/// The selection step of NegMining (ALGORITHM.md §2, steps 2, 4 and 5) as pure functions.
+/// The selection step of NegMining (docs/algorithm.md, "Labels and negatives") as pure functions.
 public enum NegativeSelection {
     /// Candidates after step 2: without ID class names, and without adjectives that are also
     /// nouns.

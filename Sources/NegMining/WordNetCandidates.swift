@@ -1,6 +1,6 @@
 import Foundation
 
-/// Candidate negative labels from WordNet 3.0 (ALGORITHM.md §2, step 1): the first lemma of
+/// Candidate negative labels from WordNet 3.0 (docs/algorithm.md, "Labels and negatives"): the first lemma of
 /// every synset, `_` as a space, de-duplicated in file order; nouns from every lexicographer
 /// file except `noun.animal` (05) and `noun.food` (13), adjectives from all adjective synsets
 /// (satellites included, syntactic markers such as `(ip)` removed).
@@ -80,7 +80,7 @@ public struct WordNetCandidates: Sendable, Equatable {
 public enum PartOfSpeech: String, Sendable, Codable, CaseIterable {
     case noun, adj
 
-    /// The prompt each part of speech is embedded with (ALGORITHM.md §2, step 3).
+    /// The prompt each part of speech is embedded with (docs/algorithm.md, "Labels and negatives").
     public func prompt(_ word: String) -> String {
         switch self {
         case .noun: "The nice \(word)."

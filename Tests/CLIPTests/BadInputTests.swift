@@ -88,6 +88,20 @@ struct BadInputTests {
         }
     }
 
+    @Test("a header declaring a shape whose size overflows is refused, for known and unknown dtypes", arguments: ["F32", "U8", "Q4"])
+    func overflowingShape(dtype: String) throws {
+        let huge = 1 << 40
+        let data = SafetensorsWriter.encode([.init(name: "w", dtype: dtype, shape: [huge, huge, huge], bytes: Data(count: 16))])
+        do {
+            let file = try SafetensorsFile(data: data, path: "hostile.safetensors")
+            // Only an unknown dtype gets past the header check; it is never converted.
+            #expect(dtype == "Q4")
+            #expect(file.floats("w") == nil)
+        } catch {
+            #expect("\(error)".contains("larger than any file can hold") || "\(error)".contains("needs"), "\(error)")
+        }
+    }
+
     @Test("fp16 and bf16 widen exactly")
     func halfConversion() throws {
         #expect(SafetensorsFile.halfToFloat(0x3C00) == 1)
