@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -67,6 +69,21 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+
+        // MARK: Models by Hugging Face id
+        .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "HubMock",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .executableTarget(name: "adaneg-hub-mock", dependencies: ["HubMock"], path: "Sources/HubMockServer"),
 
         // MARK: Negative labels
         .target(name: "NegMining", dependencies: ["Tensor"]),
@@ -119,6 +136,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "ModelHubTests",
+            dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker"]),
     ]
