@@ -98,8 +98,9 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining",
+                "AdaNeg", "NPY", "Tensor", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining", "ModelHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -24,6 +24,7 @@ public struct AdaNegCommand: AsyncParsableCommand {
             MineNegativesCommand.self,
             DemoCommand.self,
             SynthesizeCommand.self,
+            FetchModelCommand.self,
         ]
     )
 

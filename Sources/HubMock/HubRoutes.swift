@@ -10,6 +10,7 @@ enum HubRoutes {
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             try await resolve(request, state: state, cdn: cdn)
         }
+        router.get("/api/models/**") { request, _ in try await repoInfo(request, state: state) }
         router.on("/**", method: .head, use: handler)
         router.on("/**", method: .get, use: handler)
         return router
@@ -72,6 +73,33 @@ enum HubRoutes {
             return Response(status: .ok, headers: headers, body: ResponseBody())
         }
         return serve(entry.data, request: request, headers: headers, fault: nil)
+    }
+
+    /// `GET /api/models/{org}/{name}/revision/{revision}`: what `snapshot_download` asks first,
+    /// the commit (`sha`) and the file list (`siblings`).
+    private static func repoInfo(_ request: Request, state: MockHubState) async throws -> Response {
+        await state.record(RecordedRequest(server: .hub, method: request.method.rawValue, path: request.uri.path,
+                                           range: nil, authorization: request.headers[.authorization]))
+        let segments = request.uri.path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
+        guard segments.count >= 4 else { return error(404, code: nil, message: "Not found") }
+        let name = segments[2] + "/" + segments[3]
+        let revision = segments.count >= 6 && segments[4] == "revision" ? segments[5...].joined(separator: "/") : "main"
+        guard let repo = await state.repos[name] else {
+            return error(401, code: "RepoNotFound", message: "Repository Not Found for url: \(request.uri.path).")
+        }
+        guard let commit = repo.commit(for: revision), let files = repo.commits[commit] else {
+            return error(404, code: "RevisionNotFound", message: "Invalid rev id: \(revision)")
+        }
+        let info: [String: Any] = [
+            "_id": commit, "id": name, "modelId": name, "sha": commit, "private": false, "disabled": false,
+            "gated": repo.gated ? "auto" : false, "tags": [], "downloads": 0, "likes": 0,
+            "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
+            "siblings": files.keys.sorted().map { ["rfilename": $0] },
+        ]
+        let body = try JSONSerialization.data(withJSONObject: info)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     private static func blob(_ request: Request, state: MockHubState) async throws -> Response {

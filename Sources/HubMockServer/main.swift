@@ -23,8 +23,7 @@ func serve() async throws {
         files[name] = MockFile(data, lfs: name.hasSuffix(".safetensors") || data.count > 10_000_000)
     }
     let hub = try await MockHub.start(repos: [args[0]: .single(files)], hubPort: port)
-    print("HUB=\(hub.hubURL.absoluteString) CDN=\(hub.cdnURL.absoluteString)")
-    fflush(stdout)
+    FileHandle.standardOutput.write(Data("HUB=\(hub.hubURL.absoluteString) CDN=\(hub.cdnURL.absoluteString)\n".utf8))
     while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
 }
 

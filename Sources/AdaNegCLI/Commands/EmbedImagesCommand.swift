@@ -27,7 +27,7 @@ struct EmbedImagesCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors).")
+    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors), or a Hub id org/name[@revision].")
     var model: String
     @Option(help: "Image list: one path or URL per line.")
     var images: String
@@ -66,10 +66,11 @@ struct EmbedImagesCommand: ParsableCommand {
             NeuralKernels.activeProcessorCount = threads
         }
         let clip: CLIPModel
-        do { clip = try CLIPModel(directory: model, towers: .vision) } catch { throw CommandFailure("\(error)") }
+        let folder = try ModelArgument.folder(model)
+        do { clip = try CLIPModel(directory: folder, towers: .vision) } catch { throw CommandFailure("\(error)") }
         let size = clip.config.vision.imageSize
         if let crop, crop != size {
-            throw CommandFailure("--crop \(crop) does not match the model's image size \(size) (\(model)/config.json)")
+            throw CommandFailure("--crop \(crop) does not match the model's image size \(size) (\(folder)/config.json)")
         }
         let pre = clip.preprocessor(resize: resize, crop: crop)
         let dim = clip.config.projectionDim
