@@ -76,19 +76,30 @@ enum HubRoutes {
     }
 
     /// `GET /api/models/{org}/{name}/revision/{revision}`: what `snapshot_download` asks first,
-    /// the commit (`sha`) and the file list (`siblings`).
+    /// the commit (`sha`) and the file list (`siblings`); and `…/tree/{revision}`, the listing
+    /// with sizes and LFS ids it asks next.
     private static func repoInfo(_ request: Request, state: MockHubState) async throws -> Response {
         await state.record(RecordedRequest(server: .hub, method: request.method.rawValue, path: request.uri.path,
                                            range: nil, authorization: request.headers[.authorization]))
         let segments = request.uri.path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
         guard segments.count >= 4 else { return error(404, code: nil, message: "Not found") }
         let name = segments[2] + "/" + segments[3]
-        let revision = segments.count >= 6 && segments[4] == "revision" ? segments[5...].joined(separator: "/") : "main"
+        let isTree = segments.count >= 6 && segments[4] == "tree"
+        let revision = segments.count >= 6 && ["revision", "tree"].contains(segments[4]) ? segments[5] : "main"
         guard let repo = await state.repos[name] else {
             return error(401, code: "RepoNotFound", message: "Repository Not Found for url: \(request.uri.path).")
         }
         guard let commit = repo.commit(for: revision), let files = repo.commits[commit] else {
             return error(404, code: "RevisionNotFound", message: "Invalid rev id: \(revision)")
+        }
+        if isTree {
+            let entries: [[String: Any]] = files.keys.sorted().compactMap { path in
+                guard let file = files[path] else { return nil }
+                var entry: [String: Any] = ["type": "file", "path": path, "size": file.data.count, "oid": file.gitBlobID]
+                if file.lfs { entry["lfs"] = ["oid": file.sha256, "size": file.data.count, "pointerSize": 134] }
+                return entry
+            }
+            return json(entries)
         }
         let info: [String: Any] = [
             "_id": commit, "id": name, "modelId": name, "sha": commit, "private": false, "disabled": false,
@@ -96,7 +107,11 @@ enum HubRoutes {
             "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
             "siblings": files.keys.sorted().map { ["rfilename": $0] },
         ]
-        let body = try JSONSerialization.data(withJSONObject: info)
+        return json(info)
+    }
+
+    private static func json(_ object: Any) -> Response {
+        let body = (try? JSONSerialization.data(withJSONObject: object)) ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))

@@ -77,7 +77,7 @@ def fixture(out):
             code = ("import sys; from huggingface_hub import snapshot_download; "
                     "print(snapshot_download(sys.argv[1], allow_patterns=['*.json', '*.safetensors', 'merges.txt']))")
             path = subprocess.run([sys.executable, "-c", code, REPO], env={**os.environ, **env},
-                                  check=True, capture_output=True, text=True).stdout.strip()
+                                  check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
         finally:
             proc.terminate()
             proc.wait()
