@@ -71,7 +71,8 @@ let package = Package(
         ),
 
         // MARK: Models by Hugging Face id
-        .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
+        .target(name: "ModelHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "HubMock",
             dependencies: [

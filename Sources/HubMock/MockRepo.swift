@@ -4,23 +4,23 @@ import Foundation
 /// A file in a mock repo. LFS files (the weights) are served as the Hub serves them: the resolve
 /// URL answers with a redirect to a CDN host and names the file by its sha256; git files
 /// (config, vocab) are served from the resolve URL itself and named by their git blob id.
+/// Digests are computed once here: a benchmark serves a file of hundreds of MB, and hashing it
+/// per request would make the mock, not the client, the thing measured.
 public struct MockFile: Sendable {
-    public var data: Data
-    public var lfs: Bool
+    public let data: Data
+    public let lfs: Bool
+    public let sha256: String
+    /// sha1("blob <size>\0" + content), what git and the Hub's `ETag` use for non-LFS files.
+    public let gitBlobID: String
 
     public init(_ data: Data, lfs: Bool) {
         self.data = data
         self.lfs = lfs
-    }
-
-    public var sha256: String { hex(SHA256.hash(data: data)) }
-
-    /// sha1("blob <size>\0" + content), what git and the Hub's `ETag` use for non-LFS files.
-    public var gitBlobID: String {
+        sha256 = hex(SHA256.hash(data: data))
         var hasher = Insecure.SHA1()
         hasher.update(data: Data("blob \(data.count)\0".utf8))
         hasher.update(data: data)
-        return hex(hasher.finalize())
+        gitBlobID = hex(hasher.finalize())
     }
 
     /// The ETag the Hub sends for this file: sha256 for LFS, the git blob id otherwise.

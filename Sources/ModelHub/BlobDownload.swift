@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// One file's bytes from the Hub (or its CDN) into `blobs/<etag>`: appended to
 /// `blobs/<etag>.incomplete`, resumed from that file's length with `Range` after a cut, hashed
@@ -59,18 +56,17 @@ struct BlobDownload {
             throw .fileSystem(path: partial.path, reason: "cannot open the partial download: \(error.localizedDescription)")
         }
         let start = writer.length
-        var request = URLRequest(url: source)
-        if start > 0 { request.setValue("bytes=\(start)-", forHTTPHeaderField: "Range") }
         let meter = ProgressMeter(label: "\(repo) \(file)", total: size, already: start, report: settings.progress)
         let answer: HTTPAnswer
         do {
-            answer = try HTTPExchange.run(request, token: settings.token, trustedOrigin: settings.endpoint,
+            answer = try HTTPExchange.run(source, headers: start > 0 ? ["Range": "bytes=\(start)-"] : [:],
+                                          token: settings.token, trustedOrigin: settings.endpoint,
                                           followRedirects: true,
                                           onAnswer: { status, headers in
                                               try writer.begin(status: status, contentRange: headers["content-range"])
-                                          }, sink: { data in
-                                              try writer.append(data)
-                                              meter.advance(by: data.count)
+                                          }, sink: { bytes in
+                                              try writer.append(bytes)
+                                              meter.advance(by: bytes.count)
                                           })
         } catch let failure as TransportFailure {
             writer.close()
@@ -83,6 +79,7 @@ struct BlobDownload {
         }
         writer.close()
         meter.finish(ok: (200..<300).contains(answer.status))
+
         switch answer.status {
         case 200, 206:
             break

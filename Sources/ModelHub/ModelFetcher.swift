@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A CLIP checkpoint resolved to a snapshot folder in the cache.
 public struct ResolvedModel: Equatable, Sendable {
@@ -124,11 +121,10 @@ public struct ModelFetcher: Sendable {
         var attempt = 1
         var hops = 0
         while true {
-            var request = URLRequest(url: url)
-            request.httpMethod = "HEAD"
             let answer: HTTPAnswer
             do {
-                answer = try HTTPExchange.run(request, token: settings.token, trustedOrigin: settings.endpoint, followRedirects: false)
+                answer = try HTTPExchange.run(url, method: "HEAD", token: settings.token, trustedOrigin: settings.endpoint,
+                                              followRedirects: false)
             } catch let failure as TransportFailure {
                 let error = HubError.transport(repo: repo, file: file, reason: failure.reason)
                 guard attempt < settings.attempts else { throw error }
