@@ -68,6 +68,11 @@ enum HubRoutes {
             return Response(status: .found, headers: headers, body: ResponseBody())
         }
         headers[.eTag] = "\"\(entry.gitBlobID)\""
+        if repo.redirectGets, !isHead, let cdnURL = await cdn.get() {
+            let escapedFile = file.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? file
+            headers[.location] = cdnURL.absoluteString + "/blobs/\(entry.sha256)/\(escapedFile)"
+            return Response(status: .temporaryRedirect, headers: headers, body: ResponseBody())
+        }
         if isHead {
             headers[.contentLength] = "\(entry.data.count)"
             return Response(status: .ok, headers: headers, body: ResponseBody())

@@ -50,7 +50,7 @@ actor MockHubState {
 
     private static func lfsBlobs(of repo: MockRepo, into blobs: inout [String: Data]) {
         for files in repo.commits.values {
-            for file in files.values where file.lfs { blobs[file.sha256] = file.data }
+            for file in files.values where file.lfs || repo.redirectGets { blobs[file.sha256] = file.data }
         }
     }
 

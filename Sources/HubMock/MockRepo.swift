@@ -35,6 +35,9 @@ public struct MockRepo: Sendable {
     /// A gated repo answers 401 `GatedRepo` without a token and 403 with a token that is not `accessToken`.
     public var gated: Bool
     public var accessToken: String?
+    /// A GET (not a HEAD) of a git file is redirected to the CDN too, as some mirrors do; it tests
+    /// that the client follows redirects itself and drops the token when leaving the Hub.
+    public var redirectGets = false
 
     public init(commits: [String: [String: MockFile]], refs: [String: String], gated: Bool = false, accessToken: String? = nil) {
         self.commits = commits

@@ -37,6 +37,25 @@ struct DownloadTests {
         }
     }
 
+    @Test("a GET redirected off the Hub is followed without the token")
+    func redirectedGet() async throws {
+        var repo = MockRepo.single(Checkpoint.files())
+        repo.redirectGets = true
+        try await withHub([Self.repo: repo]) { hub in
+            let fx = HubFixture(hub: hub, token: "hf_secret")
+            defer { fx.remove() }
+            let model = try await fx.resolve(Self.repo)
+            #expect(contents(model.folder.appendingPathComponent("vocab.json")) == Checkpoint.files()["vocab.json"]?.data)
+            let requests = await hub.requests()
+            let hubGets = requests.filter { $0.server == .hub && $0.method == "GET" }
+            #expect(hubGets.count == 3)
+            #expect(hubGets.allSatisfy { $0.authorization == "Bearer hf_secret" })
+            let cdn = requests.filter { $0.server == .cdn }
+            #expect(cdn.count == 4)
+            #expect(cdn.allSatisfy { $0.authorization == nil })
+        }
+    }
+
     @Test("every file after the first is asked for at the commit the first answer named")
     func pinsCommit() async throws {
         try await withHub([Self.repo: .single(Checkpoint.files(), commit: MockRepo.commitID("c1"))]) { hub in
