@@ -144,6 +144,6 @@ let package = Package(
             dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird")],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker"]),
+        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker", "ModelHub"]),
     ]
 )
