@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -73,6 +75,22 @@ let package = Package(
             ]
         ),
 
+        // MARK: Models by Hugging Face id
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
+        .target(name: "ModelHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "HubMock",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .executableTarget(name: "adaneg-hub-mock", dependencies: ["HubMock"], path: "Sources/HubMockServer"),
+
         // MARK: Negative labels
         .target(name: "NegMining", dependencies: ["Tensor"]),
 
@@ -86,8 +104,9 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining",
+                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining", "ModelHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,6 +146,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker", "JobSpec"]),
+        .testTarget(
+            name: "ModelHubTests",
+            dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker", "JobSpec", "ModelHub", "Platform"]),
     ]
 )

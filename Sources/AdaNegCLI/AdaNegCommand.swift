@@ -25,6 +25,7 @@ public struct AdaNegCommand: AsyncParsableCommand {
             DemoCommand.self,
             SynthesizeCommand.self,
             DoctorCommand.self,
+            FetchModelCommand.self,
         ]
     )
 

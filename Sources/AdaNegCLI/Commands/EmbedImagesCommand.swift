@@ -27,7 +27,7 @@ struct EmbedImagesCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors).")
+    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors), or a Hub id org/name[@revision].")
     var model: String
     @Option(help: "Image list: one path or URL per line.")
     var images: String
@@ -68,11 +68,12 @@ struct EmbedImagesCommand: ParsableCommand {
         }
         let clip: CLIPModel
         let precision = try precisionOptions.resolve()
-        do { clip = try CLIPModel(directory: model, towers: .vision, precision: precision,
+        let folder = try ModelArgument.folder(model)
+        do { clip = try CLIPModel(directory: folder, towers: .vision, precision: precision,
                                        weightCache: ConvertedWeights.configuredRoot()) } catch { throw CommandFailure("\(error)") }
         let size = clip.config.vision.imageSize
         if let crop, crop != size {
-            throw CommandFailure("--crop \(crop) does not match the model's image size \(size) (\(model)/config.json)")
+            throw CommandFailure("--crop \(crop) does not match the model's image size \(size) (\(folder)/config.json)")
         }
         let pre = clip.preprocessor(resize: resize, crop: crop)
         let dim = clip.config.projectionDim

@@ -17,7 +17,7 @@ struct EmbedTextCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors, vocab.json, merges.txt).")
+    @Option(help: "Hugging Face CLIP model directory (config.json, model.safetensors, vocab.json, merges.txt), or a Hub id org/name[@revision].")
     var model: String
     @Option(help: "Text file, one text per line.")
     var texts: String
@@ -39,7 +39,8 @@ struct EmbedTextCommand: ParsableCommand {
         }
         let clip: CLIPModel
         let precision = try precisionOptions.resolve()
-        do { clip = try CLIPModel(directory: model, towers: .text, precision: precision,
+        let folder = try ModelArgument.folder(model)
+        do { clip = try CLIPModel(directory: folder, towers: .text, precision: precision,
                                        weightCache: ConvertedWeights.configuredRoot()) } catch { throw CommandFailure("\(error)") }
         guard clip.tokenizer != nil else {
             throw CommandFailure("\(model): vocab.json and merges.txt are needed to embed text")

@@ -23,7 +23,7 @@ struct MineNegativesCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "CLIP model directory (Hugging Face layout).") var model: String
+    @Option(help: "CLIP model directory (Hugging Face layout), or a Hub id org/name[@revision].") var model: String
     @Option(help: "ID class names, one per line.") var classes: String
     @Option(help: "Output directory.") var out: String
     @Option(help: "M, negative labels to keep.") var count: Int = 10000
@@ -33,7 +33,7 @@ struct MineNegativesCommand: ParsableCommand {
     @OptionGroup var precisionOptions: PrecisionOptions
 
     func run() throws {
-        let miner = NegativeMiner(model: model, classes: classes, out: out, count: count, lexicon: lexicon,
+        let miner = NegativeMiner(model: try ModelArgument.folder(model), classes: classes, out: out, count: count, lexicon: lexicon,
                                   templates: template, block: block, precision: try precisionOptions.resolve())
         let outcome = try miner.run()
         print(outcome.message)

@@ -35,10 +35,17 @@ struct SubmitCommand: AsyncParsableCommand {
 
 enum JobLoading {
     /// Loads and validates a spec, turning its problems into one readable failure.
+    /// A `model:` given as a Hub id is resolved (downloaded if needed) and pinned to its snapshot
+    /// folder first, so validation sees a folder and the job keeps the commit it was submitted with.
     static func load(_ path: String) throws -> JobSpec {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         do {
+            if let pinned = try ModelArgument.pinningModel(inSpec: text, baseDirectory: directory) {
+                return try JobSpecLoader.parse(yaml: pinned, baseDirectory: directory, file: path)
+            }
             return try JobSpecLoader.load(path: path)
-        } catch {
+        } catch let error as JobSpecError {
             var message = error.description
             if error.problems.contains(where: { $0.message.contains("not found") }), let hint = creationHint(path) {
                 message += "\n" + hint

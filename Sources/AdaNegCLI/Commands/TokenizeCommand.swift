@@ -15,14 +15,14 @@ struct TokenizeCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Hugging Face CLIP model directory (vocab.json, merges.txt, config.json).")
+    @Option(help: "Hugging Face CLIP model directory (vocab.json, merges.txt, config.json), or a Hub id org/name[@revision].")
     var model: String
 
     @Argument(help: "Texts to tokenize.")
     var texts: [String] = []
 
     func run() throws {
-        let dir = URL(fileURLWithPath: model)
+        let dir = URL(fileURLWithPath: try ModelArgument.folder(model))
         var contextLength = 77
         let configPath = dir.appendingPathComponent(CLIPModel.configFile).path
         if FileManager.default.fileExists(atPath: configPath) {
