@@ -173,7 +173,7 @@ def main():
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {threads} threads everywhere; torch {torch.__version__}, "
         f"OpenVINO {ov.__version__ if ov else 'not installed'}; {args.rounds} rounds, medians (ratios: medians of per-round ratios).",
-        "ViT-B/16 architecture with random weights; synthetic JPEGs (500x375 .. 640x480); batch 32. adaneg is timed end to "
+        "ViT-B/16 architecture with random weights; synthetic JPEGs (500x375 .. 640x480); batch 32. adaneg is timed end "
         f"to end from JPEG files (marginal rate over {marginal} images), torch and OpenVINO on preprocessed tensors (model only).",
         "",
         "| images/s | fp32 | bf16 |",
