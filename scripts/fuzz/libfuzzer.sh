@@ -35,7 +35,11 @@ declare -A SOURCES=(
   [npyheader]="Sources/NPY/*.swift Sources/JobSpec/NPYHeaderCheck.swift Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
   [bankwire]="Sources/Coordinator/Protocol/BankWire.swift Sources/AdaNeg/Bank/*.swift"
   [imagelist]="Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
-  [messages]="Sources/Coordinator/Protocol/Messages.swift Sources/Coordinator/Protocol/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift"
+  [messages]="Sources/Coordinator/Protocol/Messages.swift Sources/Coordinator/Protocol/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift Sources/Platform/Precision.swift Sources/Platform/CPUFeatures.swift"
+)
+# targets that compile Platform's sources also need stand-ins for its C shim
+declare -A EXTRA=(
+  [messages]="tools/fuzz/libfuzzer/platform-cpuid-stub.swift"
 )
 printf 'target\truns\tseconds\truns_per_s\tcov\tft\tresult\n' >"$OUT/summary.tsv"
 FAILED=0
@@ -50,8 +54,9 @@ for target in npy npyheader bankwire imagelist messages; do
   mkdir -p "$src"
   # shellcheck disable=SC2086 # the source lists are globs
   for f in $(cd "$ROOT" && ls ${SOURCES[$target]}); do
-    sed -E '/^import (NPY|AdaNeg|JobSpec|Coordinator)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')"
+    sed -E '/^import (NPY|AdaNeg|JobSpec|Coordinator|Platform|CPlatform)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')"
   done
+  for f in ${EXTRA[$target]:-}; do cp "$ROOT/$f" "$src/"; done
   (swiftc -sanitize=fuzzer,address -parse-as-library -O -g "$src"/*.swift "$ROOT/tools/fuzz/libfuzzer/$target.swift" \
      -o "$binary") >"$OUT/$target.build.log" 2>&1 \
     || { log "build of $target failed: $(grep -m 3 error "$OUT/$target.build.log")"; FAILED=1; continue; }
