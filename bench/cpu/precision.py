@@ -38,15 +38,6 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench", "clip"))
 
 
-def run(cmd, env):
-    t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    dt = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr}")
-    return dt, p
-
-
 def median(values):
     return float(np.median(values))
 
@@ -66,7 +57,7 @@ def main():
     torch.set_num_threads(threads)
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
 
-    from bench import make_images, write_list  # bench/clip/bench.py
+    from bench import make_images, run, write_list  # bench/clip/bench.py
     from make_model import main as make_model
     model_dir = os.path.join(args.work, "vit-b16")
     make_model(model_dir)
