@@ -52,26 +52,40 @@ let package = Package(
         ),
 
         // MARK: Distribution
+        // The plan and the wire protocol: what the coordinator, its workers and the readers
+        // share (a job's WorkPlan, the messages, the records, the client).
+        .target(
+            name: "JobPlan",
+            dependencies: [
+                "AdaNeg", "JobSpec", "NPY", "Tensor", "Platform", "CLIP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The coordinator's SQLite database: one writer (the coordinator) and read-only readers
+        // (report, status --db).
+        .target(
+            name: "JobStore",
+            dependencies: ["JobPlan", "AdaNeg", "NPY", "Tensor", "CSQLite"],
+            resources: [.embedInCode("schema.sql")]
+        ),
         .target(
             name: "Coordinator",
             dependencies: [
-                "AdaNeg", "JobSpec", "NPY", "Tensor", "Platform", "CSQLite", "CLIP",
+                "AdaNeg", "JobPlan", "JobStore", "JobSpec", "Tensor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
-            resources: [.embedInCode("schema.sql")]
+            ]
         ),
         .target(
             name: "Worker",
             dependencies: [
-                "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor", "Platform", "CLIP",
+                "AdaNeg", "JobPlan", "JobSpec", "NPY", "Tensor", "Platform", "CLIP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 
@@ -95,7 +109,7 @@ let package = Package(
         .target(name: "NegMining", dependencies: ["Tensor"]),
 
         // MARK: Reporting
-        .target(name: "Report", dependencies: ["AdaNeg", "Coordinator", "NPY", "Tensor"]),
+        .target(name: "Report", dependencies: ["AdaNeg", "JobPlan", "JobStore", "NPY", "Tensor"]),
 
         // MARK: CLIP
         .target(name: "CLIP", dependencies: ["Tensor", "Platform", "CImageCodecs"], swiftSettings: numericSettings),
@@ -104,7 +118,7 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "Coordinator", "Worker", "Report", "NegMining", "ModelHub",
+                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "JobPlan", "JobStore", "Coordinator", "Worker", "Report", "NegMining", "ModelHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -117,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "AdaNegBench",
             dependencies: [
-                "AdaNeg", "Coordinator", "Worker", "JobSpec", "NPY",
+                "AdaNeg", "Coordinator", "JobPlan", "Worker", "JobSpec", "NPY",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -137,11 +151,11 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY", "Platform"]),
         .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobPlan", "JobStore", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor", "CLIP", "Platform",
+                "Coordinator", "JobPlan", "JobStore", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor", "CLIP", "Platform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -151,6 +165,6 @@ let package = Package(
             dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird")],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "Worker", "JobSpec", "ModelHub", "Platform"]),
+        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "JobPlan", "JobStore", "Worker", "JobSpec", "ModelHub", "Platform"]),
     ]
 )

@@ -2,6 +2,7 @@ import AdaNeg
 import Coordinator
 import Foundation
 import Hummingbird
+import JobPlan
 import JobSpec
 import Logging
 import ServiceLifecycle

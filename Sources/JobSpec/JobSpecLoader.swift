@@ -516,9 +516,9 @@ struct SpecDecoder {
         }
     }
 
-    private mutating func header(_ path: String, key: String) -> NPYHeaderCheck.Info? {
+    private mutating func header(_ path: String, key: String) -> NPYHeaderInfo? {
         do {
-            return try NPYHeaderCheck.read(path)
+            return try NPYFile.readHeader(path)
         } catch {
             fileProblem(key, error.description)
             return nil

@@ -18,6 +18,39 @@ public enum NPYFile {
 
     /// Parses the bytes of a `.npy` file; `path` only labels errors.
     public static func parse(_ bytes: Data, path: String) throws(NPYError) -> NPYArray {
+        let header = try parseHeader(bytes, path: path)
+        let available = bytes.count - header.dataOffset
+        guard available >= header.dataBytes else {
+            throw .truncated(path: path, expectedBytes: header.dataBytes, foundBytes: available)
+        }
+        let first = bytes.startIndex + header.dataOffset
+        return NPYArray(shape: header.shape, dtype: header.dtype, data: bytes.subdata(in: first ..< first + header.dataBytes))
+    }
+
+    /// Reads only the header of a `.npy` file (shape and dtype) and checks that the file is long
+    /// enough to hold the data it declares: validating a job never loads gigabytes of features.
+    public static func readHeader(_ path: String) throws(NPYError) -> NPYHeaderInfo {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
+        }
+        defer { try? handle.close() }
+        var bytes = (try? handle.read(upToCount: 12)) ?? Data()
+        let (headerStart, headerLength) = try preamble(bytes, path: path)
+        if let rest = try? handle.read(upToCount: headerStart + headerLength - bytes.count) { bytes.append(rest) }
+        let header = try parseHeader(bytes, path: path)
+        let end = (try? handle.seekToEnd()).map { Int(clamping: $0) } ?? 0
+        guard end - header.dataOffset >= header.dataBytes else {
+            throw .truncated(path: path, expectedBytes: header.dataBytes, foundBytes: max(0, end - header.dataOffset))
+        }
+        return header
+    }
+
+    /// The largest header accepted: NumPy writes a few hundred bytes; anything near this is not
+    /// a `.npy` file.
+    static let maxHeaderLength = 1 << 20
+
+    /// Where the header text starts and how long it is, from the magic and version bytes.
+    private static func preamble(_ bytes: Data, path: String) throws(NPYError) -> (start: Int, length: Int) {
         guard bytes.count >= 10, Array(bytes.prefix(6)) == magic else { throw .badMagic(path: path) }
         let major = bytes[bytes.startIndex + 6]
         let headerLength: Int
@@ -33,6 +66,15 @@ public enum NPYFile {
         default:
             throw .unsupportedVersion(path: path, major: major)
         }
+        guard headerLength <= maxHeaderLength else { throw .malformedHeader(path: path, reason: "header length \(headerLength) is implausible") }
+        return (headerStart, headerLength)
+    }
+
+    /// The one header parser: magic, version, the header dictionary, dtype and the size of the
+    /// data it declares (checked for overflow). `bytes` must hold at least the whole header.
+    private static func parseHeader(_ bytes: Data, path: String) throws(NPYError) -> NPYHeaderInfo {
+        let (headerStart, headerLength) = try preamble(bytes, path: path)
+        let major = bytes[bytes.startIndex + 6]
         guard bytes.count >= headerStart + headerLength else {
             throw .truncated(path: path, expectedBytes: headerStart + headerLength, foundBytes: bytes.count)
         }
@@ -45,16 +87,10 @@ public enum NPYFile {
         guard let dtype = NPYArray.DType(rawValue: fields.descr.replacingOccurrences(of: "|", with: "<")) else {
             throw .unsupportedDType(path: path, descr: fields.descr)
         }
-        let dataStart = headerStart + headerLength
         guard let expected = NPYArray.byteCount(shape: fields.shape, dtype: dtype) else {
             throw .malformedHeader(path: path, reason: "shape \(fields.shape) of \(dtype.rawValue) elements is larger than any file can hold")
         }
-        let available = bytes.count - dataStart
-        guard available >= expected else {
-            throw .truncated(path: path, expectedBytes: expected, foundBytes: available)
-        }
-        let data = bytes.subdata(in: bytes.startIndex + dataStart ..< bytes.startIndex + dataStart + expected)
-        return NPYArray(shape: fields.shape, dtype: dtype, data: data)
+        return NPYHeaderInfo(shape: fields.shape, dtype: dtype, dataOffset: headerStart + headerLength, dataBytes: expected)
     }
 
     // MARK: Writing
@@ -127,4 +163,19 @@ struct NPYHeader {
         }
         return NPYHeader(descr: descr, fortranOrder: fortran, shape: shape)
     }
+}
+
+/// What a `.npy` header declares: the array's shape and dtype, and where its data lies.
+public struct NPYHeaderInfo: Sendable, Equatable {
+    public var shape: [Int]
+    public var dtype: NPYArray.DType
+    /// Byte offset of the data in the file.
+    public var dataOffset: Int
+    /// Bytes of data the shape and dtype call for.
+    public var dataBytes: Int
+
+    /// Rows of a 1-D or 2-D array.
+    public var rows: Int { shape.first ?? 1 }
+    /// Columns of a 2-D array (1 for a vector).
+    public var cols: Int { shape.count == 2 ? shape[1] : 1 }
 }

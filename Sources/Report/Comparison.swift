@@ -1,6 +1,6 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
 
 /// How far the distributed result is from the same stream scored sequentially, per OOD set:
 /// the price of sharing the memory bank between workers (`--compare-sequential`). Both sides

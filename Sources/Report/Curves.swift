@@ -1,4 +1,4 @@
-import Coordinator
+import JobPlan
 
 /// Curve data for the HTML report, computed from the stored scores: a downsampled ROC curve
 /// (OOD positive, score −conf, the AUROC convention) and ID-vs-OOD histograms.

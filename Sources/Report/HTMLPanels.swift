@@ -1,6 +1,6 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
 
 /// The run's own panels in the HTML report, from the units' completion records: how full the
 /// memory bank got over each stream, and each worker's throughput over time.

@@ -1,6 +1,6 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
 
 public struct HTMLOptions: Sendable {
     /// L1 distance below which consecutive ROC points are merged.

@@ -1,6 +1,6 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
 
 /// A scoring method whose score is stored per sample.
 public struct ReportMethod: Codable, Sendable, Equatable {

@@ -1,5 +1,5 @@
-import Coordinator
 import Foundation
+import JobPlan
 
 /// `adaneg status`: a job's progress as a few lines of text.
 public enum ProgressText {

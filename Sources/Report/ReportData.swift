@@ -1,6 +1,7 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
+import JobStore
 
 /// Everything a report is computed from: the job, its plan, and each task's stored results.
 /// Gathered from a database (`ReportLoader`) or from a coordinator over HTTP (the CLI), or built
@@ -79,28 +80,28 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Reads a job's report data from a coordinator's SQLite database.
+/// Reads a job's report data from a coordinator's SQLite database, read-only.
 public enum ReportLoader {
     /// Opens the database read-for-report: refuses a missing file (rather than creating an
     /// empty database) and a database from a newer schema version.
-    public static func load(databasePath path: String, job name: String) async throws(ReportError) -> ReportData {
-        try await load(coordinator: try open(databasePath: path), job: name, source: "database \(path)")
+    public static func load(databasePath path: String, job name: String) throws(ReportError) -> ReportData {
+        try load(store: try open(databasePath: path), job: name, source: "database \(path)")
     }
 
-    /// The database's coordinator (for `load` and `SequentialRescore`), never creating a file.
-    public static func open(databasePath path: String) throws(ReportError) -> Coordinator {
+    /// The database opened read-only (for `load` and `SequentialRescore`): no migration, no
+    /// write lock, never a file created.
+    public static func open(databasePath path: String) throws(ReportError) -> StoreReader {
         guard FileManager.default.fileExists(atPath: path), !ReportError.isDirectory(path) else { throw .missingDatabase(path) }
         do {
-            // Read-only: a report never migrates or locks the database it reads.
-            return try Coordinator(readingDatabaseAt: path)
+            return try StoreReader(readingAt: path)
         } catch {
             throw .store(error.description)
         }
     }
 
-    public static func load(coordinator c: Coordinator, job name: String, source: String) async throws(ReportError) -> ReportData {
+    public static func load(store: StoreReader, job name: String, source: String) throws(ReportError) -> ReportData {
         do {
-            return try await gather(c, job: name, source: source)
+            return try gather(store, job: name, source: source)
         } catch let e as ReportError {
             throw e
         } catch let e as StoreError {
@@ -110,15 +111,15 @@ public enum ReportLoader {
         }
     }
 
-    private static func gather(_ c: Coordinator, job name: String, source: String) async throws -> ReportData {
-        guard let job = try await c.jobs().first(where: { $0.name == name }) else {
-            throw ReportError.unknownJob(name: name, known: try await c.jobs().map(\.name))
+    private static func gather(_ store: StoreReader, job name: String, source: String) throws -> ReportData {
+        guard let job = try store.job(named: name) else {
+            throw ReportError.unknownJob(name: name, known: try store.jobs().map(\.name))
         }
-        let plan = try await c.plan(job: job.id)
-        let status = try await c.status(job: name)
+        let plan = try store.plan(job: job.id)
+        let status = try store.status(job: name, now: Date().timeIntervalSince1970, expiredLeases: 0)
         var tasks = [TaskData]()
-        for t in try await c.tasks(job: job.id).sorted(by: { $0.oodIndex < $1.oodIndex }) {
-            tasks.append(TaskData(task: t, results: try await c.results(task: t.id), units: try await c.units(task: t.id)))
+        for t in try store.tasks(job: job.id).sorted(by: { $0.oodIndex < $1.oodIndex }) {
+            tasks.append(TaskData(task: t, results: try store.results(task: t.id), units: try store.units(task: t.id)))
         }
         return ReportData(jobName: job.name, jobID: job.id, createdAt: job.createdAt, specYAML: job.specYAML, plan: plan,
                           tasks: tasks, units: status.units, failedUnits: status.failed, workers: status.workers, source: source)

@@ -1,6 +1,7 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
+import JobStore
 import NPY
 import Tensor
 
@@ -58,7 +59,7 @@ public enum SequentialRescore {
     }
 
     /// Re-scores every task of the report's job from the coordinator's stored features.
-    public static func run(coordinator: Coordinator, data: ReportData, otherProxy: Bool = true) async throws(ReportError) -> SequentialRun {
+    public static func run(store: StoreReader, data: ReportData, otherProxy: Bool = true) throws(ReportError) -> SequentialRun {
         let plan = data.plan
         let text: Matrix
         let permutation: LabelSpace.PermutationSource
@@ -89,7 +90,7 @@ public enum SequentialRescore {
         for t in data.tasks {
             let stream: StreamFeatures
             do {
-                stream = try await coordinator.streamFeatures(task: t.task.id)
+                stream = try store.streamFeatures(task: t.task.id)
             } catch {
                 throw .source("--compare-sequential: task \(t.task.id) (\(t.task.oodName)): \(error.description)")
             }

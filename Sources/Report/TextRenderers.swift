@@ -1,6 +1,6 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
 
 /// Output formats of `adaneg report`.
 public enum ReportFormat: String, CaseIterable, Sendable {

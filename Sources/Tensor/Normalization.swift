@@ -8,12 +8,8 @@ extension Matrix {
         let cols = self.cols
         storage.withUnsafeMutableBufferPointer { buf in
             for r in 0..<rows {
-                let row = UnsafeMutableBufferPointer(rebasing: buf[r * cols ..< (r + 1) * cols])
-                let norm = RowKernels.squaredNorm(UnsafeBufferPointer(row)).squareRoot()
+                let norm = UnitNorm.normalize(UnsafeMutableBufferPointer(rebasing: buf[r * cols ..< (r + 1) * cols]))
                 if abs(norm - 1) > tolerance { off += 1 }
-                guard norm > 0 else { continue }
-                let inv = 1 / norm
-                for i in row.indices { row[i] *= inv }
             }
         }
         return off
@@ -32,6 +28,27 @@ extension Matrix {
             return (i / Swift.max(cols, 1), i % Swift.max(cols, 1))
         }
         return nil
+    }
+}
+
+/// Scaling to unit L2 norm, the one way: every place that normalises a feature (workers, the
+/// coordinator reloading a bank, the sequential re-score) goes through here, so the same input
+/// gives the same bits everywhere.
+public enum UnitNorm {
+    /// Scales `row` to unit L2 norm in place and returns the norm it had. A zero row stays zero.
+    @discardableResult
+    public static func normalize(_ row: UnsafeMutableBufferPointer<Float>) -> Float {
+        let norm = RowKernels.squaredNorm(UnsafeBufferPointer(row)).squareRoot()
+        guard norm > 0 else { return norm }
+        let inv = 1 / norm
+        for i in row.indices { row[i] *= inv }
+        return norm
+    }
+
+    /// Scales `vector` to unit L2 norm in place and returns the norm it had.
+    @discardableResult
+    public static func normalize(_ vector: inout [Float]) -> Float {
+        vector.withUnsafeMutableBufferPointer { normalize($0) }
     }
 }
 

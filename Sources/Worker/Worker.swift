@@ -1,6 +1,6 @@
 import AdaNeg
-import Coordinator
 import Foundation
+import JobPlan
 import Logging
 import NPY
 import Platform
@@ -312,6 +312,9 @@ public actor Worker: Service {
                     source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
                 }
                 guard copied else { throw WorkerError.input("\(path): row \(grant.items[i]) out of range 0..<\(source.rows)") }
+                out.storage.withUnsafeMutableBufferPointer { buf in
+                    _ = UnitNorm.normalize(UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
+                }
                 // An all-zero row (embed-images --skip-bad's mark of an unreadable image) has
                 // no direction to normalise or score: a per-sample error, like a bad image.
                 if out.storage[i * d ..< (i + 1) * d].allSatisfy({ $0 == 0 }) {
@@ -319,6 +322,7 @@ public actor Worker: Service {
                 }
             } else if plan.sets[set].isImages {
                 if let feature = grant.stored?.feature(i), feature.count == d {
+                    // Stored normalised by the worker that embedded it: used as it is.
                     out.setRow(i, feature)
                 } else if let error = grant.stored?.errors[i] {
                     errors[i] = error
@@ -348,7 +352,9 @@ public actor Worker: Service {
             var uploadedErrors = [String?](repeating: nil, count: grant.count)
             for (i, outcome) in zip(wanted, outcomes) {
                 switch outcome {
-                case let .feature(f) where f.count == d:
+                case var .feature(f) where f.count == d:
+                    // Normalised once, here; stored (and merged into banks) as scored.
+                    UnitNorm.normalize(&f)
                     out.setRow(i, f)
                     uploaded[i] = f
                 case .feature:
@@ -361,7 +367,6 @@ public actor Worker: Service {
             report.embedded += wanted.count
             upload = StoredFeatures(dimension: d, features: uploaded, errors: uploadedErrors)
         }
-        out.normalizeRows()
         return UnitInputs(features: out, errors: errors, upload: upload)
     }
 

@@ -1,9 +1,11 @@
 import AdaNeg
+@testable import Coordinator
 import Foundation
+import JobPlan
 import JobSpec
+@testable import JobStore
 import NPY
 import Testing
-@testable import Coordinator
 
 /// Issue 13's table, as a user or a hostile client meets it on the command line: every row
 /// ends in one clear message and a non-crash exit status, never a signal.

@@ -2,6 +2,8 @@ import AdaNeg
 import CLIP
 import Coordinator
 import Foundation
+import JobPlan
+@testable import JobStore
 import Testing
 
 /// `adaneg run` on a job of images, end to end through worker processes: class folders for the

@@ -1,7 +1,8 @@
-import Foundation
-import Testing
 @testable import AdaNegCLI
 @testable import Coordinator
+import Foundation
+import JobPlan
+import Testing
 
 /// `run`'s progress line: no rate or ETA before this run has scored anything, and a resumed
 /// run's stored results do not inflate its rate (issue 13: "ETA 0 s", "202523 samples/s").

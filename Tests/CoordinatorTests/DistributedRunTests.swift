@@ -1,6 +1,7 @@
 import AdaNeg
 import Coordinator
 import Foundation
+import JobPlan
 import Logging
 import Tensor
 import Testing

@@ -1,9 +1,9 @@
 import AdaNeg
-import Coordinator
+@testable import Coordinator
 import Foundation
+import JobPlan
 import Testing
 import Worker
-@testable import Coordinator
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

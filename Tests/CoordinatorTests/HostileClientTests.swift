@@ -1,10 +1,12 @@
 import AdaNeg
+@testable import Coordinator
 import Foundation
+import JobPlan
 import JobSpec
+@testable import JobStore
 import NPY
 import Testing
 import Worker
-@testable import Coordinator
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+@testable import JobPlan
 import Logging
 import NIOCore
 import ServiceLifecycle

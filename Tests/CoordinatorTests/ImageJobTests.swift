@@ -2,7 +2,9 @@ import AdaNeg
 import CLIP
 import Coordinator
 import Foundation
+import JobPlan
 import JobSpec
+@testable import JobStore
 import NPY
 import Platform
 import Tensor

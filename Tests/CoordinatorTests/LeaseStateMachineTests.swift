@@ -1,6 +1,8 @@
 import AdaNeg
 import Coordinator
 import Foundation
+import JobPlan
+@testable import JobStore
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 @testable import Coordinator
 import Foundation
+import JobPlan
 import Logging
 import Testing
 

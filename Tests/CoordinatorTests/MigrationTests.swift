@@ -1,5 +1,7 @@
 @testable import Coordinator
 import Foundation
+import JobPlan
+@testable import JobStore
 import Testing
 
 /// Databases written by an older adaneg open in this one: migrated forward in place, data kept.
@@ -93,7 +95,7 @@ CREATE TABLE IF NOT EXISTS workers (
                 INSERT INTO results (task_id, position, pred, conf) VALUES (1, 0, 0, 0.5), (1, 1, 1, 0.25);
                 """)
         }
-        let store = try SQLiteStore(path: path)
+        let store = try StoreWriter(path: path)
         #expect(try store.db.scalar("SELECT max(version) FROM schema_version") == Int64(Schema.currentVersion))
         let unit = try #require(try store.unit(id: 1))
         #expect(unit.state == .done && unit.completedAt == 5 && unit.completion == nil)
@@ -102,6 +104,6 @@ CREATE TABLE IF NOT EXISTS workers (
         #expect(try store.features(model: "m", refs: ["file:///a.jpg"]).first??.vector == [1, 0])
         #expect(try store.integrityCheck() == "ok")
         // Opening again is a no-op.
-        _ = try SQLiteStore(path: path)
+        _ = try StoreWriter(path: path)
     }
 }

@@ -1,7 +1,8 @@
 import Coordinator
 import Foundation
-import Testing
+import JobPlan
 @testable import Report
+import Testing
 
 @Suite("Report bad input")
 struct BadInputTests {

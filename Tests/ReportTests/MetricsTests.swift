@@ -1,8 +1,9 @@
 import AdaNeg
 import Coordinator
 import Foundation
-import Testing
+import JobPlan
 @testable import Report
+import Testing
 
 @Suite("Report metrics")
 struct MetricsTests {

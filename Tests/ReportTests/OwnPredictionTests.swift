@@ -1,8 +1,9 @@
 import AdaNeg
 import Coordinator
 import Foundation
-import Testing
+import JobPlan
 @testable import Report
+import Testing
 
 /// Each method's ACC uses its own prediction: the argmax of the ID logits for MCM and
 /// NegLabel, AdaNeg's adaptive prediction for AdaNeg (issue 13: MCM's ACC used to be AdaNeg's,
@@ -37,7 +38,7 @@ struct OwnPredictionTests {
                                   predStatic: grant.labels.map { max($0, 0) })
         _ = try await job.coordinator.complete(unit: grant.unit, CompletionRequest(worker: "w", attempt: grant.attempt, results: results,
                                                                                    computeSeconds: 1, waitSeconds: 0))
-        let report = JobReport(try await ReportLoader.load(coordinator: job.coordinator, job: "seq-job", source: "test"))
+        let report = JobReport(try ReportLoader.load(databasePath: await job.coordinator.databasePath, job: "seq-job"))
         let set = try #require(report.sets.first)
         let ids = grant.labels.filter { $0 >= 0 }
         #expect(set.metrics["mcm"]?.accuracy == 1 && set.metrics["neglabel"]?.accuracy == 1)

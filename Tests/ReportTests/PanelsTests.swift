@@ -1,8 +1,9 @@
 import AdaNeg
 @testable import Coordinator
 import Foundation
-import Testing
+import JobPlan
 @testable import Report
+import Testing
 
 /// The HTML report's run panels (bank occupancy, throughput per worker), the model checksum,
 /// and `adaneg status`'s text.

@@ -1,8 +1,9 @@
 import AdaNeg
 @testable import Coordinator
 import Foundation
-import Testing
+import JobPlan
 @testable import Report
+import Testing
 
 @Suite("Report performance")
 struct PerformanceTests {

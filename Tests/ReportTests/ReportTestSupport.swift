@@ -1,6 +1,7 @@
 import AdaNeg
 import Coordinator
 import Foundation
+import JobPlan
 @testable import Report
 
 /// Builders for hand-made report data (the Coordinator's records have no public memberwise

@@ -1,8 +1,9 @@
 import AdaNeg
 import Coordinator
 import Foundation
-import Testing
+import JobPlan
 @testable import Report
+import Testing
 
 @Suite("Report: distributed vs sequential", .serialized)
 struct SequentialComparisonTests {
@@ -24,8 +25,10 @@ struct SequentialComparisonTests {
     }
 
     func report(_ job: SequentialJob) async throws -> (JobReport, ReportData) {
-        let data = try await ReportLoader.load(coordinator: job.coordinator, job: "seq-job", source: "test")
-        let run = try await SequentialRescore.run(coordinator: job.coordinator, data: data)
+        // A reader beside the live coordinator, as `report --db` opens it.
+        let store = try ReportLoader.open(databasePath: await job.coordinator.databasePath)
+        let data = try ReportLoader.load(store: store, job: "seq-job", source: "test")
+        let run = try SequentialRescore.run(store: store, data: data)
         var report = JobReport(data)
         report.addSequential(run, data: data)
         return (report, data)

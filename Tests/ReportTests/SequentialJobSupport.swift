@@ -1,6 +1,7 @@
 import AdaNeg
 import Coordinator
 import Foundation
+import JobPlan
 import JobSpec
 import NPY
 import Tensor

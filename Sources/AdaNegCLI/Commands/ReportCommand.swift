@@ -1,8 +1,7 @@
 import ArgumentParser
-import Coordinator
 import Foundation
+import JobPlan
 import Report
-import Worker
 
 /// `adaneg report`: OOD metrics of a job's stored results, per OOD set and averaged, for every
 /// method computed in the same pass.
@@ -50,9 +49,9 @@ struct ReportCommand: AsyncParsableCommand {
         var sequential: SequentialRun?
         do {
             if let db {
-                let coordinator = try ReportLoader.open(databasePath: db)
-                data = try await ReportLoader.load(coordinator: coordinator, job: job, source: "database \(db)")
-                if compareSequential { sequential = try await SequentialRescore.run(coordinator: coordinator, data: data) }
+                let store = try ReportLoader.open(databasePath: db)
+                data = try ReportLoader.load(store: store, job: job, source: "database \(db)")
+                if compareSequential { sequential = try SequentialRescore.run(store: store, data: data) }
             } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
                 data = try await Self.fetch(CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 0, timeout: 15, connectTimeout: 5),
                                             job: job, source: "coordinator \(coordinator)")

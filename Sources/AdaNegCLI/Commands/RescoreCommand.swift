@@ -2,6 +2,7 @@ import AdaNeg
 import ArgumentParser
 import Coordinator
 import Foundation
+import JobPlan
 import JobSpec
 
 /// `adaneg rescore`: score a stored job again with other hyperparameters, as a new result set.

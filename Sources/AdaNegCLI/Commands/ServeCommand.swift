@@ -2,6 +2,7 @@ import ArgumentParser
 import Coordinator
 import Foundation
 import Hummingbird
+import JobPlan
 import Logging
 import NIOCore
 

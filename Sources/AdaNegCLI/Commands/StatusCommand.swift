@@ -1,8 +1,8 @@
 import ArgumentParser
-import Coordinator
 import Foundation
+import JobPlan
+import JobStore
 import Report
-import Worker
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -34,7 +34,7 @@ struct StatusCommand: AsyncParsableCommand {
         do {
             if let db {
                 guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
-                progress = try await Coordinator(readingDatabaseAt: db).progress(job: job)
+                progress = try StoreReader(readingAt: db).progress(job: job, now: Date().timeIntervalSince1970, expiredLeases: 0)
             } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
                 progress = try await Self.fetch(base: url, job: job, token: try TokenFile.read(tokenFile))
             } else {

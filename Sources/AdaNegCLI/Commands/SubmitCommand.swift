@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobPlan
 import JobSpec
 import Worker
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import JobPlan
 import Logging
 import Platform
 import ServiceLifecycle

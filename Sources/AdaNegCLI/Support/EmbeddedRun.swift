@@ -2,6 +2,7 @@ import AdaNeg
 import Coordinator
 import Foundation
 import Hummingbird
+import JobPlan
 import JobSpec
 import Logging
 import Report
@@ -77,7 +78,7 @@ struct EmbeddedRun {
 
         let report: JobReport
         do {
-            report = JobReport(try await ReportLoader.load(coordinator: coordinator, job: spec.name, source: "database \(databasePath)"))
+            report = JobReport(try ReportLoader.load(databasePath: databasePath, job: spec.name))
         } catch {
             throw CommandFailure("\(error)")
         }

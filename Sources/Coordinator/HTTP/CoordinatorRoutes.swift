@@ -1,8 +1,10 @@
 import AdaNeg
 import Foundation
 import Hummingbird
-import Logging
+import JobPlan
 import JobSpec
+import JobStore
+import Logging
 import NIOCore
 
 /// The coordinator's HTTP API (documented in `openapi.yaml`; a test keeps the two in sync).
@@ -182,12 +184,8 @@ struct JobListing: Codable, Sendable, ResponseEncodable {
     var createdAt: Double
 }
 
-/// `GET /v1/jobs/{name}/results?task=ID`.
-public struct TaskResults: Codable, Sendable, ResponseEncodable {
-    public var task: Int64
-    public var results: [ResultRecord]
-}
 
+extension TaskResults: ResponseEncodable {}
 extension SubmitResponse: ResponseEncodable {}
 extension JobStatus: ResponseEncodable {}
 extension WorkPlan: ResponseEncodable {}

@@ -1,7 +1,9 @@
 import AdaNeg
 import Foundation
 import Hummingbird
+import JobPlan
 import JobSpec
+import JobStore
 import Logging
 import NIOCore
 

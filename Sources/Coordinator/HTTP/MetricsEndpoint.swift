@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import JobPlan
+import JobStore
 import Metrics
 import NIOCore
 import Prometheus

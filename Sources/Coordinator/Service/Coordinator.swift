@@ -1,8 +1,11 @@
 import AdaNeg
 import Foundation
+import JobPlan
 import JobSpec
+import JobStore
 import Logging
 import NPY
+import Tensor
 
 /// Lease and retry policy.
 public struct CoordinatorConfiguration: Sendable {
@@ -26,9 +29,9 @@ public struct CoordinatorConfiguration: Sendable {
 /// banks. An actor, so the SQLite store has exactly one writer and every transition is
 /// serialised.
 public actor Coordinator {
-    let store: SQLiteStore
+    let store: StoreWriter
     public let configuration: CoordinatorConfiguration
-    private let clock: @Sendable () -> Double
+    let clock: @Sendable () -> Double
     private let logger: Logger
     private var banks: [Int64: TaskBank] = [:]
     private var plans: [Int64: WorkPlan] = [:]
@@ -40,18 +43,8 @@ public actor Coordinator {
         logger: Logger = Logger(label: "adaneg.coordinator"),
         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) throws(StoreError) {
-        store = try SQLiteStore(path: databasePath)
+        store = try StoreWriter(path: databasePath)
         self.configuration = configuration
-        self.clock = clock
-        self.logger = logger
-    }
-
-    /// A coordinator over a database opened read-only (`SQLiteStore(readingAt:)`), for the
-    /// readers (`report --db`, `status --db`): its queries work, any write fails.
-    public init(readingDatabaseAt path: String, logger: Logger = Logger(label: "adaneg.reader"),
-                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(StoreError) {
-        store = try SQLiteStore(readingAt: path)
-        configuration = CoordinatorConfiguration()
         self.clock = clock
         self.logger = logger
     }
@@ -70,7 +63,12 @@ public actor Coordinator {
             guard existing.specYAML == canonical else { throw .jobConflict(name: spec.name) }
             return try summary(existing, created: false)
         }
-        let output = try Planner.plan(spec)
+        let output: Planner.Output
+        do {
+            output = try Planner.plan(spec)
+        } catch {
+            throw .invalidJob(error.messages)
+        }
         let id = try store.insertJob(name: spec.name, specYAML: canonical, now: clock(), makePlan: { id throws(StoreError) in
             let plan = output.plan(id)
             guard let data = try? JSONEncoder().encode(plan), let text = String(data: data, encoding: .utf8) else {
@@ -92,10 +90,7 @@ public actor Coordinator {
 
     public func plan(job id: Int64) throws(StoreError) -> WorkPlan {
         if let plan = plans[id] { return plan }
-        guard let record = try store.job(id: id) else { throw .unknownJob("#\(id)") }
-        guard let plan = try? JSONDecoder().decode(WorkPlan.self, from: Data(record.planJSON.utf8)) else {
-            throw .database(path: store.path, message: "job \(record.name) has an unreadable plan")
-        }
+        let plan = try store.plan(job: id)
         plans[id] = plan
         return plan
     }
@@ -261,15 +256,19 @@ public actor Coordinator {
                 var row: [Float]?
                 if let path = plan.sets[set].features {
                     if readers[set] == nil { readers[set] = try? NPYRowReader(path: path) }
-                    row = readers[set]?.row(item)
+                    // A feature file's row, normalised as the worker normalised it.
+                    if var raw = readers[set]?.row(item) {
+                        UnitNorm.normalize(&raw)
+                        row = raw
+                    }
                 } else if let model = plan.model {
+                    // Stored image features are stored normalised: the very vector the worker scored.
                     row = try store.feature(job: task.job, set: set, item: item, model: model.featureKey).vector
                 }
-                guard var feature = row, feature.count == plan.dimension else {
+                guard let feature = row, feature.count == plan.dimension else {
                     missing += 1
                     continue
                 }
-                normalize(&feature)
                 entries.append((BankEntry(row: e.row, key: e.key, feature: feature), e.version))
             }
             if missing > 0 { logger.warning("bank of task \(id): \(missing) entries whose features could not be read were left out") }
@@ -281,13 +280,7 @@ public actor Coordinator {
     // MARK: Status and results
 
     public func status(job name: String) throws(StoreError) -> JobStatus {
-        let job = try job(named: name)
-        let tasks = try store.tasks(job: job.id)
-        return JobStatus(
-            job: job.name, units: try store.unitCounts(job: job.id), samples: tasks.reduce(0) { $0 + $1.sampleCount },
-            results: try store.resultCount(job: job.id), tasks: tasks,
-            failed: try store.failedUnits(job: job.id).map { FailedUnit(unit: $0.id, task: $0.task, attempts: $0.attempts, error: $0.lastError ?? "") },
-            workers: try store.workers(), expiredLeases: expiredLeases, now: clock())
+        try store.status(job: name, now: clock(), expiredLeases: expiredLeases)
     }
 
     public func results(task: Int64) throws(StoreError) -> [ResultRecord] {
@@ -307,33 +300,12 @@ public actor Coordinator {
         try store.units(task: task)
     }
 
+    /// A task's stored features in stream order (`StoreReader.streamFeatures`).
+    public func streamFeatures(task id: Int64) throws(StoreError) -> StreamFeatures {
+        try store.streamFeatures(task: id)
+    }
+
     public func integrityCheck() throws(StoreError) -> String {
         try store.integrityCheck()
     }
-}
-
-/// `GET /v1/jobs/{name}`: progress of a job.
-public struct JobStatus: Codable, Sendable {
-    public var job: String
-    public var units: UnitCounts
-    public var samples: Int
-    public var results: Int
-    public var tasks: [TaskRecord]
-    public var failed: [FailedUnit]
-    public var workers: [WorkerRecord]
-    public var expiredLeases: Int
-    public var now: Double
-}
-
-public struct FailedUnit: Codable, Sendable, Equatable {
-    public var unit: Int64
-    public var task: Int64
-    public var attempts: Int
-    public var error: String
-}
-
-/// Scales a vector to unit length (a zero vector stays zero).
-func normalize(_ v: inout [Float]) {
-    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    if norm > 0 { for i in v.indices { v[i] /= norm } }
 }

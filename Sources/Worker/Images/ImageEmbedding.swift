@@ -1,6 +1,6 @@
 import CLIP
-import Coordinator
 import Foundation
+import JobPlan
 import Platform
 import Tensor
 

@@ -1,5 +1,6 @@
 import AdaNeg
 import Foundation
+import JobPlan
 import NPY
 import Tensor
 
@@ -7,7 +8,7 @@ import Tensor
 /// (`report --compare-sequential`, the other proxy): the samples that have a feature, with
 /// their stream positions and labels, and the samples that do not, with why.
 public struct StreamFeatures: Sendable {
-    /// Rows in stream order, L2-normalised; one per entry of `positions`.
+    /// Rows in stream order, L2-normalised (`UnitNorm`); one per entry of `positions`.
     public var features: Matrix
     /// Stream position of each row, increasing.
     public var positions: [Int]
@@ -17,13 +18,13 @@ public struct StreamFeatures: Sendable {
     public var missing: [(position: Int, reason: String)]
 }
 
-extension Coordinator {
+extension StoreReader {
     /// Reads a task's features: rows of the sets' `.npy` files, or the stored features of
     /// image sets under the job's model.
     public func streamFeatures(task id: Int64) throws(StoreError) -> StreamFeatures {
-        guard let task = try store.task(id: id) else { throw .unknownTask(id) }
+        guard let task = try task(id: id) else { throw .unknownTask(id) }
         let plan = try plan(job: task.job)
-        let stream = try store.stream(task: id)
+        let stream = try stream(task: id)
         let d = plan.dimension
         var storage = [Float]()
         storage.reserveCapacity(stream.sets.count * d)
@@ -38,14 +39,17 @@ extension Coordinator {
             if let path = source.features {
                 if readers[set] == nil {
                     do { readers[set] = try NPYRowReader(path: path) } catch {
-                        throw .database(path: store.path, message: "\(path): \(error)")
+                        throw .database(path: path, message: "\(path): \(error)")
                     }
                 }
-                row = readers[set]?.row(item)
-                if row == nil { missing.append((p, "\(path): no row \(item)")); continue }
+                guard var raw = readers[set]?.row(item) else { missing.append((p, "\(path): no row \(item)")); continue }
+                // Normalised as workers normalise a feature file's row.
+                UnitNorm.normalize(&raw)
+                row = raw
             } else if source.isImages, let model = plan.model {
-                let stored = try store.feature(job: task.job, set: set, item: item, model: model.featureKey)
+                let stored = try feature(job: task.job, set: set, item: item, model: model.featureKey)
                 if let error = stored.error { missing.append((p, error)); continue }
+                // Stored normalised: the vector the worker scored.
                 row = stored.vector
                 if row == nil { missing.append((p, "not embedded")); continue }
             }
@@ -54,10 +58,9 @@ extension Coordinator {
             positions.append(p)
             labels.append(stream.labels[p])
         }
-        // Normalised as workers normalise (`Matrix.normalizeRows`), so a sequential re-score
+        // Each row normalised as the worker that scored it had it, so a sequential re-score
         // sees bit-identical inputs.
-        var features = Matrix(rows: positions.count, cols: d, storage: storage)
-        features.normalizeRows()
+        let features = Matrix(rows: positions.count, cols: d, storage: storage)
         return StreamFeatures(features: features, positions: positions, labels: labels, missing: missing)
     }
 }

@@ -1,5 +1,4 @@
 import AdaNeg
-import Coordinator
 import Foundation
 import NIOCore
 import NIOPosix

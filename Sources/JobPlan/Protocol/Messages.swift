@@ -225,4 +225,31 @@ public struct SubmitResponse: Codable, Sendable {
     public var samples: Int
     /// False when a job with the same name and spec already existed (resubmission resumes it).
     public var created: Bool
+
+    public init(
+        job: Int64,
+        name: String,
+        tasks: Int,
+        units: Int,
+        samples: Int,
+        created: Bool
+    ) {
+        self.job = job
+        self.name = name
+        self.tasks = tasks
+        self.units = units
+        self.samples = samples
+        self.created = created
+    }
+}
+
+/// `GET /v1/jobs/{name}/results?task=ID`.
+public struct TaskResults: Codable, Sendable {
+    public var task: Int64
+    public var results: [ResultRecord]
+
+    public init(task: Int64, results: [ResultRecord]) {
+        self.task = task
+        self.results = results
+    }
 }

@@ -19,6 +19,20 @@ public struct UnitRecord: Sendable, Equatable {
     public var completedAt: Double?
     /// Set when the unit is done (nil in databases from before schema version 2).
     public var completion: UnitCompletion?
+
+    public init(id: Int64, task: Int64, firstSample: Int, sampleCount: Int, state: UnitState, attempts: Int, leaseOwner: String? = nil, leaseExpires: Double? = nil, lastError: String? = nil, completedAt: Double? = nil, completion: UnitCompletion? = nil) {
+        self.id = id
+        self.task = task
+        self.firstSample = firstSample
+        self.sampleCount = sampleCount
+        self.state = state
+        self.attempts = attempts
+        self.leaseOwner = leaseOwner
+        self.leaseExpires = leaseExpires
+        self.lastError = lastError
+        self.completedAt = completedAt
+        self.completion = completion
+    }
 }
 
 /// Who completed a unit, what it cost, and how full that worker's bank replica was at its end.
@@ -44,6 +58,16 @@ public struct TaskRecord: Sendable, Equatable, Codable {
     public var oodGroup: String?
     public var sampleCount: Int
     public var bankVersion: Int64
+
+    public init(id: Int64, job: Int64, oodIndex: Int, oodName: String, oodGroup: String? = nil, sampleCount: Int, bankVersion: Int64) {
+        self.id = id
+        self.job = job
+        self.oodIndex = oodIndex
+        self.oodName = oodName
+        self.oodGroup = oodGroup
+        self.sampleCount = sampleCount
+        self.bankVersion = bankVersion
+    }
 }
 
 public struct JobRecord: Sendable, Equatable {
@@ -52,6 +76,14 @@ public struct JobRecord: Sendable, Equatable {
     public var specYAML: String
     public var planJSON: String
     public var createdAt: Double
+
+    public init(id: Int64, name: String, specYAML: String, planJSON: String, createdAt: Double) {
+        self.id = id
+        self.name = name
+        self.specYAML = specYAML
+        self.planJSON = planJSON
+        self.createdAt = createdAt
+    }
 }
 
 /// One stored result row, joined with its sample's label.
@@ -66,6 +98,18 @@ public struct ResultRecord: Codable, Sendable, Equatable {
     public var error: String?
     /// MCM's and NegLabel's own prediction (nil in results of older workers).
     public var predStatic: Int?
+
+    public init(position: Int, label: Int, pred: Int? = nil, conf: Float? = nil, confVanilla: Float? = nil, mcm: Float? = nil, adaptive: Float? = nil, error: String? = nil, predStatic: Int? = nil) {
+        self.position = position
+        self.label = label
+        self.pred = pred
+        self.conf = conf
+        self.confVanilla = confVanilla
+        self.mcm = mcm
+        self.adaptive = adaptive
+        self.error = error
+        self.predStatic = predStatic
+    }
 }
 
 /// Unit counts by state.
@@ -108,4 +152,12 @@ public struct WorkerRecord: Codable, Sendable, Equatable {
     public var lastSeen: Double
     public var unitsDone: Int
     public var samplesDone: Int
+
+    public init(id: String, host: String, lastSeen: Double, unitsDone: Int, samplesDone: Int) {
+        self.id = id
+        self.host = host
+        self.lastSeen = lastSeen
+        self.unitsDone = unitsDone
+        self.samplesDone = samplesDone
+    }
 }

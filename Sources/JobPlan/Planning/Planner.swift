@@ -8,28 +8,34 @@ import Platform
 /// Turns a validated job spec into tasks (one per OOD set: the ID set and that OOD set,
 /// shuffled by the job's seed), work units (consecutive whole batches of each stream) and the
 /// resolved `WorkPlan` workers run from.
-enum Planner {
-    struct Output: Sendable {
-        var tasks: [PlannedTask]
+public enum Planner {
+    public struct Output: Sendable {
+        public var tasks: [PlannedTask]
         /// Resolved image references of the image sets, by set index.
-        var items: [(set: Int, refs: [String])]
-        var plan: @Sendable (Int64) -> WorkPlan
+        public var items: [(set: Int, refs: [String])]
+        /// The plan, given the id the store assigns the job.
+        public var plan: @Sendable (Int64) -> WorkPlan
+    }
+
+    /// Why a spec cannot be planned: every problem found, each naming its key or file.
+    public struct Problems: Error, Equatable {
+        public var messages: [String]
     }
 
     /// Physical memory of this machine: the planner refuses a job that could not run on it.
     /// Workers check the same estimate against their own machine before they allocate.
     static var availableMemory: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
 
-    static func plan(_ spec: JobSpec) throws(StoreError) -> Output {
+    public static func plan(_ spec: JobSpec) throws(Problems) -> Output {
         var problems = [String]()
         problems += spec.scoring.problems().map { "scoring: \($0)" }
         problems += spec.sizeProblems.map { "\($0.key): \($0.message)" }
         // Nothing below multiplies sizes until these are in range.
-        guard problems.isEmpty else { throw .invalidJob(problems) }
+        guard problems.isEmpty else { throw Problems(messages: problems) }
 
         // Label text features: mining needs the CLIP text encoder, so jobs name a file for now.
         guard let textPath = spec.negatives.textFeatures else {
-            throw .invalidJob(problems + ["negatives.text_features: required here; `adaneg submit` and `adaneg run` mine them from `model` and `id.classes` first, or run `adaneg mine-negatives`"])
+            throw Problems(messages: problems + ["negatives.text_features: required here; `adaneg submit` and `adaneg run` mine them from `model` and `id.classes` first, or run `adaneg mine-negatives`"])
         }
         let textShape = shape(of: textPath, role: "negatives.text_features", problems: &problems)
         let model = spec.hasImages ? modelSource(spec, problems: &problems) : nil
@@ -39,14 +45,14 @@ enum Planner {
         var idImages: ImageSet?
         if let images = spec.id.images { idImages = imageSet(images, spec: spec, key: "id", isID: true, problems: &problems) }
         let numID: Int
-        if let classesPath = spec.id.classes {
-            numID = classCount(classesPath, problems: &problems)
+        if spec.id.classes != nil {
+            numID = classCount(spec, problems: &problems)
         } else if let n = spec.id.numClasses {
             numID = n
         } else if let classes = idImages?.folderClasses {
             numID = classes.count
         } else {
-            throw .invalidJob(problems + ["id: give `classes` (the ID class names) or `num_classes`: C, the number of ID rows of the text features"])
+            throw Problems(messages: problems + ["id: give `classes` (the ID class names) or `num_classes`: C, the number of ID rows of the text features"])
         }
 
         var sets = [SetSource]()
@@ -118,11 +124,11 @@ enum Planner {
                 }
             }
         }
-        guard problems.isEmpty, let textShape else { throw .invalidJob(problems) }
+        guard problems.isEmpty, let textShape else { throw Problems(messages: problems) }
         let unitSize = spec.unitSize
         if let memory = MemoryEstimate.problem(labelCount: textShape.rows, dimension: textShape.cols, unitSize: unitSize,
                                                parameters: spec.scoring, availableBytes: availableMemory) {
-            throw .invalidJob([memory])
+            throw Problems(messages: [memory])
         }
         var tasks = [PlannedTask]()
         for k in 1..<sets.count {
@@ -157,24 +163,19 @@ enum Planner {
     /// Reads an image list or class folders and resolves every reference against its root,
     /// refusing those that leave it (unless the job allows it). Problems name the list and line.
     private static func imageSet(_ source: ImageSource, spec: JobSpec, key: String, isID: Bool, problems: inout [String]) -> ImageSet? {
+        if case .list = source, spec.dataRoot == nil {
+            problems.append("\(key).images: `data_root` is required with image lists")
+            return nil
+        }
         let entries: [ImageListEntry]
         let root: String
         var classes: [String]?
         do {
-            switch source {
-            case let .list(path):
-                guard let dataRoot = spec.dataRoot else {
-                    problems.append("\(key).images: `data_root` is required with image lists")
-                    return nil
-                }
-                entries = try ImageList.read(path: path, defaultLabel: isID ? nil : -1)
-                root = dataRoot
-            case let .folders(dir):
-                let read = try ImageFolders.read(root: dir)
-                entries = isID ? read.entries : read.entries.map { ImageListEntry(reference: $0.reference, label: -1) }
-                classes = read.classes
-                root = dir
-            }
+            // The spec's own reader of a set's images (lists or class folders, OOD labels −1).
+            guard let samples = try spec.imageSamples(of: DatasetSpec(images: source), isID: isID) else { return nil }
+            entries = samples.entries
+            root = samples.root
+            if isID, case .folders = source { classes = try spec.classNames() }
         } catch {
             problems.append("\(key).images: \(error)")
             return nil
@@ -221,23 +222,35 @@ enum Planner {
 
     private static func shape(of path: String, role: String, problems: inout [String]) -> (rows: Int, cols: Int)? {
         do {
-            let array = try NPYFile.read(path)
-            guard array.shape.count == 2 else {
-                problems.append("\(role) (\(path)): expected a 2-D array, found shape \(array.shape)")
+            // The header only: planning never loads a feature file.
+            let header = try NPYFile.readHeader(path)
+            guard header.shape.count == 2 else {
+                problems.append("\(role) (\(path)): expected a 2-D array, found shape \(header.shape)")
                 return nil
             }
-            return (array.shape[0], array.shape[1])
+            return (header.shape[0], header.shape[1])
         } catch {
             problems.append("\(role): \(error)")
             return nil
         }
     }
 
-    private static func classCount(_ path: String, problems: inout [String]) -> Int {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            problems.append("id.classes (\(path)): cannot read as UTF-8 text")
+    /// The number of ID classes: the spec's one class-names reader (`JobSpec.classNames`).
+    private static func classCount(_ spec: JobSpec, problems: inout [String]) -> Int {
+        do {
+            return try spec.classNames()?.count ?? 0
+        } catch {
+            problems.append("id.classes: \(error)")
             return 0
         }
-        return text.split(whereSeparator: \.isNewline).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
     }
+}
+
+/// A task as planned, before it is stored.
+public struct PlannedTask: Sendable {
+    public var oodIndex: Int
+    public var name: String
+    public var group: String?
+    public var samples: [(set: Int, item: Int, label: Int)]
+    public var units: [Range<Int>]
 }

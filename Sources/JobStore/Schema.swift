@@ -1,3 +1,4 @@
+import AdaNeg
 import CSQLite
 import Foundation
 

@@ -1,0 +1,129 @@
+import AdaNeg
+import Foundation
+import JobPlan
+
+/// Leases and their outcomes: lease, heartbeat, complete, fail, release, expire.
+extension StoreWriter {
+    /// Returns expired leases to `pending`; returns how many expired. With `parkAfter`, a unit
+    /// that has been leased that many times is parked as `failed` instead: a unit whose
+    /// workers keep dying on it (a trap, the OOM killer) would otherwise be leased forever.
+    public func expireLeases(now: Double, parkAfter: Int? = nil) throws(StoreError) -> Int {
+        var parked = 0
+        if let parkAfter {
+            try db.prepare("""
+                UPDATE units SET state = 'failed', lease_owner = NULL, lease_expires = NULL,
+                  last_error = 'its lease expired ' || attempts || ' times without a completion (its workers died, hung or lost the coordinator)'
+                    || coalesce('; last error: ' || last_error, '')
+                WHERE state = 'leased' AND lease_expires < ? AND attempts >= ?
+                """).run([.double(now), .int(Int64(parkAfter))])
+            parked = db.changes
+        }
+        try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL WHERE state = 'leased' AND lease_expires < ?")
+            .run([.double(now)])
+        return parked + db.changes
+    }
+
+    /// Gives every current lease a fresh expiry: a restarted coordinator cannot tell a dead
+    /// worker from one that was retrying while it was down, so each gets one lease period to
+    /// check in before its unit goes to another worker (and the outage costs no attempt).
+    public func renewLeases(expires: Double) throws(StoreError) -> Int {
+        try db.prepare("UPDATE units SET lease_expires = ? WHERE state = 'leased'").run([.double(expires)])
+        return db.changes
+    }
+
+    /// Leases the next unit: the earliest pending unit (stream order) of a task no other worker
+    /// is working on, else the earliest pending unit overall. Both keep each task's stream
+    /// processed in order as far as the worker count allows.
+    /// One transaction: record the worker, expire overdue leases, lease the next unit.
+    public func leaseNext(worker: String, host: String, now: Double, expires: Double, parkAfter: Int? = nil) throws(StoreError) -> (unit: UnitRecord?, expired: Int) {
+        try db.transaction { () throws(StoreError) -> (unit: UnitRecord?, expired: Int) in
+            try touchWorker(id: worker, host: host, now: now)
+            let expired = try expireLeases(now: now, parkAfter: parkAfter)
+            return (try leaseNextInTransaction(worker: worker, expires: expires), expired)
+        }
+    }
+
+    private func leaseNextInTransaction(worker: String, expires: Double) throws(StoreError) -> UnitRecord? {
+        do {
+            // Per task, not per unit: both subqueries are index lookups on (state, task_id,
+            // first_sample), so a lease costs the same with 10 or 100,000 pending units.
+            let idle = try db.prepare("""
+                SELECT (SELECT id FROM units p WHERE p.task_id = t.id AND p.state = 'pending' ORDER BY p.first_sample LIMIT 1) AS next
+                FROM tasks t
+                WHERE next IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM units l WHERE l.state = 'leased' AND l.task_id = t.id)
+                ORDER BY t.id LIMIT 1
+                """)
+            try idle.bind([])
+            var chosen: Int64?
+            if try idle.step() { chosen = idle.int(0) }
+            if chosen == nil {
+                let any = try db.prepare("SELECT id FROM units WHERE state = 'pending' ORDER BY task_id, first_sample LIMIT 1")
+                try any.bind([])
+                if try any.step() { chosen = any.int(0) }
+            }
+            guard let id = chosen else { return nil }
+            try db.prepare("UPDATE units SET state = 'leased', lease_owner = ?, lease_expires = ?, attempts = attempts + 1 WHERE id = ?")
+                .run([.text(worker), .double(expires), .int(id)])
+            return try unit(id: id)
+        }
+    }
+
+    /// Extends a lease the worker holds; false if it does not hold it.
+    public func extendLease(unit: Int64, worker: String, expires: Double) throws(StoreError) -> Bool {
+        try db.prepare("UPDATE units SET lease_expires = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?")
+            .run([.double(expires), .int(unit), .text(worker)])
+        return db.changes == 1
+    }
+
+    /// Stores a unit's results and marks it done, in one transaction, if `worker` holds it.
+    /// `features`: image features the worker computed for the unit, stored with the results.
+    public func complete(unit: UnitRecord, request: CompletionRequest, now: Double,
+                  features: (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])? = nil) throws(StoreError) {
+        let worker = request.worker
+        let results = request.results
+        try db.transaction { () throws(StoreError) in
+            if let features { try storeFeatures(model: features.model, entries: features.entries) }
+            try db.prepare("""
+                UPDATE units SET state = 'done', lease_owner = NULL, lease_expires = NULL, completed_at = ?,
+                       completed_by = ?, compute_seconds = ?, wait_seconds = ?, bank_id_rows = ?, bank_neg_rows = ?
+                WHERE id = ? AND state = 'leased' AND lease_owner = ? AND attempts = ?
+                """)
+                .run([.double(now), .text(worker), .double(request.computeSeconds), .double(request.waitSeconds),
+                      request.bank.map { .int(Int64($0.idRows)) } ?? .null, request.bank.map { .int(Int64($0.negativeRows)) } ?? .null,
+                      .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
+            guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
+            let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error, pred_static) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            for i in 0..<results.count {
+                let position = Int64(unit.firstSample + i)
+                if let error = results.errors[i] {
+                    try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error), .null])
+                } else {
+                    try insert.run([.int(unit.task), .int(position), .int(Int64(results.pred[i])), .double(Double(results.conf[i])),
+                                    .double(Double(results.confVanilla[i])), .double(Double(results.mcm[i])),
+                                    .double(Double(results.adaptive[i])), .null, results.predStatic.map { .int(Int64($0[i])) } ?? .null])
+                }
+            }
+            try db.prepare("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?")
+                .run([.int(Int64(results.count)), .text(worker)])
+        }
+    }
+
+    /// Records a failure: the unit is parked as failed after `maxAttempts`, else returned to pending.
+    public func fail(unit: Int64, worker: String, error: String, maxAttempts: Int) throws(StoreError) -> UnitState? {
+        try db.transaction { () throws(StoreError) -> UnitState? in
+            guard let u = try self.unit(id: unit), u.state == .leased, u.leaseOwner == worker else { return nil }
+            let next: UnitState = u.attempts >= maxAttempts ? .failed : .pending
+            try db.prepare("UPDATE units SET state = ?, lease_owner = NULL, lease_expires = NULL, last_error = ? WHERE id = ?")
+                .run([.text(next.rawValue), .text(error), .int(unit)])
+            return next
+        }
+    }
+
+    /// Gives a lease back without counting an attempt (graceful worker shutdown).
+    public func release(unit: Int64, worker: String) throws(StoreError) -> Bool {
+        try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL, attempts = max(attempts - 1, 0) WHERE id = ? AND state = 'leased' AND lease_owner = ?")
+            .run([.int(unit), .text(worker)])
+        return db.changes == 1
+    }
+}
