@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "AdaNeg", "JobPlan", "JobStore", "JobSpec", "Tensor",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

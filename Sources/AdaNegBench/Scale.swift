@@ -140,13 +140,8 @@ enum Scale {
         let submitted = try await coordinator.submit(spec)
         let planSeconds = Date().timeIntervalSince(planStart)
 
-        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try buildCoordinatorApplication(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0),
-                                                  logger: quiet, onRunning: { continuation.yield($0) })
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: quiet))
-        let server = Task { try await group.run() }
-        var it = stream.makeAsyncIterator()
-        guard let port = await it.next() else { throw ScaleError.failed("the coordinator did not start") }
+        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0), logger: quiet)
+        let port = server.port
 
         let statsFile = dir.appendingPathComponent("clients.json").path
         let child = Process()
@@ -174,8 +169,7 @@ enum Scale {
 
         let status = try await coordinator.status(job: "scale")
         let integrity = try await coordinator.integrityCheck()
-        await group.triggerGracefulShutdown()
-        _ = try? await server.value
+        await server.stop()
         guard let data = FileManager.default.contents(atPath: statsFile),
               let stats = try? JSONDecoder().decode(ClientStats.self, from: data) else {
             throw ScaleError.failed("no client statistics at \(statsFile)")

@@ -69,15 +69,8 @@ func writeJob(name: String, idCount: Int, oodSets: Int, oodCount: Int, dim: Int,
     return try JobSpecLoader.parse(yaml: yaml, baseDirectory: dir.path)
 }
 
-func startServer(_ coordinator: Coordinator) async throws -> (port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
-    let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-    let app = try buildCoordinatorApplication(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0),
-                                              logger: quiet, onRunning: { continuation.yield($0) })
-    let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: quiet))
-    let task = Task { try await group.run() }
-    var it = stream.makeAsyncIterator()
-    guard let port = await it.next() else { fatalError("server did not start") }
-    return (port, group, task)
+func startServer(_ coordinator: Coordinator) async throws -> InProcessServer {
+    try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0), logger: quiet)
 }
 
 print("| benchmark | result | target |")
@@ -149,8 +142,7 @@ do {
             try await group.waitForAll()
         }
     }
-    await server.group.triggerGracefulShutdown()
-    _ = try? await server.task.value
+    await server.stop()
     print(String(format: "| lease + complete round trips, %d no-op clients on loopback | %.0f per second (%d in %.1f s) | ≥ 2,000/s |",
                  clients, Double(count.value) / t, count.value, t))
 }
@@ -176,8 +168,7 @@ do {
         for try await report in group { all.append(report) }
         return all
     }
-    await server.group.triggerGracefulShutdown()
-    _ = try? await server.task.value
+    await server.stop()
     let wait = reports.reduce(0) { $0 + $1.waitSeconds }, busy = reports.reduce(0) { $0 + $1.computeSeconds + $1.waitSeconds }
     print(String(format: "| share of worker time waiting on the coordinator, 8 workers, 100 ms/batch, sync every batch | %.2f%% (%d units) | ≤ 5%% |",
                  100 * wait / busy, reports.reduce(0) { $0 + $1.units }))

@@ -15,8 +15,7 @@ final class TestCluster: @unchecked Sendable {
     let directory: URL
     let coordinator: Coordinator
     let port: Int
-    let group: ServiceGroup
-    let server: Task<Void, any Error>
+    let server: InProcessServer
 
     init(token: String? = nil, leaseSeconds: Double = 30, maxBodyBytes: Int = 64 << 20,
          clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) async throws {
@@ -26,16 +25,10 @@ final class TestCluster: @unchecked Sendable {
         logger.logLevel = .critical
         coordinator = try Coordinator(databasePath: directory.appendingPathComponent("db.sqlite").path,
                                       configuration: .init(leaseSeconds: leaseSeconds), logger: logger, clock: clock)
-        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try buildCoordinatorApplication(coordinator: coordinator,
-                                                  options: ServerOptions(host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes),
-                                                  logger: logger, onRunning: { continuation.yield($0) })
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
-        self.group = group
-        server = Task { try await group.run() }
-        var it = stream.makeAsyncIterator()
-        guard let p = await it.next() else { throw CocoaError(.fileNoSuchFile) }
-        port = p
+        server = try await InProcessServer.start(coordinator: coordinator,
+                                                 options: ServerOptions(host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes),
+                                                 logger: logger)
+        port = server.port
     }
 
     var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
@@ -57,8 +50,7 @@ final class TestCluster: @unchecked Sendable {
     }
 
     func shutdown() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await server.value
+        await server.stop()
         try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -9,19 +9,31 @@ extension MemoryBank {
     /// Entries merged here are not recorded as local inserts.
     @discardableResult
     public mutating func merge(_ delta: BankDelta) -> BankDelta {
-        var accepted = [BankEntry]()
+        BankDelta(entries: mergeReportingEvictions(delta).accepted)
+    }
+
+    /// The one merge (workers' replicas and the coordinator's authoritative bank): applies a
+    /// delta and says what changed: the entries accepted and those they evicted. Entries that
+    /// do not fit this bank (row out of range, wrong dimension) are skipped and counted, never
+    /// trapped on: a delta may come from another process.
+    public mutating func mergeReportingEvictions(_ delta: BankDelta) -> BankMergeOutcome {
+        var outcome = BankMergeOutcome()
         for entry in delta.entries {
-            precondition(entry.row >= 0 && entry.row < rowCount, "delta entry for row \(entry.row), bank has \(rowCount) rows")
-            guard entry.feature.count == dimension else {
-                preconditionFailure("delta entry has \(entry.feature.count) values, the bank holds \(dimension)")
+            guard entry.row >= 0, entry.row < rowCount, entry.feature.count == dimension else {
+                outcome.malformed += 1
+                continue
             }
-            let outcome = entry.feature.withUnsafeBufferPointer { place(row: entry.row, key: entry.key, feature: $0, record: false) }
-            switch outcome {
-            case .appended, .replaced: accepted.append(entry)
-            case .rejected, .duplicate: break
+            switch entry.feature.withUnsafeBufferPointer({ place(row: entry.row, key: entry.key, feature: $0, record: false) }) {
+            case .appended:
+                outcome.accepted.append(entry)
+            case let .replaced(evicted):
+                outcome.accepted.append(entry)
+                outcome.evicted.append((entry.row, evicted))
+            case .rejected, .duplicate:
+                break
             }
         }
-        return BankDelta(entries: accepted)
+        return outcome
     }
 
     /// Merges a whole other bank.
@@ -34,4 +46,16 @@ extension MemoryBank {
     public var canonicalState: [Set<BankKey>] {
         (0..<rowCount).map { row in Set(slots(ofRow: row).map(\.key)) }
     }
+}
+
+/// What one merge changed in a bank.
+public struct BankMergeOutcome: Sendable {
+    /// Entries now in the bank that were not before, in delta order.
+    public var accepted: [BankEntry] = []
+    /// (row, key) of each entry an accepted one replaced.
+    public var evicted: [(row: Int, key: BankKey)] = []
+    /// Entries skipped because they do not fit the bank.
+    public var malformed = 0
+
+    public init() {}
 }

@@ -24,16 +24,15 @@ struct ReportCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Read the coordinator's database directly.") var db: String?
-    @Option(help: "Coordinator URL.") var coordinator: String?
+    @OptionGroup var connection: CoordinatorOptions
     @Option(help: "table, json, csv, md or html.") var format: String = "table"
     @Option(help: "Write the report to this file instead of standard output.") var out: String?
-    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
     @Flag(name: .customLong("compare-sequential"), help: "Re-score the stored features sequentially and report the difference (needs --db).")
     var compareSequential = false
     @Argument(help: "Job name.") var job: String
 
     func validate() throws {
-        if (coordinator == nil) == (db == nil) { throw ValidationError("give exactly one of --coordinator and --db") }
+        if (connection.coordinator == nil) == (db == nil) { throw ValidationError("give exactly one of --coordinator and --db") }
         if compareSequential && db == nil {
             throw ValidationError("--compare-sequential needs --db: it re-scores the stored features, which the coordinator's HTTP API does not serve")
         }
@@ -52,11 +51,10 @@ struct ReportCommand: AsyncParsableCommand {
                 let store = try ReportLoader.open(databasePath: db)
                 data = try ReportLoader.load(store: store, job: job, source: "database \(db)")
                 if compareSequential { sequential = try SequentialRescore.run(store: store, data: data) }
-            } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
-                data = try await Self.fetch(CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 0, timeout: 15, connectTimeout: 5),
-                                            job: job, source: "coordinator \(coordinator)")
             } else {
-                throw CommandFailure("--coordinator is not a URL")
+                let url = try connection.requiredURL()
+                data = try await Self.fetch(CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 15, connectTimeout: 5),
+                                            job: job, source: "coordinator \(url.absoluteString)")
             }
         } catch let failure as CommandFailure {
             throw failure

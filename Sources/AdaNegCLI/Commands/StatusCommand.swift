@@ -19,14 +19,13 @@ struct StatusCommand: AsyncParsableCommand {
         """
     )
 
-    @Option(help: "Coordinator URL.") var coordinator: String?
+    @OptionGroup var connection: CoordinatorOptions
     @Option(help: "Read the coordinator's database directly.") var db: String?
-    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
     @Flag(help: "Print the progress as JSON (the coordinator's /v1/jobs/{name}/progress).") var json = false
     @Argument(help: "Job name.") var job: String
 
     func validate() throws {
-        if (coordinator == nil) == (db == nil) { throw ValidationError("give exactly one of --coordinator and --db") }
+        if (connection.coordinator == nil) == (db == nil) { throw ValidationError("give exactly one of --coordinator and --db") }
     }
 
     func run() async throws {
@@ -35,10 +34,8 @@ struct StatusCommand: AsyncParsableCommand {
             if let db {
                 guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
                 progress = try StoreReader(readingAt: db).progress(job: job, now: Date().timeIntervalSince1970, expiredLeases: 0)
-            } else if let coordinator, let url = URL(string: coordinator), url.scheme != nil {
-                progress = try await Self.fetch(base: url, job: job, token: try TokenFile.read(tokenFile))
             } else {
-                throw CommandFailure("--coordinator is not a URL")
+                progress = try await Self.fetch(base: try connection.requiredURL(), job: job, token: try connection.token())
             }
         } catch let failure as CommandFailure {
             throw failure

@@ -12,19 +12,22 @@ struct SubmitCommand: AsyncParsableCommand {
         discussion: "Every problem in the spec is listed at once; nothing is submitted unless the spec is valid. Paths must be valid on the coordinator's and workers' machines (a shared file system)."
     )
 
-    @Option(help: "Coordinator URL.") var coordinator: String
-    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+    @OptionGroup var connection: CoordinatorOptions
     @Argument(help: "The job spec (YAML).") var job: String
+
+    func validate() throws {
+        if connection.coordinator == nil { throw ValidationError("Missing expected argument '--coordinator <coordinator>'") }
+    }
 
     func run() async throws {
         let directory = URL(fileURLWithPath: job).deletingLastPathComponent().standardizedFileURL.path
         // Mined negatives are written next to the spec: workers elsewhere must see them too.
         let spec = try JobPreparation.resolveNegatives(try JobLoading.load(job), directory: directory)
-        guard let url = URL(string: coordinator) else { throw CommandFailure("--coordinator '\(coordinator)' is not a URL") }
+        let url = try connection.requiredURL()
         // One try with a short connection timeout: an unreachable coordinator fails in
         // seconds with one line; planning a large job (checksumming the model, resolving every
         // image reference) may take a while, so the answer itself gets two minutes.
-        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: 0, timeout: 120, connectTimeout: 5)
+        let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 120, connectTimeout: 5)
         do {
             let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
             print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples")

@@ -21,21 +21,25 @@ struct WorkerCommand: AsyncParsableCommand {
         """
     )
 
-    @Option(help: "Coordinator URL, e.g. http://10.0.0.5:7878") var coordinator: String
-    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+    @OptionGroup var connection: CoordinatorOptions
     @Option(help: "BLAS threads for this worker (0: OpenBLAS' default).") var threads: Int = 0
     @Option(help: "Worker id (default: host-pid).") var id: String?
     @Flag(help: "Keep waiting for new work instead of exiting when none is left.") var forever = false
     @Option(help: ArgumentHelp("Precision this worker expects: fp32, bf16 or auto (follow each job). A job's own precision, fixed when it was planned, always wins, so one job's features never mix precisions; a different value here is reported.",
                                valueName: "fp32|bf16|auto"))
     var precision: String = PrecisionChoice.auto.rawValue
-    @Option(help: "Benchmarks: sleep this many milliseconds per batch (a no-op embedder).") var simulateBatchMs: Double = 0
+    @Option(help: ArgumentHelp("Benchmarks: sleep this many milliseconds per batch (a no-op embedder).", visibility: .hidden))
+    var simulateBatchMs: Double = 0
     @Option(help: "Seconds to keep retrying an unreachable coordinator before exiting (0: forever).")
     var patience: Double = 3600
     @Option(help: ArgumentHelp("Testing: abort when leasing this unit, as a trapping worker would.", visibility: .hidden))
     var simulateCrashUnit: Int64?
 
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
+    func validate() throws {
+        if connection.coordinator == nil { throw ValidationError("Missing expected argument '--coordinator <coordinator>'") }
+    }
+
     func checkRanges() throws {
         if !(patience.isFinite && patience >= 0) { throw CommandFailure("--patience must be a number of seconds ≥ 0 (got \(patience))") }
         if !(0...1024).contains(threads) { throw CommandFailure("--threads must be in 0...1024 (got \(threads))") }
@@ -53,9 +57,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         try checkRanges()
-        guard let url = URL(string: coordinator), url.scheme == "http" || url.scheme == "https" else {
-            throw CommandFailure("--coordinator '\(coordinator)' is not an http(s) URL")
-        }
+        let url = try connection.requiredURL()
         let expected: PrecisionChoice
         do { expected = try PrecisionChoice.parse(precision) } catch { throw CommandFailure(error.description) }
         if expected == .bf16 && !CPUFeatures.current.hasNativeBF16 {
@@ -65,7 +67,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if threads > 0 { NeuralKernels.activeProcessorCount = threads }
         let host = ProcessInfo.processInfo.hostName
         let workerID = id ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
-        let client = CoordinatorClient(base: url, token: try TokenFile.read(tokenFile), retryWindow: patience == 0 ? .infinity : patience,
+        let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: patience == 0 ? .infinity : patience,
                                        onRetry: { event in Self.log(event.message) })
         var options = WorkerOptions(id: workerID, host: host, forever: forever, simulatedBatchSeconds: simulateBatchMs / 1000)
         options.crashOnUnit = simulateCrashUnit

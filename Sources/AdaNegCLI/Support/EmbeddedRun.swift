@@ -55,13 +55,13 @@ struct EmbeddedRun {
             throw CommandFailure(error.description)
         }
 
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try buildCoordinatorApplication(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0),
-                                                  logger: logger, onRunning: { port in portContinuation.yield(port) })
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
-        let server = Task { try await group.run() }
-        var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CommandFailure("the embedded coordinator did not start") }
+        let server: InProcessServer
+        do {
+            server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0), logger: logger)
+        } catch {
+            throw CommandFailure("the embedded coordinator did not start: \(error)")
+        }
+        let port = server.port
 
         let pool = try WorkerPool(count: workers) { index in try spawnWorker(index: index, port: port) }
         let interrupt = InterruptSignal()
@@ -69,12 +69,10 @@ struct EmbeddedRun {
         do {
             status = try await monitor(coordinator, pool: pool, started: started, interrupt: interrupt)
         } catch {
-            await group.triggerGracefulShutdown()
-            _ = try? await server.value
+            await server.stop()
             throw error
         }
-        await group.triggerGracefulShutdown()
-        _ = try? await server.value
+        await server.stop()
 
         let report: JobReport
         do {

@@ -30,30 +30,20 @@ struct TaskBank {
         var version: Int64
     }
 
-    /// Merges a worker's delta (a join: order and repetition do not matter).
+    /// Merges a worker's delta (a join: order and repetition do not matter) with the bank's
+    /// one merge (`MemoryBank.mergeReportingEvictions`), logging what it accepted.
     mutating func merge(_ delta: BankDelta) -> MergeOutcome {
-        var accepted = [BankEntry]()
-        var evicted = [(row: Int, position: Int)]()
-        for entry in delta.entries where entry.row >= 0 && entry.row < bank.rowCount && entry.feature.count == bank.dimension {
-            switch bank.insert(entry) {
-            case .appended:
-                accepted.append(entry)
-            case let .replaced(old):
-                accepted.append(entry)
-                evicted.append((entry.row, old.position))
-                present[old.position] = nil
-            case .rejected, .duplicate:
-                break
-            }
-        }
+        let outcome = bank.mergeReportingEvictions(delta)
         _ = bank.takeDirtyRows()
-        guard !accepted.isEmpty else { return MergeOutcome(accepted: [], evicted: [], version: version) }
+        let evicted = outcome.evicted.map { (row: $0.row, position: $0.key.position) }
+        for e in evicted { present[e.position] = nil }
+        guard !outcome.accepted.isEmpty else { return MergeOutcome(accepted: [], evicted: [], version: version) }
         version += 1
-        for e in accepted {
+        for e in outcome.accepted {
             log.append((version, e.key.position))
             present[e.key.position] = e.row
         }
-        return MergeOutcome(accepted: accepted, evicted: evicted, version: version)
+        return MergeOutcome(accepted: outcome.accepted, evicted: evicted, version: version)
     }
 
     /// Entries accepted after `since` that are still in the bank, excluding `positions`

@@ -1,0 +1,27 @@
+import ArgumentParser
+import Foundation
+
+/// `--coordinator` and `--token-file`: how the commands that talk to a coordinator reach it.
+/// `worker` and `submit` need a coordinator; `report` and `status` take it or `--db`.
+struct CoordinatorOptions: ParsableArguments {
+    @Option(help: "Coordinator URL, e.g. http://10.0.0.5:7878") var coordinator: String?
+    @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+
+    /// The coordinator's URL, refused unless it is http(s); nil when none was given.
+    func url() throws -> URL? {
+        guard let coordinator else { return nil }
+        guard let url = URL(string: coordinator), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw CommandFailure("--coordinator '\(coordinator)' is not an http(s) URL")
+        }
+        return url
+    }
+
+    /// The coordinator's URL, for the commands that cannot work without one.
+    func requiredURL() throws -> URL {
+        guard let url = try url() else { throw CommandFailure("--coordinator is required") }
+        return url
+    }
+
+    /// The bearer token from `--token-file`, if given.
+    func token() throws -> String? { try TokenFile.read(tokenFile) }
+}
