@@ -144,8 +144,8 @@ let package = Package(
             dependencies: ["AdaNeg", "NPY", "Tensor"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CLIP", "Tensor", "Platform"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CLIP", "Tensor", "Platform", "COpenBLAS"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform", "CUDABackend"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY", "Platform"]),
         .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),
