@@ -14,7 +14,7 @@ import Testing
     }
 
     func check(model name: String, low: LowPrecision, batchSize: Int?, capacity: Int? = nil,
-               failGemmsAtOrAbove: Int? = nil) throws -> (GPUVisionTower, HostDevice, [String]) {
+               failGemmsAtOrAbove: Int? = nil) throws -> (GPUVisionTower, HostDevice, [String], Int) {
         let dir = try Fixtures.modelDirectory(name)
         let cpu = try CLIPModel(directory: dir, towers: .vision, precision: .fp32)
         let vision = try #require(cpu.vision)
@@ -23,7 +23,8 @@ import Testing
         let reference = try cpu.embedImages(images)
         let device = HostDevice(lowPrecision: low)
         let tower = try GPUVisionTower(device: device, vision: vision, preprocessor: pre, batchSize: batchSize)
-        if let capacity { device.capacity = device.allocated + capacity }
+        let weights = device.allocated
+        if let capacity { device.capacity = weights + capacity }
         device.failGemmsAtOrAbove = failGemmsAtOrAbove
         var log: [String] = []
         tower.log = { log.append($0) }
@@ -43,7 +44,7 @@ import Testing
             #expect(cos >= 0.999, "\(name) \(low) image \(Self.images[r]): cosine \(cos)")
         }
         if tower.batch.size < images.count { #expect(overlapped > 0, "no batch was decoded while another was in flight") }
-        return (tower, device, log)
+        return (tower, device, log, weights)
     }
 
     @Test(arguments: Fixtures.modelNames)
@@ -56,7 +57,11 @@ import Testing
     }
 
     @Test func outOfMemoryAtAllocationHalvesTheBatch() throws {
-        let (tower, device, log) = try check(model: "tiny-p32-quickgelu-fp32", low: .bf16, batchSize: 4, capacity: 300_000)
+        // Measure batch 4's working memory, then allow a little over half of it.
+        let (_, probe, _, weights) = try check(model: "tiny-p32-quickgelu-fp32", low: .bf16, batchSize: 4)
+        let workspace = probe.peakAllocated - weights
+        #expect(workspace > 0)
+        let (tower, device, log, _) = try check(model: "tiny-p32-quickgelu-fp32", low: .bf16, batchSize: 4, capacity: workspace * 6 / 10)
         #expect(tower.batch.size < 4)
         #expect(!log.isEmpty && log[0].contains("out of GPU memory at batch 4"))
         #expect(device.peakAllocated <= device.capacity)
@@ -67,7 +72,7 @@ import Testing
         // so batch 4 → 2 → 1.
         let config = try CLIPConfig.load(path: try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32") + "/config.json").vision
         let perImage = (config.numPatches + 1) * config.numAttentionHeads
-        let (tower, _, log) = try check(model: "tiny-p32-quickgelu-fp32", low: .bf16, batchSize: 4, failGemmsAtOrAbove: 2 * perImage)
+        let (tower, _, log, _) = try check(model: "tiny-p32-quickgelu-fp32", low: .bf16, batchSize: 4, failGemmsAtOrAbove: 2 * perImage)
         #expect(tower.batch.size == 1)
         #expect(log.count == 2)
     }
