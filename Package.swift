@@ -115,6 +115,16 @@ let package = Package(
         // MARK: CLIP
         .target(name: "CLIP", dependencies: ["Tensor", "Platform", "CImageCodecs"], swiftSettings: numericSettings),
 
+        // MARK: GPU: CUDA loaded at run time (nothing CUDA at build time)
+        .target(name: "CCUDA", path: "Sources/CCUDA"),
+        .target(
+            name: "CUDABackend",
+            dependencies: ["CCUDA", "CLIP", "Tensor", "Platform", "COpenBLAS"],
+            exclude: [],
+            resources: [.embedInCode("Kernels/kernels.cu")],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+
         // MARK: Command line
         .target(
             name: "AdaNegCLI",
@@ -149,7 +159,8 @@ let package = Package(
             dependencies: ["AdaNeg", "NPY", "Tensor"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CLIP", "Tensor", "Platform", "COpenBLAS"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform", "CUDABackend"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY", "Platform"]),
         .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobPlan", "JobStore", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),

@@ -13,6 +13,8 @@
 #                                                image-list and API-body parsers, 30 s each
 #                                                (full: 600 s)
 #   slurm      scripts/slurm/test.sh            a single-node Slurm runs deploy/slurm's array
+#   cuda       scripts/cuda/nvrtc-check.sh      every CUDA kernel compiled for sm_90 through the
+#                                                Swift NVRTC loader (PyPI nvidia-cuda-nvrtc-cu12, .venv-cuda)
 #
 # Uses an already-built debug binary: $ADANEG, else .build/debug/adaneg. Needs root (tmpfs,
 # network namespaces, Slurm daemons) and installs what is missing with apt-get (iproute2,
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --full) FULL=1; shift ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "hardening: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -55,17 +57,18 @@ mkdir -p "$OUT"
 echo "hardening: binary $ADANEG, logs in $OUT" >&2
 
 if [ $FULL = 1 ]; then
-  CHAOS_ARGS=(--mode full) FUZZ_ARGS=(--examples 500 --max-time 300) LIBFUZZER_ARGS=(--seconds 600) LIMITS=(2100 600 900 600 2700)
+  CHAOS_ARGS=(--mode full) FUZZ_ARGS=(--examples 500 --max-time 300) LIBFUZZER_ARGS=(--seconds 600) LIMITS=(2100 600 900 600 2700 900)
 else
-  CHAOS_ARGS=(--mode ci) FUZZ_ARGS=(--examples 100 --max-time 90) LIBFUZZER_ARGS=(--seconds 30) LIMITS=(600 300 420 300 300)
+  CHAOS_ARGS=(--mode ci) FUZZ_ARGS=(--examples 100 --max-time 90) LIBFUZZER_ARGS=(--seconds 30) LIMITS=(600 300 420 300 300 900)
 fi
-STEPS=(chaos multihost fuzz slurm libfuzzer)
+STEPS=(chaos multihost fuzz slurm libfuzzer cuda)
 COMMANDS=(
   "bash scripts/chaos/run.sh ${CHAOS_ARGS[*]} --out $OUT/chaos"
   "bash scripts/multihost/run.sh --out $OUT/multihost"
   "bash scripts/fuzz/run.sh ${FUZZ_ARGS[*]} --out $OUT/fuzz"
   "bash scripts/slurm/test.sh --out $OUT/slurm"
   "bash scripts/fuzz/libfuzzer.sh ${LIBFUZZER_ARGS[*]} --out $OUT/libfuzzer"
+  "bash scripts/cuda/nvrtc-check.sh --out $OUT/cuda"
 )
 passed=0 failed=0 failures=()
 for i in "${!STEPS[@]}"; do

@@ -60,17 +60,12 @@ public struct ImagePreprocessor: Sendable, Equatable {
         return out
     }
 
-    /// Preprocesses into a caller-provided buffer of `outputCount` floats.
+    /// Preprocesses into a caller-provided buffer of `outputCount` floats: the bytes of
+    /// `processBytes`, through ToTensor + Normalize as one lookup table per channel.
     public func process(_ image: RGBImage, into out: UnsafeMutableBufferPointer<Float>) {
         precondition(out.count >= outputCount, "output buffer too small")
-        let (rw, rh) = resizedSize(width: image.width, height: image.height)
-        let left = Self.cropOrigin(size: rw, crop: crop)
-        let top = Self.cropOrigin(size: rh, crop: crop)
-        // The region of the resized image inside the crop window.
-        let x0 = max(0, left), x1 = min(rw, left + crop)
-        let y0 = max(0, top), y1 = min(rh, top + crop)
-        let region = PillowResample.resize(image, toWidth: rw, height: rh, columns: x0..<x1, rows: y0..<y1)
-        // ToTensor + Normalize through one lookup table per channel (same float arithmetic).
+        var bytes = [UInt8](repeating: 0, count: outputCount)
+        bytes.withUnsafeMutableBufferPointer { processBytes(image, into: $0) }
         var lut = [Float](repeating: 0, count: 3 * 256)
         let means = [mean.0, mean.1, mean.2], stds = [std.0, std.1, std.2]
         for c in 0..<3 {
@@ -78,24 +73,37 @@ public struct ImagePreprocessor: Sendable, Equatable {
         }
         let plane = crop * crop
         for c in 0..<3 {
-            let zero = lut[c * 256]
-            for i in 0..<plane { out[c * plane + i] = zero }
+            for i in 0..<plane { out[c * plane + i] = lut[c * 256 + Int(bytes[c * plane + i])] }
         }
+    }
+
+    /// The resized, centre-cropped image as uint8, channel-major (`3 × crop × crop`), before
+    /// normalisation: what the GPU path uploads (a quarter of the bytes of fp32) and normalises
+    /// on the device. Where the crop reaches past the image the bytes are 0, which normalise to
+    /// the same value the fp32 path writes there.
+    public func processBytes(_ image: RGBImage, into out: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(out.count >= outputCount, "output buffer too small")
+        let (rw, rh) = resizedSize(width: image.width, height: image.height)
+        let left = Self.cropOrigin(size: rw, crop: crop)
+        let top = Self.cropOrigin(size: rh, crop: crop)
+        // The region of the resized image inside the crop window.
+        let x0 = max(0, left), x1 = min(rw, left + crop)
+        let y0 = max(0, top), y1 = min(rh, top + crop)
+        let plane = crop * crop
+        for i in 0..<outputCount { out[i] = 0 }
         let regionWidth = x1 - x0
         guard regionWidth > 0, y1 > y0 else { return }
+        let region = PillowResample.resize(image, toWidth: rw, height: rh, columns: x0..<x1, rows: y0..<y1)
         region.withUnsafeBufferPointer { src in
-            lut.withUnsafeBufferPointer { table in
-                for y in y0..<y1 {
-                    let oy = y - top
-                    let srcRow = (y - y0) * regionWidth * 3
-                    for x in x0..<x1 {
-                        let ox = x - left
-                        let s = srcRow + (x - x0) * 3
-                        let o = oy * crop + ox
-                        out[o] = table[Int(src[s])]
-                        out[plane + o] = table[256 + Int(src[s + 1])]
-                        out[2 * plane + o] = table[512 + Int(src[s + 2])]
-                    }
+            for y in y0..<y1 {
+                let oy = y - top
+                let srcRow = (y - y0) * regionWidth * 3
+                for x in x0..<x1 {
+                    let s = srcRow + (x - x0) * 3
+                    let o = oy * crop + (x - left)
+                    out[o] = src[s]
+                    out[plane + o] = src[s + 1]
+                    out[2 * plane + o] = src[s + 2]
                 }
             }
         }

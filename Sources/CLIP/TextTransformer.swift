@@ -56,16 +56,7 @@ public struct TextTransformer: Sendable {
     /// input order.
     public func embed(tokenSequences: [[Int]]) throws(CLIPModelError) -> [Float] {
         let d = config.hiddenSize
-        var lengths: [Int] = []
-        for seq in tokenSequences {
-            guard !seq.isEmpty else { throw .emptySequence }
-            let length = poolIndex(seq) + 1
-            guard length <= config.maxPositionEmbeddings else { throw .sequenceTooLong(length: length, maximum: config.maxPositionEmbeddings) }
-            for t in seq[..<length] where t < 0 || t >= config.vocabSize {
-                throw .tokenOutOfRange(token: t, vocabularySize: config.vocabSize)
-            }
-            lengths.append(length)
-        }
+        let lengths = try encodedLengths(tokenSequences)
         var out = [Float](repeating: 0, count: tokenSequences.count * projectionDim)
         for group in Self.lengthGroups(lengths, maxBatch: maxBatch) {
             let seqLength = group.map { lengths[$0] }.max() ?? 1
