@@ -94,14 +94,15 @@ extension StoreWriter {
                       .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
             guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
             let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error, pred_static) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            for i in 0..<results.count {
+            for (i, sample) in results.samples.enumerated() {
                 let position = Int64(unit.firstSample + i)
-                if let error = results.errors[i] {
+                switch sample {
+                case let .failed(error):
                     try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error), .null])
-                } else {
-                    try insert.run([.int(unit.task), .int(position), .int(Int64(results.pred[i])), .double(Double(results.conf[i])),
-                                    .double(Double(results.confVanilla[i])), .double(Double(results.mcm[i])),
-                                    .double(Double(results.adaptive[i])), .null, results.predStatic.map { .int(Int64($0[i])) } ?? .null])
+                case let .scored(s):
+                    try insert.run([.int(unit.task), .int(position), .int(Int64(s.pred)), .double(Double(s.conf)),
+                                    .double(Double(s.confVanilla)), .double(Double(s.mcm)), .double(Double(s.adaptive)), .null,
+                                    .int(Int64(s.predStatic))])
                 }
             }
             try db.prepare("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?")

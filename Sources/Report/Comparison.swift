@@ -112,11 +112,12 @@ extension JobReport {
             var labels = [Int](), distConf = [Float](), distPred = [Int](), seqConf = [Float](), seqPred = [Int]()
             var otherConf = [Float](), otherPred = [Int]()
             var maxDelta = 0.0
-            for r in t.results where Self.usable(r) {
-                guard let i = index[r.position], let conf = r.conf else { continue }
+            for r in Self.scored(t.results) {
+                guard let i = index[r.position] else { continue }
+                let conf = r.score.conf
                 let s = seq.scores[i]
                 labels.append(r.label)
-                distConf.append(conf); distPred.append(r.pred ?? -1)
+                distConf.append(conf); distPred.append(r.score.pred)
                 seqConf.append(s.conf); seqPred.append(s.pred)
                 maxDelta = max(maxDelta, abs(Double(conf) - Double(s.conf)))
                 if let o = seq.otherScores?[i] { otherConf.append(o.conf); otherPred.append(o.pred) }

@@ -1,3 +1,4 @@
+import AdaNeg
 import JobPlan
 
 /// Curve data for the HTML report, computed from the stored scores: a downsampled ROC curve
@@ -7,12 +8,13 @@ struct ScoreSplit {
     var id: [Float]
     var ood: [Float]
 
-    init(results: [ResultRecord], method: String) {
+    init(results: [ResultRecord], method: ScoringMethod) {
         var id = [Float](), ood = [Float]()
         id.reserveCapacity(results.count)
         ood.reserveCapacity(results.count / 2)
-        for r in results where JobReport.usable(r) {
-            guard let s = JobReport.score(r, method), s.isFinite else { continue }
+        for r in JobReport.scored(results) {
+            let s = method.score(of: r.score)
+            guard s.isFinite else { continue }
             if r.label >= 0 { id.append(s) } else { ood.append(s) }
         }
         id.sort()

@@ -119,7 +119,7 @@ struct HTMLReport {
         var body = "<p class=\"note\">ROC: OOD positive, lowering the ID score flags more samples OOD; dashed line at 95% TPR. "
             + "Histograms: share of ID (blue) and OOD (red) samples per score bin, square-root scale.</p>\n"
         for t in data.tasks {
-            let splits = report.storedMethods.map { ($0, ScoreSplit(results: t.results, method: $0.key)) }
+            let splits = report.storedMethods.compactMap { m in ScoringMethod(rawValue: m.key).map { (m, ScoreSplit(results: t.results, method: $0)) } }
             body += "<div class=\"set\" id=\"set-\(t.task.id)\">\n<h3>\(esc(t.task.oodName))\(t.task.oodGroup.map { " <small>(\(esc($0)))</small>" } ?? "")</h3>\n<div class=\"charts\">\n"
             body += rocSVG(set: t.task.oodName, splits)
             for (m, s) in splits { body += histogramSVG(set: t.task.oodName, method: m, s) }

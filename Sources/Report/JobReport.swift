@@ -214,22 +214,19 @@ extension JobReport.SetReport {
 extension JobReport {
     /// The methods every pass computes, in table order; AdaNeg is labelled with its proxy.
     public static func methods(proxy: String) -> [ReportMethod] {
-        [ReportMethod(key: "mcm", label: "MCM", column: "mcm"),
-         ReportMethod(key: "neglabel", label: "NegLabel", column: "conf_vanilla"),
-         ReportMethod(key: "adaneg", label: "AdaNeg (\(proxy))", column: "conf")]
-    }
-
-    /// The stored score of `method` for one result.
-    static func score(_ r: ResultRecord, _ key: String) -> Float? {
-        switch key {
-        case "mcm": r.mcm
-        case "neglabel": r.confVanilla
-        default: r.conf
+        ScoringMethod.allCases.map { method in
+            switch method {
+            case .mcm: ReportMethod(key: method.rawValue, label: "MCM", column: "mcm")
+            case .neglabel: ReportMethod(key: method.rawValue, label: "NegLabel", column: "conf_vanilla")
+            case .adaneg: ReportMethod(key: method.rawValue, label: "AdaNeg (\(proxy))", column: "conf")
+            }
         }
     }
 
-    /// A result counts toward the metrics when it has no error and a prediction.
-    static func usable(_ r: ResultRecord) -> Bool { r.error == nil && r.pred != nil }
+    /// The scored samples of a task, in stream order, with their labels and positions.
+    static func scored(_ results: [ResultRecord]) -> [(position: Int, label: Int, score: SampleScore)] {
+        results.compactMap { r in r.outcome.score.map { (r.position, r.label, $0) } }
+    }
 
     public init(_ data: ReportData) {
         let plan = data.plan
@@ -237,19 +234,18 @@ extension JobReport {
         var sets = [SetReport]()
         var sampleErrors = [SampleErrors]()
         for t in data.tasks {
-            let ok = t.results.filter(Self.usable)
+            let ok = Self.scored(t.results)
             let labels = ok.map(\.label)
-            let pred = ok.map { $0.pred ?? -1 }
-            // MCM and NegLabel are judged by their own prediction, the argmax of the ID logits
-            // (results of older workers lack it: AdaNeg's prediction stands in).
-            let predStatic = ok.map { $0.predStatic ?? $0.pred ?? -1 }
             let idCount = labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
             var metrics = [String: OODMetrics]()
             var notes = [String]()
-            for m in methods {
-                let conf = ok.map { Self.score($0, m.key) ?? .nan }
+            for (method, m) in zip(ScoringMethod.allCases, methods) {
+                // Each method with its own score and prediction (MCM and NegLabel: the argmax
+                // of the ID logits).
+                let conf = ok.map { method.score(of: $0.score) }
+                let pred = ok.map { method.prediction(of: $0.score) }
                 do {
-                    metrics[m.key] = try OODMetrics.compute(conf: conf, labels: labels, pred: m.key == "mcm" || m.key == "neglabel" ? predStatic : pred)
+                    metrics[m.key] = try OODMetrics.compute(conf: conf, labels: labels, pred: pred)
                 } catch {
                     if !notes.contains(error.description) { notes.append(error.description) }
                 }
@@ -275,8 +271,8 @@ extension JobReport {
                                   note: notes.isEmpty ? nil : notes.joined(separator: "; ")))
             // Sample errors grouped by message, in order of first appearance.
             var byMessage = [String: Int]()
-            for r in t.results where !Self.usable(r) {
-                let message = r.error ?? "no prediction stored"
+            for r in t.results {
+                guard case let .failed(message) = r.outcome else { continue }
                 if let i = byMessage[message] {
                     sampleErrors[i].count += 1
                     if sampleErrors[i].positions.count < 10 { sampleErrors[i].positions.append(r.position) }

@@ -146,7 +146,8 @@ public actor Worker: Service {
             let features = inputs.features
             lap(waiting: false)
             let b = plan.scoring.batchSize
-            var results = UnitResults(predStatic: [])
+            var results = [SampleResult]()
+            results.reserveCapacity(grant.count)
             var batchIndex = 0
             var start = 0
             while start < grant.count {
@@ -184,18 +185,16 @@ public actor Worker: Service {
                 }
                 for i in start..<end {
                     if let error = inputs.errors[i] {
-                        results.pred.append(0); results.predStatic?.append(0); results.conf.append(0); results.confVanilla.append(0)
-                        results.mcm.append(0); results.adaptive.append(0); results.errors.append(error)
+                        results.append(.failed(error))
                     } else if let s = scores.next() {
-                        results.pred.append(s.pred); results.predStatic?.append(s.predStatic); results.conf.append(s.conf); results.confVanilla.append(s.confVanilla)
-                        results.mcm.append(s.mcm); results.adaptive.append(s.adaptive); results.errors.append(nil)
+                        results.append(.scored(s))
                     }
                 }
                 lap(waiting: false)
                 start = end
             }
             replicas[grant.task] = replica
-            let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: results, computeSeconds: compute, waitSeconds: wait,
+            let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: UnitResults(results), computeSeconds: compute, waitSeconds: wait,
                                             bank: replica.scorer.bank.occupancy(numID: plan.numID), features: inputs.upload)
             let outcome = try await client.complete(unit: grant.unit, request)
             lap(waiting: true)

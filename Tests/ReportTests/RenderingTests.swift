@@ -95,7 +95,7 @@ struct RenderingTests {
     @Test("ROC points: ties are one step, the curve is downsampled, AUROC from the points is close")
     func rocPoints() throws {
         let data = Make.goldenData()
-        let split = ScoreSplit(results: data.tasks[0].results, method: "adaneg")
+        let split = ScoreSplit(results: data.tasks[0].results, method: .adaneg)
         let fine = split.roc(resolution: 0)
         var area = 0.0
         for i in 1..<fine.count { area += (fine[i].fpr - fine[i - 1].fpr) * (fine[i].tpr + fine[i - 1].tpr) / 2 }

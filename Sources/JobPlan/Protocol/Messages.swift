@@ -168,6 +168,36 @@ public struct UnitResults: Codable, Sendable, Equatable {
         self.predStatic = predStatic
     }
 
+    /// The wire form of per-sample results. A failed sample's score columns hold zeros that
+    /// nothing reads: `errors` says it failed.
+    public init(_ samples: [SampleResult]) {
+        self.init(predStatic: [])
+        pred.reserveCapacity(samples.count)
+        for sample in samples {
+            let s: SampleScore
+            switch sample {
+            case let .scored(score):
+                s = score
+                errors.append(nil)
+            case let .failed(message):
+                s = SampleScore(pred: 0, conf: 0, confVanilla: 0, mcm: 0, adaptive: 0)
+                errors.append(message)
+            }
+            pred.append(s.pred); predStatic?.append(s.predStatic); conf.append(s.conf); confVanilla.append(s.confVanilla)
+            mcm.append(s.mcm); adaptive.append(s.adaptive)
+        }
+    }
+
+    /// The per-sample results (check `isConsistent` first). Results of older workers, without
+    /// `predStatic`, get AdaNeg's prediction as the static one.
+    public var samples: [SampleResult] {
+        (0..<count).map { i in
+            if let error = errors[i] { return .failed(error) }
+            return .scored(SampleScore(pred: pred[i], conf: conf[i], confVanilla: confVanilla[i], mcm: mcm[i], adaptive: adaptive[i],
+                                       predStatic: predStatic?[i]))
+        }
+    }
+
     public var count: Int { pred.count }
 
     public var isConsistent: Bool {

@@ -110,6 +110,16 @@ public struct ResultRecord: Codable, Sendable, Equatable {
         self.error = error
         self.predStatic = predStatic
     }
+
+    /// The stored row as one result: scored, or failed with its error. A row without an error
+    /// but without scores (never written by adaneg) counts as failed. Rows of older workers,
+    /// without the static prediction, get AdaNeg's.
+    public var outcome: SampleResult {
+        if let error { return .failed(error) }
+        guard let pred, let conf, let confVanilla, let mcm else { return .failed("no prediction stored") }
+        return .scored(SampleScore(pred: pred, conf: conf, confVanilla: confVanilla, mcm: mcm, adaptive: adaptive ?? .nan,
+                                   predStatic: predStatic))
+    }
 }
 
 /// Unit counts by state.
