@@ -107,7 +107,7 @@ let package = Package(
         .executableTarget(name: "adaneg-hub-mock", dependencies: ["HubMock"], path: "Sources/HubMockServer"),
 
         // MARK: Negative labels
-        .target(name: "NegMining", dependencies: ["Tensor"]),
+        .target(name: "NegMining", dependencies: ["Tensor", "CLIP", "JobSpec", "NPY", "Platform"]),
 
         // MARK: Reporting
         .target(name: "Report", dependencies: ["AdaNeg", "JobPlan", "JobStore", "NPY", "Tensor"]),

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 forbidden=(
   "Worker:Coordinator Report AdaNegCLI"
   "Report:Coordinator Worker AdaNegCLI"
+  "NegMining:Coordinator Worker Report AdaNegCLI"
   "Coordinator:Worker Report CLIP AdaNegCLI"
   "JobPlan:Coordinator JobStore Worker Report AdaNegCLI"
   "JobStore:Coordinator Worker Report CLIP AdaNegCLI"

@@ -116,14 +116,7 @@ extension JobSpec {
     /// The ID class names: the `classes` file, else the class-folder names; nil when neither
     /// is given (a job whose text features are precomputed).
     public func classNames() throws(JobSpecError) -> [String]? {
-        if let classes = id.classes {
-            guard let data = FileManager.default.contents(atPath: classes), let text = String(data: data, encoding: .utf8) else {
-                throw JobSpecError(file: classes, problems: [JobSpecProblem(path: "id.classes", message: "cannot read class-names file \(classes)")])
-            }
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) }
-            while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
-            return lines
-        }
+        if let classes = id.classes { return try ClassNamesFile.read(classes).names }
         if case .folders(let dir)? = id.images { return try ImageFolders.read(root: dir).classes }
         return nil
     }

@@ -526,24 +526,12 @@ struct SpecDecoder {
     }
 
     private mutating func readClassNames(_ path: String, key: String) -> [String]? {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            fileProblem(key, "cannot read class-names file \(path)")
+        do {
+            return try ClassNamesFile.read(path, key: key).names
+        } catch {
+            for problem in error.problems { fileProblem(key, problem.message, file: problem.file, line: problem.line) }
             return nil
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            fileProblem(key, "class-names file \(path) is not UTF-8 text")
-            return nil
-        }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? $0.dropLast() : $0
-        }
-        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
-        let blank = lines.indices.filter { lines[$0].trimmingCharacters(in: .whitespaces).isEmpty }
-        for i in blank.prefix(5) {
-            fileProblem(key, "line \(i + 1) is blank (one class name per line)", file: path, line: i + 1)
-        }
-        if lines.isEmpty { fileProblem(key, "class-names file \(path) is empty") }
-        return blank.isEmpty && !lines.isEmpty ? lines.map(String.init) : nil
     }
 
     private mutating func checkReferences(_ entries: [ImageListEntry], key: String, list: String, root: String, allowOutside: Bool) {
@@ -606,26 +594,11 @@ struct SpecDecoder {
     }
 
     private mutating func checkLexicon(_ path: String) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            fileProblem("negatives.lexicon", "cannot read lexicon \(path)")
-            return
+        do {
+            _ = try LexiconFile.read(path)
+        } catch {
+            for problem in error.problems { fileProblem("negatives.lexicon", problem.message, file: problem.file, line: problem.line) }
         }
-        var bad = 0, words = 0
-        for (i, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
-            if line.trimmingCharacters(in: .whitespaces).isEmpty || line.hasPrefix("#") { continue }
-            let parts = line.split(separator: "\t", omittingEmptySubsequences: false)
-            if parts.count == 2, !parts[0].trimmingCharacters(in: .whitespaces).isEmpty, parts[1] == "noun" || parts[1] == "adj" {
-                words += 1
-                continue
-            }
-            bad += 1
-            if bad <= 10 {
-                fileProblem("negatives.lexicon", "malformed line '\(line.prefix(80))': expected 'word<TAB>noun' or 'word<TAB>adj'", file: path, line: i + 1)
-            }
-        }
-        if bad > 10 { fileProblem("negatives.lexicon", "\(bad - 10) more malformed lines (\(bad) in all)", file: path) }
-        if bad == 0 && words == 0 { fileProblem("negatives.lexicon", "lexicon \(path) has no words") }
     }
 
     private mutating func checkPermutation(_ path: String, count: Int, groups: Int) {

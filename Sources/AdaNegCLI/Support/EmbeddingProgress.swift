@@ -1,0 +1,17 @@
+import Foundation
+
+/// prompts/s and ETA on a terminal.
+final class EmbeddingProgress {
+    private let started = Date()
+    private let terminal = isatty(2) != 0
+
+    func show(done: Int, total: Int) {
+        let elapsed = Date().timeIntervalSince(started)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "embedded %d/%d prompts  %.0f prompts/s  ETA %.0f s", done, total, rate, eta)
+        StandardError.write(terminal ? "\r\u{1B}[K" + line : line + "\n")
+    }
+
+    func finish() { if terminal { StandardError.write("\n") } }
+}

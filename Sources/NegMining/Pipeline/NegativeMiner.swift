@@ -1,0 +1,122 @@
+import CLIP
+import Foundation
+import JobSpec
+import NPY
+import Platform
+import Tensor
+
+/// NegMining as a reusable step: `mine-negatives` runs it, and `run`/`submit` run it for jobs
+/// that name a model but no precomputed text features.
+public struct NegativeMiner: Sendable {
+    public var model: String
+    public var classes: String
+    public var out: String
+    public var count: Int
+    public var lexicon: String?
+    public var templates: [String]
+    public var block: Int = 2048
+    /// The text tower's precision; part of the cache key, so fp32 and bf16 mining never mix.
+    public var precision: Precision = .fp32
+
+    public init(model: String, classes: String, out: String, count: Int, lexicon: String? = nil, templates: [String],
+                block: Int = 2048, precision: Precision = .fp32) {
+        self.model = model
+        self.classes = classes
+        self.out = out
+        self.count = count
+        self.lexicon = lexicon
+        self.templates = templates
+        self.block = block
+        self.precision = precision
+    }
+
+    public struct Outcome: Sendable {
+        public var textFeatures: String
+        public var cacheHit: Bool
+        public var message: String
+    }
+
+    /// Mines, or finds the same run's output already in `out`. `log` gets progress notes and
+    /// warnings (one line each), `progress` the prompts embedded so far and their total.
+    public func run(log: (String) -> Void = { _ in }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> Outcome {
+        guard count > 0, block > 0 else { throw MiningError("--count and --block must be positive") }
+        let classFile: ClassNamesFile
+        do {
+            classFile = try ClassNamesFile.read(classes)
+        } catch {
+            // One line per problem, `file:line: message`, as compilers print them.
+            throw MiningError(error.problems.map { p in
+                let place = [p.file, p.line.map(String.init)].compactMap { $0 }.joined(separator: ":")
+                return place.isEmpty ? p.message : place + ": " + p.message
+            }.joined(separator: "\n"))
+        }
+        for r in classFile.repeats { log("warning: \(classes):\(r.line): class name '\(r.name)' repeats line \(r.first); the classes stay separate") }
+        let classNames = classFile.names
+        let fingerprint = try MiningFingerprint(model: model, classes: classes, lexicon: lexicon, count: count, templates: templates,
+                                                precision: precision)
+        if let cached = MiningFingerprint.cached(in: out), cached == fingerprint {
+            return Outcome(textFeatures: "\(out)/text-features.npy", cacheHit: true,
+                           message: "cache hit: \(out) already holds negatives mined from the same model, classes and parameters")
+        }
+
+        let clip: CLIPModel
+        do {
+            clip = try CLIPModel(directory: model, towers: .text, precision: precision, weightCache: ConvertedWeights.configuredRoot())
+        } catch {
+            throw MiningError("\(model): \(error)")
+        }
+        guard clip.tokenizer != nil else {
+            throw MiningError("\(model): no vocab.json and merges.txt: the tokenizer is needed to embed the prompts")
+        }
+        let candidates = try loadCandidates()
+        let filtered = NegativeSelection.filter(nouns: candidates.nouns, adjectives: candidates.adjectives, idClasses: classNames)
+        log("candidates: \(candidates.nouns.count) nouns, \(candidates.adjectives.count) adjectives; after removing ID names and adjectives that are nouns: \(filtered.nouns.count) nouns, \(filtered.adjectives.count) adjectives")
+
+        let idFeatures = try PromptEmbedding.classFeatures(clip, classNames: classNames, templates: templates)
+        let total = filtered.nouns.count + filtered.adjectives.count
+        var done = 0
+        let advance: (Int) -> Void = { n in
+            done += n
+            progress(done, total)
+        }
+        let nounEta = try PromptEmbedding.etas(clip, prompts: filtered.nouns.map(PartOfSpeech.noun.prompt), idFeatures: idFeatures, block: block, progress: advance)
+        let adjEta = try PromptEmbedding.etas(clip, prompts: filtered.adjectives.map(PartOfSpeech.adj.prompt), idFeatures: idFeatures, block: block, progress: advance)
+        let chosen = NegativeSelection.select(count: count, nounEtas: nounEta, adjectiveEtas: adjEta)
+        if chosen.adjectives.count + chosen.nouns.count < count {
+            log("warning: only \(chosen.adjectives.count + chosen.nouns.count) candidates are available for \(count) negatives")
+        }
+        let labels: [(word: String, pos: PartOfSpeech, eta: Float)] =
+            chosen.adjectives.map { (filtered.adjectives[$0], .adj, adjEta[$0]) } + chosen.nouns.map { (filtered.nouns[$0], .noun, nounEta[$0]) }
+        let negatives = try PromptEmbedding.embed(clip, prompts: labels.map { $0.pos.prompt($0.word) }, block: block)
+
+        var all = idFeatures.storage
+        all += negatives.storage
+        let rows = idFeatures.rows + negatives.rows
+        try MiningOutput.write(to: out) { dir in
+            try NPYFile.writeMatrix(all, rows: rows, cols: idFeatures.cols, to: "\(dir)/text-features.npy")
+            let tsv = "label\tpos\teta\n" + labels.map { "\($0.word)\t\($0.pos.rawValue)\t\($0.eta)" }.joined(separator: "\n") + "\n"
+            try tsv.write(toFile: "\(dir)/negatives.tsv", atomically: false, encoding: .utf8)
+            try fingerprint.write(to: "\(dir)/manifest.json", idClasses: classNames.count, negatives: labels.count,
+                                  nouns: chosen.nouns.count, adjectives: chosen.adjectives.count)
+        }
+        return Outcome(textFeatures: "\(out)/text-features.npy", cacheHit: false,
+                       message: "wrote \(labels.count) negative labels (\(chosen.adjectives.count) adjectives, \(chosen.nouns.count) nouns) and \(rows) × \(idFeatures.cols) text features to \(out)")
+    }
+
+    private func loadCandidates() throws -> (nouns: [String], adjectives: [String]) {
+        if let lexicon {
+            do {
+                let words = try LexiconFile.read(lexicon)
+                return (words.nouns, words.adjectives)
+            } catch {
+                throw MiningError(error.description)
+            }
+        }
+        do {
+            let c = try WordNetCandidates.load()
+            return (c.nouns, c.adjectives)
+        } catch {
+            throw MiningError(error.description)
+        }
+    }
+}
