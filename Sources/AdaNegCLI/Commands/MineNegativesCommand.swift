@@ -35,14 +35,7 @@ struct MineNegativesCommand: ParsableCommand {
     func run() throws {
         let miner = NegativeMiner(model: try ModelArgument.folder(model), classes: classes, out: out, count: count, lexicon: lexicon,
                                   templates: template, block: block, precision: try precisionOptions.resolve())
-        let progress = EmbeddingProgress()
-        let outcome: NegativeMiner.Outcome
-        do {
-            outcome = try miner.run(log: { StandardError.write($0 + "\n") }, progress: progress.show)
-        } catch let error as MiningError {
-            throw CommandFailure(error.description)
-        }
-        progress.finish()
+        let outcome = try miner.runShowingProgress()
         print(outcome.message)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NegMining
 
 /// prompts/s and ETA on a terminal.
 final class EmbeddingProgress {
@@ -14,4 +15,17 @@ final class EmbeddingProgress {
     }
 
     func finish() { if terminal { StandardError.write("\n") } }
+}
+
+extension NegativeMiner {
+    /// Runs the miner with its notes and a progress line on standard error.
+    func runShowingProgress() throws -> Outcome {
+        let progress = EmbeddingProgress()
+        defer { progress.finish() }
+        do {
+            return try run(log: { StandardError.write($0 + "\n") }, progress: progress.show)
+        } catch let error as MiningError {
+            throw CommandFailure(error.description)
+        }
+    }
 }

@@ -13,14 +13,7 @@ enum JobPreparation {
         }
         let miner = NegativeMiner(model: model, classes: classes, out: out, count: spec.negatives.count,
                                   lexicon: spec.negatives.lexicon, templates: ["The nice {}."], precision: (spec.precision ?? .fp32).planned())
-        let progress = EmbeddingProgress()
-        let outcome: NegativeMiner.Outcome
-        do {
-            outcome = try miner.run(log: { StandardError.write($0 + "\n") }, progress: progress.show)
-        } catch let error as MiningError {
-            throw CommandFailure(error.description)
-        }
-        progress.finish()
+        let outcome = try miner.runShowingProgress()
         StandardError.write(outcome.message + "\n")
         var resolved = spec
         resolved.id.classes = classes
