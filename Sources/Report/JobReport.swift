@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import Yams
 
 /// A scoring method whose score is stored per sample.
 public struct ReportMethod: Codable, Sendable, Equatable {
@@ -295,10 +296,13 @@ extension JobReport {
         case .none: "none"
         }
         let spec = data.specYAML
+        // Metadata from the plan; plans stored before it recorded them fall back to the stored
+        // spec's top-level keys.
+        let legacy = plan.seed == nil ? spec.flatMap(Self.legacyFields) : nil
         self.init(
             job: JobInfo(name: data.jobName, id: data.jobID, createdAt: data.createdAt, source: data.source,
-                         seed: spec.flatMap { Self.topLevel("seed", in: $0) }.flatMap { UInt64($0) },
-                         model: plan.model?.path ?? spec.flatMap { Self.topLevel("model", in: $0) },
+                         seed: plan.seed ?? legacy?.seed,
+                         model: plan.model?.path ?? plan.modelName ?? legacy?.model,
                          modelChecksum: plan.model?.checksum, precision: plan.model?.effectivePrecision.rawValue, spec: spec),
             hyperparameters: plan.scoring,
             setup: Setup(numID: plan.numID, labelCount: plan.labelCount, dimension: plan.dimension, textFeatures: plan.textFeatures,
@@ -350,16 +354,11 @@ extension JobReport {
         "average": "unweighted mean over the OOD sets that have metrics",
     ]
 
-    /// The value of a top-level `key: value` line of a YAML document (unquoted).
-    static func topLevel(_ key: String, in yaml: String) -> String? {
-        for line in yaml.split(separator: "\n", omittingEmptySubsequences: true) where line.hasPrefix("\(key):") {
-            var value = line.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces)
-            if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f {
-                value = String(value.dropFirst().dropLast())
-            }
-            return value.isEmpty ? nil : value
-        }
-        return nil
+    /// `seed` and `model` of a stored spec, for plans from before the plan recorded them.
+    static func legacyFields(_ yaml: String) -> (seed: UInt64?, model: String?)? {
+        guard let top = (try? Yams.load(yaml: yaml)) as? [String: Any] else { return nil }
+        let seed = (top["seed"] as? Int).flatMap { UInt64(exactly: $0) } ?? (top["seed"] as? String).flatMap { UInt64($0) }
+        return (seed, top["model"] as? String)
     }
 
     /// The summaries shown as extra columns: the group means, then the overall average.

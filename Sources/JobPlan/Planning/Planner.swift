@@ -146,7 +146,8 @@ public enum Planner {
         return Output(tasks: tasks, items: items) { jobID in
             WorkPlan(jobID: jobID, jobName: spec.name, scoring: spec.scoring, numID: numID, textFeatures: textPath,
                      labelCount: textShape.rows, dimension: textShape.cols, permutation: permutation, sets: finalSets,
-                     syncEvery: spec.syncEvery, unitBatches: spec.unitBatches, keepFeatures: spec.keepFeatures, model: modelSource)
+                     syncEvery: spec.syncEvery, unitBatches: spec.unitBatches, keepFeatures: spec.keepFeatures, model: modelSource,
+                     seed: spec.seed, modelName: spec.model)
         }
     }
 

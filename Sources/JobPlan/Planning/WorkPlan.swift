@@ -22,11 +22,17 @@ public struct WorkPlan: Codable, Sendable, Equatable {
     public var keepFeatures: Bool
     /// The image embedder, when any set is given as images.
     public var model: ModelSource?
+    /// The job's seed (each task's stream order); nil in plans stored before it was recorded.
+    public var seed: UInt64?
+    /// The job's `model:` as resolved (a folder), also for feature jobs, where it mined the
+    /// negatives; nil when the job names none, or in plans stored before it was recorded.
+    public var modelName: String?
 
     public init(
         jobID: Int64, jobName: String, scoring: ScoringParameters, numID: Int, textFeatures: String,
         labelCount: Int, dimension: Int, permutation: PermutationChoice, sets: [SetSource],
-        syncEvery: Int, unitBatches: Int, keepFeatures: Bool, model: ModelSource? = nil
+        syncEvery: Int, unitBatches: Int, keepFeatures: Bool, model: ModelSource? = nil, seed: UInt64? = nil,
+        modelName: String? = nil
     ) {
         self.jobID = jobID
         self.jobName = jobName
@@ -41,6 +47,8 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         self.unitBatches = unitBatches
         self.keepFeatures = keepFeatures
         self.model = model
+        self.seed = seed
+        self.modelName = modelName
     }
 
     /// Samples per work unit (0 when the product overflows, which `problems` reports).
