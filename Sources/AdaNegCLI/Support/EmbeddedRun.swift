@@ -7,6 +7,7 @@ import JobSpec
 import Logging
 import Report
 import ServiceLifecycle
+import Synchronization
 import Worker
 
 /// The embedded default: a coordinator in this process on a loopback port, N worker
@@ -63,16 +64,25 @@ struct EmbeddedRun {
         }
         let port = server.port
 
-        let pool = try WorkerPool(count: workers) { index in try spawnWorker(index: index, port: port) }
-        let interrupt = InterruptSignal()
-        let status: JobStatus
+        // The supervision runs as a service: SIGINT and SIGTERM reach it as ServiceLifecycle's
+        // graceful shutdown, and it stops the workers before the run ends.
+        let supervision = Supervision { () async throws -> (status: JobStatus, deaths: [Int64: String]) in
+            let pool = try WorkerPool(count: workers) { index in try spawnWorker(index: index, port: port) }
+            return (try await monitor(coordinator, pool: pool, started: started), pool.deaths)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: supervision, successTerminationBehavior: .gracefullyShutdownGroup,
+                             failureTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))
+        let supervised: Result<(status: JobStatus, deaths: [Int64: String]), any Error>
         do {
-            status = try await monitor(coordinator, pool: pool, started: started, interrupt: interrupt)
+            try await group.run()
+            supervised = supervision.result ?? .failure(CommandFailure("the run ended before its workers started"))
         } catch {
-            await server.stop()
-            throw error
+            supervised = .failure(supervision.result.flatMap { if case let .failure(e) = $0 { e } else { nil } } ?? error)
         }
         await server.stop()
+        let (status, deaths) = try supervised.get()
 
         let report: JobReport
         do {
@@ -83,7 +93,7 @@ struct EmbeddedRun {
         // Parked because its workers died: seen dying in this run, or recorded so by an earlier
         // run (its supervisor's reason) or by lease expiries, so a re-run reports it the same way.
         let killers = status.failed.compactMap { unit -> (unit: Int64, reason: String)? in
-            if let reason = pool.deaths[unit.unit] { return (unit.unit, reason) }
+            if let reason = deaths[unit.unit] { return (unit.unit, reason) }
             let diedBefore = unit.error.hasPrefix("worker process ") || unit.error.hasPrefix("its lease expired ")
             return diedBefore ? (unit.unit, unit.error) : nil
         }
@@ -114,10 +124,10 @@ struct EmbeddedRun {
     /// non-zero exit) fails the units it held, which parks a unit after `maxAttempts`, and is
     /// replaced while work remains: a unit that kills every worker ends as failed instead of
     /// stranding the job.
-    private func monitor(_ coordinator: Coordinator, pool: WorkerPool, started: Date, interrupt: InterruptSignal) async throws -> JobStatus {
+    private func monitor(_ coordinator: Coordinator, pool: WorkerPool, started: Date) async throws -> JobStatus {
         let progress = ProgressLine(enabled: !quiet)
         while true {
-            if interrupt.received {
+            if Task.isShuttingDownGracefully {
                 progress.finish()
                 pool.stopAll()
                 let deadline = Date().addingTimeInterval(30)
@@ -251,32 +261,25 @@ final class WorkerPool {
     func killAll() { for w in workers where w.process.isRunning { kill(w.process.processIdentifier, SIGKILL) } }
 }
 
-/// Catches SIGINT and SIGTERM for the lifetime of a run, so the run can stop its workers
-/// before it exits.
-final class InterruptSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    private var sources: [DispatchSourceSignal] = []
+/// One piece of work run as a service, keeping its result: how `run` lets ServiceLifecycle
+/// deliver SIGINT and SIGTERM (as graceful shutdown) to its supervision loop.
+final class Supervision<Value: Sendable>: Service, Sendable {
+    private let body: @Sendable () async throws -> Value
+    private let stored = Mutex<Result<Value, any Error>?>(nil)
 
-    init() {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in self?.set() }
-            source.resume()
-            sources.append(source)
-        }
+    init(_ body: @escaping @Sendable () async throws -> Value) {
+        self.body = body
     }
 
-    deinit {
-        for s in sources { s.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+    /// What the body returned or threw; nil until it ended.
+    var result: Result<Value, any Error>? { stored.withLock { $0 } }
+
+    func run() async throws {
+        let outcome: Result<Value, any Error>
+        do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+        stored.withLock { $0 = outcome }
+        if case let .failure(error) = outcome { throw error }
     }
-
-    private func set() { lock.lock(); flag = true; lock.unlock() }
-
-    var received: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }
 
 /// A one-line progress display on a terminal (units, samples/s, ETA); silent otherwise.
