@@ -143,6 +143,7 @@ let package = Package(
             name: "AdaNegBench",
             dependencies: [
                 "AdaNeg", "Coordinator", "JobPlan", "Worker", "JobSpec", "NPY",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

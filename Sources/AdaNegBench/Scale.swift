@@ -1,4 +1,5 @@
 import AdaNeg
+import ArgumentParser
 import Coordinator
 import Foundation
 import Hummingbird
@@ -28,52 +29,33 @@ import Glibc
 /// and completion latency percentiles, throughput, coordinator CPU and peak RSS. The database is
 /// kept at `--db` so `bench/scale.sh` can measure its size per sample after a checkpoint.
 enum Scale {
-    struct Options {
-        var samples = 1_000_000
-        var workers = 64
-        var dimension = 512
-        var classes = 1000
-        var negatives = 10_000
-        var entriesPerBatch = 16
-        var batchMilliseconds = 0.0
-        var unitBatches = 8
-        var batchSize = 256
-        var leaseSeconds = 30.0
-        var database: String?
-        var url = ""
-        var outFile: String?
+    /// The simulation's shape, parsed by ArgumentParser (`AdaNegBench scale --help`).
+    struct Options: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "AdaNegBench scale|scale-clients",
+                                                        abstract: "N simulated workers against one coordinator over HTTP.")
 
-        init(_ args: [String]) throws {
-            var i = 0
-            func value() throws -> String {
-                guard i + 1 < args.count else { throw ScaleError.usage("\(args[i]) needs a value") }
-                i += 1
-                return args[i]
+        @Option(help: "Samples in the job.") var samples = 1_000_000
+        @Option(help: "Simulated workers.") var workers = 64
+        @Option(name: .customLong("dim"), help: "Feature dimension D.") var dimension = 512
+        @Option(help: "ID classes.") var classes = 1000
+        @Option(help: "Negative labels.") var negatives = 10_000
+        @Option(name: .customLong("entries"), help: "Bank entries pushed per batch.") var entriesPerBatch = 16
+        @Option(name: .customLong("batch-ms"), help: "Milliseconds a simulated worker sleeps per batch.") var batchMilliseconds = 0.0
+        @Option(help: "Batches per unit.") var unitBatches = 8
+        @Option(help: "Samples per batch.") var batchSize = 256
+        @Option(name: .customLong("lease"), help: "Lease seconds.") var leaseSeconds = 30.0
+        @Option(name: .customLong("db"), help: "Keep the coordinator's database here.") var database: String?
+        @Option(help: "scale-clients: the coordinator's URL.") var url = ""
+        @Option(name: .customLong("out"), help: "scale-clients: where to write the clients' statistics.") var outFile: String?
+
+        func validate() throws {
+            for (flag, value) in [("--samples", samples), ("--workers", workers), ("--dim", dimension), ("--classes", classes),
+                                  ("--negatives", negatives), ("--entries", entriesPerBatch), ("--unit-batches", unitBatches),
+                                  ("--batch-size", batchSize)] where value <= 0 {
+                throw ValidationError("\(flag) \(value): not a positive integer")
             }
-            func int() throws -> Int {
-                let v = try value()
-                guard let n = Int(v), n > 0 else { throw ScaleError.usage("\(args[i - 1]) \(v): not a positive integer") }
-                return n
-            }
-            while i < args.count {
-                switch args[i] {
-                case "--samples": samples = try int()
-                case "--workers": workers = try int()
-                case "--dim": dimension = try int()
-                case "--classes": classes = try int()
-                case "--negatives": negatives = try int()
-                case "--entries": entriesPerBatch = try int()
-                case "--unit-batches": unitBatches = try int()
-                case "--batch-size": batchSize = try int()
-                case "--batch-ms": batchMilliseconds = Double(try value()) ?? 0
-                case "--lease": leaseSeconds = Double(try value()) ?? 30
-                case "--db": database = try value()
-                case "--url": url = try value()
-                case "--out": outFile = try value()
-                default: throw ScaleError.usage("unknown option \(args[i])")
-                }
-                i += 1
-            }
+            guard batchMilliseconds.isFinite, batchMilliseconds >= 0 else { throw ValidationError("--batch-ms must be ≥ 0") }
+            guard leaseSeconds.isFinite, leaseSeconds > 0 else { throw ValidationError("--lease must be > 0") }
         }
 
         var clientArguments: [String] {
@@ -82,18 +64,21 @@ enum Scale {
     }
 
     enum ScaleError: Error, CustomStringConvertible {
-        case usage(String)
         case failed(String)
         var description: String {
             switch self {
-            case let .usage(m): "usage: AdaNegBench scale [--samples N] [--workers N] [--dim D] [--entries K] [--batch-ms MS] [--unit-batches N] [--lease S] [--db PATH]: \(m)"
             case let .failed(m): m
             }
         }
     }
 
     static func main(mode: String, arguments: [String]) async throws {
-        let options = try Options(arguments)
+        let options: Options
+        do {
+            options = try Options.parse(arguments)
+        } catch {
+            Options.exit(withError: error)
+        }
         if mode == "scale-clients" {
             try await clients(options)
         } else {
@@ -268,7 +253,7 @@ enum Scale {
     }
 
     static func clients(_ o: Options) async throws {
-        guard let url = URL(string: o.url) else { throw ScaleError.usage("--url") }
+        guard let url = URL(string: o.url) else { throw ScaleError.failed("scale-clients needs --url <coordinator URL>") }
         let stats = try await withThrowingTaskGroup(of: ClientStats.self) { group in
             for i in 0..<o.workers {
                 group.addTask {
@@ -280,7 +265,7 @@ enum Scale {
             return all
         }
         let data = try JSONEncoder().encode(stats)
-        guard let out = o.outFile else { throw ScaleError.usage("--out") }
+        guard let out = o.outFile else { throw ScaleError.failed("scale-clients needs --out <file>") }
         try data.write(to: URL(fileURLWithPath: out))
     }
 

@@ -1,0 +1,161 @@
+import AdaNeg
+import Foundation
+import JobPlan
+import Logging
+import NPY
+import Platform
+import ServiceLifecycle
+import Tensor
+
+/// What a unit is scored from: the job's plan, the task's bank replica and text features, and
+/// the unit's features (feature-file rows, stored image features, or images embedded here).
+extension Worker {
+    func plan(_ job: Int64) async throws -> WorkPlan {
+        if let plan = plans[job] { return plan }
+        let plan = try await client.plan(job: job)
+        let problems = plan.problems(availableBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory))
+        guard problems.isEmpty else { throw WorkerError.plan(problems.joined(separator: "; ")) }
+        plans[job] = plan
+        return plan
+    }
+
+    /// The task's scorer, created on first use with the full bank pulled from the coordinator.
+    func replica(task: Int64, plan: WorkPlan) async throws -> TaskReplica {
+        if var r = replicas.removeValue(forKey: task) {
+            // Catch up on what other workers merged since this replica last synced.
+            let (delta, version) = try await client.syncBank(task: task, since: r.version, delta: BankDelta(), dimension: plan.dimension)
+            r.scorer.mergeBank(delta)
+            r.version = version
+            return r
+        }
+        let text = try textFeatures(plan)
+        let permutation: LabelSpace.PermutationSource
+        switch plan.permutation {
+        case let .seed(s): permutation = .seed(s)
+        case .none: permutation = .none
+        case let .file(path): permutation = .given(try NPYFile.readIntegers(path))
+        }
+        var scorer: AdaNegScorer
+        do {
+            scorer = try AdaNegScorer(text: text, numID: plan.numID, parameters: plan.scoring, permutation: permutation, recordsDelta: true)
+        } catch {
+            throw WorkerError.plan(error.description)
+        }
+        let (full, version) = try await client.syncBank(task: task, since: 0, delta: BankDelta(), dimension: plan.dimension)
+        scorer.mergeBank(full)
+        return TaskReplica(scorer: scorer, version: version)
+    }
+
+    func textFeatures(_ plan: WorkPlan) throws -> Matrix {
+        if let t = texts[plan.textFeatures] { return t }
+        let (rows, cols, values) = try NPYFile.readMatrix(plan.textFeatures)
+        var m = Matrix(rows: rows, cols: cols, storage: values)
+        m.normalizeRows()
+        texts[plan.textFeatures] = m
+        return m
+    }
+
+    /// A unit's features in stream order, which samples have none and why, and the image
+    /// features this worker computed (sent with the completion to be stored).
+    struct UnitInputs {
+        var features: Matrix
+        var errors: [String?]
+        var upload: StoredFeatures?
+    }
+
+    func inputs(for grant: LeaseGrant, plan: WorkPlan) async throws -> UnitInputs {
+        let d = plan.dimension
+        guard grant.items.count == grant.count, grant.labels.count == grant.count, grant.count <= plan.unitSize else {
+            throw WorkerError.plan("unit \(grant.unit): the lease lists \(grant.count) sets, \(grant.items.count) items and \(grant.labels.count) labels for a unit of at most \(plan.unitSize) samples")
+        }
+        var out = Matrix(rows: grant.count, cols: d)
+        var errors = [String?](repeating: nil, count: grant.count)
+        var toEmbed = [Int]()
+        for i in 0..<grant.count {
+            let set = grant.sets[i]
+            guard set >= 0, set < plan.sets.count else { throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) is not in the plan") }
+            if let path = plan.sets[set].features {
+                let source = try source(path)
+                guard source.cols == d else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(d)") }
+                let copied = out.storage.withUnsafeMutableBufferPointer { buf in
+                    source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
+                }
+                guard copied else { throw WorkerError.input("\(path): row \(grant.items[i]) out of range 0..<\(source.rows)") }
+                out.storage.withUnsafeMutableBufferPointer { buf in
+                    _ = UnitNorm.normalize(UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
+                }
+                // An all-zero row (embed-images --skip-bad's mark of an unreadable image) has
+                // no direction to normalise or score: a per-sample error, like a bad image.
+                if out.storage[i * d ..< (i + 1) * d].allSatisfy({ $0 == 0 }) {
+                    errors[i] = "\(path): row \(grant.items[i]) is all zeros (an image that could not be embedded)"
+                }
+            } else if plan.sets[set].isImages {
+                if let feature = grant.stored?.feature(i), feature.count == d {
+                    // Stored normalised by the worker that embedded it: used as it is.
+                    out.setRow(i, feature)
+                } else if let error = grant.stored?.errors[i] {
+                    errors[i] = error
+                } else {
+                    toEmbed.append(i)
+                }
+            } else {
+                throw WorkerError.plan("set \(plan.sets[set].name) has neither features nor images")
+            }
+        }
+        var upload: StoredFeatures?
+        if !toEmbed.isEmpty {
+            guard let model = plan.model else { throw WorkerError.plan("image samples but no model in the plan") }
+            guard let refs = grant.refs, refs.count == grant.count else { throw WorkerError.plan("unit \(grant.unit): no image references in the lease") }
+            let embedder = try embedder(model)
+            var wanted = [Int](), wantedRefs = [String]()
+            for i in toEmbed {
+                if let ref = refs[i] {
+                    wanted.append(i)
+                    wantedRefs.append(ref)
+                } else {
+                    errors[i] = "sample \(grant.firstSample + i): no image reference"
+                }
+            }
+            let outcomes = await embedder.embed(wantedRefs)
+            var uploaded = [[Float]?](repeating: nil, count: grant.count)
+            var uploadedErrors = [String?](repeating: nil, count: grant.count)
+            for (i, outcome) in zip(wanted, outcomes) {
+                switch outcome {
+                case var .feature(f) where f.count == d:
+                    // Normalised once, here; stored (and merged into banks) as scored.
+                    UnitNorm.normalize(&f)
+                    out.setRow(i, f)
+                    uploaded[i] = f
+                case .feature:
+                    errors[i] = "the embedder returned a feature of the wrong size"
+                case let .failure(message):
+                    errors[i] = message
+                    uploadedErrors[i] = message
+                }
+            }
+            report.embedded += wanted.count
+            upload = StoredFeatures(dimension: d, features: uploaded, errors: uploadedErrors)
+        }
+        return UnitInputs(features: out, errors: errors, upload: upload)
+    }
+
+    func embedder(_ model: ModelSource) throws -> any ImageEmbedding {
+        if let e = embedders[model.featureKey] { return e }
+        if let expected = options.expectedPrecision, expected != model.effectivePrecision {
+            logger.warning("job planned in \(model.effectivePrecision) (this worker was started with --precision \(expected)): embedding in \(model.effectivePrecision), so the job's features stay in one precision")
+        }
+        if model.effectivePrecision == .bf16 && !CPUFeatures.current.hasNativeBF16 {
+            logger.warning("job planned in bf16 on a CPU without native bf16: products round as bf16 but run through fp32 kernels, more slowly")
+        }
+        let e: any ImageEmbedding = try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model)
+        embedders[model.featureKey] = e
+        return e
+    }
+
+    func source(_ path: String) throws -> NPYRowReader {
+        if let s = sources[path] { return s }
+        let s = try NPYRowReader(path: path)
+        sources[path] = s
+        return s
+    }
+}
