@@ -120,9 +120,4 @@ extension JobSpec {
         if case .folders(let dir)? = id.images { return try ImageFolders.read(root: dir).classes }
         return nil
     }
-
-    /// Resolves an image reference of a set safely (see `ImageList.resolve`).
-    public func resolve(reference: String, root: String) throws(JobSpecError) -> URL {
-        try ImageList.resolve(reference: reference, dataRoot: root, allowOutsideRoot: allowOutsideRoot)
-    }
 }

@@ -101,15 +101,6 @@ public struct JobSpec: Sendable, Equatable {
 
     /// True when any set (ID or OOD) is given as images rather than features.
     public var hasImages: Bool { id.images != nil || ood.contains { $0.data.images != nil } }
-
-    /// The permutation seed in effect when `negatives.permutation` is `.jobSeed` or `.seed`.
-    public var permutationSeed: UInt64? {
-        switch negatives.permutation {
-        case .jobSeed: seed
-        case .seed(let s): s
-        case .file, .none: nil
-        }
-    }
 }
 
 /// One set of samples: exactly one of `images` / `features`.

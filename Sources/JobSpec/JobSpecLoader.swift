@@ -58,11 +58,6 @@ public enum JobSpecLoader {
         return spec
     }
 
-    /// `ImageList.resolve`, for callers that think of it as part of loading.
-    public static func resolve(reference: String, dataRoot: String, allowOutsideRoot: Bool) throws(JobSpecError) -> URL {
-        try ImageList.resolve(reference: reference, dataRoot: dataRoot, allowOutsideRoot: allowOutsideRoot)
-    }
-
     static func expandTilde(_ path: String) -> String {
         guard path == "~" || path.hasPrefix("~/") else { return path }
         return NSHomeDirectory() + path.dropFirst()

@@ -127,7 +127,7 @@ struct ImageListTests {
         #expect(id.entries.map(\.label) == [0, 0, 1])
         let ood = try #require(try spec.imageSamples(of: spec.ood[0].data, isID: false))
         #expect(ood.entries == [ImageListEntry(reference: "x/1.jpg", label: -1)])
-        let url = try spec.resolve(reference: ood.entries[0].reference, root: ood.root)
+        let url = try ImageList.resolve(reference: ood.entries[0].reference, dataRoot: ood.root, allowOutsideRoot: spec.allowOutsideRoot)
         #expect(url.path == dir.path + "/ood/x/1.jpg")
     }
 

@@ -68,7 +68,7 @@ struct PathSafetyTests {
         #expect(try opts("/etc/passwd") == "/etc/passwd")
         #expect(try opts("link-out/secret.jpg") == root + "/link-out/secret.jpg")
         #expect(try opts("file://" + dir.path + "/outside/secret.jpg") == dir.path + "/outside/secret.jpg")
-        #expect(try JobSpecLoader.resolve(reference: "/x.jpg", dataRoot: root, allowOutsideRoot: true).path == "/x.jpg")
+        #expect(try ImageList.resolve(reference: "/x.jpg", dataRoot: root, allowOutsideRoot: true).path == "/x.jpg")
     }
 
     @Test("the lexical check (used at load) agrees, without touching the file system")

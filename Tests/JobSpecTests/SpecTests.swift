@@ -109,7 +109,6 @@ struct SpecTests {
         #expect(spec.scoring.memoryLength == 10 && spec.scoring.batchSize == 256 && spec.scoring.beta == 5)
         #expect(spec.preprocessing == Preprocessing(resize: nil, crop: nil))
         #expect(spec.seed == 0)
-        #expect(spec.permutationSeed == 0)
         #expect(spec.unitBatches == 8)
         #expect(spec.syncEvery == 1)
         #expect(spec.keepFeatures == true)
