@@ -30,22 +30,19 @@ extension StoreReader {
         storage.reserveCapacity(stream.sets.count * d)
         var positions = [Int](), labels = [Int]()
         var missing = [(position: Int, reason: String)]()
-        var readers = [Int: NPYRowReader]()
+        let files = FeatureFileRows()
         for p in 0..<stream.sets.count {
             let set = stream.sets[p], item = stream.items[p]
             guard set >= 0, set < plan.sets.count else { missing.append((p, "set \(set) is not in the plan")); continue }
             let source = plan.sets[set]
             var row: [Float]?
             if let path = source.features {
-                if readers[set] == nil {
-                    do { readers[set] = try NPYRowReader(path: path) } catch {
-                        throw .database(path: path, message: "\(path): \(error)")
-                    }
+                do {
+                    row = try files.normalizedRow(path, item: item)
+                } catch {
+                    throw .database(path: path, message: "\(path): \(error)")
                 }
-                guard var raw = readers[set]?.row(item) else { missing.append((p, "\(path): no row \(item)")); continue }
-                // Normalised as workers normalise a feature file's row.
-                UnitNorm.normalize(&raw)
-                row = raw
+                if row == nil { missing.append((p, "\(path): no row \(item)")); continue }
             } else if source.isImages, let model = plan.model {
                 let stored = try feature(job: task.job, set: set, item: item, model: model.featureKey)
                 if let error = stored.error { missing.append((p, error)); continue }

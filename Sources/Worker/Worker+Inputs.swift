@@ -75,15 +75,13 @@ extension Worker {
             let set = grant.sets[i]
             guard set >= 0, set < plan.sets.count else { throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) is not in the plan") }
             if let path = plan.sets[set].features {
-                let source = try source(path)
+                let source = try featureFiles.reader(path)
                 guard source.cols == d else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(d)") }
-                let copied = out.storage.withUnsafeMutableBufferPointer { buf in
-                    source.copyRow(grant.items[i], into: UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
+                let item = grant.items[i]
+                let copied = try out.storage.withUnsafeMutableBufferPointer { buf throws(NPYError) in
+                    try featureFiles.copyNormalizedRow(path, item: item, into: UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
                 }
-                guard copied else { throw WorkerError.input("\(path): row \(grant.items[i]) out of range 0..<\(source.rows)") }
-                out.storage.withUnsafeMutableBufferPointer { buf in
-                    _ = UnitNorm.normalize(UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
-                }
+                guard copied else { throw WorkerError.input("\(path): row \(item) out of range 0..<\(source.rows)") }
                 // An all-zero row (embed-images --skip-bad's mark of an unreadable image) has
                 // no direction to normalise or score: a per-sample error, like a bad image.
                 if out.storage[i * d ..< (i + 1) * d].allSatisfy({ $0 == 0 }) {
@@ -150,12 +148,5 @@ extension Worker {
         let e: any ImageEmbedding = try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model)
         embedders[model.featureKey] = e
         return e
-    }
-
-    func source(_ path: String) throws -> NPYRowReader {
-        if let s = sources[path] { return s }
-        let s = try NPYRowReader(path: path)
-        sources[path] = s
-        return s
     }
 }

@@ -60,7 +60,8 @@ public actor Worker: Service {
     let logger: Logger
     var plans: [Int64: WorkPlan] = [:]
     var replicas: [Int64: TaskReplica] = [:]
-    var sources: [String: NPYRowReader] = [:]
+    /// Rows of the jobs' feature files, normalised as every reader normalises them.
+    let featureFiles = FeatureFileRows()
     var texts: [String: Matrix] = [:]
     var embedders: [String: any ImageEmbedding] = [:]
     public internal(set) var report = WorkerReport()

@@ -247,7 +247,7 @@ public actor Coordinator {
         var entries = [(entry: BankEntry, version: Int64)]()
         if !stored.isEmpty {
             let stream = try store.stream(task: id)
-            var readers = [Int: NPYRowReader]()
+            let files = FeatureFileRows()
             var missing = 0
             for e in stored {
                 guard e.key.position >= 0, e.key.position < stream.sets.count else { missing += 1; continue }
@@ -255,12 +255,8 @@ public actor Coordinator {
                 guard set < plan.sets.count else { missing += 1; continue }
                 var row: [Float]?
                 if let path = plan.sets[set].features {
-                    if readers[set] == nil { readers[set] = try? NPYRowReader(path: path) }
                     // A feature file's row, normalised as the worker normalised it.
-                    if var raw = readers[set]?.row(item) {
-                        UnitNorm.normalize(&raw)
-                        row = raw
-                    }
+                    row = (try? files.normalizedRow(path, item: item)) ?? nil
                 } else if let model = plan.model {
                     // Stored image features are stored normalised: the very vector the worker scored.
                     row = try store.feature(job: task.job, set: set, item: item, model: model.featureKey).vector
