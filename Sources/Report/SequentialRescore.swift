@@ -64,15 +64,8 @@ public enum SequentialRescore {
         let text: Matrix
         let permutation: LabelSpace.PermutationSource
         do {
-            let (rows, cols, values) = try NPYFile.readMatrix(plan.textFeatures)
-            var m = Matrix(rows: rows, cols: cols, storage: values)
-            _ = m.normalizeRows()
-            text = m
-            switch plan.permutation {
-            case let .seed(s): permutation = .seed(s)
-            case .none: permutation = .none
-            case let .file(path): permutation = .given(try NPYFile.readIntegers(path))
-            }
+            text = try plan.loadTextFeatures()
+            permutation = try plan.loadPermutation()
         } catch {
             throw .source("--compare-sequential: cannot read the job's text features or permutation: \(error)")
         }

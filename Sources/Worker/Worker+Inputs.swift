@@ -29,12 +29,7 @@ extension Worker {
             return r
         }
         let text = try textFeatures(plan)
-        let permutation: LabelSpace.PermutationSource
-        switch plan.permutation {
-        case let .seed(s): permutation = .seed(s)
-        case .none: permutation = .none
-        case let .file(path): permutation = .given(try NPYFile.readIntegers(path))
-        }
+        let permutation = try plan.loadPermutation()
         var scorer: AdaNegScorer
         do {
             scorer = try AdaNegScorer(text: text, numID: plan.numID, parameters: plan.scoring, permutation: permutation, recordsDelta: true)
@@ -48,9 +43,7 @@ extension Worker {
 
     func textFeatures(_ plan: WorkPlan) throws -> Matrix {
         if let t = texts[plan.textFeatures] { return t }
-        let (rows, cols, values) = try NPYFile.readMatrix(plan.textFeatures)
-        var m = Matrix(rows: rows, cols: cols, storage: values)
-        m.normalizeRows()
+        let m = try plan.loadTextFeatures()
         texts[plan.textFeatures] = m
         return m
     }

@@ -1,0 +1,24 @@
+import AdaNeg
+import NPY
+import Tensor
+
+/// The scorer's inputs a plan names, read the one way every scorer of the job reads them (a
+/// worker, the sequential re-score).
+extension WorkPlan {
+    /// The label text features, rows normalised.
+    public func loadTextFeatures() throws(NPYError) -> Matrix {
+        let (rows, cols, values) = try NPYFile.readMatrix(textFeatures)
+        var m = Matrix(rows: rows, cols: cols, storage: values)
+        m.normalizeRows()
+        return m
+    }
+
+    /// The negatives' order as the label space takes it: a permutation file is read here.
+    public func loadPermutation() throws(NPYError) -> LabelSpace.PermutationSource {
+        switch permutation {
+        case let .seed(s): .seed(s)
+        case .none: .none
+        case let .file(path): .given(try NPYFile.readIntegers(path))
+        }
+    }
+}
