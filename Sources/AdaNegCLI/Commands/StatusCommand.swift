@@ -3,9 +3,6 @@ import Foundation
 import JobPlan
 import JobStore
 import Report
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `adaneg status`: progress of a job — units by state, throughput, ETA, workers.
 struct StatusCommand: AsyncParsableCommand {
@@ -53,32 +50,22 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// `GET /v1/jobs/{name}/progress`, once: status is a one-shot look, so no retries.
     static func fetch(base: URL, job: String, token: String?) async throws -> JobProgress {
-        let name = job.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? job
-        let text = base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/jobs/\(name)/progress"
-        guard let url = URL(string: text) else { throw CommandFailure("\(text) is not a URL") }
-        var request = URLRequest(url: url, timeoutInterval: 5)
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        let data: Data, response: URLResponse
+        let client = CoordinatorClient(base: base, token: token, retryWindow: 0, timeout: 5, connectTimeout: 5)
         do {
-            // A hard deadline: URLSession's timeout does not end a request to a coordinator
-            // that accepted the connection but never answers (a stopped process).
-            let prepared = request
-            (data, response) = try await Deadline.run(seconds: 5) { try await URLSession.shared.data(for: prepared) }
+            // A hard deadline as well: a coordinator that accepted the connection but never
+            // answers (a stopped process) must not hold the command.
+            return try await Deadline.run(seconds: 5) { try await client.progress(job: job) }
         } catch is Deadline.Expired {
             throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): timed out (no answer within 5 s)")
-        } catch {
-            throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): \(CoordinatorClient.transportReason(error))")
-        }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else {
-            struct Envelope: Decodable { struct Inner: Decodable { var message: String? }; var error: Inner }
-            let message = (try? JSONDecoder().decode(Envelope.self, from: data))?.error.message ?? String(decoding: data.prefix(300), as: UTF8.self)
-            throw CommandFailure("the coordinator answered \(status): \(message)")
-        }
-        do {
-            return try JSONDecoder().decode(JobProgress.self, from: data)
-        } catch {
-            throw CommandFailure("the coordinator's progress reply is malformed (is it an older adaneg?): \(error)")
+        } catch let error as ClientError {
+            switch error {
+            case let .unreachable(_, reason):
+                throw CommandFailure("cannot reach the coordinator at \(base.absoluteString): \(reason)")
+            case let .http(status, message, _):
+                throw CommandFailure("the coordinator answered \(status): \(message)")
+            case let .malformedReply(_, reason):
+                throw CommandFailure("the coordinator's progress reply is malformed (is it an older adaneg?): \(reason)")
+            }
         }
     }
 }

@@ -138,6 +138,10 @@ public struct CoordinatorClient: Sendable {
         try await json("GET", "/v1/jobs/\(escape(job))", body: nil as LeaseRequest?)
     }
 
+    public func progress(job: String) async throws -> JobProgress {
+        try await json("GET", "/v1/jobs/\(escape(job))/progress", body: nil as LeaseRequest?)
+    }
+
     public func results(job: String, task: Int64) async throws -> TaskResults {
         try await json("GET", "/v1/jobs/\(escape(job))/results?task=\(task)", body: nil as LeaseRequest?)
     }
