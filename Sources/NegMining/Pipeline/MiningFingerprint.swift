@@ -1,3 +1,4 @@
+import CLIP
 import Foundation
 import Platform
 
@@ -12,12 +13,8 @@ public struct MiningFingerprint: Codable, Equatable, Sendable {
     var precision: String?
 
     public init(model dir: String, classes: String, lexicon: String?, count: Int, templates: [String], precision: Precision = .fp32) throws {
-        let config = URL(fileURLWithPath: dir).appendingPathComponent("config.json").path
-        let weights = URL(fileURLWithPath: dir).appendingPathComponent("model.safetensors").path
-        guard let head = FileHandle(forReadingAtPath: weights) else { throw MiningError("\(weights): no CLIP weights") }
-        let prefix = head.readData(ofLength: 1 << 20)
-        let size = (try? FileManager.default.attributesOfItem(atPath: weights)[.size] as? Int) ?? 0
-        model = Self.hash([FileManager.default.contents(atPath: config) ?? Data(), prefix, Data("\(size)".utf8)])
+        // The model's one fingerprint, the key stored image features use too.
+        do { model = try ModelChecksum.of(directory: dir) } catch { throw MiningError("\(dir): \(error)") }
         self.classes = Self.hash([FileManager.default.contents(atPath: classes) ?? Data()])
         self.lexicon = lexicon.map { Self.hash([FileManager.default.contents(atPath: $0) ?? Data()]) } ?? "wordnet-3.0"
         self.count = count
@@ -25,7 +22,7 @@ public struct MiningFingerprint: Codable, Equatable, Sendable {
         self.precision = precision == .fp32 ? nil : precision.rawValue
     }
 
-    /// FNV-1a (64-bit): a cache key, not a security checksum.
+    /// FNV-1a (64-bit) of the input files: a cache key, not a security checksum.
     static func hash(_ parts: [Data]) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for part in parts {
