@@ -4,14 +4,14 @@ import JobPlan
 
 extension StoreWriter {
     /// Persists one merge: accepted entries in, evicted entries out, the new version, atomically.
-    /// `features`: for image jobs, the accepted entries' features stored per image, so a
-    /// restarted coordinator can rebuild the bank before those units complete.
+    /// `features`: for image jobs, the accepted entries' features stored per image (`refs`: the
+    /// image of each accepted entry), so a restarted coordinator can rebuild the bank before
+    /// those units complete.
     public func applyBankMerge(task: Int64, accepted: [BankEntry], evicted: [(row: Int, position: Int)], version: Int64,
-                        features: (model: String, job: Int64)? = nil) throws(StoreError) {
+                               features: (model: String, refs: [String?])? = nil) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             if let features {
-                let refs = try refs(task: task, job: features.job, positions: accepted.map(\.key.position))
-                let entries = zip(refs, accepted).compactMap { ref, e in ref.map { (ref: $0, vector: Optional(e.feature), error: String?.none) } }
+                let entries = zip(features.refs, accepted).compactMap { ref, e in ref.map { (ref: $0, vector: Optional(e.feature), error: String?.none) } }
                 try storeFeatures(model: features.model, entries: entries)
             }
             let delete = try db.prepare("DELETE FROM bank_entries WHERE task_id = ? AND position = ?")

@@ -35,6 +35,7 @@ public actor Coordinator {
     private let logger: Logger
     private var banks: [Int64: TaskBank] = [:]
     private var plans: [Int64: WorkPlan] = [:]
+    private var leasedRefs = LeasedReferences()
     /// Leases that expired, for status and metrics.
     public private(set) var expiredLeases = 0
 
@@ -124,6 +125,7 @@ public actor Coordinator {
         if let model = plan.model {
             let refs = try store.refs(job: task.job, sets: samples.sets, items: samples.items)
             let stored = try store.features(model: model.featureKey, refs: refs)
+            leasedRefs.remember(task: unit.task, firstSample: unit.firstSample, refs: refs)
             grant.refs = refs
             grant.stored = StoredFeatures(dimension: plan.dimension, features: stored.map { $0?.vector }, errors: stored.map { $0?.error })
         }
@@ -165,8 +167,7 @@ public actor Coordinator {
             guard uploaded.count == unit.sampleCount, uploaded.dimension == plan.dimension else {
                 throw .invalidResults(unit: id, reason: "features: expected \(unit.sampleCount) samples of \(plan.dimension) floats, got \(uploaded.count) of \(uploaded.dimension)")
             }
-            let samples = try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount)
-            let refs = try store.refs(job: task.job, sets: samples.sets, items: samples.items)
+            let refs = try imageRefs(task: unit.task, job: task.job, positions: Array(unit.firstSample ..< unit.firstSample + unit.sampleCount))
             let entries = refs.indices.compactMap { i -> (ref: String, vector: [Float]?, error: String?)? in
                 guard let ref = refs[i] else { return nil }
                 let vector = uploaded.feature(i), error = uploaded.errors[i]
@@ -175,6 +176,7 @@ public actor Coordinator {
             features = (model.featureKey, entries)
         }
         try store.complete(unit: unit, request: request, now: clock(), features: features)
+        leasedRefs.forget(task: unit.task, firstSample: unit.firstSample, count: unit.sampleCount)
         if let model = plan.model, !plan.keepFeatures, try store.unitCounts(job: task.job).isFinished {
             try store.deleteFeatures(job: task.job, model: model.featureKey)
             logger.info("job finished; its image features were dropped (keep_features: false)", metadata: ["job": "\(plan.jobName)"])
@@ -219,8 +221,10 @@ public actor Coordinator {
         guard let outcome = banks[id]?.merge(delta), let bank = banks[id] else { throw .unknownTask(id) }
         if !outcome.accepted.isEmpty {
             do {
-                var features: (model: String, job: Int64)?
-                if let task = try store.task(id: id), let model = try plan(job: task.job).model { features = (model.featureKey, task.job) }
+                var features: (model: String, refs: [String?])?
+                if let task = try store.task(id: id), let model = try plan(job: task.job).model {
+                    features = (model.featureKey, try imageRefs(task: id, job: task.job, positions: outcome.accepted.map(\.key.position)))
+                }
                 try store.applyBankMerge(task: id, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version, features: features)
             } catch {
                 banks[id] = nil // reload from the database, which still holds the last good state
@@ -229,6 +233,13 @@ public actor Coordinator {
         }
         let sent = Set(delta.entries.map(\.key.position))
         return (bank.entries(since: since, excluding: sent), bank.version)
+    }
+
+    /// The image references at a task's stream positions: from the leases' lookups when they
+    /// are all known, else from the database.
+    private func imageRefs(task: Int64, job: Int64, positions: [Int]) throws(StoreError) -> [String?] {
+        if let known = leasedRefs.refs(task: task, positions: positions) { return known }
+        return try store.refs(task: task, job: job, positions: positions)
     }
 
     public func bankDimension(task id: Int64) throws(StoreError) -> Int {
