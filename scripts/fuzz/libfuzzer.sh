@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libFuzzer (with AddressSanitizer) on the parsers of outside data that build without the rest
-# of the package: NPY files, the job loader's NPY header check, the bank-delta wire format,
+# of the package: NPY files, the header-only NPY reader the job loader and planner use, the bank-delta wire format,
 # OpenOOD image lists, and the API's JSON bodies with the completion checks. Each target is compiled with `swiftc -sanitize=fuzzer,address` straight
 # from the sources it exercises (tools/fuzz/libfuzzer/<target>.swift names them) and run for a
 # bounded time from its committed seed corpus (tools/fuzz/corpus/<target>/, copied: the
@@ -32,10 +32,10 @@ log() { echo "[libfuzzer $(date +%H:%M:%S)] $*" >&2; }
 # target → the package sources it is compiled with
 declare -A SOURCES=(
   [npy]="Sources/NPY/*.swift"
-  [npyheader]="Sources/NPY/*.swift Sources/JobSpec/NPYHeaderCheck.swift Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
-  [bankwire]="Sources/Coordinator/Protocol/BankWire.swift Sources/AdaNeg/Bank/*.swift"
+  [npyheader]="Sources/NPY/*.swift"
+  [bankwire]="Sources/JobPlan/Protocol/BankWire.swift Sources/AdaNeg/Bank/*.swift"
   [imagelist]="Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
-  [messages]="Sources/Coordinator/Protocol/Messages.swift Sources/Coordinator/Protocol/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift Sources/Platform/Precision.swift Sources/Platform/CPUFeatures.swift"
+  [messages]="Sources/JobPlan/Protocol/Messages.swift Sources/JobPlan/Protocol/Records.swift Sources/JobPlan/Planning/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/SampleResult.swift Sources/AdaNeg/Scoring/SampleScore.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift Sources/Platform/Precision.swift Sources/Platform/CPUFeatures.swift"
 )
 # targets that compile Platform's sources also need stand-ins for its C shim
 declare -A EXTRA=(
@@ -54,7 +54,7 @@ for target in npy npyheader bankwire imagelist messages; do
   mkdir -p "$src"
   # shellcheck disable=SC2086 # the source lists are globs
   for f in $(cd "$ROOT" && ls ${SOURCES[$target]}); do
-    sed -E '/^import (NPY|AdaNeg|JobSpec|Coordinator|Platform|CPlatform)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')"
+    sed -E '/^import (NPY|AdaNeg|JobSpec|JobPlan|JobStore|Coordinator|Platform|CPlatform)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')"
   done
   for f in ${EXTRA[$target]:-}; do cp "$ROOT/$f" "$src/"; done
   (swiftc -sanitize=fuzzer,address -parse-as-library -O -g "$src"/*.swift "$ROOT/tools/fuzz/libfuzzer/$target.swift" \

@@ -1,9 +1,6 @@
 import AdaNeg
 import Foundation
 import Hummingbird
-import JobPlan
-import JobSpec
-import JobStore
 import Logging
 import NIOCore
 

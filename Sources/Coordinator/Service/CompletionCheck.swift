@@ -1,6 +1,5 @@
 import AdaNeg
 import JobPlan
-import JobStore
 
 /// The checks a completion passes before anything of it is stored. A lease holder is only
 /// trusted to hold the lease: a buggy or hostile one could otherwise send `pred: -5`, a score

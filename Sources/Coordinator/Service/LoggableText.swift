@@ -1,5 +1,3 @@
-import JobPlan
-import JobStore
 extension String {
     /// Text that came in a request (worker ids, error messages), fit for a log line: control
     /// characters are escaped and the length is capped, so a client can neither forge log lines
