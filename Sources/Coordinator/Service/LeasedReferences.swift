@@ -9,9 +9,8 @@ struct LeasedReferences {
 
     /// Remembers the references of a leased unit's samples, `firstSample` onwards.
     mutating func remember(task: Int64, firstSample: Int, refs: [String?]) {
-        var known = byTask[task] ?? [:]
-        for (i, ref) in refs.enumerated() { known[firstSample + i] = .some(ref) }
-        byTask[task] = known
+        // In place: a copy of the task's map per lease would cost O(leased samples).
+        for (i, ref) in refs.enumerated() { byTask[task, default: [:]][firstSample + i] = .some(ref) }
     }
 
     /// The references at `positions`, or nil unless every one is known.
@@ -28,8 +27,8 @@ struct LeasedReferences {
 
     /// Forgets a completed unit's references.
     mutating func forget(task: Int64, firstSample: Int, count: Int) {
-        guard var known = byTask[task] else { return }
-        for p in firstSample ..< firstSample + count { known.removeValue(forKey: p) }
-        byTask[task] = known.isEmpty ? nil : known
+        guard byTask[task] != nil else { return }
+        for p in firstSample ..< firstSample + count { byTask[task]?.removeValue(forKey: p) }
+        if byTask[task]?.isEmpty == true { byTask[task] = nil }
     }
 }
