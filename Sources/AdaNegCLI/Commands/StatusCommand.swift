@@ -50,7 +50,9 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// `GET /v1/jobs/{name}/progress`, once: status is a one-shot look, so no retries.
     static func fetch(base: URL, job: String, token: String?) async throws -> JobProgress {
-        let client = CoordinatorClient(base: base, token: token, retryWindow: 0, timeout: 5, connectTimeout: 5)
+        // The client's own timeouts sit above the 5-s deadline so that a silent coordinator is
+        // always reported by the deadline, with one message, however the timers race.
+        let client = CoordinatorClient(base: base, token: token, retryWindow: 0, timeout: 8, connectTimeout: 8)
         do {
             // A hard deadline as well: a coordinator that accepted the connection but never
             // answers (a stopped process) must not hold the command.
