@@ -1,10 +1,10 @@
 import AdaNeg
+import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
 import NIOPosix
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Why a call to the coordinator failed for good (transport errors are retried first).
 public enum ClientError: Error, CustomStringConvertible {
@@ -52,9 +52,11 @@ public struct RetryEvent: Sendable {
 public struct CoordinatorClient: Sendable {
     public let base: URL
     let token: String?
-    let session: URLSession
-    /// Persistent connections for `http://` coordinators.
-    let keepAlive: KeepAliveHTTP?
+    /// AsyncHTTPClient's pooled keep-alive connections (http and https), shared by every
+    /// client in the process with the same connect timeout.
+    let http: HTTPClient
+    /// Seconds a request may take from sending to the last byte of its reply.
+    let timeout: Double
     /// Seconds to keep retrying a failing call; 0: one try; `.infinity`: forever.
     public var retryWindow: Double
     /// The backoff doubles from `firstRetryDelay` up to this cap.
@@ -74,15 +76,8 @@ public struct CoordinatorClient: Sendable {
         self.token = token
         self.retryWindow = retryWindow
         self.onRetry = onRetry
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.httpMaximumConnectionsPerHost = 4
-        session = URLSession(configuration: configuration)
-        if base.scheme == "http", let host = base.host {
-            keepAlive = KeepAliveHTTP(host: host, port: base.port ?? 80, timeout: timeout, connectTimeout: connectTimeout ?? timeout)
-        } else {
-            keepAlive = nil
-        }
+        self.timeout = min(max(timeout, 0.001), 86_400)
+        http = SharedHTTPClient.client(.init(connectTimeout: connectTimeout ?? timeout, connectionsPerHost: 4))
     }
 
     // MARK: Calls
@@ -167,34 +162,27 @@ public struct CoordinatorClient: Sendable {
         return try decode(data, path: path)
     }
 
+    /// The largest reply read: a plan with its text features or a task's results are tens of
+    /// megabytes at ImageNet scale; a reply beyond this is a broken or hostile peer.
+    static let maxReplyBytes = 1 << 30
+
     func send(_ method: String, _ path: String, body: Data?, contentType: String) async throws -> Data {
-        guard let url = URL(string: base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
+        let url = base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path
+        guard URL(string: url) != nil else {
             throw ClientError.unreachable(url: base.absoluteString + path, underlying: "invalid URL")
         }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.httpBody = body
-        request.setValue(contentType, forHTTPHeaderField: "Content-Type")
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Content-Type", value: contentType)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body { request.body = .bytes(ByteBuffer(data: body)) }
         let deadline = Date().addingTimeInterval(retryWindow)
-        var headers = [("Content-Type", contentType)]
-        if let token { headers.append(("Authorization", "Bearer \(token)")) }
-        let components = URLComponents(url: url, resolvingAgainstBaseURL: false)
-        let requestPath = (components?.percentEncodedPath ?? url.path) + (components?.percentEncodedQuery.map { "?\($0)" } ?? "")
         var attempt = 0
         while true {
             var reason = ""
             do {
                 try Task.checkCancellation()
-                let data: Data
-                let status: Int
-                if let keepAlive {
-                    let reply = try await keepAlive.send(method: method, path: requestPath, headers: headers, body: body)
-                    (data, status) = (reply.body, reply.status)
-                } else {
-                    let (d, response) = try await session.data(for: request)
-                    (data, status) = (d, (response as? HTTPURLResponse)?.statusCode ?? 0)
-                }
+                let (status, data) = try await exchange(request)
                 if (200..<300).contains(status) { return data }
                 let message = Self.errorMessage(data)
                 guard status >= 500 else { throw ClientError.http(status: status, message: message, path: path) }
@@ -204,7 +192,7 @@ public struct CoordinatorClient: Sendable {
                 throw error
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                reason = Self.transportReason(error)
+                reason = Self.transportReason(error, timeout: timeout)
                 guard Date() < deadline else { throw ClientError.unreachable(url: base.absoluteString, underlying: reason) }
             }
             attempt += 1
@@ -217,6 +205,14 @@ public struct CoordinatorClient: Sendable {
         }
     }
 
+    /// One request and its whole reply, within `timeout` (AsyncHTTPClient's deadline covers
+    /// the body as well: a peer that stops sending mid-reply fails the request too).
+    private func exchange(_ request: HTTPClientRequest) async throws -> (status: Int, body: Data) {
+        let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout * 1e9)))
+        let bytes = try await response.body.collect(upTo: Self.maxReplyBytes)
+        return (Int(response.status.code), Data(buffer: bytes))
+    }
+
     /// Exponential backoff with jitter: the n-th retry waits between half and all of
     /// `first × 2^(n−1)`, capped, so workers that lost the same coordinator do not all come
     /// back in the same instant.
@@ -227,14 +223,18 @@ public struct CoordinatorClient: Sendable {
     }
 
     /// A transport failure in words a user can act on ("connection refused", "timed out"),
-    /// not the network library's internals.
-    public static func transportReason(_ error: any Error) -> String {
-        if let failure = error as? KeepAliveHTTP.Failure {
+    /// not the network library's internals. `timeout` is the request's limit, for the message.
+    public static func transportReason(_ error: any Error, timeout: Double? = nil) -> String {
+        if let failure = error as? HTTPClientError {
             switch failure {
-            case .timedOut: return "timed out (\(failure))"
-            case .connectionClosed: return "connection closed mid-request"
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
+                return "timed out" + (timeout.map { " (no reply from the coordinator within \(seconds($0)) s)" } ?? "")
+            case .connectTimeout, .getConnectionFromPoolTimeout: return "timed out (no answer to the connection)"
+            case .remoteConnectionClosed: return "connection closed mid-request"
+            default: break
             }
         }
+        if error is NIOTooManyBytesError { return "reply larger than \(maxReplyBytes >> 20) MiB" }
         if let io = error as? IOError { return describe(errno: io.errnoCode) }
         if let channel = error as? ChannelError {
             switch channel {
@@ -251,16 +251,12 @@ public struct CoordinatorClient: Sendable {
             if connection.dnsAError != nil || connection.dnsAAAAError != nil { return "host name \(connection.host) not found" }
             return "cannot connect to \(connection.host):\(connection.port)"
         }
-        if let urlError = error as? URLError {
-            switch urlError.code {
-            case .cannotConnectToHost: return "connection refused"
-            case .timedOut: return "timed out"
-            case .cannotFindHost, .dnsLookupFailed: return "host name not found"
-            case .networkConnectionLost: return "connection closed mid-request"
-            default: return urlError.localizedDescription
-            }
-        }
         return String("\(error)".split(separator: "\n").first ?? "").prefix(200).description
+    }
+
+    /// "5", "0.3": seconds as a user wrote them, without a trailing ".0".
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 
     private static func describe(errno code: Int32) -> String {

@@ -1,7 +1,8 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import JobPlan
+import NIOCore
+import NIOFoundationCompat
 
 /// Why an image's bytes could not be had; becomes the sample's error in the results.
 public enum FetchError: Error, Equatable, CustomStringConvertible {
@@ -34,9 +35,9 @@ public struct ImageFetcher: Sendable {
     public var maxBytes: Int
     /// First retry delay; doubles per retry.
     public var backoff: Double
-    /// Its own session, allowing `maxConcurrent` connections per host (a shared session
-    /// would queue requests to one image server behind each other).
-    private let session: URLSession
+    /// A pool allowing `maxConcurrent` connections per host (a smaller one would queue
+    /// requests to one image server behind each other).
+    private let http: HTTPClient
 
     public init(timeout: Double = 30, attempts: Int = 3, maxConcurrent: Int = 8, maxBytes: Int = 64 << 20, backoff: Double = 0.25) {
         self.timeout = timeout
@@ -44,10 +45,7 @@ public struct ImageFetcher: Sendable {
         self.maxConcurrent = max(1, maxConcurrent)
         self.maxBytes = maxBytes
         self.backoff = backoff
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = self.maxConcurrent
-        configuration.timeoutIntervalForRequest = timeout
-        session = URLSession(configuration: configuration)
+        http = SharedHTTPClient.client(.init(connectTimeout: min(timeout, 10), connectionsPerHost: self.maxConcurrent))
     }
 
     /// Fetches every reference; the results are in input order.
@@ -94,34 +92,28 @@ public struct ImageFetcher: Sendable {
             if attempt > 0 {
                 try? await Task.sleep(nanoseconds: UInt64(backoff * Double(1 << (attempt - 1)) * 1e9))
             }
-            var request = URLRequest(url: url)
-            request.timeoutInterval = timeout
             do {
-                let (data, response) = try await data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 200
+                let response = try await http.execute(HTTPClientRequest(url: url.absoluteString),
+                                                      timeout: .nanoseconds(Int64(min(max(timeout, 0.001), 86_400) * 1e9)))
+                let status = Int(response.status.code)
                 if (200..<300).contains(status) {
-                    guard data.count <= maxBytes else { return .failure(.tooLarge(ref, bytes: data.count, limit: maxBytes)) }
-                    return .success(data)
+                    // Refused before reading when the size is declared; otherwise reading
+                    // stops at the limit instead of buffering a huge body.
+                    if let declared = response.headers.first(name: "Content-Length").flatMap(Int.init), declared > maxBytes {
+                        return .failure(.tooLarge(ref, bytes: declared, limit: maxBytes))
+                    }
+                    do {
+                        return .success(Data(buffer: try await response.body.collect(upTo: maxBytes)))
+                    } catch is NIOTooManyBytesError {
+                        return .failure(.tooLarge(ref, bytes: maxBytes + 1, limit: maxBytes))
+                    }
                 }
                 last = .http(ref, status: status)
                 if status != 429 && status < 500 { return .failure(last) }
             } catch {
-                last = .network(ref, reason: error.localizedDescription)
+                last = .network(ref, reason: CoordinatorClient.transportReason(error))
             }
         }
         return .failure(last)
-    }
-
-    /// `URLSession.data(for:)` through a continuation, which every Foundation build has.
-    private func data(for request: URLRequest) async throws -> (Data, URLResponse) {
-        try await withCheckedThrowingContinuation { continuation in
-            session.dataTask(with: request) { data, response, error in
-                if let error { continuation.resume(throwing: error) } else if let data, let response {
-                    continuation.resume(returning: (data, response))
-                } else {
-                    continuation.resume(throwing: URLError(.badServerResponse))
-                }
-            }.resume()
-        }
     }
 }
