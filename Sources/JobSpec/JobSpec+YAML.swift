@@ -23,9 +23,9 @@ extension JobSpec {
         if let lexicon = negatives.lexicon { neg.append((key("lexicon"), str(lexicon))) }
         if let text = negatives.textFeatures { neg.append((key("text_features"), str(text))) }
         switch negatives.permutation {
-        case .jobSeed: neg.append((key("permutation"), Node("seed")))
         case .seed(let s): neg.append((key("permutation"), Node(String(s))))
         case .file(let f): neg.append((key("permutation"), str(f)))
+        case .given(let indices): neg.append((key("permutation"), Node(indices.map { int($0) })))
         case .none: neg.append((key("permutation"), Node("none")))
         }
         pairs.append((key("negatives"), Node(neg)))

@@ -173,29 +173,17 @@ public struct NegativesSpec: Sendable, Equatable {
     /// Precomputed label text features, (C+M) × D `.npy`, ID classes first. When given,
     /// mining is skipped (and `lexicon` must not be given).
     public var textFeatures: String?
-    /// How the negatives are ordered into groups.
-    public var permutation: PermutationSpec
+    /// How the negatives are ordered into groups. A spec that names none gets `.seed` of the
+    /// job's seed when it is read (a `.file` is checked then, and read again by each scorer).
+    public var permutation: PermutationSource
 
     public init(count: Int = 10000, lexicon: String? = nil, textFeatures: String? = nil,
-                permutation: PermutationSpec = .jobSeed) {
+                permutation: PermutationSource = .seed(0)) {
         self.count = count
         self.lexicon = lexicon
         self.textFeatures = textFeatures
         self.permutation = permutation
     }
-}
-
-/// The permutation of the negative columns before grouping.
-public enum PermutationSpec: Sendable, Equatable {
-    /// A SplitMix64 Fisher–Yates shuffle seeded with the job's `seed` (the default).
-    case jobSeed
-    /// The same shuffle with an explicit seed.
-    case seed(UInt64)
-    /// A `.npy` of indices (int64 or integral floats), length `count − count mod groups`,
-    /// e.g. `data/official-negative-permutation-10000.npy`.
-    case file(String)
-    /// Identity: no permutation.
-    case none
 }
 
 /// Image preprocessing: resize the shorter side to `resize` (bicubic), centre-crop `crop`.

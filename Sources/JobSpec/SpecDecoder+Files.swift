@@ -245,21 +245,27 @@ extension SpecDecoder {
                 fileProblem("negatives.permutation", "\(path): expected a 1-D array of indices, found shape \(array.shape)")
                 return
             }
-            let values = try array.integers()
-            guard values.count == expected else {
-                fileProblem("negatives.permutation", "\(path) has \(values.count) indices; negatives.count = \(count) in \(groups) groups needs \(expected)")
-                return
-            }
-            var seen = [Bool](repeating: false, count: expected)
-            for (i, v) in values.enumerated() {
-                guard v >= 0, v < expected, !seen[v] else {
-                    fileProblem("negatives.permutation", "\(path) is not a permutation of 0..<\(expected): element \(i) is \(v)\(v >= 0 && v < expected ? " (repeated)" : "")")
-                    return
-                }
-                seen[v] = true
-            }
+            checkPermutationIndices(try array.integers(), source: path, count: count, groups: groups)
         } catch {
             fileProblem("negatives.permutation", error.description)
+        }
+    }
+
+    /// The indices must be a permutation of `0 ..< count − count mod groups`.
+    mutating func checkPermutationIndices(_ values: [Int], source: String, count: Int, groups: Int) {
+        guard groups >= 1, count >= groups else { return }
+        let expected = count - count % groups
+        guard values.count == expected else {
+            fileProblem("negatives.permutation", "\(source) has \(values.count) indices; negatives.count = \(count) in \(groups) groups needs \(expected)")
+            return
+        }
+        var seen = [Bool](repeating: false, count: expected)
+        for (i, v) in values.enumerated() {
+            guard v >= 0, v < expected, !seen[v] else {
+                fileProblem("negatives.permutation", "\(source) is not a permutation of 0..<\(expected): element \(i) is \(v)\(v >= 0 && v < expected ? " (repeated)" : "")")
+                return
+            }
+            seen[v] = true
         }
     }
 }

@@ -85,12 +85,13 @@ struct SpecDecoder {
         }
 
         var negatives = NegativesSpec()
+        var permutationChoice: PermutationSource?
         if let node = top.node("negatives"), let f = Fields(node, path: "negatives", known: JobSpecLoader.negativesKeys, log: &log) {
             if let count = f.int("count", log: &log) { negatives.count = count }
             lines["negatives.count"] = f.lineOf("count")
             negatives.lexicon = path(f, "lexicon")
             negatives.textFeatures = path(f, "text_features")
-            negatives.permutation = permutation(f)
+            permutationChoice = permutation(f)
         }
 
         var scoring = ScoringParameters()
@@ -171,6 +172,12 @@ struct SpecDecoder {
 
         // The files are checked even when the structure has problems, so that one submission
         // reports everything; parts that did not decode are left out of the file checks.
+        // No permutation, `seed` or `true`: the job's own seed.
+        negatives.permutation = permutationChoice ?? .seed(seed)
+        // An inline list is structure, checked with or without the file checks.
+        if case .given(let indices) = negatives.permutation {
+            checkPermutationIndices(indices, source: "the list", count: negatives.count, groups: scoring.groups)
+        }
         var spec = JobSpec(
             name: name ?? "", model: model, dataRoot: dataRoot, allowOutsideRoot: allowOutsideRoot,
             id: id ?? DatasetSpec(), ood: ood, negatives: negatives, scoring: scoring, preprocessing: preprocessing,
@@ -272,31 +279,50 @@ struct SpecDecoder {
         return OODSetSpec(name: name, group: group, data: data)
     }
 
-    mutating func permutation(_ f: Fields) -> PermutationSpec {
-        guard let node = f.node("permutation") else { return .jobSeed }
+    /// nil: the job's seed (resolved by the caller, which knows it).
+    mutating func permutation(_ f: Fields) -> PermutationSource? {
+        guard let node = f.node("permutation") else { return nil }
         let p = "negatives.permutation"
         lines[p] = node.mark?.line
+        if case .sequence(let items) = node { return inlinePermutation(items, node: node) }
         guard case .scalar(let s) = node else {
-            log.add(p, node, "expected a seed (integer), a .npy file, 'seed' or 'none'; found \(describe(node))")
-            return .jobSeed
+            log.add(p, node, "expected a seed (integer), a .npy file, a list of indices, 'seed' or 'none'; found \(describe(node))")
+            return nil
         }
         switch ScalarValue(s) {
         case .int(let n) where n >= 0: return .seed(UInt64(n))
         case .bigInt(let t) where UInt64(t) != nil: return .seed(UInt64(t)!)
         case .int, .bigInt:
             log.add(p, node, "a permutation seed must be an integer in 0...\(UInt64.max) (got \(s.string))")
-            return .jobSeed
-        case .bool(let b): return b ? .jobSeed : .none
+            return nil
+        case .bool(let b): return b ? nil : PermutationSource.none
         case .string(let t):
             switch t {
-            case "none": return .none
-            case "seed", "job_seed": return .jobSeed
+            case "none": return PermutationSource.none
+            case "seed", "job_seed": return nil
             default: return .file(resolvePath(t))
             }
         case .float, .null:
-            log.add(p, node, "expected a seed (integer), a .npy file, 'seed' or 'none'; found \(describe(node))")
-            return .jobSeed
+            log.add(p, node, "expected a seed (integer), a .npy file, a list of indices, 'seed' or 'none'; found \(describe(node))")
+            return nil
         }
+    }
+
+    /// `permutation: [2, 0, 1, …]`: the indices inline (what `canonicalYAML` writes for a spec
+    /// built with `.given`). Whether they are a permutation of the right length is checked
+    /// where the negatives' count is known (the file check and the planner).
+    private mutating func inlinePermutation(_ items: Node.Sequence, node: Node) -> PermutationSource? {
+        let p = "negatives.permutation"
+        var indices: [Int] = []
+        indices.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            guard case .scalar(let s) = item, case .int(let n) = ScalarValue(s), n >= 0 else {
+                log.add("\(p)[\(i)]", item, "expected a non-negative integer index; found \(describe(item))")
+                return nil
+            }
+            indices.append(n)
+        }
+        return .given(indices)
     }
 }
 

@@ -85,6 +85,7 @@ extension JobReport {
         let permutation: String = switch plan.permutation {
         case .seed(let s): "seed \(s)"
         case .file(let f): "file \(f)"
+        case .given(let indices): "\(indices.count) given indices"
         case .none: "none"
         }
         let spec = data.specYAML

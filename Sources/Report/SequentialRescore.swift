@@ -62,7 +62,7 @@ public enum SequentialRescore {
     public static func run(store: StoreReader, data: ReportData, otherProxy: Bool = true) throws(ReportError) -> SequentialRun {
         let plan = data.plan
         let text: Matrix
-        let permutation: LabelSpace.PermutationSource
+        let permutation: PermutationSource
         do {
             text = try plan.loadTextFeatures()
             permutation = try plan.loadPermutation()

@@ -89,6 +89,9 @@ struct ScorerUnitTests {
         #expect(throws: LabelSpace.Problem.permutation(.notAPermutation(position: 4, value: 3))) {
             try LabelSpace(text: text, numID: 10, groups: 5, permutation: .given(dup))
         }
+        #expect(throws: LabelSpace.Problem.permutationNotRead(file: "p.npy")) {
+            try LabelSpace(text: text, numID: 10, groups: 5, permutation: .file("p.npy"))
+        }
         #expect(throws: LabelSpace.Problem.numIDOutOfRange(numID: 47, labels: 47)) {
             try LabelSpace(text: text, numID: 47, groups: 5, permutation: .none)
         }

@@ -55,7 +55,7 @@ struct ExampleJobTests {
         #expect(demo.negatives.count == SyntheticBenchmark.Shape.demo.negatives)
         #expect(demo.negatives.textFeatures == repositoryRoot + "/demo-data/text.npy")
         #expect(demo.scoring.batchSize == 256 && demo.scoring.proxy == .task)
-        #expect(demo.negatives.permutation == .jobSeed)
+        #expect(demo.negatives.permutation == .seed(demo.seed))
     }
 
     @Test("features-example.yaml validates fully once its files exist (shapes as `adaneg synthesize` writes them)")

@@ -60,7 +60,7 @@ struct SpecTests {
 
     @Test("round trip keeps folders, seeds, 'none', odd strings and the job-seed permutation")
     func roundTripVariants() throws {
-        for permutation in ["7", "none", "seed", "18446744073709551615"] {
+        for permutation in ["7", "none", "seed", "18446744073709551615", "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"] {
             let yaml = """
             name: "123"
             model: "null"
@@ -80,14 +80,21 @@ struct SpecTests {
             #expect(again == spec)
         }
         let p = { (v: String) in
-            try JobSpecLoader.parse(yaml: "name: x\nmodel: m\nid: {classes: c, images: l}\ndata_root: r\nood: [{name: o, images: l}]\nnegatives: {permutation: \(v)}",
+            try JobSpecLoader.parse(yaml: "name: x\nmodel: m\nseed: 42\nid: {classes: c, images: l}\ndata_root: r\nood: [{name: o, images: l}]\nnegatives: {permutation: \(v)}",
                                     baseDirectory: "/b", checkFiles: false).negatives.permutation
         }
         #expect(try p("7") == .seed(7))
-        #expect(try p("none") == PermutationSpec.none)
-        #expect(try p("false") == PermutationSpec.none)
-        #expect(try p("seed") == .jobSeed)
+        #expect(try p("none") == PermutationSource.none)
+        #expect(try p("false") == PermutationSource.none)
+        // The job's seed, resolved when the spec is read.
+        #expect(try p("seed") == .seed(42))
+        #expect(try p("true") == .seed(42))
         #expect(try p("perm.npy") == .file("/b/perm.npy"))
+        // Inline indices: a permutation of count − count mod groups (10000 here) or refused.
+        #expect(try p("[\((0..<10000).reversed().map(String.init).joined(separator: ", "))]") == .given(Array((0..<10000).reversed())))
+        #expect(throws: JobSpecError.self) { try p("[2, 0, 1]") }
+        #expect(throws: JobSpecError.self) { try p("[2, -1]") }
+        #expect(throws: JobSpecError.self) { try p("[a]") }
     }
 
     @Test("defaults: everything optional takes the documented default")
@@ -103,7 +110,7 @@ struct SpecTests {
         #expect(spec.dataRoot == nil)
         #expect(spec.allowOutsideRoot == false)
         #expect(spec.negatives.count == 10000)
-        #expect(spec.negatives.permutation == .jobSeed)
+        #expect(spec.negatives.permutation == .seed(spec.seed))
         #expect(spec.negatives.lexicon == nil)
         #expect(spec.scoring == ScoringParameters())
         #expect(spec.scoring.memoryLength == 10 && spec.scoring.batchSize == 256 && spec.scoring.beta == 5)

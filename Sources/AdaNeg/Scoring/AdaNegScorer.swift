@@ -36,7 +36,7 @@ public struct AdaNegScorer: Sendable {
     ///   - recordsDelta: keep local bank inserts for `takeBankDelta()` (distributed workers).
     public init(
         text: Matrix, numID: Int, parameters: ScoringParameters,
-        permutation: LabelSpace.PermutationSource, recordsDelta: Bool = false
+        permutation: PermutationSource, recordsDelta: Bool = false
     ) throws(Problem) {
         let problems = parameters.problems()
         guard problems.isEmpty else { throw .invalidParameters(problems) }

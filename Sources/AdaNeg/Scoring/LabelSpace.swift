@@ -26,6 +26,8 @@ public struct LabelSpace: Sendable {
         case numIDOutOfRange(numID: Int, labels: Int)
         case tooFewNegatives(negatives: Int, groups: Int)
         case permutation(NegativePermutation.Problem)
+        /// A `.file` source reached the label space unread (a caller skipped `loadPermutation`).
+        case permutationNotRead(file: String)
 
         public var description: String {
             switch self {
@@ -35,15 +37,10 @@ public struct LabelSpace: Sendable {
                 "\(negatives) negative labels cannot form \(groups) non-empty groups"
             case let .permutation(problem):
                 "negative permutation: \(problem)"
+            case let .permutationNotRead(file):
+                "negative permutation: \(file) was not read before scoring"
             }
         }
-    }
-
-    /// How to order the kept negatives before grouping.
-    public enum PermutationSource: Sendable, Equatable {
-        case none
-        case seed(UInt64)
-        case given([Int])
     }
 
     public init(text: Matrix, numID: Int, groups: Int, permutation: PermutationSource) throws(Problem) {
@@ -57,6 +54,7 @@ public struct LabelSpace: Sendable {
         case let .seed(seed): perm = .seeded(seed, count: kept)
         case let .given(indices):
             do { perm = try NegativePermutation(indices: indices, expectedCount: kept) } catch { throw .permutation(error) }
+        case let .file(path): throw .permutationNotRead(file: path)
         }
         var order = Array(0..<numID)
         order += perm.indices.map { numID + $0 }

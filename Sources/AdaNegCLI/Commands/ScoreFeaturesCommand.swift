@@ -61,7 +61,7 @@ struct ScoreFeaturesCommand: ParsableCommand {
             throw CommandFailure("--num-id \(numID) is out of range: \(textFeatures) has \(text.rows) label rows, so it must be in 1...\(text.rows - 1)")
         }
         let truth = try labels.map { try FeatureInputs.labels($0, count: images.rows, numID: numID) }
-        let source: LabelSpace.PermutationSource
+        let source: PermutationSource
         if let perm {
             source = .given(try FeatureInputs.permutation(perm))
         } else if noPermute {

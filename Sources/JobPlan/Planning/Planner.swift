@@ -107,20 +107,21 @@ public enum Planner {
             problems.append("id.classes: \(numID) classes but the text features have only \(textShape.rows) rows (C + M)")
         }
 
-        let permutation: PermutationChoice
-        switch spec.negatives.permutation {
-        case .jobSeed: permutation = .seed(spec.seed)
-        case let .seed(s): permutation = .seed(s)
-        case .none: permutation = .none
-        case let .file(path):
-            permutation = .file(path)
-            if let textShape {
-                let m = textShape.rows - numID
-                let kept = m - m % max(spec.scoring.groups, 1)
+        let permutation = spec.negatives.permutation
+        if let textShape {
+            let m = textShape.rows - numID
+            let kept = m - m % max(spec.scoring.groups, 1)
+            switch permutation {
+            case .none, .seed: break
+            case let .file(path):
                 do {
                     _ = try NegativePermutation(indices: try NPYFile.readIntegers(path), expectedCount: kept)
                 } catch {
                     problems.append("negatives.permutation (\(path)): \(error)")
+                }
+            case let .given(indices):
+                do { _ = try NegativePermutation(indices: indices, expectedCount: kept) } catch {
+                    problems.append("negatives.permutation: \(error)")
                 }
             }
         }

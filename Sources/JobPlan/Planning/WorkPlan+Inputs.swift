@@ -14,11 +14,8 @@ extension WorkPlan {
     }
 
     /// The negatives' order as the label space takes it: a permutation file is read here.
-    public func loadPermutation() throws(NPYError) -> LabelSpace.PermutationSource {
-        switch permutation {
-        case let .seed(s): .seed(s)
-        case .none: .none
-        case let .file(path): .given(try NPYFile.readIntegers(path))
-        }
+    public func loadPermutation() throws(NPYError) -> PermutationSource {
+        if case let .file(path) = permutation { return .given(try NPYFile.readIntegers(path)) }
+        return permutation
     }
 }

@@ -14,7 +14,7 @@ public struct WorkPlan: Codable, Sendable, Equatable {
     public var textFeatures: String
     public var labelCount: Int
     public var dimension: Int
-    public var permutation: PermutationChoice
+    public var permutation: PermutationSource
     /// Index 0 is the ID set, then the OOD sets in job order.
     public var sets: [SetSource]
     public var syncEvery: Int
@@ -30,7 +30,7 @@ public struct WorkPlan: Codable, Sendable, Equatable {
 
     public init(
         jobID: Int64, jobName: String, scoring: ScoringParameters, numID: Int, textFeatures: String,
-        labelCount: Int, dimension: Int, permutation: PermutationChoice, sets: [SetSource],
+        labelCount: Int, dimension: Int, permutation: PermutationSource, sets: [SetSource],
         syncEvery: Int, unitBatches: Int, keepFeatures: Bool, model: ModelSource? = nil, seed: UInt64? = nil,
         modelName: String? = nil
     ) {
@@ -71,13 +71,6 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         }
         return out
     }
-}
-
-/// How the negatives are ordered before grouping (see `LabelSpace.PermutationSource`).
-public enum PermutationChoice: Codable, Sendable, Equatable {
-    case seed(UInt64)
-    case file(String)
-    case none
 }
 
 /// Where one set's samples come from.
