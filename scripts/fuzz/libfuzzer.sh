@@ -35,7 +35,7 @@ declare -A SOURCES=(
   [npyheader]="Sources/NPY/*.swift"
   [bankwire]="Sources/JobPlan/Protocol/BankWire.swift Sources/AdaNeg/Bank/*.swift"
   [imagelist]="Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
-  [messages]="Sources/JobPlan/Protocol/Messages.swift Sources/JobPlan/Protocol/Records.swift Sources/JobPlan/Planning/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/SampleResult.swift Sources/AdaNeg/Scoring/SampleScore.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift Sources/Platform/Precision.swift Sources/Platform/CPUFeatures.swift"
+  [messages]="Sources/JobPlan/Protocol/Messages.swift Sources/JobPlan/Protocol/Records.swift Sources/JobPlan/Planning/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/SampleResult.swift Sources/AdaNeg/Scoring/SampleScore.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift Sources/Platform/Precision.swift Sources/Platform/CPUFeatures.swift"
 )
 # targets that compile Platform's sources also need stand-ins for its C shim
 declare -A EXTRA=(
