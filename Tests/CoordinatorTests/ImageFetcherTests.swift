@@ -114,6 +114,23 @@ struct ImageFetcherTests {
         }
     }
 
+    @Test("after a request times out, the same fetcher's next requests are answered (no stalled pool)")
+    func noStallAfterTimeout() async throws {
+        try await Self.withServer { port, _ in
+            let base = "http://127.0.0.1:\(port)"
+            // One connection per host: a connection left half-used by the timed-out request
+            // would hold every later one; the later ones' own 1-s timeout turns a stall into
+            // a failure rather than a slow pass.
+            let fetcher = ImageFetcher(timeout: 1, attempts: 1, maxConcurrent: 1)
+            guard case .failure(.network) = await fetcher.fetch("\(base)/slow") else {
+                Issue.record("the slow request did not time out")
+                return
+            }
+            let results = await fetcher.fetchAll((0..<4).map { "\(base)/ok/\($0)" })
+            for (i, r) in results.enumerated() { #expect((try? r.get()) == Data("image \(i)".utf8), "\(r)") }
+        }
+    }
+
     @Test("file:// references are read; missing files and unknown schemes are errors")
     func files() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-fetch-\(UUID().uuidString)")
