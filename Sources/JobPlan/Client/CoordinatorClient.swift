@@ -77,7 +77,10 @@ public struct CoordinatorClient: Sendable {
         self.retryWindow = retryWindow
         self.onRetry = onRetry
         self.timeout = min(max(timeout, 0.001), 86_400)
-        http = SharedHTTPClient.client(.init(connectTimeout: connectTimeout ?? timeout, connectionsPerHost: 4))
+        // One pool per process: a worker uses two or three connections at once (lease or
+        // completion, bank sync, heartbeat); in-process clusters (tests, benchmarks) share it
+        // among many clients, so the cap is theirs, not a worker's.
+        http = SharedHTTPClient.client(.init(connectTimeout: connectTimeout ?? timeout, connectionsPerHost: 16))
     }
 
     // MARK: Calls
