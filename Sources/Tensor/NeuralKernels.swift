@@ -47,35 +47,14 @@ public enum NeuralKernels {
         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
         out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
-        let invCols = 1 / Float(cols)
         for r in 0..<rows {
             let src = x + r * xStride
             let dst = out + r * outStride
-            let rawSrc = UnsafeRawPointer(src)
-            var acc = Lanes(repeating: 0)
-            var i = 0
-            while i + 8 <= cols {
-                acc += rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
-                i += 8
-            }
-            var sum = acc.sum()
-            while i < cols { sum += src[i]; i += 1 }
-            let mean = sum * invCols
-            let meanLanes = Lanes(repeating: mean)
-            acc = Lanes(repeating: 0)
-            i = 0
-            while i + 8 <= cols {
-                let d = rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) - meanLanes
-                acc += d * d
-                i += 8
-            }
-            var sq = acc.sum()
-            while i < cols { let d = src[i] - mean; sq += d * d; i += 1 }
-            let inv = 1 / (sq * invCols + eps).squareRoot()
-            let invLanes = Lanes(repeating: inv)
-            let rawDst = UnsafeMutableRawPointer(dst)
+            let (mean, inv) = moments(src, cols: cols, eps: eps)
+            let meanLanes = Lanes(repeating: mean), invLanes = Lanes(repeating: inv)
+            let rawSrc = UnsafeRawPointer(src), rawDst = UnsafeMutableRawPointer(dst)
             let rawG = UnsafeRawPointer(gamma), rawB = UnsafeRawPointer(beta)
-            i = 0
+            var i = 0
             while i + 8 <= cols {
                 let v = (rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) - meanLanes) * invLanes
                 let g = rawG.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
@@ -85,6 +64,61 @@ public enum NeuralKernels {
             }
             while i < cols { dst[i] = (src[i] - mean) * inv * gamma[i] + beta[i]; i += 1 }
         }
+    }
+
+    /// The same layer norm, statistics and affine map in fp32, written rounded to bf16: the
+    /// input of the bf16 product that follows, so no separate conversion pass reads it again.
+    public static func layerNorm(
+        _ x: UnsafePointer<Float>, xStride: Int,
+        rows: Int, cols: Int,
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+        out: UnsafeMutablePointer<UInt16>, outStride: Int
+    ) {
+        for r in 0..<rows {
+            let src = x + r * xStride
+            let dst = out + r * outStride
+            let (mean, inv) = moments(src, cols: cols, eps: eps)
+            let meanLanes = Lanes(repeating: mean), invLanes = Lanes(repeating: inv)
+            let rawSrc = UnsafeRawPointer(src), rawDst = UnsafeMutableRawPointer(dst)
+            let rawG = UnsafeRawPointer(gamma), rawB = UnsafeRawPointer(beta)
+            var i = 0
+            while i + 8 <= cols {
+                let v = (rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) - meanLanes) * invLanes
+                let g = rawG.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
+                let b = rawB.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
+                rawDst.storeBytes(of: BFloat16.round(v * g + b), toByteOffset: i * 2, as: SIMD8<UInt16>.self)
+                i += 8
+            }
+            while i < cols { dst[i] = BFloat16.fromFloat((src[i] - mean) * inv * gamma[i] + beta[i]); i += 1 }
+        }
+    }
+
+    /// A row's mean and `1 / sqrt(variance + eps)` (two passes, for accuracy on rows with a
+    /// large mean, such as CLIP's residual stream).
+    @inline(__always)
+    static func moments(_ src: UnsafePointer<Float>, cols: Int, eps: Float) -> (mean: Float, inv: Float) {
+        let invCols = 1 / Float(cols)
+        let rawSrc = UnsafeRawPointer(src)
+        var acc = Lanes(repeating: 0)
+        var i = 0
+        while i + 8 <= cols {
+            acc += rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < cols { sum += src[i]; i += 1 }
+        let mean = sum * invCols
+        let meanLanes = Lanes(repeating: mean)
+        acc = Lanes(repeating: 0)
+        i = 0
+        while i + 8 <= cols {
+            let d = rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) - meanLanes
+            acc += d * d
+            i += 8
+        }
+        var sq = acc.sum()
+        while i < cols { let d = src[i] - mean; sq += d * d; i += 1 }
+        return (mean, 1 / (sq * invCols + eps).squareRoot())
     }
 
     // MARK: Bias
