@@ -7,10 +7,11 @@ import Tensor
 /// stream, the layer norms' statistics and the softmax stay fp32.
 ///
 /// Activations are handed from one product to the next in bf16 without a separate conversion
-/// pass: the layer norm writes its output rounded to bf16, the fused QKV projection writes bf16
-/// (attention reads queries, keys and values from it in place), `P·V` writes the heads' outputs
-/// in bf16, and the first MLP projection writes `act(x·W₁ᵀ + b₁)` in bf16. Biases, the
-/// activation and the residual adds are oneDNN post-ops, computed in fp32 inside the kernel.
+/// pass: the layer norm writes its output rounded to bf16, the Q, K and V projections write bf16
+/// (each into its own `rows × hidden` block, the layout oneDNN's batched bf16 kernels take for
+/// attention without a copy), `P·V` writes the heads' outputs in bf16, and the first MLP
+/// projection writes `act(x·W₁ᵀ + b₁)` in bf16. Biases, the activation and the residual adds are
+/// oneDNN post-ops, computed in fp32 inside the kernel.
 ///
 /// Every buffer is allocated per call (and per worker inside attention): towers are embedded
 /// from several threads at once, and a scratch shared between calls once mixed one image's
@@ -59,7 +60,7 @@ extension TransformerEncoder {
     struct BF16Buffers {
         /// `rows × hidden`: a layer norm's output.
         var normed: UnsafeMutablePointer<UInt16>
-        /// `rows × 3·hidden`: `[Q | K | V]` (the last layer: `[K | V]`, `2·hidden` wide).
+        /// `3 × rows × hidden`: the queries, then the keys, then the values.
         var qkv: UnsafeMutablePointer<UInt16>
         /// `rows × hidden`: the heads' outputs side by side.
         var attended: UnsafeMutablePointer<UInt16>
@@ -73,9 +74,12 @@ extension TransformerEncoder {
                               batch: Int, seq: Int, causal: Bool) {
         let d = weights.hidden
         let n = batch * seq
+        let (q, k, v) = (buf.qkv, buf.qkv + n * d, buf.qkv + 2 * n * d)
         layerNormRows(x, rows: n, cols: d, layer.norm1, out: buf.normed)
-        product(buf.normed, rows: n, layer.qkv, into: buf.qkv, .bf16, ldc: 3 * d)
-        attentionBF16(qkv: buf.qkv, batch: batch, seq: seq, hidden: d, heads: weights.heads, causal: causal, out: buf.attended)
+        for (part, out) in [q, k, v].enumerated() {
+            product(buf.normed, rows: n, layer.qkv, rowRange: part * d ..< (part + 1) * d, into: out, .bf16, ldc: d)
+        }
+        attentionBF16(q: q, k: k, v: v, batch: batch, seq: seq, hidden: d, heads: weights.heads, causal: causal, out: buf.attended)
         product(buf.attended, rows: n, layer.out, into: x, .f32, ldc: d, accumulate: true)
         layerNormRows(x, rows: n, cols: d, layer.norm2, out: buf.normed)
         product(buf.normed, rows: n, layer.fc1, activation: weights.activation, into: buf.hidden, .bf16, ldc: layer.fc1.outFeatures)
@@ -90,43 +94,44 @@ extension TransformerEncoder {
         let n = batch * seq
         let heads = weights.heads
         let dh = d / heads
+        let (k, v) = (buf.qkv + n * d, buf.qkv + 2 * n * d)
         layerNormRows(x, rows: n, cols: d, layer.norm1, out: buf.normed)
-        let kv = buf.qkv
-        product(buf.normed, rows: n, layer.qkv, rowRange: d ..< 3 * d, into: kv, .bf16, ldc: 2 * d)
-        // The pooled rows' residual stream and normed inputs, packed (`attended` holds them for
-        // the query projection; `hidden` then holds the queries).
-        let pooledNormed = buf.attended, queries = buf.hidden
+        product(buf.normed, rows: n, layer.qkv, rowRange: d ..< 2 * d, into: k, .bf16, ldc: d)
+        product(buf.normed, rows: n, layer.qkv, rowRange: 2 * d ..< 3 * d, into: v, .bf16, ldc: d)
+        // The pooled rows' residual stream and normed inputs, packed; their queries go where the
+        // full layers keep theirs.
+        let pooledNormed = buf.attended, queries = buf.qkv
         for (b, p) in pooled.enumerated() {
             (y + b * d).update(from: x + (b * seq + p) * d, count: d)
             (pooledNormed + b * d).update(from: buf.normed + (b * seq + p) * d, count: d)
         }
         product(pooledNormed, rows: batch, layer.qkv, rowRange: 0 ..< d, into: queries, .bf16, ldc: d)
-        // One query row per sequence and head, over that sequence's keys (up to the pooled
-        // token when causal). Tiny products: one thread each, sequence after sequence.
+        // One query row per sequence and head against all of the sequence's keys, in one batched
+        // product; positions after the pooled token (causal) get probability zero.
         let scale = 1 / Float(dh).squareRoot()
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: heads * seq)
-        let probabilities = UnsafeMutablePointer<UInt16>.allocate(capacity: heads * seq)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: batch * heads * seq)
+        let probabilities = UnsafeMutablePointer<UInt16>.allocate(capacity: batch * heads * seq)
         defer { scores.deallocate(); probabilities.deallocate() }
-        let out = buf.normed // free again: the pooled inputs were copied out above
+        let threads = BLAS.threads
+        OneDNNMatmul.shared.run(
+            MatmulShape(outer: batch, batch: heads, m: 1, n: seq, k: dh,
+                        src: MatmulOperand(.bf16, outerStride: d, batchStride: dh, rowStride: d),
+                        weights: MatmulOperand(.bf16, outerStride: seq * d, batchStride: dh, rowStride: 1, colStride: d),
+                        dst: MatmulOperand(.f32, outerStride: heads * seq, batchStride: seq, rowStride: seq), threads: threads),
+            src: queries, weights: k, bias: nil, dst: scores)
         for (b, p) in pooled.enumerated() {
-            let length = causal ? p + 1 : seq
-            let keys = kv + b * seq * 2 * d
-            OneDNNMatmul.shared.run(
-                MatmulShape(batch: heads, m: 1, n: length, k: dh,
-                            src: MatmulOperand(.bf16, batchStride: dh, rowStride: d),
-                            weights: MatmulOperand(.bf16, batchStride: dh, rowStride: 1, colStride: 2 * d),
-                            dst: MatmulOperand(.f32, batchStride: length, rowStride: length), threads: 1),
-                src: queries + b * d, weights: keys, bias: nil, dst: scores)
             for h in 0..<heads {
-                softmaxToBF16(scores + h * length, count: length, valid: length, scale: scale, out: probabilities + h * length)
+                let row = (b * heads + h) * seq
+                softmaxToBF16(scores + row, count: seq, valid: causal ? p + 1 : seq, scale: scale, out: probabilities + row)
             }
-            OneDNNMatmul.shared.run(
-                MatmulShape(batch: heads, m: 1, n: dh, k: length,
-                            src: MatmulOperand(.bf16, batchStride: length, rowStride: length),
-                            weights: MatmulOperand(.bf16, batchStride: dh, rowStride: 2 * d),
-                            dst: MatmulOperand(.bf16, batchStride: dh, rowStride: d), threads: 1),
-                src: probabilities, weights: keys + d, bias: nil, dst: out + b * d)
         }
+        let out = buf.normed // free again: the pooled inputs were copied out above
+        OneDNNMatmul.shared.run(
+            MatmulShape(outer: batch, batch: heads, m: 1, n: dh, k: seq,
+                        src: MatmulOperand(.bf16, outerStride: heads * seq, batchStride: seq, rowStride: seq),
+                        weights: MatmulOperand(.bf16, outerStride: seq * d, batchStride: dh, rowStride: d),
+                        dst: MatmulOperand(.bf16, outerStride: d, batchStride: dh, rowStride: d), threads: threads),
+            src: probabilities, weights: v, bias: nil, dst: out)
         product(out, rows: batch, layer.out, into: y, .f32, ldc: d, accumulate: true)
         layerNormRows(y, rows: batch, cols: d, layer.norm2, out: buf.normed)
         product(buf.normed, rows: batch, layer.fc1, activation: weights.activation, into: buf.hidden, .bf16, ldc: layer.fc1.outFeatures)
@@ -135,42 +140,52 @@ extension TransformerEncoder {
 
     // MARK: Attention
 
-    /// Multi-head self-attention over the fused bf16 `[Q | K | V]` rows, writing the heads' outputs
-    /// side by side into `out` (bf16, `hidden` wide). Per sequence: one batched `QKᵀ` over its
-    /// heads (fp32 scores), an fp32 softmax per row written as bf16 probabilities, one batched
-    /// `P·V`; both products read Q, K and V in place through strides. Sequences are split over
-    /// the cores, each product on one thread, each worker with its own scores.
-    static func attentionBF16(qkv: UnsafePointer<UInt16>, batch: Int, seq: Int, hidden d: Int, heads: Int,
-                              causal: Bool, out: UnsafeMutablePointer<UInt16>) {
+    /// Multi-head self-attention over bf16 queries, keys and values (`rows × hidden` each, heads
+    /// side by side), writing the heads' outputs side by side into `out` (bf16, `hidden` wide).
+    ///
+    /// Sequences go in chunks: per chunk one batched `QKᵀ` over its sequences and heads (fp32
+    /// scores), an fp32 softmax per row written as bf16 probabilities, one batched `P·V`. A chunk
+    /// holds as many sequences as keep its scores near 1 MB (one 197-token image; a whole batch of
+    /// short prompts, where one product per sequence would cost more in call overhead than in
+    /// arithmetic). Chunks are split over the cores, each worker with its own scores.
+    static func attentionBF16(q: UnsafePointer<UInt16>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>, batch: Int, seq: Int,
+                              hidden d: Int, heads: Int, causal: Bool, out: UnsafeMutablePointer<UInt16>) {
         let dh = d / heads
         let scale = 1 / Float(dh).squareRoot()
-        let workers = max(1, min(NeuralKernels.activeProcessorCount, batch))
+        let perSequence = heads * seq * seq
+        let chunk = max(1, min(batch, (1 << 18) / max(1, perSequence)))
+        let chunks = (batch + chunk - 1) / chunk
+        let workers = max(1, min(NeuralKernels.activeProcessorCount, chunks))
         let threads = max(1, BLAS.threads / workers)
-        let perWorker = (batch + workers - 1) / workers
-        let scoresShape = MatmulShape(batch: heads, m: seq, n: seq, k: dh,
-                                      src: MatmulOperand(.bf16, batchStride: dh, rowStride: 3 * d),
-                                      weights: MatmulOperand(.bf16, batchStride: dh, rowStride: 1, colStride: 3 * d),
-                                      dst: MatmulOperand(.f32, batchStride: seq * seq, rowStride: seq), threads: threads)
-        let valuesShape = MatmulShape(batch: heads, m: seq, n: dh, k: seq,
-                                      src: MatmulOperand(.bf16, batchStride: seq * seq, rowStride: seq),
-                                      weights: MatmulOperand(.bf16, batchStride: dh, rowStride: 3 * d),
-                                      dst: MatmulOperand(.bf16, batchStride: dh, rowStride: d), threads: threads)
-        let qkvAddress = UInt(bitPattern: qkv), outAddress = UInt(bitPattern: out)
+        let perWorker = (chunks + workers - 1) / workers
+        // Q is read as `[sequence, head, position, dh]`, Kᵀ as `[sequence, head, dh, position]`,
+        // both in place in their `rows × hidden` blocks; so are V and the output.
+        @Sendable func shapes(_ count: Int) -> (scores: MatmulShape, values: MatmulShape) {
+            let rows = MatmulOperand(.bf16, outerStride: seq * d, batchStride: dh, rowStride: d)
+            let transposed = MatmulOperand(.bf16, outerStride: seq * d, batchStride: dh, rowStride: 1, colStride: d)
+            let scores = MatmulOperand(.f32, outerStride: perSequence, batchStride: seq * seq, rowStride: seq)
+            let probabilities = MatmulOperand(.bf16, outerStride: perSequence, batchStride: seq * seq, rowStride: seq)
+            return (MatmulShape(outer: count, batch: heads, m: seq, n: seq, k: dh, src: rows, weights: transposed, dst: scores, threads: threads),
+                    MatmulShape(outer: count, batch: heads, m: seq, n: dh, k: seq, src: probabilities, weights: rows, dst: rows, threads: threads))
+        }
+        let qa = UInt(bitPattern: q), ka = UInt(bitPattern: k), va = UInt(bitPattern: v), oa = UInt(bitPattern: out)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            guard let qkv = UnsafePointer<UInt16>(bitPattern: qkvAddress),
-                  let out = UnsafeMutablePointer<UInt16>(bitPattern: outAddress) else { return }
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: heads * seq * seq)
-            let probabilities = UnsafeMutablePointer<UInt16>.allocate(capacity: heads * seq * seq)
+            guard let q = UnsafePointer<UInt16>(bitPattern: qa), let k = UnsafePointer<UInt16>(bitPattern: ka),
+                  let v = UnsafePointer<UInt16>(bitPattern: va), let out = UnsafeMutablePointer<UInt16>(bitPattern: oa) else { return }
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: chunk * perSequence)
+            let probabilities = UnsafeMutablePointer<UInt16>.allocate(capacity: chunk * perSequence)
             defer { scores.deallocate(); probabilities.deallocate() }
-            for b in (w * perWorker) ..< min(batch, (w + 1) * perWorker) {
-                let rows = qkv + b * seq * 3 * d
-                OneDNNMatmul.shared.run(scoresShape, src: rows, weights: rows + d, bias: nil, dst: scores)
-                for r in 0..<(heads * seq) {
+            for c in (w * perWorker) ..< min(chunks, (w + 1) * perWorker) {
+                let first = c * chunk
+                let count = min(chunk, batch - first)
+                let (scoresShape, valuesShape) = shapes(count)
+                let offset = first * seq * d
+                OneDNNMatmul.shared.run(scoresShape, src: q + offset, weights: k + offset, bias: nil, dst: scores)
+                for r in 0..<(count * heads * seq) {
                     let i = r % seq
-                    softmaxToBF16(scores + r * seq, count: seq, valid: causal ? i + 1 : seq, scale: scale,
-                                  out: probabilities + r * seq)
+                    softmaxToBF16(scores + r * seq, count: seq, valid: causal ? i + 1 : seq, scale: scale, out: probabilities + r * seq)
                 }
-                OneDNNMatmul.shared.run(valuesShape, src: probabilities, weights: rows + 2 * d, bias: nil, dst: out + b * seq * d)
+                OneDNNMatmul.shared.run(valuesShape, src: probabilities, weights: v + offset, bias: nil, dst: out + offset)
             }
         }
     }
@@ -208,11 +223,6 @@ extension TransformerEncoder {
 
     /// Layer norm of fp32 rows written as bf16 (statistics in fp32), split over the cores.
     static func layerNormRows(_ x: UnsafePointer<Float>, rows: Int, cols: Int, _ w: LayerNormWeights, out: UnsafeMutablePointer<UInt16>) {
-        let oa = UInt(bitPattern: out)
-        forEachRowRange(x, rows: rows, cols: cols, w) { x, range, gamma, beta in
-            guard let out = UnsafeMutablePointer<UInt16>(bitPattern: oa) else { return }
-            NeuralKernels.layerNorm(x + range.lowerBound * cols, xStride: cols, rows: range.count, cols: cols,
-                                    gamma: gamma, beta: beta, eps: w.eps, out: out + range.lowerBound * cols, outStride: cols)
-        }
+        layerNormRows(x, rows: rows, cols: cols, w, out: UnsafeMutableRawPointer(out), bf16: true)
     }
 }

@@ -226,26 +226,29 @@ enum TransformerEncoder {
     }
 
     static func layerNormRows(_ x: UnsafePointer<Float>, rows: Int, cols: Int, _ w: LayerNormWeights, out: UnsafeMutablePointer<Float>) {
-        let oa = UInt(bitPattern: out)
-        forEachRowRange(x, rows: rows, cols: cols, w) { x, range, gamma, beta in
-            guard let out = UnsafeMutablePointer<Float>(bitPattern: oa) else { return }
-            NeuralKernels.layerNorm(x + range.lowerBound * cols, xStride: cols, rows: range.count, cols: cols,
-                                    gamma: gamma, beta: beta, eps: w.eps, out: out + range.lowerBound * cols, outStride: cols)
-        }
+        layerNormRows(x, rows: rows, cols: cols, w, out: UnsafeMutableRawPointer(out), bf16: false)
     }
 
-    /// Runs a layer norm's row kernel over `rows` rows of `x` split across the cores, handing it
-    /// the row range and the norm's gamma and beta (the fp32 and the bf16-output norms share this).
-    static func forEachRowRange(_ x: UnsafePointer<Float>, rows: Int, cols: Int, _ w: LayerNormWeights,
-                                _ body: @Sendable (UnsafePointer<Float>, Range<Int>, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+    /// Layer norm of `rows` fp32 rows split across the cores, written as fp32 or (`bf16`) rounded
+    /// to bf16 for the bf16 product that reads it; the statistics are fp32 either way.
+    static func layerNormRows(_ x: UnsafePointer<Float>, rows: Int, cols: Int, _ w: LayerNormWeights,
+                              out: UnsafeMutableRawPointer, bf16: Bool) {
         w.gamma.withUnsafeBufferPointer { g in
             w.beta.withUnsafeBufferPointer { b in
                 guard let G = g.baseAddress, let B = b.baseAddress else { return }
-                let xa = UInt(bitPattern: x), ga = UInt(bitPattern: G), bb = UInt(bitPattern: B)
+                let xa = UInt(bitPattern: x), oa = UInt(bitPattern: out), ga = UInt(bitPattern: G), bb = UInt(bitPattern: B)
+                let eps = w.eps
                 NeuralKernels.parallelFor(rows, grain: max(1, 16384 / max(cols, 1))) { range in
                     guard let x = UnsafePointer<Float>(bitPattern: xa), let g = UnsafePointer<Float>(bitPattern: ga),
                           let b = UnsafePointer<Float>(bitPattern: bb) else { return }
-                    body(x, range, g, b)
+                    let first = x + range.lowerBound * cols
+                    if bf16, let out = UnsafeMutablePointer<UInt16>(bitPattern: oa) {
+                        NeuralKernels.layerNorm(first, xStride: cols, rows: range.count, cols: cols,
+                                                gamma: g, beta: b, eps: eps, out: out + range.lowerBound * cols, outStride: cols)
+                    } else if let out = UnsafeMutablePointer<Float>(bitPattern: oa) {
+                        NeuralKernels.layerNorm(first, xStride: cols, rows: range.count, cols: cols,
+                                                gamma: g, beta: b, eps: eps, out: out + range.lowerBound * cols, outStride: cols)
+                    }
                 }
             }
         }

@@ -2,7 +2,7 @@ import COneDNN
 import Foundation
 
 /// How one operand of a (batched) matrix product lies in memory: its element type and the
-/// strides, in elements, of its batch, row and column dimensions.
+/// strides, in elements, of its outer batch, batch, row and column dimensions.
 ///
 /// Strides let a product read a sub-block of a larger buffer in place: one head's queries inside
 /// the fused `[Q | K | V]` rows, a weight matrix read column by column as its transpose.
@@ -15,15 +15,23 @@ public struct MatmulOperand: Hashable, Sendable {
     }
 
     public var element: Element
+    public var outerStride: Int
     public var batchStride: Int
     public var rowStride: Int
     public var colStride: Int
 
-    public init(_ element: Element, batchStride: Int = 0, rowStride: Int, colStride: Int = 1) {
+    public init(_ element: Element, outerStride: Int = 0, batchStride: Int = 0, rowStride: Int, colStride: Int = 1) {
         self.element = element
+        self.outerStride = outerStride
         self.batchStride = batchStride
         self.rowStride = rowStride
         self.colStride = colStride
+    }
+
+    /// The element offset of `(outer, batch, row, col)`.
+    @inline(__always)
+    func offset(_ outer: Int, _ batch: Int, _ row: Int, _ col: Int) -> Int {
+        outer * outerStride + batch * batchStride + row * rowStride + col * colStride
     }
 }
 
@@ -38,12 +46,14 @@ public enum MatmulActivation: Hashable, Sendable {
     case relu
 }
 
-/// One product `dst[b] = act(src[b] · weights[b] + bias) (+ dst[b])` for `b` in `0..<batch`:
-/// `src` is `m × k`, `weights` `k × n`, `dst` `m × n`; the accumulation is always fp32.
+/// One product `dst[o, b] = act(src[o, b] · weights[o, b] + bias) (+ dst[o, b])` for `o` in
+/// `0..<outer` and `b` in `0..<batch` (attention: sequences × heads): `src` is `m × k`,
+/// `weights` `k × n`, `dst` `m × n`; the accumulation is always fp32.
 ///
 /// Everything that decides which kernel oneDNN generates is in here, so a value of this type is
 /// also the key under which the generated primitive is cached.
 public struct MatmulShape: Hashable, Sendable {
+    public var outer: Int
     public var batch: Int
     public var m: Int
     public var n: Int
@@ -60,9 +70,9 @@ public struct MatmulShape: Hashable, Sendable {
     /// generates the kernel, and a kernel made for two threads run on one thread's team is slower.
     public var threads: Int
 
-    public init(batch: Int = 1, m: Int, n: Int, k: Int, src: MatmulOperand, weights: MatmulOperand, dst: MatmulOperand,
+    public init(outer: Int = 1, batch: Int = 1, m: Int, n: Int, k: Int, src: MatmulOperand, weights: MatmulOperand, dst: MatmulOperand,
                 bias: Bool = false, activation: MatmulActivation? = nil, accumulate: Bool = false, threads: Int) {
-        self.batch = batch; self.m = m; self.n = n; self.k = k
+        self.outer = outer; self.batch = batch; self.m = m; self.n = n; self.k = k
         self.src = src; self.weights = weights; self.dst = dst
         self.bias = bias; self.activation = activation; self.accumulate = accumulate
         self.threads = max(1, threads)
@@ -141,7 +151,7 @@ public final class OneDNNMatmul: @unchecked Sendable {
     public func run(_ shape: MatmulShape, src: UnsafeRawPointer, weights: UnsafeRawPointer, bias: UnsafePointer<Float>?,
                     dst: UnsafeMutableRawPointer) {
         precondition(shape.bias == (bias != nil), "bias pointer and shape disagree")
-        guard shape.batch > 0, shape.m > 0, shape.n > 0, shape.k > 0 else { return }
+        guard shape.outer > 0, shape.batch > 0, shape.m > 0, shape.n > 0, shape.k > 0 else { return }
         guard let entry = primitive(for: shape), let engine = currentEngine() else {
             reference(shape, src: src, weights: weights, bias: bias, dst: dst)
             return
@@ -221,7 +231,7 @@ public final class OneDNNMatmul: @unchecked Sendable {
         guard let entry = Self.create(shape, engine: engine) else {
             // The plain product failing means no bf16 matmul at all on this CPU; a fused variant
             // failing alone still runs, through the reference path.
-            if !shape.bias && shape.activation == nil && shape.batch == 1 {
+            if !shape.bias && shape.activation == nil && shape.batch == 1 && shape.outer == 1 {
                 failure = "oneDNN \(Self.version) has no bf16 matmul for this CPU"
             }
             return nil
@@ -232,13 +242,17 @@ public final class OneDNNMatmul: @unchecked Sendable {
     }
 
     private static func create(_ shape: MatmulShape, engine: dnnl_engine_t?) -> (entry: Entry, implementation: String)? {
-        let batched = shape.batch > 1
+        // 2-D for one product, else 4-D (outer, batch, rows, cols) even where `outer` is 1: the
+        // attention layouts `[sequence, head, position, dh]` read in place are dense 4-D layouts
+        // (oneDNN's "acbd"), which its brgemm kernels take; as 3-D they would not be dense.
+        let ndims = shape.outer > 1 || shape.batch > 1 ? 4 : 2
         var src = dnnl_memory_desc_t(), wei = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t(), bias = dnnl_memory_desc_t()
-        var ok = describe(&src, batched: batched, shape.batch, shape.m, shape.k, shape.src)
-        ok = ok && describe(&wei, batched: batched, shape.batch, shape.k, shape.n, shape.weights)
-        ok = ok && describe(&dst, batched: batched, shape.batch, shape.m, shape.n, shape.dst)
+        var ok = describe(&src, ndims, [shape.outer, shape.batch, shape.m, shape.k], shape.src)
+        ok = ok && describe(&wei, ndims, [shape.outer, shape.batch, shape.k, shape.n], shape.weights)
+        ok = ok && describe(&dst, ndims, [shape.outer, shape.batch, shape.m, shape.n], shape.dst)
         if shape.bias {
-            ok = ok && describe(&bias, batched: batched, 1, 1, shape.n, MatmulOperand(.f32, batchStride: shape.n, rowStride: shape.n))
+            let n = shape.n
+            ok = ok && describe(&bias, ndims, [1, 1, 1, n], MatmulOperand(.f32, outerStride: n, batchStride: n, rowStride: n))
         }
         var desc = dnnl_matmul_desc_t()
         ok = ok && withUnsafePointer(to: &bias) { b in
@@ -289,24 +303,30 @@ public final class OneDNNMatmul: @unchecked Sendable {
         }
     }
 
-    /// A 2-D (`rows × cols`) or, when batched, 3-D (`batch × rows × cols`) memory descriptor.
-    private static func describe(_ md: inout dnnl_memory_desc_t, batched: Bool, _ batch: Int, _ rows: Int, _ cols: Int,
-                                 _ operand: MatmulOperand) -> Bool {
-        var dims = dnnl_dims_t(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var strides = dnnl_dims_t(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        if batched {
-            dims.0 = Int64(batch); dims.1 = Int64(rows); dims.2 = Int64(cols)
-            strides.0 = Int64(operand.batchStride); strides.1 = Int64(operand.rowStride); strides.2 = Int64(operand.colStride)
-        } else {
-            dims.0 = Int64(rows); dims.1 = Int64(cols)
-            strides.0 = Int64(operand.rowStride); strides.1 = Int64(operand.colStride)
+    /// A memory descriptor over the last `ndims` of `dims` (outer, batch, rows, cols) with the
+    /// operand's strides.
+    private static func describe(_ md: inout dnnl_memory_desc_t, _ ndims: Int, _ dims: [Int], _ operand: MatmulOperand) -> Bool {
+        var allStrides = [operand.outerStride, operand.batchStride, operand.rowStride, operand.colStride]
+        // A dimension of extent 1 is never stepped along; give it the stride a dense layout
+        // would (the whole extent of the others) rather than an unset 0.
+        let extent = zip(dims, allStrides).map { $0 * $1 }.max() ?? 1
+        for i in 0..<4 where dims[i] == 1 && allStrides[i] == 0 { allStrides[i] = max(1, extent) }
+        var d = dnnl_dims_t(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var s = dnnl_dims_t(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &d) { dp in
+            withUnsafeMutableBytes(of: &s) { sp in
+                for i in 0..<ndims {
+                    dp.storeBytes(of: Int64(dims[4 - ndims + i]), toByteOffset: i * 8, as: Int64.self)
+                    sp.storeBytes(of: Int64(allStrides[4 - ndims + i]), toByteOffset: i * 8, as: Int64.self)
+                }
+            }
         }
         let type = operand.element == .f32 ? dnnl_f32 : dnnl_bf16
-        return withUnsafePointer(to: &dims) { d in
-            withUnsafePointer(to: &strides) { s in
-                d.withMemoryRebound(to: Int64.self, capacity: 12) { dp in
-                    s.withMemoryRebound(to: Int64.self, capacity: 12) { sp in
-                        dnnl_memory_desc_init_by_strides(&md, batched ? 3 : 2, dp, type, sp) == dnnl_success
+        return withUnsafePointer(to: &d) { dp in
+            withUnsafePointer(to: &s) { sp in
+                dp.withMemoryRebound(to: Int64.self, capacity: 12) { dims in
+                    sp.withMemoryRebound(to: Int64.self, capacity: 12) { strides in
+                        dnnl_memory_desc_init_by_strides(&md, Int32(ndims), dims, type, strides) == dnnl_success
                     }
                 }
             }
@@ -331,9 +351,10 @@ public final class OneDNNMatmul: @unchecked Sendable {
         let b = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
         defer { a.deallocate(); b.deallocate(); c.deallocate() }
-        for batch in 0..<shape.batch {
-            Self.gather(src, shape.src, batch: batch, rows: m, cols: k, into: a)
-            Self.gather(weights, shape.weights, batch: batch, rows: k, cols: n, into: b)
+        for index in 0..<(shape.outer * shape.batch) {
+            let (outer, batch) = index.quotientAndRemainder(dividingBy: shape.batch)
+            Self.gather(src, shape.src, outer, batch, rows: m, cols: k, into: a)
+            Self.gather(weights, shape.weights, outer, batch, rows: k, cols: n, into: b)
             BLAS.gemmRaw(a, lda: k, transB: false, b, ldb: n, m: m, n: n, k: k, out: c, ldc: n)
             if let bias { NeuralKernels.addBias(c, rows: m, cols: n, bias: bias) }
             switch shape.activation {
@@ -346,7 +367,7 @@ public final class OneDNNMatmul: @unchecked Sendable {
             let o = shape.dst
             for i in 0..<m {
                 for j in 0..<n {
-                    let offset = batch * o.batchStride + i * o.rowStride + j * o.colStride
+                    let offset = o.offset(outer, batch, i, j)
                     var value = c[i * n + j]
                     if shape.accumulate { value += Self.load(UnsafeRawPointer(dst), o.element, offset) }
                     switch o.element {
@@ -359,11 +380,11 @@ public final class OneDNNMatmul: @unchecked Sendable {
     }
 
     /// One batch entry of an operand, widened to a contiguous row-major fp32 `rows × cols`.
-    private static func gather(_ base: UnsafeRawPointer, _ operand: MatmulOperand, batch: Int, rows: Int, cols: Int,
+    private static func gather(_ base: UnsafeRawPointer, _ operand: MatmulOperand, _ outer: Int, _ batch: Int, rows: Int, cols: Int,
                                into out: UnsafeMutablePointer<Float>) {
         for i in 0..<rows {
             for j in 0..<cols {
-                out[i * cols + j] = load(base, operand.element, batch * operand.batchStride + i * operand.rowStride + j * operand.colStride)
+                out[i * cols + j] = load(base, operand.element, operand.offset(outer, batch, i, j))
             }
         }
     }
