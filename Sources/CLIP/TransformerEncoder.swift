@@ -12,6 +12,9 @@ import Tensor
 /// layer only computes the rows that are pooled afterwards (the class token, or each prompt's
 /// end-of-text token): keys and values still come from every row, but queries, the output
 /// projection and the MLP only from the pooled ones.
+///
+/// With bf16 weights the stack runs in `runBF16` (TransformerEncoder+BF16.swift): the same
+/// structure with bf16 activations between oneDNN products; this file's fp32 path is unchanged.
 enum TransformerEncoder {
     // MARK: Entry point
 
@@ -20,6 +23,7 @@ enum TransformerEncoder {
     /// With `causal`, position `i` attends to positions `0...i` only.
     static func run(_ weights: EncoderWeights, x: inout [Float], batch: Int, seq: Int, causal: Bool, pooled: [Int]) -> [Float] {
         precondition(pooled.count == batch && x.count == batch * seq * weights.hidden)
+        if isBF16(weights) { return runBF16(weights, x: &x, batch: batch, seq: seq, causal: causal, pooled: pooled) }
         let d = weights.hidden
         let n = batch * seq
         let widest = max(3 * d, weights.layers.map { $0.fc1.outFeatures }.max() ?? 0)
@@ -222,16 +226,29 @@ enum TransformerEncoder {
     }
 
     static func layerNormRows(_ x: UnsafePointer<Float>, rows: Int, cols: Int, _ w: LayerNormWeights, out: UnsafeMutablePointer<Float>) {
+        layerNormRows(x, rows: rows, cols: cols, w, out: UnsafeMutableRawPointer(out), bf16: false)
+    }
+
+    /// Layer norm of `rows` fp32 rows split across the cores, written as fp32 or (`bf16`) rounded
+    /// to bf16 for the bf16 product that reads it; the statistics are fp32 either way.
+    static func layerNormRows(_ x: UnsafePointer<Float>, rows: Int, cols: Int, _ w: LayerNormWeights,
+                              out: UnsafeMutableRawPointer, bf16: Bool) {
         w.gamma.withUnsafeBufferPointer { g in
             w.beta.withUnsafeBufferPointer { b in
                 guard let G = g.baseAddress, let B = b.baseAddress else { return }
                 let xa = UInt(bitPattern: x), oa = UInt(bitPattern: out), ga = UInt(bitPattern: G), bb = UInt(bitPattern: B)
                 let eps = w.eps
                 NeuralKernels.parallelFor(rows, grain: max(1, 16384 / max(cols, 1))) { range in
-                    guard let x = UnsafePointer<Float>(bitPattern: xa), let out = UnsafeMutablePointer<Float>(bitPattern: oa),
-                          let g = UnsafePointer<Float>(bitPattern: ga), let b = UnsafePointer<Float>(bitPattern: bb) else { return }
-                    NeuralKernels.layerNorm(x + range.lowerBound * cols, xStride: cols, rows: range.count, cols: cols,
-                                            gamma: g, beta: b, eps: eps, out: out + range.lowerBound * cols, outStride: cols)
+                    guard let x = UnsafePointer<Float>(bitPattern: xa), let g = UnsafePointer<Float>(bitPattern: ga),
+                          let b = UnsafePointer<Float>(bitPattern: bb) else { return }
+                    let first = x + range.lowerBound * cols
+                    if bf16, let out = UnsafeMutablePointer<UInt16>(bitPattern: oa) {
+                        NeuralKernels.layerNorm(first, xStride: cols, rows: range.count, cols: cols,
+                                                gamma: g, beta: b, eps: eps, out: out + range.lowerBound * cols, outStride: cols)
+                    } else if let out = UnsafeMutablePointer<Float>(bitPattern: oa) {
+                        NeuralKernels.layerNorm(first, xStride: cols, rows: range.count, cols: cols,
+                                                gamma: g, beta: b, eps: eps, out: out + range.lowerBound * cols, outStride: cols)
+                    }
                 }
             }
         }

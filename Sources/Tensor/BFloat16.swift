@@ -16,6 +16,14 @@ public enum BFloat16 {
         Float(bitPattern: UInt32(value) << 16)
     }
 
+    /// Rounds eight values at once (the same arithmetic as `convert`), for kernels that write
+    /// their fp32 results straight out as bf16.
+    @inline(__always)
+    public static func round(_ values: SIMD8<Float>) -> SIMD8<UInt16> {
+        let b = unsafeBitCast(values, to: SIMD8<UInt32>.self)
+        return SIMD8<UInt16>(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16)
+    }
+
     /// Rounds `count` values. Inputs are model activations and weights, which are finite: the
     /// NaN case is handled by `fromFloat` for single values, and here by the same arithmetic,
     /// which keeps a NaN's top bits (never turning it into infinity would need a branch per value).

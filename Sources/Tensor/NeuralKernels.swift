@@ -47,44 +47,78 @@ public enum NeuralKernels {
         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
         out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
-        let invCols = 1 / Float(cols)
+        normalizeRows(x, xStride: xStride, rows: rows, cols: cols, gamma: gamma, beta: beta, eps: eps, out: out, outStride: outStride,
+                      { row, i, v in UnsafeMutableRawPointer(row).storeBytes(of: v, toByteOffset: i * 4, as: Lanes.self) },
+                      { row, i, v in row[i] = v })
+    }
+
+    /// The same layer norm, statistics and affine map in fp32, written rounded to bf16: the
+    /// input of the bf16 product that follows, so no separate conversion pass reads it again.
+    public static func layerNorm(
+        _ x: UnsafePointer<Float>, xStride: Int,
+        rows: Int, cols: Int,
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+        out: UnsafeMutablePointer<UInt16>, outStride: Int
+    ) {
+        normalizeRows(x, xStride: xStride, rows: rows, cols: cols, gamma: gamma, beta: beta, eps: eps, out: out, outStride: outStride,
+                      { row, i, v in UnsafeMutableRawPointer(row).storeBytes(of: BFloat16.round(v), toByteOffset: i * 2, as: SIMD8<UInt16>.self) },
+                      { row, i, v in row[i] = BFloat16.fromFloat(v) })
+    }
+
+    /// The rows of a layer norm: per row the statistics, then `(x − mean) · inv · gamma + beta`
+    /// handed to `lanes` eight values at a time (with the output row and first index) and the
+    /// tail to `scalar`; the two store the values in the output's element type.
+    @inline(__always)
+    static func normalizeRows<Element>(
+        _ x: UnsafePointer<Float>, xStride: Int, rows: Int, cols: Int,
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+        out: UnsafeMutablePointer<Element>, outStride: Int,
+        _ lanes: (UnsafeMutablePointer<Element>, Int, Lanes) -> Void, _ scalar: (UnsafeMutablePointer<Element>, Int, Float) -> Void
+    ) {
         for r in 0..<rows {
             let src = x + r * xStride
             let dst = out + r * outStride
-            let rawSrc = UnsafeRawPointer(src)
-            var acc = Lanes(repeating: 0)
+            let (mean, inv) = moments(src, cols: cols, eps: eps)
+            let meanLanes = Lanes(repeating: mean), invLanes = Lanes(repeating: inv)
+            let rawSrc = UnsafeRawPointer(src), rawG = UnsafeRawPointer(gamma), rawB = UnsafeRawPointer(beta)
             var i = 0
-            while i + 8 <= cols {
-                acc += rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
-                i += 8
-            }
-            var sum = acc.sum()
-            while i < cols { sum += src[i]; i += 1 }
-            let mean = sum * invCols
-            let meanLanes = Lanes(repeating: mean)
-            acc = Lanes(repeating: 0)
-            i = 0
-            while i + 8 <= cols {
-                let d = rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) - meanLanes
-                acc += d * d
-                i += 8
-            }
-            var sq = acc.sum()
-            while i < cols { let d = src[i] - mean; sq += d * d; i += 1 }
-            let inv = 1 / (sq * invCols + eps).squareRoot()
-            let invLanes = Lanes(repeating: inv)
-            let rawDst = UnsafeMutableRawPointer(dst)
-            let rawG = UnsafeRawPointer(gamma), rawB = UnsafeRawPointer(beta)
-            i = 0
             while i + 8 <= cols {
                 let v = (rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) - meanLanes) * invLanes
                 let g = rawG.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
                 let b = rawB.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
-                rawDst.storeBytes(of: v * g + b, toByteOffset: i * 4, as: Lanes.self)
+                lanes(dst, i, v * g + b)
                 i += 8
             }
-            while i < cols { dst[i] = (src[i] - mean) * inv * gamma[i] + beta[i]; i += 1 }
+            while i < cols { scalar(dst, i, (src[i] - mean) * inv * gamma[i] + beta[i]); i += 1 }
         }
+    }
+
+    /// A row's mean and `1 / sqrt(variance + eps)` (two passes, for accuracy on rows with a
+    /// large mean, such as CLIP's residual stream).
+    @inline(__always)
+    static func moments(_ src: UnsafePointer<Float>, cols: Int, eps: Float) -> (mean: Float, inv: Float) {
+        let invCols = 1 / Float(cols)
+        let rawSrc = UnsafeRawPointer(src)
+        var acc = Lanes(repeating: 0)
+        var i = 0
+        while i + 8 <= cols {
+            acc += rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < cols { sum += src[i]; i += 1 }
+        let mean = sum * invCols
+        let meanLanes = Lanes(repeating: mean)
+        acc = Lanes(repeating: 0)
+        i = 0
+        while i + 8 <= cols {
+            let d = rawSrc.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) - meanLanes
+            acc += d * d
+            i += 8
+        }
+        var sq = acc.sum()
+        while i < cols { let d = src[i] - mean; sq += d * d; i += 1 }
+        return (mean, 1 / (sq * invCols + eps).squareRoot())
     }
 
     // MARK: Bias

@@ -53,6 +53,18 @@ public struct WeightMatrix: Sendable {
 
     public var isMapped: Bool { if case .mapped = storage { true } else { false } }
 
+    /// Runs `body` on the bf16 values (row-major, row stride `cols`), held or mapped; nil, without
+    /// calling it, when the values are fp32.
+    public func withBF16Values<R>(_ body: (UnsafePointer<UInt16>) -> R) -> R? {
+        switch storage {
+        case .fp32: return nil
+        case .bf16(let values): return values.withUnsafeBufferPointer { p in p.baseAddress.map(body) }
+        case .mapped(let mapped):
+            guard mapped.precision == .bf16 else { return nil }
+            return withExtendedLifetime(mapped.owner) { body(mapped.base.assumingMemoryBound(to: UInt16.self)) }
+        }
+    }
+
     /// The values widened to fp32 (tests and diagnostics; the hot path never calls this).
     public var floatValues: [Float] {
         switch storage {
@@ -125,5 +137,25 @@ public enum WeightProducts {
                 }
             }
         }
+    }
+
+    /// `out = act(a · W[rowRange]ᵀ + bias) (+ out)` for activations that already are bf16, with
+    /// the bias, activation and residual add done inside oneDNN's kernel in fp32 and the result
+    /// stored as `element` (bf16 where it feeds the next product, fp32 for the residual stream).
+    /// `w` must hold bf16 values.
+    public static func fusedBF16(_ a: UnsafePointer<UInt16>, lda: Int, rows m: Int, _ w: WeightMatrix, rowRange: Range<Int>? = nil,
+                                 bias: UnsafePointer<Float>?, activation: MatmulActivation? = nil,
+                                 into out: UnsafeMutableRawPointer, element: MatmulOperand.Element, ldc: Int, accumulate: Bool = false) {
+        let range = rowRange ?? 0..<w.rows
+        precondition(range.lowerBound >= 0 && range.upperBound <= w.rows, "weight rows \(range) of \(w.rows)")
+        let n = range.count, k = w.cols
+        guard m > 0, n > 0, k > 0 else { return }
+        let shape = MatmulShape(m: m, n: n, k: k, src: MatmulOperand(.bf16, rowStride: lda),
+                                weights: OneDNNMatmul.transposedWeights(k: k), dst: MatmulOperand(element, rowStride: ldc),
+                                bias: bias != nil, activation: activation, accumulate: accumulate, threads: BLAS.threads)
+        let ran: Void? = w.withBF16Values { base in
+            OneDNNMatmul.shared.run(shape, src: a, weights: base + range.lowerBound * k, bias: bias, dst: out)
+        }
+        precondition(ran != nil, "fusedBF16 needs bf16 weights")
     }
 }
