@@ -6,7 +6,7 @@
 # YAML, class-name files and NegMining lexicons. Each target is compiled with
 # `swiftc -sanitize=fuzzer,address` straight from the sources it exercises (the SOURCES table
 # below; tools/fuzz/libfuzzer/<target>.swift says what it calls), linked with the libraries of
-# the LIBS table: C code (the image shim, Yams' CYaml) compiled with
+# the LIBS table (each target builds while the one before it runs): C code (the image shim, Yams' CYaml) compiled with
 # `clang -fsanitize=fuzzer-no-link,address` behind a module map, and Yams' Swift sources built
 # as their own module. Yams' sources come from `.build/checkouts/Yams` (there after `swift build`).
 # Each target runs for a bounded time from its committed seed corpus (tools/fuzz/corpus/<target>/,
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^# comes first/p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +38,8 @@ BUILD="$ROOT/.build/fuzz"
 mkdir -p "$BUILD"
 log() { echo "[libfuzzer $(date +%H:%M:%S)] $*" >&2; }
 # Leaks in the Swift runtime's own libraries that the targets reach (each one explained there)
+# A trap is reported by libFuzzer at once, without the Swift runtime's symbolicating backtracer
+export SWIFT_BACKTRACE=enable=no
 export LSAN_OPTIONS="suppressions=$ROOT/tools/fuzz/libfuzzer/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 TARGETS=(npy npyheader bankwire imagelist messages safetensors clipconfig tokenizer images jobspec classnames lexicon)
@@ -82,68 +84,74 @@ declare -A LIB_LINK=([CImageCodecs]="-ljpeg -lpng -lz")
 # Swift library → its compiler flags (Yams imports CYaml only when built as a package)
 declare -A LIB_SWIFTFLAGS=([Yams]="-DSWIFT_PACKAGE")
 
-# Builds library $1 into $BUILD/lib-$1 once per run; appends to SWIFT_FLAGS and LINK_INPUTS.
-declare -A BUILT=()
-SWIFT_FLAGS=() LINK_INPUTS=()
+# Builds library $1 into $BUILD/lib-$1; appends to SWIFT_FLAGS and LINK_INPUTS.
 build_library() {
   local name=$1 dir="$BUILD/lib-$1" f
   # shellcheck disable=SC2086 # the source lists are globs
   ls ${LIB_SOURCES[$name]} >/dev/null 2>&1 \
-    || { log "no sources for $name (${LIB_SOURCES[$name]}); Yams' come with 'swift build' or 'swift package resolve'"; return 1; }
+    || { echo "no sources for $name (${LIB_SOURCES[$name]}); Yams' come with 'swift build' or 'swift package resolve'"; return 1; }
+  rm -rf "$dir"
+  mkdir -p "$dir/module"
   if [[ "${LIB_SOURCES[$name]}" == *.c ]]; then
-    if [ -z "${BUILT[$name]:-}" ]; then
-      rm -rf "$dir"
-      mkdir -p "$dir/module"
-      for f in ${LIB_SOURCES[$name]}; do
-        # shellcheck disable=SC2086
-        clang -fsanitize=fuzzer-no-link,address -O1 -g ${LIB_DEFINES[$name]:-} -I "${LIB_INCLUDE[$name]}" -c "$f" -o "$dir/$(basename "$f" .c).o" || return 1
-      done
-      if [ -f "${LIB_INCLUDE[$name]}/module.modulemap" ]; then
-        cp "${LIB_INCLUDE[$name]}/module.modulemap" "${LIB_INCLUDE[$name]}"/*.h "$dir/module/"
-      else
-        { echo "module $name {"; for f in "${LIB_INCLUDE[$name]}"/*.h; do echo "  header \"$f\""; done; echo "  export *"; echo "}"; } >"$dir/module/module.modulemap"
-      fi
-      BUILT[$name]=1
+    for f in ${LIB_SOURCES[$name]}; do
+      # shellcheck disable=SC2086
+      clang -fsanitize=fuzzer-no-link,address -O1 -g ${LIB_DEFINES[$name]:-} -I "${LIB_INCLUDE[$name]}" -c "$f" -o "$dir/$(basename "$f" .c).o" || return 1
+    done
+    if [ -f "${LIB_INCLUDE[$name]}/module.modulemap" ]; then
+      cp "${LIB_INCLUDE[$name]}/module.modulemap" "${LIB_INCLUDE[$name]}"/*.h "$dir/module/"
+    else
+      { echo "module $name {"; for f in "${LIB_INCLUDE[$name]}"/*.h; do echo "  header \"$f\""; done; echo "  export *"; echo "}"; } >"$dir/module/module.modulemap"
     fi
     SWIFT_FLAGS+=(-I "$dir/module")
     for f in ${LIB_DEFINES[$name]:-}; do SWIFT_FLAGS+=(-Xcc "$f"); done
     LINK_INPUTS+=("$dir"/*.o)
     for f in ${LIB_LINK[$name]:-}; do LINK_INPUTS+=("$f"); done
   else
-    if [ -z "${BUILT[$name]:-}" ]; then
-      rm -rf "$dir"
-      mkdir -p "$dir"
-      # shellcheck disable=SC2086
-      swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$name" ${LIB_SWIFTFLAGS[$name]:-} "${SWIFT_FLAGS[@]}" \
-        -emit-module -emit-module-path "$dir/$name.swiftmodule" -emit-library -static -o "$dir/lib$name.a" ${LIB_SOURCES[$name]} || return 1
-      BUILT[$name]=1
-    fi
-    SWIFT_FLAGS+=(-I "$dir")
+    # shellcheck disable=SC2086
+    swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$name" ${LIB_SWIFTFLAGS[$name]:-} "${SWIFT_FLAGS[@]}" \
+      -emit-module -emit-module-path "$dir/module/$name.swiftmodule" -emit-library -static -o "$dir/lib$name.a" ${LIB_SOURCES[$name]} || return 1
+    SWIFT_FLAGS+=(-I "$dir/module")
     LINK_INPUTS+=("$dir/lib$name.a")
   fi
 }
 
+# Builds target $1 into $BUILD/fuzz-$1 (log: $OUT/$1.build.log): its sources copied into one
+# module with their imports of package modules removed, its libraries first.
+build_target() {
+  local target=$1 src="$BUILD/src-$1" f lib started=$SECONDS
+  SWIFT_FLAGS=() LINK_INPUTS=()
+  {
+    rm -rf "$src" && mkdir -p "$src" || return 1
+    # shellcheck disable=SC2086 # the source lists are globs
+    for f in $(cd "$ROOT" && ls ${SOURCES[$target]}); do
+      sed -E '/^import (NPY|AdaNeg|JobSpec|JobPlan|JobStore|Coordinator|Platform|CPlatform|Tensor|CLIP)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')" || return 1
+    done
+    for lib in ${LIBS[$target]:-}; do build_library "$lib" || return 1; done
+    swiftc -sanitize=fuzzer,address -parse-as-library -O -g "${SWIFT_FLAGS[@]}" "$src"/*.swift "$ROOT/tools/fuzz/libfuzzer/$target.swift" \
+      "${LINK_INPUTS[@]}" -o "$BUILD/fuzz-$target" || return 1
+    echo "built in $((SECONDS - started)) s"
+  } >"$OUT/$target.build.log" 2>&1
+}
+
+SELECTED=()
+for target in "${TARGETS[@]}"; do
+  if [ -z "$ONLY" ] || [[ "$ONLY" == *",$target,"* ]]; then SELECTED+=("$target"); fi
+done
+[ ${#SELECTED[@]} -gt 0 ] || { log "no target matches --only ${ONLY//,/ }"; exit 2; }
 printf 'target\truns\tseconds\truns_per_s\tcov\tft\tresult\n' >"$OUT/summary.tsv"
 FAILED=0
-for target in "${TARGETS[@]}"; do
-  if [ -n "$ONLY" ] && [[ "$ONLY" != *",$target,"* ]]; then continue; fi
+log "building ${SELECTED[0]}"
+build_target "${SELECTED[0]}" & BUILD_PID=$!
+for i in "${!SELECTED[@]}"; do
+  target=${SELECTED[$i]}
   binary="$BUILD/fuzz-$target"
-  log "building $target"
-  src="$BUILD/src-$target"
-  rm -rf "$src"
-  mkdir -p "$src"
-  # shellcheck disable=SC2086 # the source lists are globs
-  for f in $(cd "$ROOT" && ls ${SOURCES[$target]}); do
-    sed -E '/^import (NPY|AdaNeg|JobSpec|JobPlan|JobStore|Coordinator|Platform|CPlatform|Tensor|CLIP)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')"
-  done
-  SWIFT_FLAGS=() LINK_INPUTS=()
-  built=1
-  for lib in ${LIBS[$target]:-}; do
-    build_library "$lib" >>"$OUT/$target.build.log" 2>&1 || { built=0; break; }
-  done
-  if [ $built = 1 ]; then
-    (swiftc -sanitize=fuzzer,address -parse-as-library -O -g "${SWIFT_FLAGS[@]}" "$src"/*.swift "$ROOT/tools/fuzz/libfuzzer/$target.swift" \
-       "${LINK_INPUTS[@]}" -o "$binary") >>"$OUT/$target.build.log" 2>&1 || built=0
+  built=0
+  wait "$BUILD_PID" && built=1
+  # The next target builds while this one runs (libFuzzer uses one core).
+  next=${SELECTED[$((i + 1))]:-}
+  if [ -n "$next" ]; then
+    log "building $next"
+    build_target "$next" & BUILD_PID=$!
   fi
   if [ $built = 0 ]; then
     log "build of $target failed: $(grep -m 3 -E 'error|no sources' "$OUT/$target.build.log")"
