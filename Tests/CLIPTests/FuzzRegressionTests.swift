@@ -28,8 +28,9 @@ struct CLIPFuzzRegressionTests {
     func bounded(key: String, tower: String) throws {
         var json: [String: Any] = ["text_config": [String: Any](), "vision_config": [String: Any]()]
         if tower.isEmpty { json[key] = Int.max } else { json[tower] = [key: Int.max] }
+        let data = try JSONSerialization.data(withJSONObject: json)
         do {
-            _ = try CLIPConfig.decode(try JSONSerialization.data(withJSONObject: json), path: "config.json")
+            _ = try CLIPConfig.decode(data, path: "config.json")
             Issue.record("accepted \(key) = Int.max")
         } catch {
             guard case .invalid(_, let field, let reason) = error else { Issue.record("unexpected \(error)"); return }
