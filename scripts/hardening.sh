@@ -12,7 +12,7 @@
 #   libfuzzer  scripts/fuzz/libfuzzer.sh        libFuzzer + ASan on every parser of outside data
 #                                                (12 targets: NPY, safetensors, config.json, tokenizer,
 #                                                JPEG/PNG, job-spec YAML, lists, bank wire, API bodies),
-#                                                30 s each, ~7 min with the builds (full: 10⁶ runs or 600 s)
+#                                                30 s each, ~8 min with the builds (full: 10⁶ runs or 600 s)
 #   slurm      scripts/slurm/test.sh            a single-node Slurm runs deploy/slurm's array
 #   cuda       scripts/cuda/nvrtc-check.sh      every CUDA kernel compiled for sm_90 through the
 #                                                Swift NVRTC loader (PyPI nvidia-cuda-nvrtc-cu12, .venv-cuda)
