@@ -168,6 +168,7 @@ for i in "${!SELECTED[@]}"; do
   rc=0
   (cd "$OUT/crashes-$target" && "$binary" -max_total_time="$SECONDS_PER" -runs="$RUNS" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
      -print_final_stats=1 "$corpus") >"$OUT/$target.log" 2>&1 || rc=$?
+  rm -f /dev/shm/adaneg-fuzz-"$target"-* "${TMPDIR:-/tmp}"/adaneg-fuzz-"$target"-*  # the targets' scratch files
   # "Done N runs in S second(s)" (exit on time or runs); the final stats count exact runs
   runs=$(grep -ao 'stat::number_of_executed_units: [0-9]*' "$OUT/$target.log" | tail -n 1 | awk '{print $2}')
   secs=$(grep -ao 'Done [0-9]* runs in [0-9]* second' "$OUT/$target.log" | tail -n 1 | awk '{print $5}')
