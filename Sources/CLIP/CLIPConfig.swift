@@ -135,6 +135,14 @@ public struct CLIPConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// Upper bounds of the architecture numbers (ViT-bigG/14, the largest CLIP, has width 1664,
+    /// MLP 8192, 48 layers, 224-pixel images).
+    public static let maxWidth = 1 << 16
+    public static let maxVocabulary = 1 << 22
+    public static let maxLayers = 1024
+    public static let maxPositions = 1 << 16
+    public static let maxImageSize = 1 << 14
+
     /// Reads and validates `config.json`.
     public static func load(path: String) throws(CLIPConfigError) -> CLIPConfig {
         let data: Data
@@ -183,22 +191,25 @@ public struct CLIPConfig: Sendable, Equatable {
     }
 
     func validate(path: String) throws(CLIPConfigError) {
-        func positive(_ value: Int, _ field: String) throws(CLIPConfigError) {
+        // Each size between 1 and a bound far above any published CLIP, so what the towers derive
+        // from them (patch grid², weight and activation sizes) cannot overflow.
+        func inRange(_ value: Int, _ field: String, max: Int) throws(CLIPConfigError) {
             if value <= 0 { throw .invalid(path: path, field: field, reason: "must be positive, found \(value)") }
+            if value > max { throw .invalid(path: path, field: field, reason: "must be at most \(max), found \(value)") }
         }
-        try positive(projectionDim, "projection_dim")
-        try positive(text.vocabSize, "text_config.vocab_size")
-        try positive(text.hiddenSize, "text_config.hidden_size")
-        try positive(text.intermediateSize, "text_config.intermediate_size")
-        try positive(text.numHiddenLayers, "text_config.num_hidden_layers")
-        try positive(text.numAttentionHeads, "text_config.num_attention_heads")
-        try positive(text.maxPositionEmbeddings, "text_config.max_position_embeddings")
-        try positive(vision.hiddenSize, "vision_config.hidden_size")
-        try positive(vision.intermediateSize, "vision_config.intermediate_size")
-        try positive(vision.numHiddenLayers, "vision_config.num_hidden_layers")
-        try positive(vision.numAttentionHeads, "vision_config.num_attention_heads")
-        try positive(vision.imageSize, "vision_config.image_size")
-        try positive(vision.patchSize, "vision_config.patch_size")
+        try inRange(projectionDim, "projection_dim", max: Self.maxWidth)
+        try inRange(text.vocabSize, "text_config.vocab_size", max: Self.maxVocabulary)
+        try inRange(text.hiddenSize, "text_config.hidden_size", max: Self.maxWidth)
+        try inRange(text.intermediateSize, "text_config.intermediate_size", max: Self.maxWidth)
+        try inRange(text.numHiddenLayers, "text_config.num_hidden_layers", max: Self.maxLayers)
+        try inRange(text.numAttentionHeads, "text_config.num_attention_heads", max: Self.maxWidth)
+        try inRange(text.maxPositionEmbeddings, "text_config.max_position_embeddings", max: Self.maxPositions)
+        try inRange(vision.hiddenSize, "vision_config.hidden_size", max: Self.maxWidth)
+        try inRange(vision.intermediateSize, "vision_config.intermediate_size", max: Self.maxWidth)
+        try inRange(vision.numHiddenLayers, "vision_config.num_hidden_layers", max: Self.maxLayers)
+        try inRange(vision.numAttentionHeads, "vision_config.num_attention_heads", max: Self.maxWidth)
+        try inRange(vision.imageSize, "vision_config.image_size", max: Self.maxImageSize)
+        try inRange(vision.patchSize, "vision_config.patch_size", max: Self.maxImageSize)
         if text.hiddenSize % text.numAttentionHeads != 0 {
             throw .invalid(path: path, field: "text_config.hidden_size", reason: "\(text.hiddenSize) is not divisible by num_attention_heads \(text.numAttentionHeads)")
         }
@@ -211,8 +222,8 @@ public struct CLIPConfig: Sendable, Equatable {
         if vision.numChannels != 3 {
             throw .invalid(path: path, field: "vision_config.num_channels", reason: "only 3-channel (RGB) models are supported, found \(vision.numChannels)")
         }
-        if !(text.layerNormEps > 0) || !(vision.layerNormEps > 0) {
-            throw .invalid(path: path, field: "layer_norm_eps", reason: "must be positive")
+        if !(text.layerNormEps > 0 && text.layerNormEps.isFinite) || !(vision.layerNormEps > 0 && vision.layerNormEps.isFinite) {
+            throw .invalid(path: path, field: "layer_norm_eps", reason: "must be positive and finite")
         }
     }
 }
