@@ -49,16 +49,40 @@ public enum TextCleaner {
         while true {
             let original = s
             if unescapeHTML { s = ftfyUnescape(s) }
-            s = s.map { Tables.c1[$0.value] ?? $0 }
-            s = s.flatMap { Tables.ligatures[$0.value] ?? [$0] }
-            s = s.flatMap { Tables.width[$0.value] ?? [$0] }
-            s = s.map(uncurl)
+            s = replaceCharacters(s)
             s = fixLineBreaks(s)
             s = removeTerminalEscapes(s)
-            s = s.filter { !Tables.control.contains($0.value) }
+            s.removeAll { Tables.control.contains($0.value) }
             s = nfc(s)
             if s == original { return s }
         }
+    }
+
+    /// ftfy's per-character fixes, in its order: C1 controls read as Windows-1252, then Latin
+    /// ligatures expanded, then half- and full-width forms, then curly quotes. Each is a map from
+    /// one character to a sequence, so they compose character by character into one pass that
+    /// allocates nothing per character (a pass per fix, with an array per character, made the
+    /// cleanup the tokenizer's cost). Text below the first mapped code point passes unchanged.
+    static func replaceCharacters(_ s: Scalars) -> Scalars {
+        guard s.contains(where: { $0.value >= Tables.firstMapped }) else { return s }
+        var out: Scalars = []
+        out.reserveCapacity(s.count)
+        func appendWidthFixed(_ c: Unicode.Scalar) {
+            if let wide = Tables.width[c.value] {
+                for w in wide { out.append(uncurl(w)) }
+            } else {
+                out.append(uncurl(c))
+            }
+        }
+        for c in s {
+            let c1 = Tables.c1[c.value] ?? c
+            if let ligature = Tables.ligatures[c1.value] {
+                for l in ligature { appendWidthFixed(l) }
+            } else {
+                appendWidthFixed(c1)
+            }
+        }
+        return out
     }
 
     static func uncurl(_ c: Unicode.Scalar) -> Unicode.Scalar {
@@ -301,6 +325,8 @@ public enum TextCleaner {
         static let c1: [UInt32: Unicode.Scalar] = parseCodeMap(TextCleanupTables.c1).compactMapValues(\.first)
         static let invalidCharrefs: [UInt32: Scalars] = parseCodeMap(TextCleanupTables.invalidCharrefs)
         static let invalidCodepoints: Set<UInt32> = Set(TextCleanupTables.invalidCodepoints.split(separator: " ").compactMap { UInt32($0, radix: 16) })
+        /// The lowest code point that `replaceCharacters` changes (U+02BC is the lowest curly quote).
+        static let firstMapped: UInt32 = ([0x02BC] + Array(c1.keys) + Array(ligatures.keys) + Array(width.keys)).min() ?? 0
         static let control: Set<UInt32> = Set(TextCleanupTables.controlChars.split(separator: " ").compactMap { UInt32($0, radix: 16) })
 
         static func scalars(_ hex: Substring) -> Scalars {

@@ -9,6 +9,9 @@
                                                      metrics of two `adaneg report --format json`
   dbcheck.py same-scores --db A --other B --job NAME per-sample MCM and NegLabel equal
   dbcheck.py dump --db F                             row count and SHA-256 of every stored table
+  dbcheck.py only-unit --db F --job NAME --unit U --worker W
+                                                     of the job, only unit U is done (by W), and it
+                                                     holds pred 0 and scores 0.5 (hostile.py --leased)
 
 Exit status 0 when the check holds, 1 when it does not, 2 on usage errors.
 """
@@ -266,6 +269,34 @@ def cmd_dump(args):
     return 0
 
 
+def cmd_only_unit(args):
+    """After hostile.py --leased: what reached the store is its one valid completion, nothing
+    of the out-of-range ones before it."""
+    con = connect(args.db, readonly=True)
+    job = job_id(con, args.job)
+    row = con.execute("SELECT u.task_id, u.first_sample, u.sample_count, u.state, u.completed_by FROM units u "
+                      "JOIN tasks t ON t.id = u.task_id WHERE u.id = ? AND t.job_id = ?", (args.unit, job)).fetchone()
+    if row is None:
+        print(f"unit {args.unit} is not a unit of {args.job}")
+        return 1
+    task, first, count, state, by = row
+    if (state, by) != ("done", args.worker):
+        print(f"unit {args.unit} is {state} by {by}, expected done by {args.worker}")
+        return 1
+    stored = con.execute("SELECT pred, pred_static, conf, conf_vanilla, mcm, adaptive, error FROM results "
+                         "WHERE task_id = ? AND position >= ? AND position < ?", (task, first, first + count)).fetchall()
+    if len(stored) != count or any(r != (0, 0, 0.5, 0.5, 0.5, 0.5, None) for r in stored):
+        print(f"unit {args.unit}: {len(stored)} stored rows of {count}, not all the valid completion's values: {stored[:2]}")
+        return 1
+    total = con.execute("SELECT count(*) FROM results r JOIN tasks t ON t.id = r.task_id WHERE t.job_id = ?", (job,)).fetchone()[0]
+    c = unit_counts(con, job)
+    if total != count or c["done"] != 1 or c["failed"]:
+        print(f"{args.job} has {total - count} result rows outside unit {args.unit}, {c['done']} done and {c['failed']} failed units")
+        return 1
+    print(f"ok: unit {args.unit} holds exactly the valid completion ({count} rows); nothing else of {args.job} is stored")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -296,8 +327,13 @@ def main():
     c = sub.add_parser("dump")
     c.add_argument("--db", required=True)
     c.add_argument("--readonly", action="store_true")
+    c = sub.add_parser("only-unit")
+    c.add_argument("--db", required=True)
+    c.add_argument("--job", required=True)
+    c.add_argument("--unit", required=True, type=int)
+    c.add_argument("--worker", required=True)
     args = p.parse_args()
-    handler = {"check": cmd_check, "progress": cmd_progress, "leased-by": cmd_leased_by, "unit": cmd_unit,
+    handler = {"only-unit": cmd_only_unit, "check": cmd_check, "progress": cmd_progress, "leased-by": cmd_leased_by, "unit": cmd_unit,
                "compare": cmd_compare, "same-scores": cmd_same_scores, "dump": cmd_dump}[args.cmd]
     try:
         sys.exit(handler(args))

@@ -16,7 +16,10 @@
 #   4. the coordinator must still be alive; the stored tables must hash as before (rejected
 #      requests changed nothing); it is then restarted on the same database, every task's bank
 #      is loaded again (the path a poisoned bank entry once crashed), the hashes are compared
-#      once more and PRAGMA integrity_check must be ok.
+#      once more and PRAGMA integrity_check must be ok;
+#   5. a second job is submitted and one of its units leased by hostile.py --leased, which sends
+#      completions out of range in one field each as the lease holder (all 400, naming the field,
+#      the lease kept), then a valid one: the store must hold exactly that one (dbcheck only-unit).
 #
 #   scripts/fuzz/run.sh [--examples 100] [--seed N] [--max-time 90] [--out DIR] [--keep]
 #   (--max-time bounds each of the two gating schemathesis passes)
@@ -180,9 +183,34 @@ hz_dbcheck dump --db "$DB" >"$OUT/dump.restarted.json"
 cmp -s "$OUT/dump.before.json" "$OUT/dump.restarted.json" || fail "stored data differ after the restart"
 hz_dbcheck check --db "$DB" --job "$JOB" --json "$OUT/check.json" >/dev/null || fail "database check after fuzzing: $(cat "$OUT/check.json")"
 
+# --- out-of-range completions from the holder of a live lease ----------------------------------
+# A finished job has no leased unit, so a second job over the same data is submitted. hostile.py
+# leases one of its units and, as the holder, sends completions that are each out of range in
+# one field (every one must be 400, with the lease kept), then one valid completion. What is
+# stored must be exactly that one: the unit done with pred 0 and every score 0.5, nothing else.
+hz_start_coordinator "$DB" "$LOG" 127.0.0.1 "$HZ_COORD_PORT" --token-file "$TOKEN" --lease-seconds 300
+hz_demo_job "$OUT/leased.yaml" fuzz-leased "$OUT/data" 1
+"$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$OUT/leased.yaml" >>"$LOG" 2>&1 || fail "submit of the leased-phase job failed"
+if ! "$HZ_PY" "$HZ_ROOT/tools/fuzz/hostile.py" --url "$URL" --token-file "$TOKEN" --job fuzz-leased --tasks 0 --dimension 128 \
+    --leased 100 --json "$OUT/hostile-leased.json" >"$OUT/hostile-leased.log" 2>&1; then
+  fail "leased-unit completions: $(grep -E 'FAILURE|DEAD' "$OUT/hostile-leased.log" | head -n 10)"
+fi
+grep -E "hostile requests;" "$OUT/hostile-leased.log" | sed 's/^/  leased phase: /' >&2 || true
+grep -E "^  finding:" "$OUT/hostile-leased.log" | cut -c1-200 | sed 's/^/  /' >&2 || true
+LEASED_UNIT=$(awk '/^leased unit:/ {print $3}' "$OUT/hostile-leased.log")
+hz_alive "$HZ_COORD_PID" || fail "the coordinator died during the leased-unit completions: $(tail -n 5 "$LOG")"
+kill -TERM "$HZ_COORD_PID"
+hz_wait_exit "$HZ_COORD_PID" 30 || true
+if LEASED_CHECK=$(hz_dbcheck only-unit --db "$DB" --job fuzz-leased --unit "${LEASED_UNIT:-0}" --worker hostile-holder 2>&1); then
+  hz_log "leased phase: $LEASED_CHECK"
+else
+  fail "leased phase: $LEASED_CHECK"
+fi
+LEASED=$("$HZ_PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['requests'], json.dumps(d['statuses'], sort_keys=True))" "$OUT/hostile-leased.json" 2>/dev/null || echo "? ?")
+
 HOSTILE=$("$HZ_PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['requests'], json.dumps(d['statuses'], sort_keys=True))" "$OUT/hostile.json" 2>/dev/null || echo "? ?")
-printf 'schemathesis_cases\t%s\nschemathesis_exit\t%s\nhostile_requests_and_statuses\t%s\nstored_data_unchanged\t%s\n' \
-  "$CASES" "$ST_RC" "$HOSTILE" "$([ $FAILED = 0 ] && echo yes || echo see-log)" >"$OUT/summary.tsv"
+printf 'schemathesis_cases\t%s\nschemathesis_exit\t%s\nhostile_requests_and_statuses\t%s\nleased_unit_requests_and_statuses\t%s\nstored_data_unchanged\t%s\n' \
+  "$CASES" "$ST_RC" "$HOSTILE" "$LEASED" "$([ $FAILED = 0 ] && echo yes || echo see-log)" >"$OUT/summary.tsv"
 cat "$OUT/summary.tsv" >&2
 [ $FAILED = 0 ] || hz_die "fuzz: failures above (logs in $OUT)"
-hz_log "fuzz: no 5xx, no crash, stored data unchanged (schemathesis $CASES cases, seed $SEED; hostile $HOSTILE)"
+hz_log "fuzz: no 5xx, no crash, stored data unchanged (schemathesis $CASES cases, seed $SEED; hostile $HOSTILE; leased unit $LEASED)"

@@ -207,6 +207,75 @@ class Runner:
             return False
 
 
+def leased_unit_phase(r, num_classes):
+    """Out-of-range completions from the holder of a live lease (issue 13's last table row).
+
+    A finished job has no leased unit, so this runs against a pending one: the unit is leased as
+    `hostile-holder`, and each completion below differs from a valid one in a single field. Each
+    must be refused (400) with the unit still held (a heartbeat succeeds); completions from the
+    wrong worker or attempt get 409. Then the valid completion must be accepted, so that the
+    caller can check that exactly its values were stored (pred 0, every score 0.5)."""
+    print("issue 13: out-of-range completions on a leased unit")
+    holder = {"worker": "hostile-holder", "host": "hostile"}
+    answer = r.request("lease a unit of the pending job", "POST", "/v1/leases", json.dumps(holder).encode(), expect=(200,))
+    grant = json.loads(answer[1]).get("grant") if answer and answer[0] == 200 else None
+    if not grant:
+        r.failures.append("leased phase: no unit was granted (is a job pending?)")
+        return
+    unit, n, attempt = grant["unit"], len(grant["sets"]), grant["attempt"]
+    results = {"pred": [0] * n, "predStatic": [0] * n, "conf": [0.5] * n, "confVanilla": [0.5] * n,
+               "mcm": [0.5] * n, "adaptive": [0.5] * n, "errors": [None] * n}
+    valid = {"worker": holder["worker"], "attempt": attempt, "computeSeconds": 1.0, "waitSeconds": 0.0,
+             "results": results, "bank": {"idRows": 0, "negativeRows": 0}}
+
+    def column(name, value):
+        return dict(valid, results=dict(results, **{name: [value] + results[name][1:]}))
+
+    big = 9223372036854775807
+    # (label, body, a word the refusal must name: the field, so that a 400 for any other reason
+    # does not pass for the range check).
+    cases = [
+        ("pred -5", column("pred", -5), "pred"), (f"pred {num_classes} (one past the last class)", column("pred", num_classes), "pred"),
+        ("pred 99999", column("pred", 99999), "pred"), ("pred Int.max", column("pred", big), "pred"),
+        ("predStatic -1", column("predStatic", -1), "predStatic"), (f"predStatic {num_classes}", column("predStatic", num_classes), "predStatic"),
+        ("conf 1e38", column("conf", 1e38), "conf"), ("conf -1e38", column("conf", -1e38), "conf"),
+        ("conf 3.0e38 (near Float.max)", column("conf", 3.0e38), "conf"),
+        ("confVanilla 1.5", column("confVanilla", 1.5), "confVanilla"), ("confVanilla -0.1", column("confVanilla", -0.1), "confVanilla"),
+        ("mcm 2", column("mcm", 2.0), "mcm"), ("mcm -1", column("mcm", -1.0), "mcm"),
+        ("adaptive 1.1", column("adaptive", 1.1), "adaptive"), ("adaptive -0.5", column("adaptive", -0.5), "adaptive"),
+        ("computeSeconds -1", dict(valid, computeSeconds=-1.0), "computeSeconds"),
+        ("computeSeconds -1e308", dict(valid, computeSeconds=-1e308), "computeSeconds"),
+        ("computeSeconds 1e308", dict(valid, computeSeconds=1e308), "computeSeconds"),
+        ("waitSeconds -1", dict(valid, waitSeconds=-1.0), "waitSeconds"), ("waitSeconds 1e12", dict(valid, waitSeconds=1e12), "waitSeconds"),
+        ("bank.idRows -1", dict(valid, bank={"idRows": -1, "negativeRows": 0}), "idRows"),
+        (f"bank.idRows {num_classes + 1}", dict(valid, bank={"idRows": num_classes + 1, "negativeRows": 0}), "idRows"),
+        ("bank.negativeRows 10^9", dict(valid, bank={"idRows": 0, "negativeRows": 10 ** 9}), "negativeRows"),
+        ("an error message of 5000 bytes", column("errors", "e" * 5000), "error message"),
+        ("one sample too few", dict(valid, results={k: v[1:] for k, v in results.items()}), "samples"),
+        ("one sample too many", dict(valid, results={k: v + v[:1] for k, v in results.items()}), "samples"),
+        ("ragged columns", dict(valid, results=dict(results, mcm=results["mcm"][1:])), "samples"),
+    ]
+    path = f"/v1/units/{unit}/complete"
+    for label, body, word in cases:
+        name = f"leased unit {unit}, holder sends {label}"
+        answer = r.request(name, "POST", path, json.dumps(body).encode(), expect=(400,))
+        if answer and answer[0] == 400 and word not in answer[1].decode(errors="replace"):
+            r.failures.append(f"{name}: refused, but the message does not name {word!r}: {answer[1][:160]!r}")
+    # Non-standard JSON numbers: the decoder refuses them before any check.
+    for label, token in [("NaN", "NaN"), ("Infinity", "Infinity")]:
+        raw = json.dumps(column("conf", 0.25)).replace("0.25", token, 1)
+        r.request(f"leased unit {unit}, holder sends conf {label}", "POST", path, raw.encode(), expect=(400,))
+    r.request(f"leased unit {unit}, a valid completion from another worker", "POST", path,
+              json.dumps(dict(valid, worker="intruder")).encode(), expect=(409,))
+    r.request(f"leased unit {unit}, a valid completion for another attempt", "POST", path,
+              json.dumps(dict(valid, attempt=attempt + 1)).encode(), expect=(409,))
+    r.request(f"leased unit {unit}: the holder's heartbeat (the lease survived)", "POST", f"/v1/units/{unit}/heartbeat",
+              json.dumps({"worker": holder["worker"]}).encode(), expect=(200, 204))
+    r.request(f"leased unit {unit}: the valid completion", "POST", path, json.dumps(valid).encode(), expect=(200,))
+    r.request(f"leased unit {unit}: the same completion again (a duplicate)", "POST", path, json.dumps(valid).encode(), expect=(200,))
+    print(f"leased unit: {unit} {n}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True)
@@ -218,9 +287,15 @@ def main():
     p.add_argument("--strict", action="store_true", help="an unexpected status below 500 fails too")
     p.add_argument("--json", help="write a summary here")
     p.add_argument("--data", help="a features job's data folder: submit issue 13's hostile specs over it")
+    p.add_argument("--leased", type=int, metavar="NUM_CLASSES",
+                   help="only the leased-unit phase: lease a unit of the coordinator's pending job (NUM_CLASSES ID classes), "
+                        "send out-of-range completions as its holder, then one valid completion; prints the unit id last")
     args = p.parse_args()
     token = open(args.token_file).read().strip()
     r = Runner(args.url, token, args.strict)
+    if args.leased is not None:
+        leased_unit_phase(r, args.leased)
+        finish(r, args)
     tasks = [int(t) for t in args.tasks.split(",")]
     task, dim, job = tasks[0], args.dimension, args.job
     unit_feature = [1.0] + [0.0] * (dim - 1)
@@ -362,6 +437,11 @@ def main():
     r.raw("HTTP/0.9", b"GET /v1/jobs\r\n\r\n")
     r.raw("pipelined requests", (f"GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n" * 50).encode())
 
+    finish(r, args)
+
+
+def finish(r, args):
+    """The summary line, the findings and failures, the JSON summary; exits."""
     alive = r.alive()
     if not alive:
         r.failures.append("the coordinator no longer answers /v1/health")
