@@ -12,6 +12,11 @@ refused (400) and store nothing (the fuzz script hashes the database before and 
 
   hostile.py --url http://127.0.0.1:PORT --token-file T --job NAME --tasks 1,2,3 --dimension 128 [--data DIR]
 
+With --leased NUM_CLASSES it runs only the leased-unit phase instead: against a coordinator with
+a pending job, it leases a unit and, as its holder, sends completions each out of range in one
+field (each must be 400 naming the field, the lease kept), then one valid completion (pred 0,
+every score 0.5), which the caller checks is all that was stored (dbcheck.py only-unit).
+
 Every request must get an answer below 500 (and the coordinator must still answer /v1/health
 afterwards). Each case also states the statuses it accepts; a different status below 500 is
 reported as a finding, not a failure, unless --strict. Exit 1 on any 5xx, dropped connection
