@@ -12,7 +12,7 @@
 #   libfuzzer  scripts/fuzz/libfuzzer.sh        libFuzzer + ASan on every parser of outside data
 #                                                (12 targets: NPY, safetensors, config.json, tokenizer,
 #                                                JPEG/PNG, job-spec YAML, lists, bank wire, API bodies),
-#                                                30 s each, ~8 min with the builds (full: 10⁶ runs or 600 s)
+#                                                30 s each, ~8 min with the builds (full: 10⁶ runs or 30 min each)
 #   slurm      scripts/slurm/test.sh            a single-node Slurm runs deploy/slurm's array
 #   cuda       scripts/cuda/nvrtc-check.sh      every CUDA kernel compiled for sm_90 through the
 #                                                Swift NVRTC loader (PyPI nvidia-cuda-nvrtc-cu12, .venv-cuda)
@@ -58,7 +58,7 @@ mkdir -p "$OUT"
 echo "hardening: binary $ADANEG, logs in $OUT" >&2
 
 if [ $FULL = 1 ]; then
-  CHAOS_ARGS=(--mode full) FUZZ_ARGS=(--examples 500 --max-time 300) LIBFUZZER_ARGS=(--runs 1000000 --seconds 600) LIMITS=(2100 600 900 600 8100 900)
+  CHAOS_ARGS=(--mode full) FUZZ_ARGS=(--examples 500 --max-time 300) LIBFUZZER_ARGS=(--runs 1000000 --seconds 1800) LIMITS=(2100 600 900 600 8100 900)
 else
   CHAOS_ARGS=(--mode ci) FUZZ_ARGS=(--examples 100 --max-time 90) LIBFUZZER_ARGS=(--seconds 30) LIMITS=(600 300 420 300 600 900)
 fi
