@@ -88,6 +88,10 @@ def main():
     ap.add_argument("--images", type=int, default=256, help="ID images (the OOD set has as many)")
     ap.add_argument("--workers", default="1,default,8", help="worker counts to run ('default': run's own choice)")
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--unit-batches", type=int, default=2,
+                    help="batches per unit: the job must have at least as many units as the largest worker count, "
+                         "or the extra workers find nothing to lease and the memory figure is not theirs")
     ap.add_argument("--results", default=os.path.join(HERE, "WORKERS.md"))
     args = ap.parse_args()
     from bench import make_images, write_list
@@ -129,8 +133,8 @@ id: {{num_classes: 10, images: {{list: id.txt}}}}
 ood:
   - {{name: synthetic, images: {{list: ood.txt}}}}
 negatives: {{text_features: text.npy, count: 100}}
-scoring: {{batch_size: 32, groups: 10}}
-unit_batches: 2
+scoring: {{batch_size: {args.batch_size}, groups: 10}}
+unit_batches: {args.unit_batches}
 keep_features: false
 """)
         db = os.path.join(job_dir, f"{name}.sqlite")
@@ -147,7 +151,8 @@ keep_features: false
         "# Local workers (bench/cpu/workers.py)",
         "",
         f"{cores} cores; ViT-B/16 architecture (random weights), {args.precision}; {len(images)} synthetic JPEGs "
-        f"({args.images} ID + {args.images} OOD); the converted-weights cache warm.",
+        f"({args.images} ID + {args.images} OOD) in units of {args.unit_batches} × {args.batch_size} "
+        f"({2 * args.images // (args.unit_batches * args.batch_size)} units); the converted-weights cache warm.",
         "",
         "| command | wall s | images/s | vs embed-images | peak PSS (MB) | peak RSS sum (MB) | PSS over 1 worker (MB) |",
         "|---|---|---|---|---|---|---|",
