@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "AdaNeg", "JobPlan", "JobSpec", "NPY", "Tensor", "Platform", "CLIP",
+                "AdaNeg", "JobPlan", "JobSpec", "NPY", "Tensor", "Platform", "CLIP", "CUDABackend",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -136,7 +136,7 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "JobPlan", "JobStore", "Coordinator", "Worker", "Report", "NegMining", "ModelHub",
+                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "JobPlan", "JobStore", "Coordinator", "Worker", "Report", "NegMining", "ModelHub", "CUDABackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -185,6 +185,6 @@ let package = Package(
             dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird")],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "AdaNeg", "NPY", "Tensor", "Coordinator", "JobPlan", "JobStore", "Worker", "JobSpec", "ModelHub", "Platform"]),
+        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "CUDABackend", "CLIP", "AdaNeg", "NPY", "Tensor", "Coordinator", "JobPlan", "JobStore", "Worker", "JobSpec", "ModelHub", "Platform"]),
     ]
 )

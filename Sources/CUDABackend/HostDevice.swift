@@ -54,9 +54,11 @@ public final class HostDevice: DeviceLayer, @unchecked Sendable {
     }
 
     public func free(_ buffer: DeviceBuffer) {
-        guard let p = memory.removeValue(forKey: buffer.address) else { return }
-        // Pending work may still use it (a GPU frees only after the stream passes): run it first.
+        guard memory[buffer.address] != nil else { return }
+        // Pending work may still use it (a GPU frees only after the stream passes): run it
+        // first, while the buffer is still there (work left queued by a failed batch included).
         drain(through: nextOperation - 1)
+        guard let p = memory.removeValue(forKey: buffer.address) else { return }
         p.deallocate()
         allocated -= sizes.removeValue(forKey: buffer.address) ?? 0
     }

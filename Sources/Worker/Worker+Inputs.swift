@@ -107,7 +107,7 @@ extension Worker {
                     errors[i] = "sample \(grant.firstSample + i): no image reference"
                 }
             }
-            let outcomes = await embedder.embed(wantedRefs)
+            let outcomes = try await embedder.embedUnit(wantedRefs)
             var uploaded = [[Float]?](repeating: nil, count: grant.count)
             var uploadedErrors = [String?](repeating: nil, count: grant.count)
             for (i, outcome) in zip(wanted, outcomes) {

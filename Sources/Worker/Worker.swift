@@ -217,6 +217,14 @@ public actor Worker: Service {
             await releaseOnStop(grant.unit)
             replicas[grant.task] = nil
             throw CancellationError()
+        } catch let error as WorkerError where error.releasesUnit {
+            // The device broke, not the unit: give the unit back and stop, since a CUDA error
+            // leaves the context unusable (a restarted worker gets a fresh one).
+            replicas[grant.task] = nil
+            embedders = [:]
+            logger.error("unit \(grant.unit) released: \(error)")
+            try await client.release(unit: grant.unit, worker: options.id)
+            throw error
         } catch {
             replicas[grant.task] = nil
             logger.error("unit \(grant.unit) failed: \(error)")

@@ -3,11 +3,19 @@ public enum WorkerError: Error, CustomStringConvertible {
     case plan(String)
     /// The model directory on this machine is not the one the job was planned with.
     case modelMismatch(path: String, found: String, expected: String)
+    /// The device (a GPU) failed, not the unit's input: the unit is released for another try.
+    case device(String)
+
+    /// Whether the unit should go back to the queue instead of being failed.
+    public var releasesUnit: Bool {
+        if case .device = self { true } else { false }
+    }
 
     public var description: String {
         switch self {
         case let .input(m): "input: \(m)"
         case let .plan(m): "plan: \(m)"
+        case let .device(m): "device: \(m)"
         case let .modelMismatch(path, found, expected):
             "model \(path) has checksum \(found) here, but the job was planned with \(expected): every worker needs the same model files"
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDABackend
 import Foundation
 import Platform
 import Tensor
@@ -7,10 +8,12 @@ import Tensor
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Show the CPU features, BLAS kernel, precisions, measured GEMM speed and free memory.",
+        abstract: "Show the CPU features, BLAS kernel, precisions, measured GEMM speed, free memory and the GPUs.",
         discussion: """
         The GEMM figures multiply two 1024×1024 matrices (fp32 through OpenBLAS, bf16 through \
-        oneDNN with fp32 accumulation) for --seconds per precision with --threads threads.
+        oneDNN with fp32 accumulation) for --seconds per precision with --threads threads. The GPU \
+        section lists the CUDA devices with the driver, cuBLAS and NVRTC versions, or says why there \
+        is none (which library was not found, and where it was looked for).
         """
     )
 
@@ -75,6 +78,8 @@ struct DoctorReport: Codable {
     var precisions: [PrecisionInfo]
     var autoPrecision: String
     var memory: MemoryFigures?
+    /// The GPU section: devices and CUDA library versions, or why the GPU path is unavailable.
+    var gpu: GPUSurvey?
 
     static func gather(gemmSeconds: Double) -> DoctorReport {
         let features = CPUFeatures.current
@@ -101,7 +106,8 @@ struct DoctorReport: Codable {
             onednn: OneDNNMatmul.version,
             precisions: precisions,
             autoPrecision: bf16Available ? auto.rawValue : Precision.fp32.rawValue,
-            memory: MemoryInfo.current().map { MemoryFigures(totalBytes: $0.totalBytes, availableBytes: $0.availableBytes) }
+            memory: MemoryInfo.current().map { MemoryFigures(totalBytes: $0.totalBytes, availableBytes: $0.availableBytes) },
+            gpu: GPUSurvey.probe()
         )
     }
 
@@ -120,6 +126,7 @@ struct DoctorReport: Codable {
         }
         lines.append("auto:       \(autoPrecision)")
         if let memory { lines.append("memory:     \(gib(memory.availableBytes)) available of \(gib(memory.totalBytes))") }
+        if let gpu { lines += gpu.lines }
         return lines.joined(separator: "\n")
     }
 }

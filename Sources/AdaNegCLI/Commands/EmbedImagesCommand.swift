@@ -37,11 +37,12 @@ struct EmbedImagesCommand: ParsableCommand {
     var resize: Int?
     @Option(help: "Centre crop size (default: the model's image size; must equal it).")
     var crop: Int?
-    @Option(name: .customLong("batch-size"), help: "Images per forward pass.")
-    var batchSize = 32
+    @Option(name: .customLong("batch-size"), help: "Images per forward pass (default: 32 on the CPU; on a GPU, what fits its memory).")
+    var batchSize: Int?
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
     @OptionGroup var precisionOptions: PrecisionOptions
+    @OptionGroup var deviceOptions: DeviceOptions
     @Option(name: .customLong("max-pixels"), help: "Refuse images with more pixels than this.")
     var maxPixels = ImageDecoder.defaultMaxPixels
     @Flag(name: .customLong("skip-bad"), help: "Write a zero row for unreadable images instead of failing.")
@@ -50,7 +51,7 @@ struct EmbedImagesCommand: ParsableCommand {
     func validate() throws {
         if let resize, resize < 1 { throw ValidationError("--resize must be positive") }
         if let crop, crop < 1 { throw ValidationError("--crop must be positive") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
     }
@@ -65,6 +66,15 @@ struct EmbedImagesCommand: ParsableCommand {
         if let threads {
             BLAS.setThreads(threads)
             NeuralKernels.activeProcessorCount = threads
+        }
+        let device = try deviceOptions.choice()
+        if device != .cpu {
+            // `auto` without a usable GPU falls through to the CPU path below, unchanged.
+            if device == .auto, precisionOptions.precision?.lowercased() == "fp32" {
+                StandardError.write("note: device auto with --precision fp32: running on the CPU (the GPU runs bf16 or fp16)\n")
+            } else if let gpu = try deviceOptions.open(lowPrecision: try precisionOptions.gpuPrecision()) {
+                return try GPUImageEmbedding(command: self, items: items, device: gpu).run()
+            }
         }
         let clip: CLIPModel
         let precision = try precisionOptions.resolve()
@@ -83,6 +93,7 @@ struct EmbedImagesCommand: ParsableCommand {
 
         // Batches are decoded and preprocessed on a background queue while the previous batch
         // runs through the transformer.
+        let batchSize = self.batchSize ?? 32
         let batches = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min(items.count, $0 + batchSize)]) }
         let maxPixels = self.maxPixels
         var offset = 0
@@ -109,6 +120,11 @@ struct EmbedImagesCommand: ParsableCommand {
             progress.advance(by: batch.count)
         }
         progress.finish()
+        try finish(features: features, dim: dim, items: items, bad: bad)
+    }
+
+    /// Lists the unreadable images and writes the output: the same for the CPU and the GPU.
+    func finish(features: [Float], dim: Int, items: [Item], bad: [(Item, String)]) throws {
         if !bad.isEmpty {
             StandardError.warn("\(bad.count) of \(items.count) image(s) could not be read; their rows are zero:")
             for (item, message) in bad { StandardError.write("  \(images):\(item.line): \(message)\n") }

@@ -26,12 +26,14 @@ struct EmbedTextCommand: ParsableCommand {
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
     @OptionGroup var precisionOptions: PrecisionOptions
+    @OptionGroup var deviceOptions: DeviceOptions
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
+        try deviceOptions.textTowerNote()
         let lines = try Self.readLines(texts)
         if let threads {
             BLAS.setThreads(threads)

@@ -31,8 +31,10 @@ struct MineNegativesCommand: ParsableCommand {
     @Option(help: "ID prompt template ({} is the class name); repeat to average several.") var template: [String] = ["The nice {}."]
     @Option(help: "Prompts embedded per block.") var block: Int = 2048
     @OptionGroup var precisionOptions: PrecisionOptions
+    @OptionGroup var deviceOptions: DeviceOptions
 
     func run() throws {
+        try deviceOptions.textTowerNote()
         let miner = NegativeMiner(model: try ModelArgument.folder(model), classes: classes, out: out, count: count, lexicon: lexicon,
                                   templates: template, block: block, precision: try precisionOptions.resolve())
         let outcome = try miner.runShowingProgress()

@@ -15,7 +15,8 @@ struct RunCommand: AsyncParsableCommand {
     )
 
     @Argument(help: "The job spec (YAML).") var job: String
-    @Option(help: "Worker processes (default: one per core).") var workers: Int?
+    @Option(help: "Worker processes (default: one per core; one with a GPU).") var workers: Int?
+    @OptionGroup var deviceOptions: DeviceOptions
     @Option(help: "SQLite database for the run.") var db: String?
     @Option(help: ArgumentHelp("Testing: milliseconds each worker sleeps per batch.", visibility: .hidden))
     var simulateBatchMs: Double = 0
@@ -32,16 +33,19 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try checkRanges()
+        let gpu = try deviceOptions.preflight()
         let loaded = try JobLoading.load(job)
         let database = db ?? ".adaneg/\(loaded.name).sqlite"
         try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path)
         let spec = try JobPreparation.resolveNegatives(loaded,
                                                        directory: URL(fileURLWithPath: database).deletingLastPathComponent().path)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let count = max(1, workers ?? cores)
+        // One GPU is best fed by one worker: more would each hold a copy of the weights.
+        let count = max(1, workers ?? (gpu == nil ? cores : 1))
         var run = EmbeddedRun(spec: spec, databasePath: database, workers: count, threadsPerWorker: max(1, cores / count))
         run.simulatedBatchMilliseconds = simulateBatchMs
         run.simulatedCrashUnit = simulateCrashUnit
+        run.device = gpu?.description
         let outcome = try await run.run()
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import CUDABackend
 import Foundation
 import JobPlan
 import Logging
@@ -22,6 +23,9 @@ struct WorkerCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var connection: CoordinatorOptions
+    @OptionGroup var deviceOptions: DeviceOptions
+    @Option(name: .customLong("batch-size"), help: "Images per forward pass on the GPU (default: what fits its memory; the CPU embeds 32 at a time).")
+    var batchSize: Int?
     @Option(help: "BLAS threads for this worker (0: OpenBLAS' default).") var threads: Int = 0
     @Option(help: "Worker id (default: host-pid).") var id: String?
     @Flag(help: "Keep waiting for new work instead of exiting when none is left.") var forever = false
@@ -42,6 +46,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func checkRanges() throws {
         if !(patience.isFinite && patience >= 0) { throw CommandFailure("--patience must be a number of seconds ≥ 0 (got \(patience))") }
+        if let batchSize, !(1...65536).contains(batchSize) { throw CommandFailure("--batch-size must be in 1...65536 (got \(batchSize))") }
         if !(0...1024).contains(threads) { throw CommandFailure("--threads must be in 0...1024 (got \(threads))") }
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
@@ -75,6 +80,20 @@ struct WorkerCommand: AsyncParsableCommand {
         case .auto: nil
         case .fp32: .fp32
         case .bf16: .bf16
+        }
+        let gpu = try deviceOptions.open()
+        if let gpu {
+            let batchSize = self.batchSize
+            Self.log("device \(deviceOptions.device): \(gpu.properties.name) (compute capability \(gpu.properties.computeCapability)); jobs planned in bf16 embed on it, others on the CPU")
+            options.makeEmbedder = { model in
+                guard model.effectivePrecision == .bf16 else {
+                    Self.log("job planned in \(model.effectivePrecision.rawValue): embedding on the CPU (the GPU runs bf16; plan the job with precision bf16 to use it)")
+                    return try CLIPImageEmbedder(source: model)
+                }
+                let embedder = try GPUImageEmbedder(source: model, device: gpu, batchSize: batchSize)
+                embedder.log = { Self.log($0) }
+                return embedder
+            }
         }
         let worker = Worker(client: client, options: options)
         let logger = Logger(label: "adaneg.worker")

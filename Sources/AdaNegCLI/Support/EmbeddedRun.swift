@@ -25,6 +25,8 @@ struct EmbeddedRun {
     /// Testing: workers abort (SIGABRT) when they lease this unit, as a trap in a worker
     /// would, so the crash-loop handling can be exercised.
     var simulatedCrashUnit: Int64?
+    /// `--device` for the workers (nil: the CPU, their default).
+    var device: String?
     /// Attempts before a unit is parked as failed.
     var maxAttempts = 3
 
@@ -109,6 +111,7 @@ struct EmbeddedRun {
         process.arguments = ["worker", "--coordinator", "http://127.0.0.1:\(port)", "--threads", "\(threadsPerWorker)",
                              "--id", id, "--simulate-batch-ms", "\(simulatedBatchMilliseconds)"]
             + (simulatedCrashUnit.map { ["--simulate-crash-unit", "\($0)"] } ?? [])
+            + (device.map { ["--device", $0] } ?? [])
         if quiet { process.standardError = FileHandle.nullDevice }
         do {
             try process.run()

@@ -14,6 +14,15 @@ public enum ImageOutcome: Sendable, Equatable {
 /// for real jobs; tests and benchmarks substitute their own).
 public protocol ImageEmbedding: Sendable {
     func embed(_ refs: [String]) async -> [ImageOutcome]
+    /// What the worker calls for a unit: as `embed`, but a failure of the embedder itself (a
+    /// GPU's CUDA error), not of one image, throws `WorkerError.device` so the unit is released
+    /// rather than failed.
+    func embedUnit(_ refs: [String]) async throws -> [ImageOutcome]
+}
+
+extension ImageEmbedding {
+    /// CPU embedders have no failure of their own: every problem is one image's.
+    public func embedUnit(_ refs: [String]) async throws -> [ImageOutcome] { await embed(refs) }
 }
 
 /// CLIP's image tower with the job's preprocessing: fetch (bounded concurrency), decode and
