@@ -81,6 +81,15 @@ struct DeviceFlagTests {
         }
     }
 
+    @Test("--batch-size out of range on worker and run: exit 2 naming the flag")
+    func batchSizeRange() throws {
+        let s = try Scratch()
+        for args in [["worker", "--coordinator", "http://127.0.0.1:9", "--batch-size", "0"], ["run", s.path("missing.yaml"), "--batch-size", "0"]] {
+            let r = try CLI.run(args, environment: Self.noGPU)
+            #expect(r.status == 2 && r.stderr.contains("--batch-size must be in 1...65536"), "\(args[0]): \(r.stderr)")
+        }
+    }
+
     @Test("--precision fp32 with --device cuda is refused before any GPU is looked for; fp16 on the CPU too")
     func precisionRules() throws {
         let s = try Scratch()

@@ -17,6 +17,8 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "The job spec (YAML).") var job: String
     @Option(help: "Worker processes (default: one per core; one with a GPU).") var workers: Int?
     @OptionGroup var deviceOptions: DeviceOptions
+    @Option(name: .customLong("batch-size"), help: "Images per forward pass on the workers' GPU (default: what fits its memory).")
+    var batchSize: Int?
     @Option(help: "SQLite database for the run.") var db: String?
     @Option(help: ArgumentHelp("Testing: milliseconds each worker sleeps per batch.", visibility: .hidden))
     var simulateBatchMs: Double = 0
@@ -26,6 +28,7 @@ struct RunCommand: AsyncParsableCommand {
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
     func checkRanges() throws {
         if let workers, !(1...1024).contains(workers) { throw CommandFailure("--workers must be in 1...1024 (got \(workers))") }
+        if let batchSize, !(1...65536).contains(batchSize) { throw CommandFailure("--batch-size must be in 1...65536 (got \(batchSize))") }
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
         }
@@ -46,6 +49,7 @@ struct RunCommand: AsyncParsableCommand {
         run.simulatedBatchMilliseconds = simulateBatchMs
         run.simulatedCrashUnit = simulateCrashUnit
         run.device = gpu?.description
+        run.gpuBatchSize = gpu == nil ? nil : batchSize
         let outcome = try await run.run()
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))

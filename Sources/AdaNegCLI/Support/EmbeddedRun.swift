@@ -27,6 +27,8 @@ struct EmbeddedRun {
     var simulatedCrashUnit: Int64?
     /// `--device` for the workers (nil: the CPU, their default).
     var device: String?
+    /// `--batch-size` for the workers' GPU (nil: they fit it to the memory).
+    var gpuBatchSize: Int?
     /// Attempts before a unit is parked as failed.
     var maxAttempts = 3
 
@@ -112,6 +114,7 @@ struct EmbeddedRun {
                              "--id", id, "--simulate-batch-ms", "\(simulatedBatchMilliseconds)"]
             + (simulatedCrashUnit.map { ["--simulate-crash-unit", "\($0)"] } ?? [])
             + (device.map { ["--device", $0] } ?? [])
+            + (gpuBatchSize.map { ["--batch-size", "\($0)"] } ?? [])
         if quiet { process.standardError = FileHandle.nullDevice }
         do {
             try process.run()
