@@ -4,6 +4,7 @@ import CUDABackend
 import Foundation
 import JobPlan
 import Logging
+import ModelHub
 import Platform
 import ServiceLifecycle
 import Tensor
@@ -83,17 +84,23 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let gpu = try deviceOptions.open()
         if let gpu {
-            let batchSize = self.batchSize
             Self.log("device \(deviceOptions.device): \(gpu.properties.name) (compute capability \(gpu.properties.computeCapability)); jobs planned in bf16 embed on it, others on the CPU")
-            options.makeEmbedder = { model in
-                guard model.effectivePrecision == .bf16 else {
-                    Self.log("job planned in \(model.effectivePrecision.rawValue): embedding on the CPU (the GPU runs bf16; plan the job with precision bf16 to use it)")
-                    return try CLIPImageEmbedder(source: model)
-                }
-                let embedder = try GPUImageEmbedder(source: model, device: gpu, batchSize: batchSize)
-                embedder.log = { Self.log($0) }
-                return embedder
+        }
+        let batchSize = self.batchSize
+        options.makeEmbedder = { planned in
+            // A job pinned to a Hub snapshot names the submitter's cache; this machine loads the
+            // same commit from its own (fetched if needed). The plan's checksum is checked on load.
+            var model = planned
+            do { model.path = try PlannedModelFolder.local(for: planned.path) } catch { throw CommandFailure("model \(planned.path): \(error)") }
+            if model.path != planned.path { Self.log("model \(planned.path) is not on this machine: loading the same commit from \(model.path)") }
+            guard let gpu else { return try CLIPImageEmbedder(source: model) }
+            guard model.effectivePrecision == .bf16 else {
+                Self.log("job planned in \(model.effectivePrecision.rawValue): embedding on the CPU (the GPU runs bf16; plan the job with precision bf16 to use it)")
+                return try CLIPImageEmbedder(source: model)
             }
+            let embedder = try GPUImageEmbedder(source: model, device: gpu, batchSize: batchSize)
+            embedder.log = { Self.log($0) }
+            return embedder
         }
         let worker = Worker(client: client, options: options)
         let logger = Logger(label: "adaneg.worker")
