@@ -185,6 +185,10 @@ let package = Package(
             dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird")],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["AdaNegCLI", "CUDABackend", "CLIP", "AdaNeg", "NPY", "Tensor", "Coordinator", "JobPlan", "JobStore", "Worker", "JobSpec", "ModelHub", "Platform"]),
+        .testTarget(name: "CLITests", dependencies: [
+            "AdaNegCLI", "CUDABackend", "CLIP", "AdaNeg", "NPY", "Tensor", "Coordinator", "JobPlan", "JobStore", "Worker", "JobSpec", "ModelHub", "Platform",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ]
 )

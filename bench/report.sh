@@ -13,17 +13,7 @@ mkdir -p "$WORK"
 if [ ! -f "$WORK/run.sqlite" ]; then
   "$ADANEG" synthesize --out "$WORK" --layout job --classes 100 --negatives 1000 --dim 64 \
     --id-samples 75000 --ood-samples 25000 --seed 1 >/dev/null
-  cat > "$WORK/job.yaml" <<YAML
-name: report-bench
-id: {num_classes: 100, features: id.npy, labels: id-labels.npy}
-ood:
-  - {name: covered, group: far, features: ood-covered.npy}
-  - {name: uncovered, group: far, features: ood-uncovered.npy}
-  - {name: near-id, group: near, features: ood-near-id.npy}
-negatives: {count: 1000, text_features: text.npy}
-scoring: {batch_size: 256, memleng: 10}
-unit_batches: 8
-YAML
+  cp "$(dirname "$0")/report-job.yaml" "$WORK/job.yaml"
   "$ADANEG" run "$WORK/job.yaml" --workers 2 --db "$WORK/run.sqlite" >/dev/null 2>&1
 fi
 echo "| format | seconds | output bytes |"

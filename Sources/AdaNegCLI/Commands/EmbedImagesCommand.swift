@@ -3,10 +3,10 @@ import CLIP
 import Dispatch
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
 #endif
 import NPY
 import Tensor
+import Worker
 
 /// `adaneg embed-images`: CLIP image features, one row per line of the image list.
 struct EmbedImagesCommand: ParsableCommand {
@@ -163,21 +163,27 @@ struct EmbedImagesCommand: ParsableCommand {
         return try ImageDecoder.decode(path: reference, maxPixels: maxPixels)
     }
 
+    /// The worker's fetcher (pooled connections, timeouts, retries of 5xx/429, a size limit), so
+    /// `embed-images` and a job read an image URL the same way.
+    static let fetcher = ImageFetcher(timeout: 60)
+
+    /// Fetches one image for a decoding thread. Those are the pixel pipeline's dispatch threads,
+    /// never the concurrency pool's, so waiting here cannot starve the task doing the fetch.
     static func fetch(_ url: URL) throws -> Data {
-        final class Result: @unchecked Sendable { var data: Data?; var error: String? }
-        let result = Result()
+        final class Outcome: @unchecked Sendable { var value: Result<Data, FetchError>? }
+        let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
-        var request = URLRequest(url: url)
-        request.timeoutInterval = 60
-        URLSession.shared.dataTask(with: request) { data, response, error in
-            if let error { result.error = error.localizedDescription }
-            else if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) { result.error = "HTTP \(http.statusCode)" }
-            else { result.data = data }
+        let reference = url.absoluteString
+        Task.detached {
+            outcome.value = await fetcher.fetch(reference)
             done.signal()
-        }.resume()
+        }
         done.wait()
-        guard let data = result.data else { throw ImageError.unreadable(path: url.absoluteString, reason: result.error ?? "no data") }
-        return data
+        switch outcome.value {
+        case let .success(data): return data
+        case let .failure(error): throw ImageError.unreadable(path: reference, reason: error.description)
+        case nil: throw ImageError.unreadable(path: reference, reason: "not fetched")
+        }
     }
 
     // MARK: Progress
