@@ -81,10 +81,12 @@ struct DeviceFlagTests {
         }
     }
 
-    @Test("--batch-size out of range on worker and run: exit 2 naming the flag")
+    @Test("--batch-size out of range on worker, run and embed-images: exit 2 naming the flag")
     func batchSizeRange() throws {
         let s = try Scratch()
-        for args in [["worker", "--coordinator", "http://127.0.0.1:9", "--batch-size", "0"], ["run", s.path("missing.yaml"), "--batch-size", "0"]] {
+        for args in [["worker", "--coordinator", "http://127.0.0.1:9", "--batch-size", "0"], ["run", s.path("missing.yaml"), "--batch-size", "0"],
+                     ["embed-images", "--model", s.path("none"), "--images", s.path("none.txt"), "--out", s.path("x.npy"), "--batch-size", "9223372036854775807"],
+                     ["embed-images", "--model", s.path("none"), "--images", s.path("none.txt"), "--out", s.path("x.npy"), "--batch-size", "0"]] {
             let r = try CLI.run(args, environment: Self.noGPU)
             #expect(r.status == 2 && r.stderr.contains("--batch-size must be in 1...65536"), "\(args[0]): \(r.stderr)")
         }

@@ -51,7 +51,6 @@ struct EmbedImagesCommand: ParsableCommand {
     func validate() throws {
         if let resize, resize < 1 { throw ValidationError("--resize must be positive") }
         if let crop, crop < 1 { throw ValidationError("--crop must be positive") }
-        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
     }
@@ -62,6 +61,7 @@ struct EmbedImagesCommand: ParsableCommand {
     }
 
     func run() throws {
+        try DeviceOptions.checkBatchSize(batchSize)
         let items = try Self.readList(images)
         if let threads {
             BLAS.setThreads(threads)

@@ -28,7 +28,7 @@ struct RunCommand: AsyncParsableCommand {
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
     func checkRanges() throws {
         if let workers, !(1...1024).contains(workers) { throw CommandFailure("--workers must be in 1...1024 (got \(workers))") }
-        if let batchSize, !(1...65536).contains(batchSize) { throw CommandFailure("--batch-size must be in 1...65536 (got \(batchSize))") }
+        try DeviceOptions.checkBatchSize(batchSize)
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
         }

@@ -47,7 +47,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func checkRanges() throws {
         if !(patience.isFinite && patience >= 0) { throw CommandFailure("--patience must be a number of seconds ≥ 0 (got \(patience))") }
-        if let batchSize, !(1...65536).contains(batchSize) { throw CommandFailure("--batch-size must be in 1...65536 (got \(batchSize))") }
+        try DeviceOptions.checkBatchSize(batchSize)
         if !(0...1024).contains(threads) { throw CommandFailure("--threads must be in 0...1024 (got \(threads))") }
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")

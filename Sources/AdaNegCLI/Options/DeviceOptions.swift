@@ -9,6 +9,17 @@ struct DeviceOptions: ParsableArguments {
                                valueName: "cpu|cuda|cuda:N|auto"))
     var device: String = "cpu"
 
+    /// Images per forward pass that `--batch-size` accepts wherever it is given: a batch of
+    /// 65,536 ViT-L/14 crops is already 39 GB of fp32 pixels.
+    static let batchSizes = 1...65536
+
+    /// `--batch-size` checked against `batchSizes` (nil: the command's own default).
+    static func checkBatchSize(_ batchSize: Int?) throws {
+        if let batchSize, !batchSizes.contains(batchSize) {
+            throw CommandFailure("--batch-size must be in \(batchSizes.lowerBound)...\(batchSizes.upperBound) (got \(batchSize))")
+        }
+    }
+
     /// The parsed choice; a spec that is none of the four forms is a `CommandFailure`.
     func choice() throws -> DeviceChoice {
         do { return try DeviceChoice.parse(device) } catch { throw CommandFailure("--device: \(error)") }
