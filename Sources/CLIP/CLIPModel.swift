@@ -35,6 +35,14 @@ public final class CLIPModel: Sendable {
     public static let vocabFile = "vocab.json"
     public static let mergesFile = "merges.txt"
 
+    /// The files of a model folder the image and text towers are loaded from, relative to the
+    /// folder and in a fixed order: what a coordinator ships to a worker that lacks the folder,
+    /// and what `ModelChecksum` covers. The tokenizer's files are not among them (workers embed
+    /// images only).
+    public static func checkpointFiles(in directory: String) throws -> [String] {
+        [configFile, weightsFile]
+    }
+
     // MARK: Loading
 
     /// Loads a model directory. Without `vocab.json`/`merges.txt` the model loads but cannot
