@@ -28,15 +28,7 @@ public enum ConvertedWeights {
 
     /// `ADANEG_CACHE_DIR`, else `$XDG_CACHE_HOME/adaneg`, else `~/.cache/adaneg`; plus `weights/`.
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        let base: URL
-        if let dir = environment["ADANEG_CACHE_DIR"], !dir.isEmpty {
-            base = URL(fileURLWithPath: dir)
-        } else if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
-            base = URL(fileURLWithPath: xdg).appendingPathComponent("adaneg")
-        } else {
-            base = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/adaneg")
-        }
-        return base.appendingPathComponent("weights")
+        CacheFolder.base(environment: environment).appendingPathComponent("weights")
     }
 
     /// The cache folder the commands use: `defaultRoot()`, or nil when `ADANEG_WEIGHT_CACHE=off`.

@@ -12,9 +12,10 @@ import Tensor
 extension Worker {
     func plan(_ job: Int64) async throws -> WorkPlan {
         if let plan = plans[job] { return plan }
-        let plan = try await client.plan(job: job)
-        let problems = plan.problems(availableBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory))
+        let planned = try await client.plan(job: job)
+        let problems = planned.problems(availableBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory))
         guard problems.isEmpty else { throw WorkerError.plan(problems.joined(separator: "; ")) }
+        let plan = try await localized(planned)
         plans[job] = plan
         return plan
     }
@@ -67,7 +68,15 @@ extension Worker {
         for i in 0..<grant.count {
             let set = grant.sets[i]
             guard set >= 0, set < plan.sets.count else { throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) is not in the plan") }
-            if let path = plan.sets[set].features {
+            if let path = plan.sets[set].features, let row = grant.stored?.feature(i), row.count == d {
+                // The coordinator's row, normalised there by the same reader.
+                out.setRow(i, row)
+                if row.allSatisfy({ $0 == 0 }) {
+                    errors[i] = "\(path): row \(grant.items[i]) is all zeros (an image that could not be embedded)"
+                }
+            } else if let path = plan.sets[set].features {
+                // Rows missing from the lease (a coordinator that could not read them, or from
+                // before rows travelled): this machine's copy of the file.
                 let source = try featureFiles.reader(path)
                 guard source.cols == d else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(d)") }
                 let item = grant.items[i]
@@ -97,7 +106,7 @@ extension Worker {
         if !toEmbed.isEmpty {
             guard let model = plan.model else { throw WorkerError.plan("image samples but no model in the plan") }
             guard let refs = grant.refs, refs.count == grant.count else { throw WorkerError.plan("unit \(grant.unit): no image references in the lease") }
-            let embedder = try embedder(model)
+            let embedder = try await embedder(model, plan: plan)
             var wanted = [Int](), wantedRefs = [String]()
             for i in toEmbed {
                 if let ref = refs[i] {
@@ -107,6 +116,7 @@ extension Worker {
                     errors[i] = "sample \(grant.firstSample + i): no image reference"
                 }
             }
+            try checkLocalImages(wantedRefs)
             let outcomes = try await embedder.embedUnit(wantedRefs)
             var uploaded = [[Float]?](repeating: nil, count: grant.count)
             var uploadedErrors = [String?](repeating: nil, count: grant.count)
@@ -130,16 +140,45 @@ extension Worker {
         return UnitInputs(features: out, errors: errors, upload: upload)
     }
 
-    func embedder(_ model: ModelSource) throws -> any ImageEmbedding {
+    /// Local image files are read where the list names them, so they need the job's data on this
+    /// machine (a shared file system). A missing file in a folder that is here is that sample's
+    /// error; a missing folder means the data is not here at all, and recording every image as
+    /// missing would corrupt the results, so the unit is refused saying so.
+    func checkLocalImages(_ refs: [String]) throws {
+        var checked = Set<String>()
+        for ref in refs {
+            guard let url = URL(string: ref), url.isFileURL else { continue }
+            let folder = url.deletingLastPathComponent().path
+            guard checked.insert(folder).inserted else { continue }
+            var isFolder: ObjCBool = false
+            if !(FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue) {
+                throw WorkerError.input("image folder \(folder) is not on this machine: local image files need the job's data at the same path here (a shared file system); serve them over HTTP for workers without it")
+            }
+        }
+    }
+
+    func embedder(_ model: ModelSource, plan: WorkPlan) async throws -> any ImageEmbedding {
         if let e = embedders[model.featureKey] { return e }
+        let e: any ImageEmbedding
+        let canFetch = try artefacts != nil && modelArtefacts(model, plan: plan) != nil
+        do {
+            e = try makeEmbedder(try await localModel(model, plan: plan))
+        } catch WorkerError.modelMismatch(let path, let found, let expected) where path == model.path && canFetch {
+            // Another model under the planned path on this machine: the coordinator's copy.
+            logger.warning("model \(path) here has checksum \(found), the job was planned with \(expected): using the coordinator's copy")
+            e = try makeEmbedder(try await localModel(model, plan: plan, refetch: true))
+        }
+        embedders[model.featureKey] = e
+        return e
+    }
+
+    private func makeEmbedder(_ model: ModelSource) throws -> any ImageEmbedding {
         if let expected = options.expectedPrecision, expected != model.effectivePrecision {
             logger.warning("job planned in \(model.effectivePrecision) (this worker was started with --precision \(expected)): embedding in \(model.effectivePrecision), so the job's features stay in one precision")
         }
         if model.effectivePrecision == .bf16 && !CPUFeatures.current.hasNativeBF16 {
             logger.warning("job planned in bf16 on a CPU without native bf16: products round as bf16 but run through fp32 kernels, more slowly")
         }
-        let e: any ImageEmbedding = try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model)
-        embedders[model.featureKey] = e
-        return e
+        return try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model)
     }
 }

@@ -24,6 +24,13 @@ public struct WorkerOptions: Sendable {
     /// The precision the person starting this worker expects (nil: whatever each job says). A
     /// job's planned precision always wins; a different expectation is logged, once per model.
     public var expectedPrecision: Precision?
+    /// Where files fetched from the coordinator are kept (`ArtefactCache`); nil: a plan's
+    /// paths are read as they are (a shared file system).
+    public var artefactCache: URL?
+    /// A model folder the plan names that is not on this machine, found another way (a Hub
+    /// snapshot through this machine's Hugging Face cache); nil from it: not that kind of
+    /// folder. Tried before the coordinator's copy.
+    public var resolveModelFolder: (@Sendable (String) throws -> String?)?
 
     public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0,
                 makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)? = nil) {
@@ -71,7 +78,11 @@ public actor Worker: Service {
         self.client = client
         self.options = options
         self.logger = logger
+        artefacts = options.artefactCache.map { ArtefactCache(root: $0, client: client) }
     }
+
+    /// The coordinator's copies of the files plans name, when this worker may fetch them.
+    let artefacts: ArtefactCache?
 
     /// One task's scorer with its bank replica and the bank version it has seen.
     struct TaskReplica {

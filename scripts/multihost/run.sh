@@ -13,6 +13,10 @@
 #               lease, stays down until the coordinator has taken the unit back (longer than
 #               the lease), then comes back up
 #   netem-loss  the same with tc netem loss 100% on worker 2's link instead of link down
+#   isolated    workers that see no file of the coordinator's: each runs in its own mount
+#               namespace with an empty tmpfs over the job's data folder and an empty working
+#               folder, so text features come from GET /v1/artefacts and feature rows in the
+#               leases (the worker's artefact cache lives outside the data folder)
 #
 # After each: every unit done, every sample exactly one result, no duplicate completion,
 # integrity_check ok, MCM/NegLabel per sample equal to the first run's; worker 2 rides out the
@@ -91,10 +95,20 @@ FAILED=0
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 W_PID=()
+ISOLATE=0
 start_worker() {
   local i=$1
-  hz_spawn "$LOG.w$i" ip netns exec "${P}w$i" "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" \
-    --threads 1 --id "host$i" --simulate-batch-ms "$BATCH_MS"
+  local worker=("$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" --threads 1 --id "host$i"
+                --simulate-batch-ms "$BATCH_MS" --artefact-cache "$OUT/cache-w$i")
+  if [ "$ISOLATE" = 1 ]; then
+    # A private mount namespace: the data folder replaced by an empty tmpfs, an empty cwd.
+    mkdir -p "$OUT/empty-w$i"
+    hz_spawn "$LOG.w$i" ip netns exec "${P}w$i" unshare --mount --propagation private \
+      sh -c 'mount -t tmpfs adaneg-empty "$1" && test -z "$(ls -A "$1")" && cd "$2" && shift 2 && exec "$@"' \
+      isolate "$OUT/data" "$OUT/empty-w$i" "${worker[@]}"
+  else
+    hz_spawn "$LOG.w$i" ip netns exec "${P}w$i" "${worker[@]}"
+  fi
   W_PID[$i]=$HZ_LAST_PID
 }
 
@@ -200,6 +214,17 @@ run_scenario() {
 run_scenario hosts none
 run_scenario link-down link-down
 run_scenario netem-loss netem-loss
+ISOLATE=1
+rm -rf "$OUT"/cache-w*
+run_scenario isolated none
+ISOLATE=0
+# The isolated workers fetched the text features (once each) and read no feature file.
+for i in 1 2 3; do
+  if grep -q "cannot read\|No such file" "$LOG.w$i"; then hz_log "isolated worker $i could not read a file: $(grep -m1 "cannot read\|No such file" "$LOG.w$i")"; FAILED=1; fi
+done
+fetched=$(grep -l "text.npy is not on this machine" "$OUT"/isolated.log.w* 2>/dev/null | wc -l)
+[ "$fetched" -ge 1 ] || { hz_log "no isolated worker fetched the text features from the coordinator"; FAILED=1; }
+hz_log "isolated: $fetched worker(s) fetched text.npy from the coordinator"
 
 {
   echo "| scenario | outage | samples | lost | duplicates | worker 2 exit | late completion refused or work abandoned | integrity | s | result |"

@@ -9,7 +9,7 @@ struct SubmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit",
         abstract: "Validate a job spec and submit it to a coordinator.",
-        discussion: "Every problem in the spec is listed at once; nothing is submitted unless the spec is valid. Paths must be valid on the coordinator's and workers' machines (a shared file system)."
+        discussion: "Every problem in the spec is listed at once; nothing is submitted unless the spec is valid. Paths must be valid on the coordinator's machine: workers fetch the files they lack from it by content, and get feature rows in their leases. Local image files need a shared file system; images by URL need none."
     )
 
     @OptionGroup var connection: CoordinatorOptions

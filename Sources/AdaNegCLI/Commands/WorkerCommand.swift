@@ -39,6 +39,10 @@ struct WorkerCommand: AsyncParsableCommand {
     var patience: Double = 3600
     @Option(help: ArgumentHelp("Testing: abort when leasing this unit, as a trapping worker would.", visibility: .hidden))
     var simulateCrashUnit: Int64?
+    @Option(name: .customLong("artefact-cache"),
+            help: ArgumentHelp("Folder for the files fetched from the coordinator (text features, permutations, model files a job names that are not on this machine, or differ here). Default: $ADANEG_CACHE_DIR/artefacts, else $XDG_CACHE_HOME/adaneg/artefacts, else ~/.cache/adaneg/artefacts; 'off' reads every path as the job names it (a shared file system).",
+                               valueName: "folder|off"))
+    var artefactCache: String?
 
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
     func validate() throws {
@@ -59,6 +63,15 @@ struct WorkerCommand: AsyncParsableCommand {
     static func log(_ message: String) {
         let time = ISO8601DateFormatter().string(from: Date())
         StandardError.write("\(time) worker: \(message)\n")
+    }
+
+    /// `--artefact-cache`, or the default folder; nil for `off`.
+    var artefactCacheFolder: URL? {
+        switch artefactCache {
+        case nil: CacheFolder.base().appendingPathComponent("artefacts")
+        case "off"?: nil
+        case let folder?: URL(fileURLWithPath: folder)
+        }
     }
 
     func run() async throws {
@@ -87,12 +100,16 @@ struct WorkerCommand: AsyncParsableCommand {
             Self.log("device \(deviceOptions.device): \(gpu.properties.name) (compute capability \(gpu.properties.computeCapability)); jobs planned in bf16 embed on it, others on the CPU")
         }
         let batchSize = self.batchSize
-        options.makeEmbedder = { planned in
+        options.artefactCache = artefactCacheFolder
+        options.resolveModelFolder = { planned in
             // A job pinned to a Hub snapshot names the submitter's cache; this machine loads the
             // same commit from its own (fetched if needed). The plan's checksum is checked on load.
-            var model = planned
-            do { model.path = try PlannedModelFolder.local(for: planned.path) } catch { throw CommandFailure("model \(planned.path): \(error)") }
-            if model.path != planned.path { Self.log("model \(planned.path) is not on this machine: loading the same commit from \(model.path)") }
+            guard PlannedModelFolder.snapshotOrigin(planned) != nil else { return nil }
+            let local = try PlannedModelFolder.local(for: planned)
+            Self.log("model \(planned) is not on this machine: loading the same commit from \(local)")
+            return local
+        }
+        options.makeEmbedder = { model in
             guard let gpu else { return try CLIPImageEmbedder(source: model) }
             guard model.effectivePrecision == .bf16 else {
                 Self.log("job planned in \(model.effectivePrecision.rawValue): embedding on the CPU (the GPU runs bf16; plan the job with precision bf16 to use it)")

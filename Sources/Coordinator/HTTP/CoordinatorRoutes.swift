@@ -65,6 +65,24 @@ struct CoordinatorRoutes {
             return try await mapped { try await c.plan(job: job) }
         }
 
+        router.get("/v1/artefacts/:sha256") { _, context -> Response in
+            let digest = try context.parameters.require("sha256")
+            guard ArtefactDigest.isSHA256(digest) else {
+                throw HTTPError(.badRequest, message: "artefacts are addressed by their sha256: 64 lower-case hex digits")
+            }
+            guard let file = try await mapped({ try await c.artefact(sha256: digest) }) else {
+                throw HTTPError(.notFound, message: "no job names a file with sha256 \(digest)")
+            }
+            // The worker verifies every byte; a size that moved is refused here already, saying
+            // which file, since no worker could use it.
+            let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil
+            guard let size, size == file.bytes else {
+                throw HTTPError(.conflict, message: "\(file.path) on the coordinator " + (size.map { "is \($0) bytes now, \(file.bytes) when the job was submitted" } ?? "cannot be read any more") + ": its job needs it unchanged")
+            }
+            let body = try await FileIO().loadFile(path: file.path, context: context, chunkLength: 1 << 20)
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(size)], body: body)
+        }
+
         router.post("/v1/leases") { request, _ -> LeaseResponse in
             let body: LeaseRequest = try await Self.json(request, limit: limit)
             return try await mapped { try await c.lease(worker: body.worker, host: body.host) }

@@ -36,6 +36,10 @@ public actor Coordinator {
     private var banks: [Int64: TaskBank] = [:]
     private var plans: [Int64: WorkPlan] = [:]
     private var leasedRefs = LeasedReferences()
+    /// Files the stored plans name, by content: what `GET /v1/artefacts/{sha256}` serves.
+    private var artefacts = ArtefactIndex()
+    /// The jobs' feature files, whose rows travel in the leases: workers need no copy of them.
+    private let featureFiles = FeatureFileRows()
     /// Leases that expired, for status and metrics.
     public private(set) var expiredLeases = 0
 
@@ -78,6 +82,7 @@ public actor Coordinator {
             return text
         }, tasks: output.tasks, items: output.items)
         logger.info("job submitted", metadata: ["job": "\(spec.name)", "tasks": "\(output.tasks.count)"])
+        _ = try plan(job: id)
         guard let record = try store.job(id: id) else { throw .unknownJob(spec.name) }
         return try summary(record, created: true)
     }
@@ -93,7 +98,20 @@ public actor Coordinator {
         if let plan = plans[id] { return plan }
         let plan = try store.plan(job: id)
         plans[id] = plan
+        artefacts.add(plan)
         return plan
+    }
+
+    /// The file a stored plan names with this content digest, and its recorded size; nil when
+    /// no job names one. Only files of plans are ever served, never an arbitrary path.
+    public func artefact(sha256: String) throws(StoreError) -> (path: String, bytes: Int)? {
+        if !artefacts.coversAllJobs {
+            // Once per process: the plans stored before it started. Later jobs are indexed as
+            // they are submitted, so an unknown digest never scans the store again.
+            for job in try store.jobs() { _ = try plan(job: job.id) }
+            artefacts.coversAllJobs = true
+        }
+        return artefacts.file(sha256: sha256)
     }
 
     public func job(named name: String) throws(StoreError) -> JobRecord {
@@ -122,14 +140,45 @@ public actor Coordinator {
                                sets: samples.sets, items: samples.items, labels: samples.labels,
                                leaseSeconds: configuration.leaseSeconds, attempt: unit.attempts)
         let plan = try plan(job: task.job)
+        var features = [[Float]?](repeating: nil, count: samples.sets.count)
+        var errors = [String?](repeating: nil, count: samples.sets.count)
         if let model = plan.model {
             let refs = try store.refs(job: task.job, sets: samples.sets, items: samples.items)
             let stored = try store.features(model: model.featureKey, refs: refs)
             leasedRefs.remember(task: unit.task, firstSample: unit.firstSample, refs: refs)
             grant.refs = refs
-            grant.stored = StoredFeatures(dimension: plan.dimension, features: stored.map { $0?.vector }, errors: stored.map { $0?.error })
+            features = stored.map { $0?.vector }
+            errors = stored.map { $0?.error }
+        }
+        let rows = featureRows(plan: plan, sets: samples.sets, items: samples.items)
+        for i in rows.indices where rows[i] != nil { features[i] = rows[i] }
+        if plan.model != nil || rows.contains(where: { $0 != nil }) {
+            grant.stored = StoredFeatures(dimension: plan.dimension, features: features, errors: errors)
         }
         return LeaseResponse(grant: grant, finished: false)
+    }
+
+    /// The normalised feature-file rows of a unit's samples of feature sets (nil for image
+    /// samples), read here so a worker needs no copy of the files. A row the coordinator
+    /// cannot read is left out: the worker then reads its own copy or fails the unit, the same
+    /// as before rows travelled, and the reason is logged here.
+    private func featureRows(plan: WorkPlan, sets: [Int], items: [Int]) -> [[Float]?] {
+        var out = [[Float]?](repeating: nil, count: sets.count)
+        var unreadable: String?
+        for i in sets.indices {
+            guard sets[i] >= 0, sets[i] < plan.sets.count, let path = plan.sets[sets[i]].features else { continue }
+            do {
+                guard let row = try featureFiles.normalizedRow(path, item: items[i]), row.count == plan.dimension else {
+                    unreadable = unreadable ?? "\(path): no row \(items[i]) of \(plan.dimension) values"
+                    continue
+                }
+                out[i] = row
+            } catch {
+                unreadable = unreadable ?? "\(path): \(error)"
+            }
+        }
+        if let unreadable { logger.warning("feature rows left out of a lease (workers read their own copy)", metadata: ["reason": "\(unreadable.loggable)"]) }
+        return out
     }
 
     /// Extends the worker's lease; a refused heartbeat (unknown unit, not the holder) leaves no

@@ -179,20 +179,44 @@ public struct CoordinatorClient: Sendable {
         request.headers.add(name: "Content-Type", value: contentType)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body { request.body = .bytes(ByteBuffer(data: body)) }
+        return try await retrying(path) {
+            let (status, data) = try await exchange(request)
+            return (200..<300).contains(status) ? .success(data) : .failure(status: status, body: data)
+        }
+    }
+
+    /// What one try of a call gave: its value, or an HTTP error status and body.
+    enum Attempt<T> {
+        case success(T)
+        case failure(status: Int, body: Data)
+    }
+
+    /// An error of the caller's own (writing a download to disk), never retried.
+    struct LocalFailure: Error {
+        var underlying: any Error
+    }
+
+    /// Runs `once` until it succeeds: transport failures and 5xx answers are retried with
+    /// backoff within `retryWindow`; a 4xx, a `ClientError` or a `LocalFailure` ends the call.
+    private func retrying<T>(_ path: String, _ once: () async throws -> Attempt<T>) async throws -> T {
         let deadline = Date().addingTimeInterval(retryWindow)
         var attempt = 0
         while true {
             var reason = ""
             do {
                 try Task.checkCancellation()
-                let (status, data) = try await exchange(request)
-                if (200..<300).contains(status) { return data }
-                let message = Self.errorMessage(data)
-                guard status >= 500 else { throw ClientError.http(status: status, message: message, path: path) }
-                reason = "HTTP \(status): \(message.prefix(200))"
-                guard Date() < deadline else { throw ClientError.http(status: status, message: message, path: path) }
+                switch try await once() {
+                case let .success(value): return value
+                case let .failure(status, data):
+                    let message = Self.errorMessage(data)
+                    guard status >= 500 else { throw ClientError.http(status: status, message: message, path: path) }
+                    reason = "HTTP \(status): \(message.prefix(200))"
+                    guard Date() < deadline else { throw ClientError.http(status: status, message: message, path: path) }
+                }
             } catch let error as ClientError {
                 throw error
+            } catch let error as LocalFailure {
+                throw error.underlying
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 reason = Self.transportReason(error, timeout: timeout)
@@ -205,6 +229,36 @@ public struct CoordinatorClient: Sendable {
             onRetry?(RetryEvent(url: base.absoluteString, reason: reason, attempt: attempt, delay: wait, remaining: remaining))
             // Throws CancellationError at once when the worker is told to stop.
             try await Task.sleep(nanoseconds: UInt64(max(wait, 0.001) * 1e9))
+        }
+    }
+
+    /// Streams artefact `digest` (`GET /v1/artefacts/{sha256}`) to `write`, chunk by chunk.
+    /// `restart` runs before every try (truncating what an interrupted try wrote); a reply
+    /// longer than the digest's size is cut off with an error, so a broken or hostile peer
+    /// cannot fill the disk. The deadline allows the declared size at 1 MiB/s on top of
+    /// `timeout`. Errors thrown by `restart` or `write` end the call as they are. Returns the
+    /// number of bytes written.
+    public func download(artefact digest: ArtefactDigest, restart: () throws -> Void,
+                         write: (ByteBuffer) throws -> Void) async throws -> Int {
+        let path = "/v1/artefacts/\(digest.sha256)"
+        var request = HTTPClientRequest(url: base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let seconds = timeout + Double(digest.bytes) / Double(1 << 20)
+        return try await retrying(path) {
+            let response = try await http.execute(request, timeout: .nanoseconds(Int64(min(seconds, 86_400 * 7) * 1e9)))
+            guard (200..<300).contains(Int(response.status.code)) else {
+                return .failure(status: Int(response.status.code), body: Data(buffer: try await response.body.collect(upTo: 1 << 16)))
+            }
+            do { try restart() } catch { throw LocalFailure(underlying: error) }
+            var received = 0
+            for try await chunk in response.body {
+                received += chunk.readableBytes
+                guard received <= digest.bytes else {
+                    throw ClientError.malformedReply(path: path, reason: "more than the \(digest.bytes) bytes the plan records")
+                }
+                do { try write(chunk) } catch { throw LocalFailure(underlying: error) }
+            }
+            return .success(received)
         }
     }
 

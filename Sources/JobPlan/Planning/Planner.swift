@@ -144,12 +144,41 @@ public enum Planner {
         }
         let finalSets = sets
         let modelSource = model?.source
+        let artefacts = try artefacts(textFeatures: textPath, permutation: permutation, model: modelSource)
         return Output(tasks: tasks, items: items) { jobID in
             WorkPlan(jobID: jobID, jobName: spec.name, scoring: spec.scoring, numID: numID, textFeatures: textPath,
                      labelCount: textShape.rows, dimension: textShape.cols, permutation: permutation, sets: finalSets,
                      syncEvery: spec.syncEvery, unitBatches: spec.unitBatches, keepFeatures: spec.keepFeatures, model: modelSource,
-                     seed: spec.seed, modelName: spec.model)
+                     seed: spec.seed, modelName: spec.model, artefacts: artefacts)
         }
+    }
+
+    /// The digests of the files a worker reads by path, so a worker without them (or with other
+    /// bytes under the same path) is served the files this job was validated with. Feature
+    /// files are not among them: their rows travel in the leases.
+    private static func artefacts(textFeatures: String, permutation: PermutationSource, model: ModelSource?) throws(Problems) -> [String: ArtefactDigest] {
+        var files = [("negatives.text_features", textFeatures)]
+        if case let .file(path) = permutation { files.append(("negatives.permutation", path)) }
+        var problems = [String]()
+        if let model {
+            do {
+                for name in try CLIPModel.checkpointFiles(in: model.path) {
+                    files.append(("model", URL(fileURLWithPath: model.path).appendingPathComponent(name).path))
+                }
+            } catch {
+                problems.append("model (\(model.path)): \(error)")
+            }
+        }
+        var out = [String: ArtefactDigest]()
+        for (key, path) in files where out[path] == nil {
+            do {
+                out[path] = try ArtefactDigest.of(file: path)
+            } catch {
+                problems.append("\(key) (\(path)): \(error)")
+            }
+        }
+        guard problems.isEmpty else { throw Problems(messages: problems) }
+        return out
     }
 
     // MARK: Images

@@ -27,12 +27,18 @@ public struct WorkPlan: Codable, Sendable, Equatable {
     /// The job's `model:` as resolved (a folder), also for feature jobs, where it mined the
     /// negatives; nil when the job names none, or in plans stored before it was recorded.
     public var modelName: String?
+    /// The content of every file the plan names that workers read (the text features, a
+    /// permutation file, the model folder's checkpoint files), by the path the plan names it
+    /// under: a worker where the path is missing or holds other bytes fetches the coordinator's
+    /// copy by digest. nil in plans stored before artefacts were recorded (paths are then read
+    /// as they are, which needs a shared file system).
+    public var artefacts: [String: ArtefactDigest]?
 
     public init(
         jobID: Int64, jobName: String, scoring: ScoringParameters, numID: Int, textFeatures: String,
         labelCount: Int, dimension: Int, permutation: PermutationSource, sets: [SetSource],
         syncEvery: Int, unitBatches: Int, keepFeatures: Bool, model: ModelSource? = nil, seed: UInt64? = nil,
-        modelName: String? = nil
+        modelName: String? = nil, artefacts: [String: ArtefactDigest]? = nil
     ) {
         self.jobID = jobID
         self.jobName = jobName
@@ -49,6 +55,7 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         self.model = model
         self.seed = seed
         self.modelName = modelName
+        self.artefacts = artefacts
     }
 
     /// Samples per work unit (0 when the product overflows, which `problems` reports).
@@ -64,6 +71,9 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         if numID < 1 || numID >= labelCount { out.append("num_id \(numID) is out of range for \(labelCount) labels") }
         if dimension < 1 { out.append("dimension \(dimension) is out of range") }
         if sets.contains(where: { $0.count < 0 }) { out.append("a set has a negative sample count") }
+        for (path, digest) in artefacts ?? [:] {
+            if let problem = digest.problem { out.append("artefact \(path.prefix(200)): \(problem)") }
+        }
         guard out.isEmpty else { return out }
         if let memory = MemoryEstimate.problem(labelCount: labelCount, dimension: dimension, unitSize: unitSize,
                                                parameters: scoring, availableBytes: availableBytes) {

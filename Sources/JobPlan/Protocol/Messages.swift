@@ -30,8 +30,10 @@ public struct LeaseGrant: Codable, Sendable, Equatable {
     public var attempt: Int
     /// Image jobs: per sample, the resolved image URL (nil for samples of feature sets).
     public var refs: [String?]?
-    /// Image jobs: what the coordinator already holds for these images under the job's model
-    /// (embedded for another task or an earlier job), so they are not embedded again.
+    /// Per sample, the feature the coordinator holds: for images, what it stored under the
+    /// job's model (embedded for another task or an earlier job), so they are not embedded
+    /// again; for samples of feature sets, the feature file's row, normalised, so a worker
+    /// needs no copy of the file (a row missing here is read from the worker's own copy).
     public var stored: StoredFeatures?
 
     public init(unit: Int64, task: Int64, job: Int64, firstSample: Int, sets: [Int], items: [Int], labels: [Int], leaseSeconds: Double, attempt: Int,

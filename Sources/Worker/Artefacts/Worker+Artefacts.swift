@@ -1,0 +1,89 @@
+import Foundation
+import JobPlan
+
+/// A plan's files on this machine: each path the plan names is used where it holds the
+/// recorded content, and replaced by the coordinator's copy (fetched once into the
+/// `ArtefactCache`) where it is missing or different.
+extension Worker {
+    /// The plan with its text features and permutation file on this machine.
+    func localized(_ plan: WorkPlan) async throws -> WorkPlan {
+        var plan = plan
+        plan.textFeatures = try await localFile(plan.textFeatures, role: "negatives.text_features", plan: plan)
+        if case let .file(path) = plan.permutation {
+            plan.permutation = .file(try await localFile(path, role: "negatives.permutation", plan: plan))
+        }
+        return plan
+    }
+
+    private func localFile(_ path: String, role: String, plan: WorkPlan) async throws -> String {
+        guard let artefacts, let digest = plan.artefacts?[path] else { return path }
+        do {
+            let (local, source) = try await artefacts.file(path, digest: digest)
+            logFetch(path, digest: digest, source: source)
+            return local
+        } catch let error as ArtefactError {
+            throw WorkerError.input("\(role): \(error)")
+        }
+    }
+
+    private func logFetch(_ path: String, digest: ArtefactDigest, source: ArtefactCache.Source) {
+        guard case let .fetched(seconds) = source else { return }
+        let mb = Double(digest.bytes) / 1e6
+        logger.info("\(path) is not on this machine as the job recorded it: fetched the coordinator's copy, \(String(format: "%.1f MB in %.2f s (%.0f MB/s)", mb, seconds, mb / max(seconds, 1e-6)))")
+    }
+
+    /// The model's files as the plan records them, by name in the folder (nil: the plan
+    /// predates artefacts, or names none for this folder).
+    func modelArtefacts(_ model: ModelSource, plan: WorkPlan) throws -> [(name: String, path: String, digest: ArtefactDigest)]? {
+        let prefix = model.path.hasSuffix("/") ? model.path : model.path + "/"
+        var out = [(name: String, path: String, digest: ArtefactDigest)]()
+        for (path, digest) in plan.artefacts ?? [:] where path.hasPrefix(prefix) {
+            let name = String(path.dropFirst(prefix.count))
+            // Plans come over the network: a name that leaves the folder never becomes a link.
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+                throw WorkerError.plan("model file '\(path.prefix(200))' is not a file name inside \(model.path)")
+            }
+            out.append((name, path, digest))
+        }
+        return out.isEmpty ? nil : out.sorted { $0.name < $1.name }
+    }
+
+    /// A folder on this machine with the model the plan names: the planned folder when it is
+    /// here, else the same model found by `resolveModelFolder` (a Hub snapshot), else the
+    /// coordinator's copy of its files. `refetch` skips the planned folder (it was found to
+    /// hold another model).
+    func localModel(_ model: ModelSource, plan: WorkPlan, refetch: Bool = false) async throws -> ModelSource {
+        var local = model
+        let files = try modelArtefacts(model, plan: plan)
+        var isFolder: ObjCBool = false
+        let here = FileManager.default.fileExists(atPath: model.path, isDirectory: &isFolder) && isFolder.boolValue
+        if here && !refetch { return model }
+        if !here, let resolve = options.resolveModelFolder {
+            do {
+                if let found = try resolve(model.path) {
+                    local.path = found
+                    return local
+                }
+            } catch {
+                guard files != nil, artefacts != nil else { throw WorkerError.input("model \(model.path): \(error)") }
+                logger.warning("model \(model.path): \(error); using the coordinator's copy instead")
+            }
+        }
+        guard let files, let artefacts else { return model }
+        var resolved = [(name: String, path: String, digest: ArtefactDigest)]()
+        for file in files {
+            do {
+                // A planned folder that is here was refused by its checksum: only cached or
+                // fetched copies now; otherwise each file is verified as it is used.
+                let (path, source) = try await artefacts.file(file.path, digest: file.digest, allowPlanned: !refetch)
+                logFetch(file.path, digest: file.digest, source: source)
+                resolved.append((file.name, path, file.digest))
+            } catch let error as ArtefactError {
+                throw WorkerError.input("model: \(error)")
+            }
+        }
+        local.path = try artefacts.modelFolder(files: resolved)
+        logger.info("model \(model.path) \(refetch ? "holds another model here" : "is not on this machine"): loading the coordinator's copy from \(local.path)")
+        return local
+    }
+}
