@@ -7,7 +7,9 @@
   dbcheck.py unit --db F --unit U                    "state owner" of a unit (read-only)
   dbcheck.py compare --baseline A.json --run B.json [--auroc 0.2] [--fpr95 1.0]
                                                      metrics of two `adaneg report --format json`
-  dbcheck.py same-scores --db A --other B --job NAME per-sample MCM and NegLabel equal
+  dbcheck.py same-scores --db A --other B --job NAME [--exact]
+                                                     per-sample MCM and NegLabel equal (--exact:
+                                                     AdaNeg's score and the prediction as well)
   dbcheck.py dump --db F                             row count and SHA-256 of every stored table
   dbcheck.py only-unit --db F --job NAME --unit U --worker W
                                                      of the job, only unit U is done (by W), and it
@@ -217,9 +219,9 @@ def cmd_same_scores(args):
         con = connect(path)
         job = job_id(con, args.job)
         return {
-            (o, p): (mcm, vanilla)
-            for o, p, mcm, vanilla in con.execute(
-                """SELECT t.ood_index, r.position, r.mcm, r.conf_vanilla
+            (o, p): (mcm, vanilla, conf, pred)
+            for o, p, mcm, vanilla, conf, pred in con.execute(
+                """SELECT t.ood_index, r.position, r.mcm, r.conf_vanilla, r.conf, r.pred
                    FROM results r JOIN tasks t ON t.id = r.task_id WHERE t.job_id = ?""",
                 (job,),
             )
@@ -229,13 +231,18 @@ def cmd_same_scores(args):
         print(f"different samples: {len(a)} vs {len(b)}")
         return 1
     bad = 0
-    for k, (ma, va) in a.items():
-        mb, vb = b[k]
-        if ma is None or mb is None or va is None or vb is None:
-            bad += int((ma, va) != (mb, vb))
-        elif not math.isclose(ma, mb, rel_tol=0, abs_tol=1e-6) or not math.isclose(va, vb, rel_tol=0, abs_tol=1e-6):
-            bad += 1
-    print(f"{len(a)} samples compared, {bad} differ in MCM or NegLabel")
+    width = 4 if args.exact else 2
+    for k, row in a.items():
+        for x, y in zip(row[:width], b[k][:width]):
+            if x is None or y is None or isinstance(x, int):
+                same = x == y
+            else:
+                same = math.isclose(x, y, rel_tol=0, abs_tol=1e-6)
+            if not same:
+                bad += 1
+                break
+    what = "MCM, NegLabel, AdaNeg or the prediction" if args.exact else "MCM or NegLabel"
+    print(f"{len(a)} samples compared, {bad} differ in {what}")
     return 1 if bad else 0
 
 
@@ -324,6 +331,7 @@ def main():
     c.add_argument("--db", required=True)
     c.add_argument("--other", required=True)
     c.add_argument("--job", required=True)
+    c.add_argument("--exact", action="store_true")
     c = sub.add_parser("dump")
     c.add_argument("--db", required=True)
     c.add_argument("--readonly", action="store_true")

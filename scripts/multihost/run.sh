@@ -17,6 +17,13 @@
 #               namespace with an empty tmpfs over the job's data folder and an empty working
 #               folder, so text features come from GET /v1/artefacts and feature rows in the
 #               leases (the worker's artefact cache lives outside the data folder)
+#   images-local, images-hub
+#               image jobs on an isolated worker: the images served over HTTP from host w3's
+#               namespace, the tiny CLIP of the tests as a local model folder on the
+#               coordinator (the worker loads the coordinator's copy) or as a Hub id from a
+#               mock hub (the worker downloads the pinned commit into its own Hugging Face
+#               cache); one worker syncing after every batch, so every score and prediction
+#               must equal `adaneg run` of the same job
 #
 # After each: every unit done, every sample exactly one result, no duplicate completion,
 # integrity_check ok, MCM/NegLabel per sample equal to the first run's; worker 2 rides out the
@@ -36,7 +43,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --batch-ms) BATCH_MS=$2; shift 2 ;;
     --lease) LEASE=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) hz_die "unknown option $1" ;;
   esac
 done
@@ -44,6 +51,8 @@ done
 command -v ip >/dev/null && command -v tc >/dev/null || hz_ensure_packages iproute2
 command -v curl >/dev/null || hz_ensure_packages curl
 hz_find_adaneg
+ADANEG_HUB_MOCK=${ADANEG_HUB_MOCK:-$(dirname "$ADANEG")/adaneg-hub-mock}
+[ -x "$ADANEG_HUB_MOCK" ] || hz_die "no adaneg-hub-mock next to $ADANEG (swift build --product adaneg-hub-mock)"
 if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/adaneg-multihost.XXXXXX); fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -225,6 +234,97 @@ done
 fetched=$(grep -l "text.npy is not on this machine" "$OUT"/isolated.log.w* 2>/dev/null | wc -l)
 [ "$fetched" -ge 1 ] || { hz_log "no isolated worker fetched the text features from the coordinator"; FAILED=1; }
 hz_log "isolated: $fetched worker(s) fetched text.npy from the coordinator"
+
+# --- image jobs on an isolated worker ----------------------------------------------------------
+FIXTURES="$HZ_ROOT/Tests/CLIPTests/Fixtures"
+IMG="$OUT/data/images" MODEL="$OUT/data/tiny-model"
+mkdir -p "$IMG" "$MODEL"
+for f in "$FIXTURES"/images/*; do case $(basename "$f") in tiny*) ;; *) cp "$f" "$IMG/" ;; esac; done
+cp "$FIXTURES/models/tiny-p32-quickgelu-fp32/config.json" "$MODEL/"
+gzip -dc "$FIXTURES/models/tiny-p32-quickgelu-fp32/model.safetensors.gz" >"$MODEL/model.safetensors"
+for f in vocab.json merges.txt; do gzip -dc "$FIXTURES/tokenizer/$f.gz" >"$MODEL/$f"; done
+"$ADANEG" synthesize --layout job --out "$OUT/data/text" --classes 2 --negatives 12 --dim 32 \
+  --id-samples 4 --ood-samples 4 --seed 1 >/dev/null || hz_die "adaneg synthesize failed"
+IMG_HOST=$SUBNET.13 IMG_PORT=8089
+hz_spawn "$OUT/images-http.log" ip netns exec "${P}w3" "$HZ_PY" -m http.server --bind "$IMG_HOST" --directory "$IMG" "$IMG_PORT"
+images_up() { [ "$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$IMG_HOST:$IMG_PORT/")" = 200 ]; }
+hz_wait_until 20 "the image server on host w3" images_up
+: >"$OUT/data/id.txt"
+: >"$OUT/data/ood.txt"
+i=0
+for f in $(cd "$IMG" && ls | sort); do
+  echo "http://$IMG_HOST:$IMG_PORT/$f $((i % 2))" >>"$OUT/data/id.txt"
+  echo "http://$IMG_HOST:$IMG_PORT/$f" >>"$OUT/data/ood.txt"
+  i=$((i + 1))
+done
+echo "http://$IMG_HOST:$IMG_PORT/missing.jpg" >>"$OUT/data/ood.txt"   # one sample error, stored as such
+# The mock hub on host w1's loopback: the submitter and w1's worker reach it, nothing else does.
+rm -f "$OUT/hub.log" "$OUT/images-http.log"
+hz_spawn "$OUT/hub.log" ip netns exec "${P}w1" "$ADANEG_HUB_MOCK" adaneg-test/tiny-clip "$MODEL"
+hub_up() { grep -q HUB= "$OUT/hub.log" 2>/dev/null; }
+hz_wait_until 20 "the mock hub" hub_up
+HUB=$(sed -n 's/^HUB=\([^ ]*\) .*/\1/p' "$OUT/hub.log")
+
+image_job() {
+  printf '%s\n' "name: $2" "model: $3" "data_root: $OUT/data" \
+    "id: {num_classes: 2, images: {list: $OUT/data/id.txt}}" \
+    "ood:" "  - {name: http-images, images: {list: $OUT/data/ood.txt}}" \
+    "negatives: {text_features: $OUT/data/text/text.npy, count: 12}" \
+    "scoring: {batch_size: 4, memleng: 3, groups: 2, thres: 0.5, gap: 0, proxy: task}" \
+    "seed: 3" "unit_batches: 2" "sync_every: 1" >"$1"
+}
+
+run_image_scenario() {
+  local name=$1 model=$2 started=$SECONDS
+  hz_log "=== $name ($model)"
+  local job="$OUT/$name.yaml" base="$OUT/$name.base.sqlite"
+  DB="$OUT/$name.sqlite" LOG="$OUT/$name.log"
+  rm -f "$DB"* "$base"* "$LOG".*
+  rm -rf "$OUT/cache-$name" "$OUT/hf-$name"
+  image_job "$job" "$name" "$model"
+  # The reference: `adaneg run` on host w1, which sees every file (the submitter's HF cache is
+  # under the data folder, so the isolated worker cannot see it).
+  in_ns "${P}w1" env HF_ENDPOINT="$HUB" HF_HOME="$OUT/data/hf" "$ADANEG" run "$job" --workers 1 --db "$base" \
+    >"$LOG.base" 2>&1 || hz_die "adaneg run of $name failed: $(tail -n 5 "$LOG.base")"
+  HZ_NETNS_EXEC=(ip netns exec "$NS_C")
+  hz_start_coordinator "$DB" "$LOG.coordinator" "$COORD_IP" 0 --token-file "$TOKEN"
+  HZ_NETNS_EXEC=()
+  URL="http://$COORD_IP:$HZ_COORD_PORT"
+  in_ns "${P}w1" env HF_ENDPOINT="$HUB" HF_HOME="$OUT/data/hf" "$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$job" \
+    >>"$LOG.coordinator" 2>&1 || hz_die "submit of $name failed (log $LOG.coordinator)"
+  mkdir -p "$OUT/empty-$name"
+  local rc=0
+  ip netns exec "${P}w1" env HF_ENDPOINT="$HUB" HF_HOME="$OUT/hf-$name" \
+    unshare --mount --propagation private \
+    sh -c 'mount -t tmpfs adaneg-empty "$1" && test -z "$(ls -A "$1")" && cd "$2" && shift 2 && exec "$@"' \
+    isolate "$OUT/data" "$OUT/empty-$name" \
+    "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" --threads 1 --id isolated \
+    --artefact-cache "$OUT/cache-$name" >"$LOG.w1" 2>&1 || rc=$?
+  kill -TERM "$HZ_COORD_PID"
+  hz_wait_exit "$HZ_COORD_PID" 30 || true
+  local result=ok check_rc=0 same_rc=0 samples lost dups integrity how
+  hz_dbcheck check --allow-errors --db "$DB" --job "$name" --json "$OUT/$name.check.json" >/dev/null || check_rc=$?
+  hz_dbcheck same-scores --exact --db "$base" --other "$DB" --job "$name" || same_rc=$?
+  read -r samples lost dups integrity < <("$HZ_PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['samples'], d['lost'], d['duplicates'], d['integrity_check'].replace(' ', '_'))" "$OUT/$name.check.json")
+  [ $check_rc = 0 ] || result="FAILED(check)"
+  [ $same_rc = 0 ] || result="FAILED(scores differ from adaneg run)"
+  local errors
+  errors=$("$HZ_PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['errored'])" "$OUT/$name.check.json")
+  [ "$errors" = 1 ] || result="FAILED($errors sample errors, expected 1: missing.jpg)"
+  case $model in
+    /*) how="model from the coordinator"
+        grep -q "loading the coordinator's copy" "$LOG.w1" || result="FAILED(the model was not fetched from the coordinator)" ;;
+    *) how="model from the mock hub"
+       [ -n "$(ls "$OUT/hf-$name/hub/models--adaneg-test--tiny-clip/snapshots" 2>/dev/null)" ] || result="FAILED(no snapshot in the worker's HF cache)" ;;
+  esac
+  grep -q "text.npy is not on this machine" "$LOG.w1" || result="FAILED(the text features were not fetched)"
+  [ $rc = 0 ] || result="FAILED(worker exited $rc: $(tail -n 1 "$LOG.w1"))"
+  [ "$result" = ok ] || { FAILED=1; MH_FAILED=1; }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "isolated worker, HTTP images, $how" "$samples" "$lost" "$dups" "$rc" "-" "$integrity" "$((SECONDS - started))" "$result" >>"$SUMMARY"
+  hz_log "$name: samples $samples, lost $lost, duplicates $dups, worker exit $rc, integrity $integrity, $how: $result"
+}
+run_image_scenario images-local "$MODEL"
+run_image_scenario images-hub adaneg-test/tiny-clip
 
 {
   echo "| scenario | outage | samples | lost | duplicates | worker 2 exit | late completion refused or work abandoned | integrity | s | result |"

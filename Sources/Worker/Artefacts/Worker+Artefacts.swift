@@ -29,7 +29,8 @@ extension Worker {
     private func logFetch(_ path: String, digest: ArtefactDigest, source: ArtefactCache.Source) {
         guard case let .fetched(seconds) = source else { return }
         let mb = Double(digest.bytes) / 1e6
-        logger.info("\(path) is not on this machine as the job recorded it: fetched the coordinator's copy, \(String(format: "%.1f MB in %.2f s (%.0f MB/s)", mb, seconds, mb / max(seconds, 1e-6)))")
+        let amount = mb < 1 ? "\(digest.bytes) bytes" : String(format: "%.1f MB in %.2f s (%.0f MB/s)", mb, seconds, mb / max(seconds, 1e-6))
+        logger.info("\(path) is not on this machine as the job recorded it: fetched the coordinator's copy, \(amount)")
     }
 
     /// The model's files as the plan records them, by name in the folder (nil: the plan
