@@ -75,7 +75,8 @@ struct ArtefactCache {
         guard found == digest else {
             throw ArtefactError.mismatch(path: "\(plannedPath) as served by the coordinator", expected: digest, found: found)
         }
-        guard fsync(fd) == 0, rename(partial.path, entry.path) == 0 else {
+        // No fsync: every use verifies the entry's digest, so one torn by a crash is fetched again.
+        guard rename(partial.path, entry.path) == 0 else {
             throw ArtefactError.unreadable(path: entry.path, reason: String(cString: strerror(errno)))
         }
     }
