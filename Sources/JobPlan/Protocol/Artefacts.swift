@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// A file a plan names (label text features, a permutation, a model folder's files),
@@ -30,42 +29,6 @@ public struct ArtefactDigest: Codable, Sendable, Hashable {
         if !Self.isSHA256(sha256) { return "sha256 '\(sha256.prefix(80))' is not 64 lower-case hex digits" }
         if !(0...Self.maxBytes).contains(bytes) { return "size \(bytes) is out of range 0...\(Self.maxBytes)" }
         return nil
-    }
-
-    /// The digest of a file's content, read in 4 MiB pieces (constant memory, any size).
-    public static func of(file path: String) throws -> ArtefactDigest {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ArtefactError.unreadable(path: path, reason: "cannot be opened") }
-        defer { try? handle.close() }
-        var hasher = ArtefactHasher()
-        do {
-            while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty { hasher.update(chunk) }
-        } catch {
-            throw ArtefactError.unreadable(path: path, reason: "\(error)")
-        }
-        return hasher.finish()
-    }
-}
-
-/// sha256 and length of a stream of bytes: hashed while a download is written, so verifying
-/// it costs no second pass over the file.
-public struct ArtefactHasher: Sendable {
-    private var sha = SHA256()
-    public private(set) var bytes = 0
-
-    public init() {}
-
-    public mutating func update(_ data: Data) {
-        sha.update(data: data)
-        bytes += data.count
-    }
-
-    public mutating func update(_ raw: UnsafeRawBufferPointer) {
-        sha.update(bufferPointer: raw)
-        bytes += raw.count
-    }
-
-    public func finish() -> ArtefactDigest {
-        ArtefactDigest(sha256: sha.finalize().map { String(format: "%02x", $0) }.joined(), bytes: bytes)
     }
 }
 
