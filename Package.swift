@@ -183,7 +183,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ModelHubTests",
-            dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["ModelHub", "HubMock", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CLITests", dependencies: [

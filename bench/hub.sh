@@ -5,6 +5,7 @@
 # files, the rename and links); curl only writes the weights to a file. Target: adaneg >= 90%.
 #   SIZE_MB=512 RUNS=5 bash bench/hub.sh            # debug binaries from `swift build`
 #   ADANEG=.build-release/release/adaneg HUB_MOCK=.build-release/release/adaneg-hub-mock bash bench/hub.sh
+#   TMPDIR=/dev/shm ...                             # both clients write to tmpfs: no disk writeback
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADANEG=${ADANEG:-.build/debug/adaneg}

@@ -77,6 +77,11 @@ struct BlobDownload {
             meter.finish(ok: false)
             throw .fileSystem(path: partial.path, reason: "cannot write the download: \(error.localizedDescription)")
         }
+        do { try writer.flush() } catch {
+            writer.close()
+            meter.finish(ok: false)
+            throw .fileSystem(path: partial.path, reason: "cannot write the download: \(error.localizedDescription)")
+        }
         writer.close()
         meter.finish(ok: (200..<300).contains(answer.status))
 

@@ -25,39 +25,29 @@ public enum ExpectedDigest: Equatable, Sendable {
     }
 }
 
-/// Hashes a download while it is written, so verifying the weights costs no second pass over
-/// a large file. Only sha256 streams: git's blob id hashes the size before the content, and a
-/// small file's size is only certain once it is complete, so those are hashed from disk at the end
-/// (`gitBlobID(of:)`); they are kilobytes to a few megabytes.
-struct StreamingDigest {
-    private var sha256 = SHA256()
-    let expected: ExpectedDigest
-
-    init(expected: ExpectedDigest) {
-        self.expected = expected
-    }
-
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        if case .sha256 = expected { sha256.update(bufferPointer: bytes) }
-    }
-
-    mutating func update(_ data: Data) {
-        data.withUnsafeBytes { update($0) }
-    }
-
-    /// nil when the digest matches (or cannot be checked), else the digest actually seen.
-    /// `file` is the complete download, read again only for git blob ids.
-    func mismatch(file: URL) throws -> String? {
+/// Checks a complete file against what its ETag promises. A download's sha256 (the weights)
+/// is computed while it is written, by `TrailingHasher`, and handed in, so verifying a large file
+/// costs no second pass; git blob ids hash the size before the content, and a small file's size is
+/// only certain once it is complete, so those are hashed from disk at the end (kilobytes to a few
+/// megabytes).
+enum DigestCheck {
+    /// nil when `file` matches `expected` (or cannot be checked), else the digest actually seen.
+    /// `sha256` is the file's sha256 when already known; without it the file is read again.
+    static func mismatch(_ expected: ExpectedDigest, file: URL, sha256: String? = nil) throws -> String? {
         switch expected {
         case .sha256(let want):
-            let actual = Self.hex(sha256.finalize())
+            let actual = try sha256 ?? Self.sha256(of: file)
             return actual == want ? nil : actual
         case .gitBlobSHA1(let want):
-            let actual = try Self.gitBlobID(of: file)
+            let actual = try gitBlobID(of: file)
             return actual == want ? nil : actual
         case .unverifiable:
             return nil
         }
+    }
+
+    static func sha256(of file: URL) throws -> String {
+        hex(SHA256.hash(data: try Data(contentsOf: file, options: .alwaysMapped)))
     }
 
     static func gitBlobID(of file: URL) throws -> String {

@@ -85,7 +85,7 @@ struct DigestTests {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("blob-\(UUID().uuidString)")
         try Data("hello\n".utf8).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
-        #expect(try StreamingDigest.gitBlobID(of: url) == "ce013625030ba8dba906f756967f9e9ca394464a")
+        #expect(try DigestCheck.gitBlobID(of: url) == "ce013625030ba8dba906f756967f9e9ca394464a")
     }
 
     @Test("progress line shows done/total, percent and speed")
