@@ -96,7 +96,7 @@ image_lists() {
 totals=() fetches=() beyond=()
 for run in $(seq "$RUNS"); do
   image_lists "$run"
-  printf '%s\n' "name: cold-images-$run" "model: $work/data/model" "data_root: $work/data" \
+  printf '%s\n' "name: cold-images-$run" "model: $work/data/model" \
     "id: {num_classes: 2, images: {list: $work/data/img-id-$run.txt}}" \
     "ood: [{name: http, images: {list: $work/data/img-ood-$run.txt}}]" \
     "negatives: {count: 100, text_features: $work/data/img-text/text.npy}" \

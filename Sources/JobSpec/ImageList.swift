@@ -178,18 +178,21 @@ extension ImageList {
     /// Turns an image reference into a URL, refusing references that leave `dataRoot` unless
     /// `allowOutsideRoot`: absolute paths, `..` that climbs above the root, `file://` URLs
     /// outside the root, and paths whose symlinks lead outside the (symlink-resolved) root.
-    /// `http(s)://` URLs pass through. Relative references resolve against `dataRoot`.
-    public static func resolve(reference: String, dataRoot: String, allowOutsideRoot: Bool) throws(JobSpecError) -> URL {
+    /// `http(s)://` URLs pass through. Relative references resolve against `dataRoot`; without
+    /// one (a job whose lists hold only URLs needs none) every file reference is refused, except
+    /// absolute ones under `allowOutsideRoot`.
+    public static func resolve(reference: String, dataRoot: String?, allowOutsideRoot: Bool) throws(JobSpecError) -> URL {
         func refuse(_ message: String) -> JobSpecError {
             JobSpecError(file: reference, problems: [JobSpecProblem(path: "reference", message: message)])
         }
-        let root = normalise(absolute(dataRoot))
+        let root = dataRoot.map { normalise(absolute($0)) }
         switch classify(reference) {
         case .invalid(let message):
             throw refuse(message)
         case .remote(let url):
             return url
         case .relative(let rel):
+            guard let root else { throw refuse(noRoot(reference)) }
             let lexical = normalise(root + "/" + rel)
             if !allowOutsideRoot {
                 guard isInside(lexical, root) else { throw refuse("'\(reference)' climbs out of the data root \(root) with '..'") }
@@ -202,6 +205,7 @@ extension ImageList {
                 guard isFileURL else {
                     throw refuse("absolute path '\(reference)' is not allowed (image references are relative to the data root; set allow_outside_root to permit)")
                 }
+                guard let root else { throw refuse(noRoot(reference)) }
                 guard isInside(lexical, root) else { throw refuse("'\(reference)' is outside the data root \(root)") }
                 try checkSymlinks(lexical, root: root, reference: reference, refuse: refuse)
             }
@@ -211,24 +215,31 @@ extension ImageList {
 
     /// The same checks without touching the file system (no symlink check); nil when fine.
     /// The loader runs this over every list entry.
-    public static func lexicalProblem(reference: String, dataRoot: String, allowOutsideRoot: Bool) -> String? {
+    public static func lexicalProblem(reference: String, dataRoot: String?, allowOutsideRoot: Bool) -> String? {
         // Fast path for the common case, a plain relative path: no scheme, no "..", not absolute.
         if let first = reference.utf8.first, first != UInt8(ascii: "/"),
            !reference.utf8.contains(UInt8(ascii: ":")), !reference.utf8.contains(0), !reference.contains("..") {
-            return nil
+            return dataRoot == nil ? noRoot(reference) : nil
         }
-        let root = normalise(absolute(dataRoot))
+        let root = dataRoot.map { normalise(absolute($0)) }
         switch classify(reference) {
         case .invalid(let message): return message
         case .remote: return nil
         case .relative(let rel):
+            guard let root else { return noRoot(reference) }
             if allowOutsideRoot || isInside(normalise(root + "/" + rel), root) { return nil }
             return "'\(reference)' climbs out of the data root with '..' (set allow_outside_root to permit)"
         case .absolute(let path, let isFileURL):
             if allowOutsideRoot { return nil }
             if !isFileURL { return "absolute path '\(reference)' is not allowed (set allow_outside_root to permit)" }
+            guard let root else { return noRoot(reference) }
             return isInside(normalise(path), root) ? nil : "'\(reference)' is outside the data root (set allow_outside_root to permit)"
         }
+    }
+
+    /// Why a file reference cannot be used in a job without `data_root`.
+    static func noRoot(_ reference: String) -> String {
+        "'\(reference.prefix(200))' is a file path, and file paths in image lists are relative to data_root, which the job does not set (lists of http(s) URLs need none)"
     }
 
     enum Reference {

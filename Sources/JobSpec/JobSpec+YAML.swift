@@ -86,8 +86,9 @@ extension JobSpec {
 /// The images of one set as the planner stores them.
 public struct ImageSamples: Sendable, Equatable {
     /// The folder the references resolve against (`data_root` for lists, the class-folder root
-    /// for folders); pass it to `ImageList.resolve`.
-    public var root: String
+    /// for folders); pass it to `ImageList.resolve`. Nil for a list in a job without `data_root`
+    /// (its references must all be URLs).
+    public var root: String?
     /// ID entries carry their class index; OOD entries are all −1.
     public var entries: [ImageListEntry]
 }
@@ -100,9 +101,6 @@ extension JobSpec {
         case nil:
             return nil
         case .list(let list)?:
-            guard let dataRoot else {
-                throw JobSpecError(file: list, problems: [JobSpecProblem(path: "data_root", message: "image lists need data_root")])
-            }
             var entries = try ImageList.read(path: list, defaultLabel: isID ? nil : -1)
             if !isID { for i in entries.indices { entries[i].label = -1 } }
             return ImageSamples(root: dataRoot, entries: entries)

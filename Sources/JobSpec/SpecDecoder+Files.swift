@@ -71,7 +71,7 @@ extension SpecDecoder {
                 do {
                     let entries = try ImageList.read(path: list, defaultLabel: isID ? nil : -1)
                     if isID { idListLabels = entries.map(\.label) }
-                    if let root = spec.dataRoot { checkReferences(entries, key: k, list: list, root: root, allowOutside: spec.allowOutsideRoot) }
+                    checkReferences(entries, key: k, list: list, root: spec.dataRoot, allowOutside: spec.allowOutsideRoot)
                 } catch {
                     for var problem in error.problems {
                         problem.path = k
@@ -169,7 +169,7 @@ extension SpecDecoder {
         }
     }
 
-    mutating func checkReferences(_ entries: [ImageListEntry], key: String, list: String, root: String, allowOutside: Bool) {
+    mutating func checkReferences(_ entries: [ImageListEntry], key: String, list: String, root: String?, allowOutside: Bool) {
         var bad = 0
         // Report by list line: recompute line numbers only for the few bad entries.
         var badReferences = [(String, String)]()

@@ -160,10 +160,6 @@ struct SpecDecoder {
             } else if model == nil && negatives.textFeatures == nil {
                 log.add("model", top.line, "missing required key 'model': without negatives.text_features the label prompts are embedded and the negatives mined with the CLIP model")
             }
-            let listSets = sets.filter { if case .list = $0.1.images { true } else { false } }.map(\.0)
-            if dataRoot == nil && !listSets.isEmpty {
-                log.add("data_root", top.line, "missing required key 'data_root': the image lists of \(listSets.joined(separator: ", ")) hold paths relative to it")
-            }
             let foldersGiveNames = if case .folders = id.images { true } else { false }
             if id.classes == nil && negatives.textFeatures == nil && !foldersGiveNames {
                 log.add("id.classes", lines["id"], "missing required key 'classes': the ID class names make the text prompts (or give negatives.text_features)")

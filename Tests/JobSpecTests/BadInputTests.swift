@@ -96,7 +96,7 @@ struct BadInputTests {
         #expect(noName.first?.line == 1)
     }
 
-    @Test("model, data_root and classes are required when the job needs them")
+    @Test("model and classes are required when the job needs them")
     func conditionallyRequired() {
         let yaml = """
         name: x
@@ -104,13 +104,43 @@ struct BadInputTests {
         ood: [{name: o, images: {folders: dir}}]
         """
         let problems = fx.problems(yaml, checkFiles: false)
-        #expect(Set(problems.map(\.path)) == ["model", "data_root", "id.classes"])
+        #expect(Set(problems.map(\.path)) == ["model", "id.classes"])
         #expect(problems.first { $0.path == "model" }?.message.contains("id, ood[0] are given as images") == true)
-        #expect(problems.first { $0.path == "data_root" }?.message.contains("id") == true)
         // Mining without text features also needs the model, even for features.
         let mining = fx.problems("name: x\nid: {classes: classes.txt, features: feat/id.npy, labels: labels.npy}\nood: [{name: b, features: feat/ood-b.npy}]\nnegatives: {count: 5}")
         #expect(mining.map(\.path) == ["model"])
         #expect(mining.first?.message.contains("mined") == true)
+    }
+
+    @Test("without data_root, lists of URLs are fine and every file path is refused at its line")
+    func noDataRoot() throws {
+        let urls = "https://images.example/cat/1.jpg 0\nhttp://images.example/dog/2.jpg 1\nhttps://images.example/bird/3.jpg 2\n"
+        fx.dir.write("lists/id-urls.txt", urls)
+        fx.dir.write("lists/ood-urls.txt", "https://images.example/a/1.jpg\n")
+        let yaml = """
+        name: x
+        model: model
+        id: {classes: classes.txt, images: lists/id-urls.txt}
+        ood: [{name: a, images: {list: lists/ood-urls.txt}}]
+        negatives: {count: 5, text_features: feat/text.npy}
+        """
+        let spec = try fx.parse(yaml)
+        #expect(spec.dataRoot == nil)
+        let samples = try #require(try spec.imageSamples(of: spec.id, isID: true))
+        #expect(samples.root == nil)
+        #expect(try samples.entries.map { try ImageList.resolve(reference: $0.reference, dataRoot: nil, allowOutsideRoot: false).absoluteString }
+                == ["https://images.example/cat/1.jpg", "http://images.example/dog/2.jpg", "https://images.example/bird/3.jpg"])
+
+        fx.dir.write("lists/id-mixed.txt", urls + "cat/4.jpg 0\nfile:///data/dog/5.jpg 1\n")
+        let problems = fx.problems(yaml.replacingOccurrences(of: "lists/id-urls.txt", with: "lists/id-mixed.txt"))
+        #expect(problems.map(\.line) == [4, 5], "\(problems.map(\.description))")
+        #expect(problems.allSatisfy { $0.path == "id.images" && $0.file == fx.dir.path + "/lists/id-mixed.txt" })
+        #expect(problems.first?.message.contains("'cat/4.jpg' is a file path") == true)
+        #expect(problems.allSatisfy { $0.message.contains("data_root, which the job does not set") })
+        #expect(throws: JobSpecError.self) { try ImageList.resolve(reference: "cat/4.jpg", dataRoot: nil, allowOutsideRoot: false) }
+        #expect(throws: JobSpecError.self) { try ImageList.resolve(reference: "file:///data/dog/5.jpg", dataRoot: nil, allowOutsideRoot: false) }
+        // allow_outside_root lets absolute paths through, with or without a root.
+        #expect(try ImageList.resolve(reference: "/data/dog/5.jpg", dataRoot: nil, allowOutsideRoot: true).path == "/data/dog/5.jpg")
     }
 
     @Test("a set needs exactly one of images and features; ID features need labels")

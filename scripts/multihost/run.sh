@@ -266,7 +266,7 @@ hz_wait_until 20 "the mock hub" hub_up
 HUB=$(sed -n 's/^HUB=\([^ ]*\) .*/\1/p' "$OUT/hub.log")
 
 image_job() {
-  printf '%s\n' "name: $2" "model: $3" "data_root: $OUT/data" \
+  printf '%s\n' "name: $2" "model: $3" \
     "id: {num_classes: 2, images: {list: $OUT/data/id.txt}}" \
     "ood:" "  - {name: http-images, images: {list: $OUT/data/ood.txt}}" \
     "negatives: {text_features: $OUT/data/text/text.npy, count: 12}" \

@@ -194,12 +194,8 @@ public enum Planner {
     /// Reads an image list or class folders and resolves every reference against its root,
     /// refusing those that leave it (unless the job allows it). Problems name the list and line.
     private static func imageSet(_ source: ImageSource, spec: JobSpec, key: String, isID: Bool, problems: inout [String]) -> ImageSet? {
-        if case .list = source, spec.dataRoot == nil {
-            problems.append("\(key).images: `data_root` is required with image lists")
-            return nil
-        }
         let entries: [ImageListEntry]
-        let root: String
+        let root: String?
         var classes: [String]?
         do {
             // The spec's own reader of a set's images (lists or class folders, OOD labels −1).
