@@ -155,6 +155,21 @@ struct HostileInputCLITests {
         #expect(process.terminationReason == .exit, "the worker died of signal \(process.terminationStatus)")
     }
 
+    @Test("worker --artefact-cache that is empty, a file, or cannot be created: exit 2 naming the flag, before any request")
+    func badArtefactCache() throws {
+        let s = try Scratch()
+        try "not a folder".write(toFile: s.path("file"), atomically: true, encoding: .utf8)
+        for folder in ["", s.path("file"), s.path("file") + "/below"] {
+            let r = try CLI.run(["worker", "--coordinator", "http://127.0.0.1:9", "--patience", "0", "--artefact-cache", folder])
+            #expect(r.status == 2, "\(folder): \(r.stderr)")
+            #expect(r.stderr.contains("--artefact-cache"), "\(r.stderr)")
+            #expect(!r.stderr.contains("127.0.0.1:9"), "it must not have tried the coordinator: \(r.stderr)")
+        }
+        let fine = try CLI.run(["worker", "--coordinator", "http://127.0.0.1:9", "--patience", "0.1", "--artefact-cache", s.path("new/cache")])
+        #expect(fine.stderr.contains("127.0.0.1:9") && !fine.stderr.contains("--artefact-cache"), "\(fine.stderr)")
+        #expect(FileManager.default.fileExists(atPath: s.path("new/cache")))
+    }
+
     @Test("a worker gives up after --patience with one line naming the coordinator")
     func workerPatience() async throws {
         let url = "http://127.0.0.1:\(try Self.deadPort())"

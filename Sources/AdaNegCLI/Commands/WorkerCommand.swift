@@ -56,6 +56,25 @@ struct WorkerCommand: AsyncParsableCommand {
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
         }
+        try checkArtefactCache()
+    }
+
+    /// A folder given with `--artefact-cache` is made usable before any unit is leased: a
+    /// worker that could not store a fetched file would fail units for a fault of its own
+    /// machine. (The default folder is created when first needed, so a read-only home matters
+    /// only to jobs that fetch.)
+    func checkArtefactCache() throws {
+        guard let given = artefactCache, given != "off" else { return }
+        if given.isEmpty { throw CommandFailure("--artefact-cache is empty: give a folder, or 'off' to read every path as the job names it") }
+        let folder = URL(fileURLWithPath: given).path
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw CommandFailure("--artefact-cache \(folder): cannot create the folder (\(error.localizedDescription))")
+        }
+        if !FileManager.default.isWritableFile(atPath: folder) {
+            throw CommandFailure("--artefact-cache \(folder): the folder is not writable")
+        }
     }
 
     /// A timestamped line on standard error: retries are logged as they happen, so an
