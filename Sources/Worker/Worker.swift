@@ -229,8 +229,9 @@ public actor Worker: Service {
             replicas[grant.task] = nil
             throw CancellationError()
         } catch let error as WorkerError where error.releasesUnit {
-            // The device broke, not the unit: give the unit back and stop, since a CUDA error
-            // leaves the context unusable (a restarted worker gets a fresh one).
+            // The device or this machine's disk broke, not the unit: give the unit back and
+            // stop, since a CUDA error leaves the context unusable (a restarted worker gets a
+            // fresh one) and a full disk stays full until someone frees it.
             replicas[grant.task] = nil
             embedders = [:]
             logger.error("unit \(grant.unit) released: \(error)")

@@ -178,6 +178,50 @@ struct ArtefactTests {
         }
     }
 
+    @Test("the coordinator's file changed after submission: each unit fails with the reason and is parked; the worker finishes")
+    func changedOnTheCoordinator() async throws {
+        let cluster = try await TestCluster()
+        defer { Task { await cluster.shutdown() } }
+        let (job, _, _) = try await submittedFeaturesJob(cluster)
+        // Longer than recorded: the coordinator answers 409, and this worker's copy differs too.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(job.directory)/text.npy"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(repeating: 0, count: 64))
+        try handle.close()
+        let w = worker(cluster, cache: cluster.directory.appendingPathComponent("cache"))
+        try await w.run()
+        #expect(await w.report.units == 0)
+        let status = try await cluster.coordinator.status(job: "test-job")
+        #expect(status.units.failed == status.units.total && status.units.total > 0)
+        for unit in status.failed {
+            #expect(unit.attempts == 3)
+            #expect(unit.error.contains("negatives.text_features") && unit.error.contains("409"), "\(unit.error)")
+        }
+    }
+
+    @Test("an artefact cache this machine cannot write: the unit goes back to the queue and the worker stops, naming the cache")
+    func cacheNotWritable() async throws {
+        let cluster = try await TestCluster()
+        defer { Task { await cluster.shutdown() } }
+        let a = try FeaturesJob(in: try folder(cluster, "a"), name: "here", shape: Self.shape)
+        let b = try FeaturesJob(in: try folder(cluster, "b"), name: "elsewhere", shape: Self.shape)
+        _ = try await cluster.coordinator.submit(try a.spec())
+        _ = try await cluster.coordinator.submit(try b.spec())
+        try FileManager.default.removeItem(atPath: "\(b.directory)/text.npy")
+        // A file where the cache folder should be: nothing can be created under it.
+        let cache = cluster.directory.appendingPathComponent("cache-is-a-file")
+        try Data("x".utf8).write(to: cache)
+        let w = worker(cluster, cache: cache)
+        await #expect {
+            try await w.run()
+        } throws: { error in
+            guard case WorkerError.storage(let message) = error else { return false }
+            return message.contains("negatives.text_features") && message.contains(cache.path)
+        }
+        let status = try await cluster.coordinator.status(job: "elsewhere")
+        #expect(status.units.failed == 0 && status.units.leased == 0 && status.units.pending == status.units.total)
+    }
+
     /// The image job's plan with its model folder moved to `path`: the artefacts keep their
     /// digests under the new folder's names, as a coordinator records them.
     func plan(_ plan: WorkPlan, modelAt path: String) throws -> WorkPlan {

@@ -21,8 +21,28 @@ extension Worker {
             let (local, source) = try await artefacts.file(path, digest: digest)
             logFetch(path, digest: digest, source: source)
             return local
-        } catch let error as ArtefactError {
-            throw WorkerError.input("\(role): \(error)")
+        } catch {
+            throw Self.fetchFailure(error, role: role, path: path)
+        }
+    }
+
+    /// What a failed fetch means for the unit. The cache's own disk failing is this machine's
+    /// fault (`storage`: released, the worker stops). The coordinator no longer serving the file
+    /// as recorded (404, or 409 when it changed since submission), or serving other bytes, is
+    /// the job's: the unit fails with the reason, so it is parked after its attempts instead
+    /// of going round the workers forever. Anything else (an unreachable coordinator) is
+    /// handled as for any request.
+    static func fetchFailure(_ error: any Error, role: String, path: String) -> any Error {
+        switch error {
+        case let failure as ArtefactError:
+            switch failure {
+            case .unreadable, .noSpace: return WorkerError.storage("\(role): the artefact cache: \(failure)")
+            case .mismatch, .invalid: return WorkerError.input("\(role): \(failure)")
+            }
+        case let failure as ClientError where failure.status == 404 || failure.status == 409:
+            return WorkerError.input("\(role): the coordinator cannot serve \(path) as the job recorded it: \(failure)")
+        default:
+            return error
         }
     }
 
@@ -79,11 +99,11 @@ extension Worker {
                 let (path, source) = try await artefacts.file(file.path, digest: file.digest, allowPlanned: !refetch)
                 logFetch(file.path, digest: file.digest, source: source)
                 resolved.append((file.name, path, file.digest))
-            } catch let error as ArtefactError {
-                throw WorkerError.input("model: \(error)")
+            } catch {
+                throw Self.fetchFailure(error, role: "model", path: file.path)
             }
         }
-        local.path = try artefacts.modelFolder(files: resolved)
+        do { local.path = try artefacts.modelFolder(files: resolved) } catch { throw Self.fetchFailure(error, role: "model", path: model.path) }
         logger.info("model \(model.path) \(refetch ? "holds another model here" : "is not on this machine"): loading the coordinator's copy from \(local.path)")
         return local
     }
