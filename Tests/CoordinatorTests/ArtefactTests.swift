@@ -51,6 +51,18 @@ struct ArtefactTests {
         return (job, plan, try #require(plan.artefacts?[plan.textFeatures]))
     }
 
+    /// Jobs "here" (folder a) and "elsewhere" (folder b) with identical files, submitted; b's
+    /// text features are then deleted, so they are only "on the coordinator", as a's copy.
+    /// (b's feature files stay: the coordinator reads them for the leases.)
+    func twoJobsOneWithoutItsTextFeatures(_ cluster: TestCluster) async throws -> (FeaturesJob, SubmitResponse, SubmitResponse) {
+        let a = try FeaturesJob(in: try folder(cluster, "a"), name: "here", shape: Self.shape)
+        let b = try FeaturesJob(in: try folder(cluster, "b"), name: "elsewhere", shape: Self.shape)
+        let submittedA = try await cluster.coordinator.submit(try a.spec())
+        let submittedB = try await cluster.coordinator.submit(try b.spec())
+        try FileManager.default.removeItem(atPath: "\(b.directory)/text.npy")
+        return (b, submittedA, submittedB)
+    }
+
     @Test("a submitted plan records each file's digest; the coordinator serves it by digest, and only that")
     func serving() async throws {
         let cluster = try await TestCluster()
@@ -107,14 +119,8 @@ struct ArtefactTests {
     func textFeaturesFetched() async throws {
         let cluster = try await TestCluster()
         defer { Task { await cluster.shutdown() } }
-        let a = try FeaturesJob(in: try folder(cluster, "a"), name: "here", shape: Self.shape)
-        let b = try FeaturesJob(in: try folder(cluster, "b"), name: "elsewhere", shape: Self.shape)
-        let submittedA = try await cluster.coordinator.submit(try a.spec())
-        let submittedB = try await cluster.coordinator.submit(try b.spec())
+        let (b, submittedA, submittedB) = try await twoJobsOneWithoutItsTextFeatures(cluster)
         let jobA = submittedA.job, jobB = submittedB.job
-        // The second job's text features are now only "on the coordinator", as the first job's
-        // copy. (Its feature files stay: the coordinator reads them for the leases.)
-        try FileManager.default.removeItem(atPath: "\(b.directory)/text.npy")
         let cache = cluster.directory.appendingPathComponent("cache")
         let w = worker(cluster, cache: cache)
         try await w.run()
@@ -203,11 +209,7 @@ struct ArtefactTests {
     func cacheNotWritable() async throws {
         let cluster = try await TestCluster()
         defer { Task { await cluster.shutdown() } }
-        let a = try FeaturesJob(in: try folder(cluster, "a"), name: "here", shape: Self.shape)
-        let b = try FeaturesJob(in: try folder(cluster, "b"), name: "elsewhere", shape: Self.shape)
-        _ = try await cluster.coordinator.submit(try a.spec())
-        _ = try await cluster.coordinator.submit(try b.spec())
-        try FileManager.default.removeItem(atPath: "\(b.directory)/text.npy")
+        _ = try await twoJobsOneWithoutItsTextFeatures(cluster)
         // A file where the cache folder should be: nothing can be created under it.
         let cache = cluster.directory.appendingPathComponent("cache-is-a-file")
         try Data("x".utf8).write(to: cache)
