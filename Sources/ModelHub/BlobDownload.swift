@@ -68,16 +68,14 @@ struct BlobDownload {
                                               try writer.append(bytes)
                                               meter.advance(by: bytes.count)
                                           })
+            // What is still gathered in memory goes to disk here, where a failed write is
+            // reported as one (`close()` on the paths below keeps what it can for a resume).
+            try writer.flush()
         } catch let failure as TransportFailure {
             writer.close()
             meter.finish(ok: false)
             return .retry(after: nil, .transport(repo: repo, file: file, reason: failure.reason))
         } catch {
-            writer.close()
-            meter.finish(ok: false)
-            throw .fileSystem(path: partial.path, reason: "cannot write the download: \(error.localizedDescription)")
-        }
-        do { try writer.flush() } catch {
             writer.close()
             meter.finish(ok: false)
             throw .fileSystem(path: partial.path, reason: "cannot write the download: \(error.localizedDescription)")
