@@ -4,8 +4,9 @@ import Foundation
 
 /// A minimal SQLite connection: prepared statements, typed binding, transactions.
 ///
-/// The coordinator is the only writer, and it owns exactly one connection (inside the
-/// `Coordinator` actor), so this type needs no locking of its own.
+/// The coordinator is the only writer (`DatabaseLock` keeps other processes out), and it owns
+/// exactly one connection (inside the `Coordinator` actor), so this type needs no locking of
+/// its own.
 final class SQLiteConnection {
     private var handle: OpaquePointer?
     let path: String
@@ -47,10 +48,29 @@ final class SQLiteConnection {
 
     func execute(_ sql: String) throws(StoreError) {
         var error: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
+        let rc = sqlite3_exec(handle, sql, nil, nil, &error)
+        guard rc == SQLITE_OK else {
             let message = error.map { String(cString: $0) } ?? lastError
             sqlite3_free(error)
+            noteFailure(rc, message: message)
             throw .database(path: path, message: message)
+        }
+    }
+
+    /// The first failure of the storage under the database (a full disk, an I/O error), kept
+    /// for whoever owns the process: `run` stops on it, `serve` keeps answering 5xx and waits
+    /// for space. The failed transaction was rolled back, so nothing stored is lost.
+    private(set) var storageFailure: StoreError?
+
+    /// Records `rc` as the storage failure when it is one.
+    func noteFailure(_ rc: Int32, message: String) {
+        guard storageFailure == nil else { return }
+        switch rc & 0xFF {
+        case SQLITE_FULL:
+            storageFailure = .database(path: path, message: "the disk holding it is full (SQLite: \(message)); what was stored is kept")
+        case SQLITE_IOERR:
+            storageFailure = .database(path: path, message: "an I/O error writing it (SQLite: \(message)); what was stored is kept")
+        default: break
         }
     }
 
@@ -132,10 +152,13 @@ final class Statement {
     /// Advances; true while a row is available.
     @discardableResult
     func step() throws(StoreError) -> Bool {
-        switch sqlite3_step(stmt) {
+        let rc = sqlite3_step(stmt)
+        switch rc {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
-        default: throw .database(path: connection.path, message: connection.lastError)
+        default:
+            connection.noteFailure(rc, message: connection.lastError)
+            throw .database(path: connection.path, message: connection.lastError)
         }
     }
 

@@ -38,34 +38,52 @@ enum Schema {
         """,
     ]
 
-    /// Checks a database opened read-only: it must be an adaneg database at exactly the
-    /// current version (a reader cannot migrate). Every failure names what the file is.
-    static func checkReadable(_ db: SQLiteConnection) throws(StoreError) {
+    /// The adaneg schema version of an open database: nil for a database without tables (new
+    /// or empty), which a writer may initialise. The one check of what a file is, shared by
+    /// readers and writers, so neither `report` nor `serve`/`run`/`rescore` ever takes another
+    /// program's database for its own: a file that is not SQLite, or an SQLite database with
+    /// tables but no `schema_version`, is refused, naming the file. Reads only.
+    static func identify(_ db: SQLiteConnection) throws(StoreError) -> Int? {
+        let tables: Int64
         let hasVersionTable: Int64
         do {
+            tables = try db.scalar("SELECT count(*) FROM sqlite_master") ?? 0
             hasVersionTable = try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") ?? 0
         } catch {
             if db.lastErrorCode == SQLITE_NOTADB { throw .database(path: db.path, message: "not an SQLite database") }
             throw error
         }
-        guard hasVersionTable > 0 else {
-            throw .database(path: db.path, message: "an SQLite database, but not an adaneg one (it has no schema_version table)")
+        if hasVersionTable == 0 {
+            if tables == 0 { return nil }
+            throw .foreign(path: db.path)
         }
-        let version = Int(try db.scalar("SELECT max(version) FROM schema_version") ?? 0)
+        return Int(try db.scalar("SELECT max(version) FROM schema_version") ?? 0)
+    }
+
+    /// Checks a database opened read-only: it must be an adaneg database at exactly the
+    /// current version (a reader cannot migrate). Every failure names what the file is.
+    static func checkReadable(_ db: SQLiteConnection) throws(StoreError) {
+        guard let version = try identify(db) else {
+            throw .database(path: db.path, message: "an SQLite database without tables, not an adaneg one (it has no schema_version table)")
+        }
         if version > currentVersion { throw .newerSchema(path: db.path, found: version, supported: currentVersion) }
         if version < currentVersion {
             throw .database(path: db.path, message: "schema version \(version) is older than this adaneg's \(currentVersion); readers do not migrate: open it once with `adaneg serve --db` or `adaneg run` (which migrate it)")
         }
     }
 
-    /// Applies the schema to a new database, migrates an older one, refuses a newer one.
+    /// Applies the schema to a new database, migrates an older one, refuses a newer one and
+    /// another program's, before anything is written (the journal mode included), so a
+    /// refused file stays byte-identical.
     static func prepare(_ db: SQLiteConnection) throws(StoreError) {
+        if let version = try identify(db), version > currentVersion {
+            throw .newerSchema(path: db.path, found: version, supported: currentVersion)
+        }
         try db.execute("PRAGMA journal_mode = WAL")
         try db.execute("PRAGMA synchronous = NORMAL")
         try db.execute("PRAGMA foreign_keys = ON")
         try db.transaction { () throws(StoreError) in
-            let hasVersionTable = try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") ?? 0
-            var version = hasVersionTable > 0 ? Int(try db.scalar("SELECT max(version) FROM schema_version") ?? 0) : 0
+            var version = try identify(db) ?? 0
             if version > currentVersion {
                 throw .newerSchema(path: db.path, found: version, supported: currentVersion)
             }

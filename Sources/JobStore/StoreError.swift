@@ -3,6 +3,10 @@ import AdaNeg
 public enum StoreError: Error, Equatable, CustomStringConvertible {
     case database(path: String, message: String)
     case newerSchema(path: String, found: Int, supported: Int)
+    /// Another process writes the database (nil: it has not said who it is).
+    case inUse(path: String, owner: DatabaseOwner?)
+    /// An SQLite database with tables but no adaneg schema: another program's, never written.
+    case foreign(path: String)
     case unknownJob(String)
     case unknownUnit(Int64)
     case unknownTask(Int64)
@@ -16,6 +20,13 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case let .database(path, message): "database \(path): \(message)"
         case let .newerSchema(path, found, supported):
             "database \(path) has schema version \(found); this adaneg supports up to \(supported): upgrade adaneg"
+        case let .inUse(path, owner):
+            "database \(path) is in use by another adaneg process (\(owner.map(\.description) ?? "its pid is not recorded yet"))"
+                + "; one coordinator writes a database at a time: stop that process or use another --db "
+                + "(`adaneg status --db` and `adaneg report --db` can read it meanwhile)"
+        case let .foreign(path):
+            "database \(path): an SQLite database, but not an adaneg one (it has tables and no schema_version table); "
+                + "adaneg does not write another program's database: give a new file or an adaneg database"
         case let .unknownJob(name): "no job named '\(name)'"
         case let .unknownUnit(id): "no unit \(id)"
         case let .unknownTask(id): "no task \(id)"

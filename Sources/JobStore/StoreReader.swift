@@ -59,6 +59,10 @@ public class StoreReader {
 
     public var path: String { db.path }
 
+    /// The first failure of the storage under the database (disk full, I/O error) this
+    /// connection met, naming the database and the cause; nil while writes succeed.
+    public var storageFailure: StoreError? { db.storageFailure }
+
     // MARK: Jobs and tasks
 
     private static let jobColumns = "id, name, spec_yaml, plan_json, created_at"

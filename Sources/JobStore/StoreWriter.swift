@@ -3,14 +3,24 @@ import Foundation
 import JobPlan
 
 /// The coordinator's persistent state, written: one instance per coordinator, owned by the
-/// `Coordinator` actor, so it is the database's single writer. Opening it creates or migrates
+/// `Coordinator` actor, so it is the database's single writer, and the database's lock
+/// (`DatabaseLock`) keeps any other process from writing it meanwhile. Opening it creates or migrates
 /// the database. Every multi-row change runs in one transaction, so a crash at any moment
 /// leaves either the whole change or none of it.
 public final class StoreWriter: StoreReader {
+    /// This process's exclusive right to write the database (nil for `:memory:`), held as long
+    /// as the writer lives.
+    private let lock: DatabaseLock?
+
     /// Opens the database at `path` for writing, creating it or migrating it to the current
-    /// schema first.
+    /// schema first. Refuses, before writing or locking anything, a file that is not SQLite or
+    /// is another program's database (it stays byte-identical); then takes the database's
+    /// lock, so a second writer in another process fails at once with `.inUse` naming the
+    /// holder (pid, host, command), while readers are never blocked.
     public init(path: String) throws(StoreError) {
         let connection = try SQLiteConnection(path: path)
+        _ = try Schema.identify(connection)
+        lock = path == ":memory:" ? nil : try DatabaseLock(databasePath: path)
         try Schema.prepare(connection)
         super.init(connection: connection)
     }

@@ -30,8 +30,12 @@ public enum ProgressText {
 
     /// Throughput and ETA, or why there is none.
     static func speedLine(_ p: JobProgress) -> String {
-        if p.remainingSamples == 0 {
-            return p.units.failed > 0 ? "finished, with failed units (their samples have no results)" : "finished"
+        switch p.units.state {
+        case .failed: return "FAILED: every unit failed (the failed units below say why); no sample has a result"
+        case .finishedWithFailures:
+            return "finished with failures: \(p.units.failed) of \(p.units.total) units failed (their samples have no results)"
+        case .complete: return "finished"
+        case .running: break
         }
         guard let t = p.throughput else { return "throughput: not measured yet (no completed unit with timing); ETA unknown" }
         let basis = t.basis == "completions"

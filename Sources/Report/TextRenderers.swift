@@ -43,6 +43,15 @@ extension JobReport {
     /// One line on how complete the job is.
     var progressLine: String {
         let u = progress.units
+        // Nothing left to run: a failed job says so, never that it is still under way.
+        switch u.state {
+        case .failed:
+            return "FAILED: all \(u.total) units failed; no sample has a result (see the failed units)."
+        case .finishedWithFailures:
+            return "FINISHED WITH FAILURES: \(u.done)/\(u.total) units done, \(u.failed) failed; "
+                + "\(progress.results)/\(progress.samples) samples have results. Metrics cover the scored samples only."
+        case .running, .complete: break
+        }
         if progress.partial {
             return "PARTIAL: \(u.done)/\(u.total) units done (\(u.leased) leased, \(u.pending) pending, \(u.failed) failed); "
                 + "\(progress.results)/\(progress.samples) samples have results. Metrics cover the scored samples only."

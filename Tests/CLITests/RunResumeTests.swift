@@ -2,6 +2,7 @@ import AdaNeg
 import Coordinator
 import Foundation
 import JobPlan
+import JobStore
 import NPY
 import Testing
 
@@ -36,7 +37,8 @@ struct RunResumeTests {
         try first.run()
         try await Wait.until(60, "a few units to be done") {
             guard FileManager.default.fileExists(atPath: db) else { return false }
-            let status = try? await Coordinator(databasePath: db).status(job: "resume")
+            // Read-only: the running `run` holds the database's write lock.
+            let status = try? StoreReader(readingAt: db).status(job: "resume", now: 0, expiredLeases: 0)
             return (status?.units.done ?? 0) >= 3
         }
         first.interrupt()

@@ -141,7 +141,16 @@ struct PanelsTests {
         #expect(ProgressText.render(Self.progress()) == expected)
         var done = Self.progress()
         done.remainingSamples = 0
-        #expect(ProgressText.speedLine(done) == "finished, with failed units (their samples have no results)")
+        done.units = UnitCounts()
+        done.units.done = 12
+        done.units.failed = 1
+        #expect(ProgressText.speedLine(done) == "finished with failures: 1 of 13 units failed (their samples have no results)")
+        // Every unit failed: the job failed; it is not "not finished" nor an ETA.
+        done.units.done = 0
+        #expect(ProgressText.speedLine(done).hasPrefix("FAILED: every unit failed"))
+        done.units.failed = 0
+        done.units.done = 13
+        #expect(ProgressText.speedLine(done) == "finished")
         var fresh = Self.progress()
         fresh.throughput = nil
         fresh.etaSeconds = nil

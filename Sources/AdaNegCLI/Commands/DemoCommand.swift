@@ -66,6 +66,10 @@ struct DemoCommand: AsyncParsableCommand {
         print(String(format: "ID accuracy (AdaNeg task proxy, mean over sets): %.2f%%", 100 * acc.reduce(0, +) / Double(max(acc.count, 1))))
         print(String(format: "Scored %d samples per proxy in %.1f s + %.1f s with %d workers. These are synthetic data.",
                      task.status.results, task.seconds, sample.seconds, workers))
+        // Failed units: exit 1, as `run` (the tables above leave their samples out).
+        for outcome in [task, sample] {
+            if let failure = RunSummary.failure(outcome) { throw failure }
+        }
     }
 }
 

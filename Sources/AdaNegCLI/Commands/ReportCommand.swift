@@ -75,7 +75,13 @@ struct ReportCommand: AsyncParsableCommand {
             throw CommandFailure(error.description)
         }
         if report.progress.partial, out != nil || format != .table {
-            StandardError.warn("job \(job) is not finished: the report is partial (\(report.progress.results)/\(report.progress.samples) samples)")
+            let u = report.progress.units
+            let state = switch u.state {
+            case .failed: "failed (all \(u.total) units failed)"
+            case .finishedWithFailures: "finished with failures (\(u.failed) of \(u.total) units failed)"
+            case .running, .complete: "is not finished"
+            }
+            StandardError.warn("job \(job) \(state): the report is partial (\(report.progress.results)/\(report.progress.samples) samples)")
         }
     }
 

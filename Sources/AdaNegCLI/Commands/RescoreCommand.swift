@@ -13,7 +13,11 @@ struct RescoreCommand: AsyncParsableCommand {
         discussion: """
         The original spec is read from the database, the given hyperparameters replace its own, \
         and the new job (named <job>-rescore-<n> unless --name is given) runs with local workers \
-        like `adaneg run`. Precomputed features are read again; nothing is embedded twice.
+        like `adaneg run`. Precomputed features are read again; nothing is embedded twice. \
+        --name must not be the original job's, nor another job's with a different spec \
+        (the same spec resumes an interrupted re-score). The database must not be in use by \
+        another process (a running `serve`): stop it first. Exit status as for `adaneg run`: \
+        0 done, 1 finished with failed units, 2 refused.
         """
     )
 
@@ -37,12 +41,12 @@ struct RescoreCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
         let coordinator: Coordinator
         let original: JobSpec
-        let existing: [String]
+        let existing: [JobRecord]
         do {
             coordinator = try Coordinator(databasePath: db)
             let record = try await coordinator.job(named: job)
             original = try JobSpecLoader.parse(yaml: record.specYAML, baseDirectory: "/", file: "\(db): job \(job)")
-            existing = try await coordinator.jobs().map(\.name)
+            existing = try await coordinator.jobs()
         } catch {
             throw CommandFailure("\(error)")
         }
@@ -62,12 +66,23 @@ struct RescoreCommand: AsyncParsableCommand {
         let problems = p.problems()
         guard problems.isEmpty else { throw CommandFailure("invalid hyperparameters: " + problems.joined(separator: "; ")) }
         spec.scoring = p
-        spec.name = name ?? (1...).lazy.map { "\(job)-rescore-\($0)" }.first { !existing.contains($0) } ?? "\(job)-rescore"
+        if let name, name == job {
+            throw CommandFailure("--name '\(name)' is the job being re-scored: a re-score is a new job next to the original "
+                + "in \(db); give another --name, or none for \(job)-rescore-<n>")
+        }
+        let names = Set(existing.map(\.name))
+        spec.name = name ?? (1...).lazy.map { "\(job)-rescore-\($0)" }.first { !names.contains($0) } ?? "\(job)-rescore"
         let text = spec.canonicalYAML()
         do {
             spec = try JobSpecLoader.parse(yaml: text, baseDirectory: "/", file: spec.name)
         } catch {
             throw CommandFailure("\(error)")
+        }
+        // A job of that name with the same spec is this re-score, interrupted: running it
+        // again resumes it. Any other job of that name is a clash, refused before any work.
+        if let clash = existing.first(where: { $0.name == spec.name }), clash.specYAML != spec.canonicalYAML() {
+            throw CommandFailure("--name '\(spec.name)': \(db) already has a job of that name with another spec "
+                + "(other hyperparameters or inputs); give another --name")
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let count = max(1, workers ?? cores)
@@ -75,5 +90,6 @@ struct RescoreCommand: AsyncParsableCommand {
         print("re-scored '\(job)' as '\(spec.name)'")
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))
+        if let failure = RunSummary.failure(outcome) { throw failure }
     }
 }

@@ -10,7 +10,16 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run a job end to end on this machine: a coordinator on SQLite plus local worker processes.",
         discussion: """
         Running the same command again after an interruption resumes: completed units are kept \
-        and only the rest is scored. The database defaults to .adaneg/<job name>.sqlite.
+        and only the rest is scored. The database defaults to .adaneg/<job name>.sqlite; one \
+        process writes a database at a time (a second `run`, `serve` or `rescore` on it is \
+        refused, naming the holder), and a file that is not an adaneg database is never written.
+
+        Exit status: 0 every unit done (samples that could not be scored, such as an unreadable \
+        image, are counted and named in the summary and left out of the metrics); 1 the job \
+        finished with failures (units failed after their attempts, or a set has no metrics \
+        because every sample of it errored; the summary names them); 2 refused or stopped: bad \
+        input, the database in use or not adaneg's, an interruption, or the database's disk \
+        full (run the same command again to resume).
         """
     )
 
@@ -53,11 +62,9 @@ struct RunCommand: AsyncParsableCommand {
         let outcome = try await run.run()
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))
-        // The metrics above are complete but for the parked units; a script must still see
-        // that the run did not go cleanly.
-        if let first = outcome.killerUnits.first {
-            throw CommandFailure("workers keep dying on unit \(first.unit): \(first.reason)")
-        }
+        // The metrics above are complete but for the failures; a script must still see that
+        // the run did not go cleanly (exit 1, not 2: the job ran, the input was accepted).
+        if let failure = RunSummary.failure(outcome) { throw failure }
     }
 }
 
@@ -70,12 +77,46 @@ enum RunSummary {
         }
     }
 
+    /// Why a job that ran to its end did not succeed, or nil when it did: units that failed
+    /// (first those whose workers kept dying), then sets left without metrics because every
+    /// sample of theirs errored. Per-sample errors alone are within tolerance (no spec key sets
+    /// one): they are named in the summary and left out of the metrics.
+    static func failure(_ o: EmbeddedRun.Outcome) -> JobFailure? {
+        if let first = o.killerUnits.first {
+            return JobFailure("workers keep dying on unit \(first.unit): \(first.reason)")
+        }
+        let units = o.status.units
+        let first = o.status.failed.first.map { "; first: unit \($0.unit) (task \($0.task)): \($0.error)" } ?? ""
+        switch units.state {
+        case .failed:
+            return JobFailure("job '\(o.status.job)' failed: all \(units.total) units failed, nothing was scored\(first)")
+        case .finishedWithFailures:
+            return JobFailure("job '\(o.status.job)' finished with failures: \(units.failed) of \(units.total) units failed\(first)")
+        case .running, .complete:
+            break
+        }
+        let empty = o.report.sets.filter { $0.metrics.isEmpty && $0.missing == 0 && $0.errored > 0 }
+        guard let set = empty.first else { return nil }
+        let reason = o.report.sampleErrors.first { $0.set == set.name }.map { ": \($0.message)" } ?? ""
+        return JobFailure("job '\(o.status.job)' finished with failures: set '\(set.name)' has no metrics, "
+            + "\(set.errored) of its \(set.samples) samples errored\(reason)")
+    }
+
     static func text(_ o: EmbeddedRun.Outcome) -> String {
         var lines = [String]()
         let acc = o.report.sets.compactMap { $0.metrics["adaneg"]?.accuracy }
         if !acc.isEmpty { lines.append(String(format: "ID accuracy (AdaNeg prediction, mean over sets): %.2f%%", 100 * acc.reduce(0, +) / Double(acc.count))) }
+        switch o.status.units.state {
+        case .failed: lines.append("job '\(o.status.job)' FAILED: every unit failed")
+        case .finishedWithFailures: lines.append("job '\(o.status.job)' finished with failures")
+        case .running, .complete: break
+        }
         let errored = o.report.sets.reduce(0) { $0 + $1.errored }
-        if errored > 0 { lines.append("\(errored) samples could not be scored (see adaneg status)") }
+        if errored > 0 { lines.append("\(errored) samples could not be scored (left out of the metrics; see adaneg report):") }
+        for e in o.report.sampleErrors.prefix(5) {
+            lines.append("  set \(e.set): \(e.count) sample\(e.count == 1 ? "" : "s"): \(e.message)")
+        }
+        if o.report.sampleErrors.count > 5 { lines.append("  … and \(o.report.sampleErrors.count - 5) more kinds of error (adaneg report)") }
         if o.status.units.failed > 0 { lines.append("\(o.status.units.failed) units failed; their samples are missing from the metrics") }
         let killers = Dictionary(o.killerUnits.map { ($0.unit, $0.reason) }, uniquingKeysWith: { a, _ in a })
         for unit in o.status.failed.prefix(10) {

@@ -51,6 +51,10 @@ extension AdaNegCommand {
         } catch let failure as CommandFailure {
             StandardError.write("error: \(failure.message)\n")
             Foundation.exit(2)
+        } catch let failure as JobFailure {
+            // A job that ran to its end with failures (units failed): 1, not 2.
+            StandardError.write("error: \(failure.message)\n")
+            Foundation.exit(JobFailure.exitStatus)
         } catch {
             exit(withError: error)
         }

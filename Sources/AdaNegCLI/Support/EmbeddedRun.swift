@@ -135,12 +135,7 @@ struct EmbeddedRun {
         while true {
             if Task.isShuttingDownGracefully {
                 progress.finish()
-                pool.stopAll()
-                let deadline = Date().addingTimeInterval(30)
-                while pool.anyRunning && Date() < deadline {
-                    try await Task.sleep(nanoseconds: 50_000_000)
-                }
-                pool.killAll()
+                await stop(pool)
                 let status = try await coordinatorStatus(coordinator)
                 throw CommandFailure("interrupted with \(status.units.done) of \(status.units.total) units done; run the same command again to resume")
             }
@@ -162,6 +157,14 @@ struct EmbeddedRun {
                     throw CommandFailure("worker processes keep dying before they finish a unit: \(reason)")
                 }
             }
+            // The database's disk is full (or failing): the workers' results would only be
+            // refused and retried. `run` owns its coordinator, so it stops with the cause;
+            // what is stored is kept and the same command resumes.
+            if let failure = await coordinator.storageFailure {
+                progress.finish()
+                await stop(pool)
+                throw CommandFailure("\(failure); the run stopped (`adaneg serve` would wait for space): free space and run the same command again to resume")
+            }
             let status = try await coordinatorStatus(coordinator)
             progress.update(status, elapsed: Date().timeIntervalSince(started))
             if !status.units.isFinished && pool.needsReplacement {
@@ -178,6 +181,17 @@ struct EmbeddedRun {
             }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
+    }
+
+    /// Asks the workers to stop (they release their units), waits up to 30 s, then kills the rest.
+    private func stop(_ pool: WorkerPool) async {
+        pool.stopAll()
+        let deadline = Date().addingTimeInterval(30)
+        while pool.anyRunning && Date() < deadline {
+            // Cancelled: no more waiting, the rest is killed.
+            if (try? await Task.sleep(nanoseconds: 50_000_000)) == nil { break }
+        }
+        pool.killAll()
     }
 
     private func coordinatorStatus(_ coordinator: Coordinator) async throws -> JobStatus {

@@ -187,7 +187,7 @@ func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         case .unknownJob, .unknownUnit, .unknownTask: throw HTTPError(.notFound, message: error.description)
         case .notLeaseHolder, .jobConflict: throw HTTPError(.conflict, message: error.description)
         case .invalidResults, .invalidJob: throw HTTPError(.badRequest, message: error.description)
-        case .database, .newerSchema:
+        case .database, .newerSchema, .inUse, .foreign:
             // The only 5xx the API gives: the store failed (a full disk, an unreadable file).
             // Workers retry it; the operator needs to see it here.
             Logger(label: "adaneg.coordinator").error("request failed in the store: \(error.description)")
