@@ -43,7 +43,7 @@ let package = Package(
 
         // MARK: Numerics
         .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "Platform"], swiftSettings: numericSettings),
-        .target(name: "NPY"),
+        .target(name: "NPY", dependencies: ["Platform"]),
         .target(name: "AdaNeg", dependencies: ["Tensor"], swiftSettings: numericSettings),
 
         // MARK: Jobs
@@ -72,7 +72,7 @@ let package = Package(
         // (report, status --db).
         .target(
             name: "JobStore",
-            dependencies: ["JobPlan", "AdaNeg", "NPY", "Tensor", "CSQLite"],
+            dependencies: ["JobPlan", "AdaNeg", "NPY", "Tensor", "Platform", "CSQLite"],
             resources: [.embedInCode("schema.sql")]
         ),
         .target(

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// The activation inside the transformer MLPs, from `hidden_act`.
 public enum Activation: String, Sendable, Equatable {
@@ -147,9 +148,9 @@ public struct CLIPConfig: Sendable, Equatable {
     public static func load(path: String) throws(CLIPConfigError) -> CLIPConfig {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try RegularFile.read(path)
         } catch {
-            throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "file not found")
+            throw .unreadable(path: path, reason: error.reason)
         }
         return try decode(data, path: path)
     }

@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import Platform
 
 /// OpenAI CLIP's byte-level BPE tokenizer (`SimpleTokenizer`, as in open_clip), reading the
 /// Hugging Face files `vocab.json` and `merges.txt`.
@@ -72,8 +73,8 @@ public final class CLIPTokenizer: @unchecked Sendable {
 
     static func readFile(_ path: String) throws(TokenizerError) -> Data {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? error.localizedDescription : "file not found")
+        do { data = try RegularFile.read(path) } catch {
+            throw .unreadable(path: path, reason: error.reason)
         }
         guard path.hasSuffix(".gz") else { return data }
         do { return try Gzip.decompress(data) } catch {

@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import Platform
 
 /// A decoded image: tightly packed 8-bit RGB, row-major.
 public struct RGBImage: Sendable, Equatable {
@@ -35,9 +36,12 @@ public enum ImageDecoder {
 
     /// Reads and decodes a file.
     public static func decode(path: String, maxPixels: Int = defaultMaxPixels) throws(ImageError) -> RGBImage {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .missing(path: path) }
-        if isDirectory.boolValue { throw .unreadable(path: path, reason: "is a directory") }
+        do {
+            try RegularFile.check(path)
+        } catch {
+            if error.problem == .missing { throw .missing(path: path) }
+            throw .unreadable(path: path, reason: error.reason)
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// Identifies a model directory's weights and architecture: FNV-1a (64-bit) over
 /// `config.json` and `model.safetensors`, read as little-endian 64-bit words (the tail
@@ -16,6 +17,7 @@ public enum ModelChecksum {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw CheckpointError.missingFile(path: path, what: name == CLIPModel.configFile ? "CLIP config" : "CLIP weights")
             }
+            try RegularFile.check(path)
             let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
             hash = mix(hash, UInt64(data.count))
             hash = data.withUnsafeBytes { raw in

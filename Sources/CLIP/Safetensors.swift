@@ -187,7 +187,9 @@ final class MappedFile: @unchecked Sendable {
     private let lock = NSLock()
 
     init(path: String) throws(SafetensorsError) {
-        let fd = open(path, O_RDONLY)
+        // Checked before `open`, which blocks on a FIFO; the `fstat` below catches a swap.
+        do { try RegularFile.check(path) } catch { throw .unreadable(path: path, reason: error.reason) }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let reason = errno == ENOENT ? "file not found" : String(cString: strerror(errno))
             throw .unreadable(path: path, reason: reason)

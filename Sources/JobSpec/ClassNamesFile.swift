@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// The ID class-names file, the one reader of it (the spec's checks, the planner's class count,
 /// NegMining's prompts): UTF-8, one name per line, names trimmed of surrounding blanks, blank
@@ -17,8 +18,11 @@ public struct ClassNamesFile: Sendable, Equatable {
     /// `JobSpecProblem` with its line, under `key`.
     public static func read(_ path: String, key: String = "id.classes") throws(JobSpecError) -> ClassNamesFile {
         func refuse(_ problems: [JobSpecProblem]) -> JobSpecError { JobSpecError(file: path, problems: problems) }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw refuse([JobSpecProblem(path: key, message: "cannot read class-names file \(path)")])
+        let data: Data
+        do {
+            data = try RegularFile.read(path)
+        } catch {
+            throw refuse([JobSpecProblem(path: key, message: "cannot read class-names file: \(error)")])
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw refuse([JobSpecProblem(path: key, message: "class-names file \(path) is not UTF-8 text")])

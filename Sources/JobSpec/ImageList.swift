@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -32,9 +33,9 @@ public enum ImageList {
     public static func read(path: String, defaultLabel: Int?) throws(JobSpecError) -> [ImageListEntry] {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try RegularFile.read(path)
         } catch {
-            throw JobSpecError(file: path, problems: [JobSpecProblem(path: "", message: "cannot read image list: \(reason(error))", file: path)])
+            throw JobSpecError(file: path, problems: [JobSpecProblem(path: "", message: "cannot read image list: \(error)", file: path)])
         }
         return try parse(data, file: path, defaultLabel: defaultLabel)
     }
@@ -324,6 +325,7 @@ extension ImageList {
 }
 
 func reason(_ error: any Error) -> String {
+    if let error = error as? RegularFileError { return error.description }
     let ns = error as NSError
     if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError {
         return underlying.localizedDescription

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import NPY
 
 /// Decodes and validates `jobs/*.yaml`.
@@ -32,7 +33,7 @@ public enum JobSpecLoader {
         let url = URL(fileURLWithPath: path)
         let text: String
         do {
-            let data = try Data(contentsOf: url)
+            let data = try RegularFile.read(path)
             guard let decoded = String(data: data, encoding: .utf8) else {
                 throw JobSpecError(file: path, problems: [JobSpecProblem(path: "", message: "the spec is not UTF-8 text")])
             }

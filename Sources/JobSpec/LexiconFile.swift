@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// A user's candidate list for NegMining, the one reader of it (the spec's checks and the
 /// miner): one `word<TAB>noun` or `word<TAB>adj` per line; blank lines and `#` comments are
@@ -12,8 +13,11 @@ public struct LexiconFile: Sendable, Equatable {
 
     /// Reads `path`; malformed lines are problems with their line numbers, under `key`.
     public static func read(_ path: String, key: String = "negatives.lexicon") throws(JobSpecError) -> LexiconFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JobSpecError(file: path, problems: [JobSpecProblem(path: key, message: "cannot read lexicon \(path)")])
+        let data: Data
+        do {
+            data = try RegularFile.read(path)
+        } catch {
+            throw JobSpecError(file: path, problems: [JobSpecProblem(path: key, message: "cannot read lexicon: \(error)")])
         }
         var problems = [JobSpecProblem]()
         var bad = 0

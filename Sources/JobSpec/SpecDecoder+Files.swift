@@ -1,5 +1,6 @@
 import Foundation
 import NPY
+import Platform
 
 /// The file pass: every file the spec names exists and agrees with the rest (shapes, label
 /// ranges, image references, class names, lexicon, permutation).
@@ -14,18 +15,25 @@ extension SpecDecoder {
         return directory.map { $0 == isDir.boolValue } ?? true
     }
 
-    /// Checks that a file exists and is a regular file; reports and returns false otherwise.
+    /// Checks that a file exists and is a regular file (a FIFO, a device or a socket would block
+    /// or never end when read); reports and returns false otherwise. Nothing is opened.
     mutating func requireFile(_ key: String, _ path: String, _ what: String) -> Bool {
-        var isDir: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-            fileProblem(key, "\(what) not found: \(path)")
+        do {
+            try RegularFile.check(path)
+            return true
+        } catch {
+            fileProblem(key, Self.refusal(error, what: what))
             return false
         }
-        if isDir.boolValue {
-            fileProblem(key, "\(what) \(path) is a folder, not a file")
-            return false
+    }
+
+    /// A `RegularFile` refusal in the words of the spec's checks.
+    static func refusal(_ error: RegularFileError, what: String) -> String {
+        switch error.problem {
+        case .missing: "\(what) not found: \(error.path)"
+        case let .notRegular(kind): "\(what) \(error.path) is \(kind), not a regular file"
+        case let .unreadable(reason): "\(what) \(error.path) cannot be read: \(reason)"
         }
-        return true
     }
 
     mutating func checkFilesOf(_ spec: inout JobSpec) {
@@ -39,11 +47,15 @@ extension SpecDecoder {
             if !exists(model, directory: true) {
                 fileProblem("model", exists(model) ? "model \(model) is not a folder (expected the Hugging Face CLIP layout)" : "model folder not found: \(model)")
             } else {
-                let missing = ["config.json", "model.safetensors", "vocab.json", "merges.txt"].filter { !exists(model + "/" + $0) }
+                let files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
+                let missing = files.filter { !exists(model + "/" + $0) }
                 if !missing.isEmpty {
                     fileProblem("model", "model folder \(model) lacks \(missing.joined(separator: ", ")) (expected the Hugging Face CLIP layout)")
                 }
-                if let data = FileManager.default.contents(atPath: model + "/config.json"),
+                for file in files where exists(model + "/" + file) {
+                    do { try RegularFile.check(model + "/" + file) } catch { fileProblem("model", Self.refusal(error, what: "model file")) }
+                }
+                if let data = try? RegularFile.read(model + "/config.json"),
                    let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                    let projection = json["projection_dim"] as? Int {
                     dims.append(("model (projection_dim in config.json)", projection))
@@ -191,7 +203,7 @@ extension SpecDecoder {
 
     /// The first line on which each of `references` appears in a list file.
     func listLineNumbers(_ list: String, references: Set<String>) -> [String: Int] {
-        guard let data = FileManager.default.contents(atPath: list) else { return [:] }
+        guard let data = try? RegularFile.read(list) else { return [:] }
         var out = [String: Int]()
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             guard let first = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).first else { continue }

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// Reading and writing `.npy` files.
 public enum NPYFile {
@@ -7,6 +8,7 @@ public enum NPYFile {
     // MARK: Reading
 
     public static func read(_ path: String) throws(NPYError) -> NPYArray {
+        do { try RegularFile.check(path) } catch { throw .notAFile(error) }
         let bytes: Data
         do {
             bytes = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
@@ -30,6 +32,7 @@ public enum NPYFile {
     /// Reads only the header of a `.npy` file (shape and dtype) and checks that the file is long
     /// enough to hold the data it declares: validating a job never loads gigabytes of features.
     public static func readHeader(_ path: String) throws(NPYError) -> NPYHeaderInfo {
+        do { try RegularFile.check(path) } catch { throw .notAFile(error) }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
         }

@@ -11,7 +11,7 @@ extension NPYFile {
     public static func readIntegers(_ path: String) throws(NPYError) -> [Int] {
         let array = try read(path)
         guard array.shape.count == 1 || (array.shape.count == 2 && (array.shape[0] == 1 || array.shape[1] == 1)) else {
-            throw .unsupportedRank(path: path, shape: array.shape)
+            throw .notAVector(path: path, shape: array.shape)
         }
         do {
             return try array.integers()

@@ -25,6 +25,15 @@ public struct RegularFileError: Error, Equatable, CustomStringConvertible, Senda
         self.problem = problem
     }
 
+    /// The problem without the path, for messages that name the path themselves.
+    public var reason: String {
+        switch problem {
+        case .missing: "file not found"
+        case let .notRegular(kind): "is \(kind), not a regular file"
+        case let .unreadable(reason): reason
+        }
+    }
+
     public var description: String {
         switch problem {
         case .missing: "\(path): no such file"

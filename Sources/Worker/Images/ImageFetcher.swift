@@ -3,6 +3,7 @@ import Foundation
 import JobPlan
 import NIOCore
 import NIOFoundationCompat
+import Platform
 
 /// Why an image's bytes could not be had; becomes the sample's error in the results.
 public enum FetchError: Error, Equatable, CustomStringConvertible {
@@ -70,19 +71,30 @@ public struct ImageFetcher: Sendable {
     public func fetch(_ ref: String) async -> Result<Data, FetchError> {
         guard let url = URL(string: ref), let scheme = url.scheme?.lowercased() else { return .failure(.badReference(ref)) }
         switch scheme {
-        case "file": return readFile(url.path, ref: ref)
+        case "file":
+            // Off the cooperative pool: a slow disk must not stall the worker's other tasks.
+            let path = url.path, limit = maxBytes
+            return await BlockingIO.run { Self.readFile(path, ref: ref, maxBytes: limit) }
         case "http", "https": return await download(url, ref: ref)
         default: return .failure(.badReference(ref))
         }
     }
 
-    private func readFile(_ path: String, ref: String) -> Result<Data, FetchError> {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return .failure(.missing(ref)) }
-        if let size = attributes[.size] as? Int, size > maxBytes { return .failure(.tooLarge(ref, bytes: size, limit: maxBytes)) }
+    /// A local image: a regular file (a FIFO or a device is that sample's error, never a read
+    /// that blocks or never ends), at most `maxBytes` long.
+    static func readFile(_ path: String, ref: String, maxBytes: Int) -> Result<Data, FetchError> {
         do {
-            return .success(try Data(contentsOf: URL(fileURLWithPath: path)))
+            try RegularFile.check(path)
         } catch {
-            return .failure(.unreadable(ref, reason: error.localizedDescription))
+            return .failure(error.problem == .missing ? .missing(ref) : .unreadable(ref, reason: error.reason))
+        }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxBytes {
+            return .failure(.tooLarge(ref, bytes: size, limit: maxBytes))
+        }
+        do {
+            return .success(try RegularFile.read(path, maxBytes: maxBytes))
+        } catch {
+            return .failure(error.problem == .missing ? .missing(ref) : .unreadable(ref, reason: error.reason))
         }
     }
 
