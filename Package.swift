@@ -118,7 +118,7 @@ let package = Package(
         .target(name: "NegMining", dependencies: ["Tensor", "CLIP", "JobSpec", "NPY", "Platform"]),
 
         // MARK: Reporting
-        .target(name: "Report", dependencies: ["AdaNeg", "JobPlan", "JobStore", "NPY", "Tensor", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Report", dependencies: ["AdaNeg", "JobPlan", "JobStore", "NPY", "Tensor", "Platform", .product(name: "Yams", package: "Yams")]),
 
         // MARK: CLIP
         .target(name: "CLIP", dependencies: ["Tensor", "Platform", "CImageCodecs"], swiftSettings: numericSettings),

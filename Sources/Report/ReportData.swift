@@ -2,6 +2,7 @@ import AdaNeg
 import Foundation
 import JobPlan
 import JobStore
+import Platform
 
 /// Everything a report is computed from: the job, its plan, and each task's stored results.
 /// Gathered from a database (`ReportLoader`) or from a coordinator over HTTP (the CLI), or built
@@ -63,7 +64,8 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
     case missingDatabase(String)
     case store(String)
     case unknownJob(name: String, known: [String])
-    case unwritableOutput(path: String, reason: String)
+    /// `--out` refused or not writable (OutputTarget's policy).
+    case output(OutputError)
     case source(String)
 
     public var description: String {
@@ -74,7 +76,7 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
         case let .store(message): message
         case let .unknownJob(name, known):
             "no job named '\(name)'" + (known.isEmpty ? " (the database holds no jobs)" : " (jobs: \(known.joined(separator: ", ")))")
-        case let .unwritableOutput(path, reason): "cannot write the report to \(path): \(reason)"
+        case let .output(error): error.description
         case let .source(message): message
         }
     }

@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import Platform
 
 /// Output formats of `adaneg report`.
 public enum ReportFormat: String, CaseIterable, Sendable {
@@ -247,27 +248,28 @@ extension JobReport {
     }
 }
 
-/// Writes a rendered report to a file, or standard output for nil or `-`.
+/// Writes a rendered report to a file (through `OutputTarget`, the one policy for outputs), or
+/// standard output for nil or `-`.
 public enum ReportOutput {
-    public static func write(_ text: String, to path: String?) throws(ReportError) {
-        guard let path, path != "-" else {
+    /// What `--out` may replace: a text file (a previous report, in any format); never a
+    /// database, a `.npy` or anything else binary.
+    public static let replaceable = OutputTarget.Replaceable.text
+
+    /// The checked `--out`, nil for standard output; `inputs` (the database) are never replaced.
+    public static func target(_ path: String?, inputs: [OutputTarget.Input] = []) throws(ReportError) -> OutputTarget? {
+        guard let path, path != "-" else { return nil }
+        do { return try OutputTarget.file(path, flag: "--out", replacing: replaceable, inputs: inputs) } catch { throw .output(error) }
+    }
+
+    public static func write(_ text: String, to target: OutputTarget?) throws(ReportError) {
+        guard let target else {
             FileHandle.standardOutput.write(Data(text.utf8))
             return
         }
-        let url = URL(fileURLWithPath: path)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw .unwritableOutput(path: path, reason: "it is a directory")
-        }
-        let parent = url.deletingLastPathComponent().path
-        if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
-            throw .unwritableOutput(path: path, reason: "the directory \(parent) does not exist")
-        }
-        do {
-            try Data(text.utf8).write(to: url, options: .atomic)
-        } catch {
-            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
-            throw .unwritableOutput(path: path, reason: FileManager.default.isWritableFile(atPath: parent) ? reason : "permission denied")
-        }
+        do { try target.write(Data(text.utf8)) } catch { throw .output(error) }
+    }
+
+    public static func write(_ text: String, to path: String?) throws(ReportError) {
+        try write(text, to: try target(path))
     }
 }

@@ -23,11 +23,13 @@ enum CLI {
         return candidates[0].appendingPathComponent("adaneg")
     }
 
-    /// Runs with the test's environment, plus `environment` (a nil value removes a variable).
-    static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
+    /// Runs with the test's environment, plus `environment` (a nil value removes a variable),
+    /// in `directory` (default: the test's own).
+    static func run(_ arguments: [String], environment: [String: String?] = [:], directory: URL? = nil) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         if !environment.isEmpty {
             var env = ProcessInfo.processInfo.environment
             for (key, value) in environment { env[key] = value }

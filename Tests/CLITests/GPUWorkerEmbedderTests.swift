@@ -178,7 +178,8 @@ struct GPUEmbedImagesTests {
         #expect(cpu.status == 0, "\(cpu.stderr)")
         let command = try EmbedImagesCommand.parse(["--model", model, "--images", s.path("list.txt"), "--out", s.path("gpu.npy"),
                                                     "--skip-bad", "--batch-size", "2"])
-        try GPUImageEmbedding(command: command, items: try EmbedImagesCommand.readList(s.path("list.txt")), device: HostDevice(lowPrecision: low)).run()
+        let items = try EmbedImagesCommand.readList(s.path("list.txt"))
+        try GPUImageEmbedding(command: command, items: items, device: HostDevice(lowPrecision: low), output: try command.outputTarget(items)).run()
         let (rows, cols, a) = try NPYFile.readMatrix(s.path("cpu.npy"))
         let (rows2, cols2, b) = try NPYFile.readMatrix(s.path("gpu.npy"))
         #expect(rows == paths.count && rows2 == rows && cols2 == cols)

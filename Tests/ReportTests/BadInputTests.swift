@@ -76,8 +76,9 @@ struct BadInputTests {
         do { try ReportOutput.write("x", to: missingParent) } catch {
             #expect(error.description.contains("does not exist"))
         }
+        #expect(throws: ReportError.self) { try ReportOutput.write("x", to: dir.path) }
         do { try ReportOutput.write("x", to: dir.path) } catch {
-            #expect(error.description.contains("is a directory"))
+            #expect(error.description.contains("is a folder"))
         }
         let ok = dir.appendingPathComponent("r.txt").path
         try ReportOutput.write("hello", to: ok)

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import JobSpec
 import NPY
+import Platform
 
 /// `adaneg demo`: the embedded default, end to end on data the project generates.
 struct DemoCommand: AsyncParsableCommand {
@@ -18,7 +19,7 @@ struct DemoCommand: AsyncParsableCommand {
         """
     )
 
-    @Option(help: "Where to write the data, the job specs and the database.") var dir: String = "demo-data"
+    @Option(help: "Folder for the data, the job specs and the database: created if missing; an empty folder or a previous demo's is replaced, any other folder refused.") var dir: String = "demo-data"
     @Option(help: "Seed for the data and the stream order.") var seed: UInt64 = 0
     @Option(help: "Worker processes.") var workers: Int = 2
     @Option(help: "C, ID classes.") var classes: Int = SyntheticBenchmark.Shape.demo.classes
@@ -35,17 +36,22 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try SyntheticSize.check(shape)
         print("adaneg demo — SYNTHETIC data (not real images): C = \(classes) ID classes, M = \(negatives) negative labels, D = \(dim), \(idSamples) ID samples, \(oodSamples) per OOD set, seed \(seed)")
-        try OutputDirectory.create(dir)
-        try DemoData.write(SyntheticBenchmark(shape: shape, seed: seed), to: dir)
+        // A new folder, an empty one or a previous demo's (its manifest.json names `adaneg demo`):
+        // the data and the specs are built beside it and renamed into place, so the previous
+        // demo's database goes with its folder and nothing else is ever removed.
+        try OutputTarget.checkedFolder(dir, flag: "--dir", writer: DemoData.writer, extraFiles: DemoData.databaseFiles).commitFolder { folder in
+            try DemoData.write(SyntheticBenchmark(shape: shape, seed: seed), to: folder)
+            for proxy in ProxyKind.allCases {
+                let path = "\(folder)/demo-\(proxy.rawValue).yaml"
+                try failing(path) { try DemoData.spec(proxy: proxy, negatives: negatives, seed: seed).write(toFile: path, atomically: true, encoding: .utf8) }
+            }
+        }
 
-        let database = "\(dir)/demo.sqlite"
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+        let database = "\(dir)/\(DemoData.database)"
         let cores = ProcessInfo.processInfo.activeProcessorCount
         var runs = [ProxyKind: EmbeddedRun.Outcome]()
         for proxy in ProxyKind.allCases {
-            let path = "\(dir)/demo-\(proxy.rawValue).yaml"
-            try failing(path) { try DemoData.spec(proxy: proxy, negatives: negatives, seed: seed).write(toFile: path, atomically: true, encoding: .utf8) }
-            let spec = try JobLoading.load(path)
+            let spec = try JobLoading.load("\(dir)/demo-\(proxy.rawValue).yaml")
             StandardError.write("running job \(spec.name) (\(proxy.rawValue)-adaptive proxies) with \(workers) workers\n")
             runs[proxy] = try await EmbeddedRun(spec: spec, databasePath: database, workers: max(1, workers),
                                                 threadsPerWorker: max(1, cores / max(1, workers))).run()
@@ -75,6 +81,12 @@ struct DemoCommand: AsyncParsableCommand {
 
 /// The demo's files, in the layout `jobs/demo.yaml` expects.
 enum DemoData {
+    /// The name in the manifest of the folder `demo --dir` writes.
+    static let writer = "adaneg demo"
+    static let database = "demo.sqlite"
+    /// The database and its SQLite side files and lock, which the runs add to the folder.
+    static let databaseFiles = ["", "-wal", "-shm", "-journal", ".lock"].map { database + $0 }
+
     static func write(_ data: SyntheticBenchmark, to dir: String) throws {
         try failing(dir) {
             try NPYFile.writeMatrix(data.text.storage, rows: data.text.rows, cols: data.text.cols, to: "\(dir)/text.npy")

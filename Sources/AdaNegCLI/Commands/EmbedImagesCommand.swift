@@ -5,6 +5,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 #endif
 import NPY
+import Platform
 import Tensor
 import Worker
 
@@ -63,6 +64,7 @@ struct EmbedImagesCommand: ParsableCommand {
     func run() throws {
         try DeviceOptions.checkBatchSize(batchSize)
         let items = try Self.readList(images)
+        let output = try outputTarget(items)
         if let threads {
             BLAS.setThreads(threads)
             NeuralKernels.activeProcessorCount = threads
@@ -73,7 +75,7 @@ struct EmbedImagesCommand: ParsableCommand {
             if device == .auto, precisionOptions.precision?.lowercased() == "fp32" {
                 StandardError.write("note: device auto with --precision fp32: running on the CPU (the GPU runs bf16 or fp16)\n")
             } else if let gpu = try deviceOptions.open(lowPrecision: try precisionOptions.gpuPrecision()) {
-                return try GPUImageEmbedding(command: self, items: items, device: gpu).run()
+                return try GPUImageEmbedding(command: self, items: items, device: gpu, output: output).run()
             }
         }
         let clip: CLIPModel
@@ -120,20 +122,30 @@ struct EmbedImagesCommand: ParsableCommand {
             progress.advance(by: batch.count)
         }
         progress.finish()
-        try finish(features: features, dim: dim, items: items, bad: bad)
+        try finish(features: features, dim: dim, items: items, bad: bad, output: output)
+    }
+
+    /// `--out`, checked before any image is read: a .npy (a previous output) may be replaced,
+    /// never the list, the model's files or, when `--out` exists, one of the listed images.
+    func outputTarget(_ items: [Item]) throws -> OutputTarget {
+        var inputs = [OutputTarget.Input(images, flag: "--images")] + OutputTarget.model(model)
+        if FileManager.default.fileExists(atPath: out) {
+            inputs += items.compactMap { item in
+                if item.reference.hasPrefix("http://") || item.reference.hasPrefix("https://") { return nil }
+                let path = item.reference.hasPrefix("file://") ? URL(string: item.reference)?.path : item.reference
+                return path.map { OutputTarget.Input($0, flag: "--images (line \(item.line))") }
+            }
+        }
+        return try .checkedFile(out, replacing: .npy, inputs: inputs)
     }
 
     /// Lists the unreadable images and writes the output: the same for the CPU and the GPU.
-    func finish(features: [Float], dim: Int, items: [Item], bad: [(Item, String)]) throws {
+    func finish(features: [Float], dim: Int, items: [Item], bad: [(Item, String)], output: OutputTarget) throws {
         if !bad.isEmpty {
             StandardError.warn("\(bad.count) of \(items.count) image(s) could not be read; their rows are zero:")
             for (item, message) in bad { StandardError.write("  \(images):\(item.line): \(message)\n") }
         }
-        do {
-            try NPYFile.writeMatrix(features, rows: items.count, cols: dim, to: out)
-        } catch {
-            throw CommandFailure("\(error)")
-        }
+        try output.commit(.float32(features, shape: [items.count, dim]))
     }
 
     // MARK: Input

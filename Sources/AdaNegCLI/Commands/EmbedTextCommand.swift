@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIP
 import Foundation
 import NPY
+import Platform
 import Tensor
 
 /// `adaneg embed-text`: CLIP text features, one row per line of the input file.
@@ -35,6 +36,7 @@ struct EmbedTextCommand: ParsableCommand {
     func run() throws {
         try deviceOptions.textTowerNote()
         let lines = try Self.readLines(texts)
+        let output = try OutputTarget.checkedFile(out, replacing: .npy, inputs: [.init(texts, flag: "--texts")] + OutputTarget.model(model))
         if let threads {
             BLAS.setThreads(threads)
             NeuralKernels.activeProcessorCount = threads
@@ -53,11 +55,7 @@ struct EmbedTextCommand: ParsableCommand {
         }
         let features: Matrix
         do { features = try clip.embedTexts(lines) } catch { throw CommandFailure("\(texts): \(error)") }
-        do {
-            try NPYFile.writeMatrix(features.storage, rows: features.rows, cols: features.cols, to: out)
-        } catch {
-            throw CommandFailure("\(error)")
-        }
+        try output.commit(.float32(features.storage, shape: [features.rows, features.cols]))
     }
 
     /// Lines of a UTF-8 file: `\n` separated, a trailing newline and `\r` line ends dropped.

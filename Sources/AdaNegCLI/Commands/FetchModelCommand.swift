@@ -22,11 +22,26 @@ struct FetchModelCommand: ParsableCommand {
     var model: String
 
     func run() throws {
+        try Self.checkLocalFolder(model)
         let resolved: (folder: URL, resolved: ResolvedModel?)
         do { resolved = try resolveModelReference(model) } catch { throw CommandFailure(error.description) }
         if let info = resolved.resolved, info.revision != info.commit {
             StandardError.write("\(info.repo)@\(info.revision) is commit \(info.commit)\n")
         }
         print(resolved.folder.path)
+    }
+
+    /// A reference that is not a Hub id names a local folder, which must exist and hold a model:
+    /// printing a path that leads nowhere, with status 0, would only defer the failure.
+    static func checkLocalFolder(_ model: String) throws {
+        guard case let .folder(path) = ModelReference.parse(model) else { return }
+        let expanded = (path as NSString).expandingTildeInPath
+        guard ModelReference.directoryExists(expanded) else {
+            let what = FileManager.default.fileExists(atPath: expanded) ? "is a file, not a model folder" : "is no existing folder"
+            throw CommandFailure("model '\(model)' \(what), and not a Hugging Face id (org/name[@revision]) either")
+        }
+        guard FileManager.default.fileExists(atPath: (expanded as NSString).appendingPathComponent("config.json")) else {
+            throw CommandFailure("model '\(model)' is a folder without config.json: not a CLIP model folder (Hugging Face layout)")
+        }
     }
 }

@@ -25,7 +25,7 @@ struct MineNegativesCommand: ParsableCommand {
 
     @Option(help: "CLIP model directory (Hugging Face layout), or a Hub id org/name[@revision].") var model: String
     @Option(help: "ID class names, one per line.") var classes: String
-    @Option(help: "Output directory.") var out: String
+    @Option(help: "Output folder: created if missing; an empty folder or a previous mine-negatives output is replaced, any other folder refused.") var out: String
     @Option(help: "M, negative labels to keep.") var count: Int = 10000
     @Option(help: "Candidate list instead of WordNet: one `word<TAB>noun|adj` per line.") var lexicon: String?
     @Option(help: "ID prompt template ({} is the class name); repeat to average several.") var template: [String] = ["The nice {}."]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobPlan
+import Platform
 import Report
 
 /// `adaneg report`: OOD metrics of a job's stored results, per OOD set and averaged, for every
@@ -43,7 +44,9 @@ struct ReportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let format = ReportFormat(rawValue: format) ?? .table
-        if let out { try checkWritable(out) }
+        // Checked before the (possibly long) load; the database and its side files are inputs.
+        let output: OutputTarget?
+        do { output = try ReportOutput.target(out, inputs: inputs) } catch { throw CommandFailure(error.description) }
         let data: ReportData
         var sequential: SequentialRun?
         do {
@@ -70,7 +73,7 @@ struct ReportCommand: AsyncParsableCommand {
             throw CommandFailure("rendering the report: \(error)")
         }
         do {
-            try ReportOutput.write(text, to: out)
+            try ReportOutput.write(text, to: output)
         } catch {
             throw CommandFailure(error.description)
         }
@@ -85,20 +88,12 @@ struct ReportCommand: AsyncParsableCommand {
         }
     }
 
-    /// Fails before the (possibly long) load when the output cannot be written.
-    private func checkWritable(_ path: String) throws {
-        guard path != "-" else { return }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { throw CommandFailure("cannot write the report to \(path): it is a directory") }
-            if !FileManager.default.isWritableFile(atPath: path) { throw CommandFailure("cannot write the report to \(path): permission denied") }
-            return
-        }
-        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CommandFailure("cannot write the report to \(path): the directory \(parent) does not exist")
-        }
-        if !FileManager.default.isWritableFile(atPath: parent) { throw CommandFailure("cannot write the report to \(path): permission denied") }
+    /// What `--out` must never replace: the database, its SQLite side files and lock, the token.
+    private var inputs: [OutputTarget.Input] {
+        var inputs = [OutputTarget.Input]()
+        if let db { inputs += ["", "-wal", "-shm", "-journal", ".lock"].map { OutputTarget.Input(db + $0, flag: "--db") } }
+        if let tokenFile = connection.tokenFile { inputs.append(.init(tokenFile, flag: "--token-file")) }
+        return inputs
     }
 
     /// The same data over HTTP: status, plan and each task's results. The coordinator does not

@@ -2,6 +2,7 @@ import AdaNeg
 import ArgumentParser
 import Foundation
 import NPY
+import Platform
 import Tensor
 
 /// `adaneg score-features`: the scorer over precomputed CLIP features, sequentially, in the
@@ -51,6 +52,9 @@ struct ScoreFeaturesCommand: ParsableCommand {
         let parameters = scoring.parameters
         let problems = parameters.problems()
         guard problems.isEmpty else { throw CommandFailure("invalid options: " + problems.joined(separator: "; ")) }
+        let inputs: [OutputTarget.Input] = [.init(imageFeatures, flag: "--image-features"), .init(textFeatures, flag: "--text-features")]
+            + [labels.map { .init($0, flag: "--labels") }, perm.map { .init($0, flag: "--perm") }].compactMap { $0 }
+        let output = try OutputTarget.checkedFile(out, replacing: ScoreCSV.replaceable, inputs: inputs)
 
         let images = try FeatureInputs.features(imageFeatures, role: "image features")
         let text = try FeatureInputs.features(textFeatures, role: "text features")
@@ -94,7 +98,7 @@ struct ScoreFeaturesCommand: ParsableCommand {
             StandardError.write(String(format: "timing: %d samples, %d batches, %.3f ms/batch, %.1f µs/sample\n",
                                        images.rows, batches, 1000 * seconds / Double(batches), 1e6 * seconds / Double(images.rows)))
         }
-        try ScoreCSV.write(scored, to: out)
+        try ScoreCSV.write(scored, to: output)
 
         if let truth {
             let kept = scored.indices.filter { scored[$0] != nil }
@@ -123,8 +127,11 @@ struct ScoreFeaturesCommand: ParsableCommand {
 enum ScoreCSV {
     static let header = "index,pred,conf,conf_vanilla,mcm"
 
+    /// What `--out` may replace: a previous CSV of this command (or an empty file).
+    static let replaceable = OutputTarget.Replaceable.text(header: header)
+
     /// Writes atomically (temporary file, then rename): no partial file on failure.
-    static func write(_ scores: [SampleScore?], to path: String) throws {
+    static func write(_ scores: [SampleScore?], to output: OutputTarget) throws {
         var text = header + "\n"
         text.reserveCapacity(scores.count * 48)
         for (i, score) in scores.enumerated() {
@@ -134,10 +141,6 @@ enum ScoreCSV {
                 text += "\(i),-1,nan,nan,nan\n"
             }
         }
-        do {
-            try text.write(to: URL(fileURLWithPath: path), atomically: true, encoding: .utf8)
-        } catch {
-            throw CommandFailure("\(path): cannot write scores: \(error.localizedDescription)")
-        }
+        try output.commit(Data(text.utf8))
     }
 }

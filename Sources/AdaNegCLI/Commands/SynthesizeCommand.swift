@@ -1,6 +1,7 @@
 import AdaNeg
 import ArgumentParser
 import NPY
+import Platform
 
 /// `adaneg synthesize`: writes one synthetic task stream as `.npy` files, for benchmarks and
 /// for trying `score-features` without CLIP.
@@ -11,7 +12,7 @@ struct SynthesizeCommand: ParsableCommand {
         discussion: "The data are synthetic: label and image features on the unit sphere with a CLIP-like modality gap."
     )
 
-    @Option(help: "Output directory (created if missing).")
+    @Option(help: "Output folder: created if missing; an empty folder or a previous synthesize output is replaced, any other folder refused.")
     var out: String
     @Option(help: "C, ID classes.") var classes: Int = 1000
     @Option(help: "M, negative labels.") var negatives: Int = 10000
@@ -34,20 +35,24 @@ struct SynthesizeCommand: ParsableCommand {
                                              idSamples: idSamples, oodSamples: oodSamples)
         try SyntheticSize.check(shape)
         let data = SyntheticBenchmark(shape: shape, seed: seed)
-        try OutputDirectory.create(out)
+        // A new folder, an empty one or a previous output of this command (its manifest.json),
+        // built beside it and renamed into place.
+        let output = try OutputTarget.checkedFolder(out, writer: "adaneg synthesize")
         switch layout {
         case "job":
-            try DemoData.write(data, to: out)
+            try output.commitFolder { folder in try DemoData.write(data, to: folder) }
             print("wrote text.npy, id.npy, id-labels.npy and ood-{covered,uncovered,near-id}.npy (C = \(classes), M = \(negatives), D = \(dim)) to \(out) [synthetic data]")
             return
         case "stream": break
         default: throw CommandFailure("--layout '\(layout)' is not one of stream, job")
         }
         let (features, labels) = data.stream(for: oodKind, seed: seed &+ 1)
-        try failing("writing") {
-            try NPYFile.writeMatrix(features.storage, rows: features.rows, cols: features.cols, to: "\(out)/image.npy")
-            try NPYFile.writeMatrix(data.text.storage, rows: data.text.rows, cols: data.text.cols, to: "\(out)/text.npy")
-            try NPYFile.write(.int64(labels, shape: [labels.count]), to: "\(out)/labels.npy")
+        try output.commitFolder { folder in
+            try failing("writing") {
+                try NPYFile.writeMatrix(features.storage, rows: features.rows, cols: features.cols, to: "\(folder)/image.npy")
+                try NPYFile.writeMatrix(data.text.storage, rows: data.text.rows, cols: data.text.cols, to: "\(folder)/text.npy")
+                try NPYFile.write(.int64(labels, shape: [labels.count]), to: "\(folder)/labels.npy")
+            }
         }
         print("wrote \(features.rows) image features, \(data.text.rows) label features (C = \(classes)) to \(out) [synthetic data]")
     }

@@ -1,6 +1,7 @@
 import CLIP
 import CUDABackend
 import Foundation
+import Platform
 import Worker
 
 /// `embed-images --device cuda`: the vision tower on the GPU, fed by `GPUImageBatches` (decode
@@ -12,6 +13,8 @@ struct GPUImageEmbedding {
     let items: [EmbedImagesCommand.Item]
     /// A `CUDADevice`; tests pass `HostDevice`, the CPU double.
     let device: any DeviceLayer
+    /// `--out`, checked before the model was loaded.
+    let output: OutputTarget
 
     func run() throws {
         let folder = try ModelArgument.folder(command.model)
@@ -47,6 +50,6 @@ struct GPUImageEmbedding {
             bad.append((items[i], message))
             for j in 0..<dim { features[i * dim + j] = 0 }
         }
-        try command.finish(features: features, dim: dim, items: items, bad: bad)
+        try command.finish(features: features, dim: dim, items: items, bad: bad, output: output)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import JobSpec
 import NegMining
+import Platform
 
 /// Before a job is planned: a job that names a model and ID classes but no text features gets
 /// its negatives mined (and cached in `directory`), and the spec then points at them.
@@ -11,8 +12,9 @@ enum JobPreparation {
         guard let model = spec.model, let classes = try spec.id.classes ?? folderClassNames(spec, into: out) else {
             throw CommandFailure("\(spec.name): negatives need either `text_features` or a `model` and `id.classes` (or ID class folders) to mine them")
         }
-        let miner = NegativeMiner(model: model, classes: classes, out: out, count: spec.negatives.count,
+        var miner = NegativeMiner(model: model, classes: classes, out: out, count: spec.negatives.count,
                                   lexicon: spec.negatives.lexicon, templates: ["The nice {}."], precision: (spec.precision ?? .fp32).planned())
+        miner.outFlag = Self.flag
         let outcome = try miner.runShowingProgress()
         StandardError.write(outcome.message + "\n")
         var resolved = spec
@@ -26,6 +28,9 @@ enum JobPreparation {
         }
     }
 
+    /// How messages name the mining outputs, which live next to the database.
+    static let flag = "the mining output next to --db"
+
     /// With the ID set given as class folders and no class-names file, the folder names are the
     /// class names: written to `<out>.classes.txt` (next to the mining output, which mining
     /// replaces as a whole) for mining. nil when there are no folders.
@@ -34,11 +39,8 @@ enum JobPreparation {
         let classes: [String]
         do { classes = try ImageFolders.read(root: root).classes } catch { throw CommandFailure("\(error)") }
         let path = out + ".classes.txt"
-        do {
-            try Data((classes.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw CommandFailure("cannot write \(path): \(error.localizedDescription)")
-        }
+        try OutputTarget.checkedFile(path, flag: flag, replacing: .text, inputs: [.init(root, flag: "id.images")])
+            .commit(Data((classes.joined(separator: "\n") + "\n").utf8))
         return path
     }
 }

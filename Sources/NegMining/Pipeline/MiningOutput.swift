@@ -1,22 +1,27 @@
 import Foundation
+import Platform
 
-/// Writes into a temporary directory and renames it into place: a failed run leaves nothing.
+/// Mining's output folder, written under `OutputTarget`'s policy (the one every command's
+/// output follows): built in a temporary folder and renamed into place; it replaces only a
+/// previous mining output (its `manifest.json` names `adaneg mine-negatives`) or an empty
+/// folder, and never a folder that holds one of the inputs.
 enum MiningOutput {
-    static func write(to out: String, _ body: (String) throws -> Void) throws {
-        let fm = FileManager.default
-        let target = URL(fileURLWithPath: out).standardizedFileURL
-        let parent = target.deletingLastPathComponent()
-        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-        let temp = parent.appendingPathComponent(".\(target.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        try? fm.removeItem(at: temp)
-        try fm.createDirectory(at: temp, withIntermediateDirectories: true)
+    static let writer = "adaneg mine-negatives"
+
+    /// The checked output folder, before anything is embedded.
+    static func target(_ out: String, flag: String, inputs: [OutputTarget.Input]) throws -> OutputTarget {
+        do { return try OutputTarget.folder(out, flag: flag, writer: writer, inputs: inputs) } catch { throw MiningError(error.description) }
+    }
+
+    static func write(_ target: OutputTarget, _ body: (String) throws -> Void) throws {
         do {
-            try body(temp.path)
-            if fm.fileExists(atPath: target.path) { try fm.removeItem(at: target) }
-            try fm.moveItem(at: temp, to: target)
+            try target.writeFolder(body)
+        } catch let error as MiningError {
+            throw error
+        } catch let error as OutputError {
+            throw MiningError(error.description)
         } catch {
-            try? fm.removeItem(at: temp)
-            throw MiningError("\(out): \(error)")
+            throw MiningError("\(target.flag) '\(target.path)': \(error)")
         }
     }
 }

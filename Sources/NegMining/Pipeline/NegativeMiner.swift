@@ -17,6 +17,8 @@ public struct NegativeMiner: Sendable {
     public var block: Int = 2048
     /// The text tower's precision; part of the cache key, so fp32 and bf16 mining never mix.
     public var precision: Precision = .fp32
+    /// The flag `out` was given to, for messages (`run` names the folder next to its database).
+    public var outFlag = "--out"
 
     public init(model: String, classes: String, out: String, count: Int, lexicon: String? = nil, templates: [String],
                 block: Int = 2048, precision: Precision = .fp32) {
@@ -59,6 +61,9 @@ public struct NegativeMiner: Sendable {
                            message: "cache hit: \(out) already holds negatives mined from the same model, classes and parameters")
         }
 
+        // Before the model is loaded: an output that may not be written fails at once.
+        let target = try MiningOutput.target(out, flag: outFlag, inputs: [.init(classes, flag: "--classes"), .init(model, flag: "--model")]
+                                             + (lexicon.map { [.init($0, flag: "--lexicon")] } ?? []))
         let clip: CLIPModel
         do {
             clip = try CLIPModel(directory: model, towers: .text, precision: precision, weightCache: ConvertedWeights.configuredRoot())
@@ -92,7 +97,7 @@ public struct NegativeMiner: Sendable {
         var all = idFeatures.storage
         all += negatives.storage
         let rows = idFeatures.rows + negatives.rows
-        try MiningOutput.write(to: out) { dir in
+        try MiningOutput.write(target) { dir in
             try NPYFile.writeMatrix(all, rows: rows, cols: idFeatures.cols, to: "\(dir)/text-features.npy")
             let tsv = "label\tpos\teta\n" + labels.map { "\($0.word)\t\($0.pos.rawValue)\t\($0.eta)" }.joined(separator: "\n") + "\n"
             try tsv.write(toFile: "\(dir)/negatives.tsv", atomically: false, encoding: .utf8)
