@@ -4,7 +4,7 @@ import Foundation
 ///
 /// adaneg exchanges features, labels and permutations with Python tooling through `.npy`
 /// files, so the reader accepts what NumPy commonly writes (little-endian float32, float64,
-/// int64, int32, C order, 1-D or 2-D) and converts to the one element type a caller asks for.
+/// float16, int64, int32, C order, 1-D or 2-D) and converts to the one element type a caller asks for.
 /// The writer always produces float32 (or int64), little-endian, C order.
 public struct NPYArray: Sendable, Equatable {
     /// The element type stored in a file.
@@ -20,6 +20,26 @@ public struct NPYArray: Sendable, Equatable {
             case .float16: 2
             case .float32, .int32: 4
             case .float64, .int64: 8
+            }
+        }
+
+        /// Converts `out.count` elements of this type, starting at element `first` of `raw`, to
+        /// `Float`: the one element conversion of every reader (`floats()` for whole arrays,
+        /// `NPYRowReader` for rows), so a file that one reader takes every reader takes, with the
+        /// same values. The caller guarantees the elements lie inside `raw`.
+        public func convert(_ raw: UnsafeRawBufferPointer, first: Int, into out: UnsafeMutableBufferPointer<Float>) {
+            let base = first * byteWidth
+            switch self {
+            case .float32:
+                for i in out.indices { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + i * 4, as: UInt32.self))) }
+            case .float64:
+                for i in out.indices { out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: base + i * 8, as: UInt64.self)))) }
+            case .float16:
+                for i in out.indices { out[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + i * 2, as: UInt16.self)))) }
+            case .int64:
+                for i in out.indices { out[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base + i * 8, as: Int64.self))) }
+            case .int32:
+                for i in out.indices { out[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: base + i * 4, as: Int32.self))) }
             }
         }
     }
@@ -68,20 +88,11 @@ extension NPYArray {
     /// The elements as `Float`, converted from the stored type.
     public func floats() -> [Float] {
         let n = count
-        return data.withUnsafeBytes { raw -> [Float] in
-            switch dtype {
-            case .float32:
-                return (0..<n).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-            case .float64:
-                return (0..<n).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))) }
-            case .float16:
-                return (0..<n).map { Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)))) }
-            case .int64:
-                return (0..<n).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) }
-            case .int32:
-                return (0..<n).map { Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
-            }
+        var out = [Float](repeating: 0, count: n)
+        data.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { dtype.convert(raw, first: 0, into: $0) }
         }
+        return out
     }
 
     /// The elements as integers. Floating-point elements must hold whole numbers; the first

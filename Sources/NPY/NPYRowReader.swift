@@ -12,9 +12,8 @@ public final class NPYRowReader: @unchecked Sendable {
     public init(path: String) throws(NPYError) {
         array = try NPYFile.read(path)
         guard array.shape.count == 2 else { throw .unsupportedRank(path: path, shape: array.shape) }
-        guard array.dtype == .float32 || array.dtype == .float64 else {
-            throw .unsupportedDType(path: path, descr: array.dtype.rawValue)
-        }
+        // Every dtype the reader parses is converted by `DType.convert`, the conversion
+        // `score-features` reads through: float16 feature files score in jobs as they do there.
         self.path = path
         rows = array.shape[0]
         cols = array.shape[1]
@@ -24,19 +23,8 @@ public final class NPYRowReader: @unchecked Sendable {
     @discardableResult
     public func copyRow(_ index: Int, into out: UnsafeMutableBufferPointer<Float>) -> Bool {
         guard index >= 0, index < rows, out.count >= cols else { return false }
-        let cols = self.cols
-        array.data.withUnsafeBytes { raw in
-            switch array.dtype {
-            case .float64:
-                for c in 0..<cols {
-                    out[c] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: (index * cols + c) * 8, as: UInt64.self))))
-                }
-            default:
-                for c in 0..<cols {
-                    out[c] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: (index * cols + c) * 4, as: UInt32.self)))
-                }
-            }
-        }
+        let row = UnsafeMutableBufferPointer(rebasing: out[0..<cols])
+        array.data.withUnsafeBytes { raw in array.dtype.convert(raw, first: index * cols, into: row) }
         return true
     }
 

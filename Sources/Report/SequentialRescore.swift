@@ -64,6 +64,11 @@ public enum SequentialRescore {
         let text: Matrix
         let permutation: PermutationSource
         do {
+            try plan.verifyScorerInputs()
+        } catch {
+            throw .source("--compare-sequential: \(error)")
+        }
+        do {
             text = try plan.loadTextFeatures()
             permutation = try plan.loadPermutation()
         } catch {

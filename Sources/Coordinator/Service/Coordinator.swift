@@ -32,14 +32,14 @@ public actor Coordinator {
     let store: StoreWriter
     public let configuration: CoordinatorConfiguration
     let clock: @Sendable () -> Double
-    private let logger: Logger
+    let logger: Logger
     private var banks: [Int64: TaskBank] = [:]
     private var plans: [Int64: WorkPlan] = [:]
     private var leasedRefs = LeasedReferences()
     /// Files the stored plans name, by content: what `GET /v1/artefacts/{sha256}` serves.
     private var artefacts = ArtefactIndex()
     /// The jobs' feature files, whose rows travel in the leases: workers need no copy of them.
-    private let featureFiles = FeatureFileRows()
+    let featureFiles = FeatureFileRows()
     /// Leases that expired, for status and metrics.
     public private(set) var expiredLeases = 0
 
@@ -61,20 +61,30 @@ public actor Coordinator {
     /// Plans and stores a job. Submitting the same spec again is a no-op that returns the
     /// existing job (so `run` can be re-run to resume); a different spec under an existing
     /// name is refused. The stored spec is the canonical form (every key, absolute paths), so
-    /// the job can be re-derived (`rescore`) wherever the database is opened.
-    public func submit(_ spec: JobSpec) throws(StoreError) -> SubmitResponse {
-        let canonical = spec.canonicalYAML()
-        if let existing = try store.job(named: spec.name) {
-            guard existing.specYAML == canonical else { throw .jobConflict(name: spec.name) }
-            return try summary(existing, created: false)
-        }
+    /// the job can be re-derived (`rescore`) wherever the database is opened. Planning reads and
+    /// hashes every input file, so it runs outside the actor (`Planner.planOffPool`).
+    public nonisolated func submit(_ spec: JobSpec) async throws(StoreError) -> SubmitResponse {
+        if let existing = try await existingJob(spec) { return existing }
         let output: Planner.Output
         do {
-            output = try Planner.plan(spec)
+            output = try await Planner.planOffPool(spec)
         } catch {
             throw .invalidJob(error.messages)
         }
-        let id = try store.insertJob(name: spec.name, specYAML: canonical, now: clock(), makePlan: { id throws(StoreError) in
+        return try await insert(spec, output)
+    }
+
+    /// The job already stored under the spec's name, when its spec is this one.
+    private func existingJob(_ spec: JobSpec) throws(StoreError) -> SubmitResponse? {
+        guard let existing = try store.job(named: spec.name) else { return nil }
+        guard existing.specYAML == spec.canonicalYAML() else { throw .jobConflict(name: spec.name) }
+        return try summary(existing, created: false)
+    }
+
+    private func insert(_ spec: JobSpec, _ output: Planner.Output) throws(StoreError) -> SubmitResponse {
+        // The same name may have been submitted while this one was planned.
+        if let existing = try existingJob(spec) { return existing }
+        let id = try store.insertJob(name: spec.name, specYAML: spec.canonicalYAML(), now: clock(), makePlan: { id throws(StoreError) in
             let plan = output.plan(id)
             guard let data = try? JSONEncoder().encode(plan), let text = String(data: data, encoding: .utf8) else {
                 throw .database(path: store.path, message: "cannot encode the work plan")
@@ -123,7 +133,20 @@ public actor Coordinator {
 
     // MARK: Leases
 
-    public func lease(worker: String, host: String) throws(StoreError) -> LeaseResponse {
+    /// A unit leased by the store, with what the lease answers before its feature-file rows are
+    /// read (outside the actor, by `lease`).
+    struct LeasedUnit: Sendable {
+        var grant: LeaseGrant
+        var plan: WorkPlan
+        /// The sets the unit's task reads (its bank too): the ID set and its OOD set.
+        var taskSets: [Int]
+        /// Stored image features and errors by sample (nil: none).
+        var features: [[Float]?]
+        var errors: [String?]
+    }
+
+    /// Takes the next unit from the store; `.none` carries the answer when there is none.
+    func leaseUnit(worker: String, host: String) throws(StoreError) -> Result<LeasedUnit, LeaseNone> {
         let now = clock()
         let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds,
                                                     parkAfter: configuration.parkExpiredLeases ? configuration.maxAttempts : nil)
@@ -132,7 +155,7 @@ public actor Coordinator {
             logger.warning("leases expired", metadata: ["count": "\(expired)"])
         }
         guard let unit = leased else {
-            return LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished)
+            return .failure(LeaseNone(response: LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished)))
         }
         guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
         let samples = try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount)
@@ -150,20 +173,18 @@ public actor Coordinator {
             features = stored.map { $0?.vector }
             errors = stored.map { $0?.error }
         }
-        let rows = featureRows(plan: plan, sets: samples.sets, items: samples.items)
-        for i in rows.indices where rows[i] != nil { features[i] = rows[i] }
-        if plan.model != nil || rows.contains(where: { $0 != nil }) {
-            grant.stored = StoredFeatures(dimension: plan.dimension, features: features, errors: errors)
-        }
-        return LeaseResponse(grant: grant, finished: false)
+        return .success(LeasedUnit(grant: grant, plan: plan, taskSets: [0, task.oodIndex], features: features, errors: errors))
     }
 
     /// The normalised feature-file rows of a unit's samples of feature sets (nil for image
     /// samples), read here so a worker needs no copy of the files. A row the coordinator
-    /// cannot read is left out: the worker then reads its own copy or fails the unit, the same
-    /// as before rows travelled, and the reason is logged here.
-    private func featureRows(plan: WorkPlan, sets: [Int], items: [Int]) -> [[Float]?] {
+    /// cannot read is left out: the worker then reads its own copy (checked against the digest
+    /// recorded at submission) or fails the unit, and the reason is logged here. Runs outside
+    /// the actor: reading a unit's rows is the lease's largest piece of work.
+    /// A row holding NaN or ±∞ is that sample's error (`errors`), sent instead of the row.
+    nonisolated func featureRows(plan: WorkPlan, sets: [Int], items: [Int]) -> (rows: [[Float]?], errors: [String?]) {
         var out = [[Float]?](repeating: nil, count: sets.count)
+        var errors = [String?](repeating: nil, count: sets.count)
         var unreadable: String?
         for i in sets.indices {
             guard sets[i] >= 0, sets[i] < plan.sets.count, let path = plan.sets[sets[i]].features else { continue }
@@ -173,12 +194,14 @@ public actor Coordinator {
                     continue
                 }
                 out[i] = row
+            } catch NPYError.nonFiniteRow {
+                errors[i] = NPYError.nonFiniteRow(path: path, row: items[i]).description
             } catch {
                 unreadable = unreadable ?? "\(path): \(error)"
             }
         }
         if let unreadable { logger.warning("feature rows left out of a lease (workers read their own copy)", metadata: ["reason": "\(unreadable.loggable)"]) }
-        return out
+        return (out, errors)
     }
 
     /// Extends the worker's lease; a refused heartbeat (unknown unit, not the holder) leaves no
@@ -264,7 +287,7 @@ public actor Coordinator {
 
     /// Merges a worker's delta into the task's bank and returns the entries accepted after
     /// `since` (minus what the worker just sent) with the bank's new version.
-    public func syncBank(task id: Int64, since: Int64, delta: BankDelta) throws(StoreError) -> (delta: BankDelta, version: Int64) {
+    func syncBankLoaded(task id: Int64, since: Int64, delta: BankDelta) throws(StoreError) -> (delta: BankDelta, version: Int64) {
         try loadBank(id)
         // Mutated in place: a copy would duplicate the whole feature pool (hundreds of MB).
         guard let outcome = banks[id]?.merge(delta), let bank = banks[id] else { throw .unknownTask(id) }
@@ -291,7 +314,7 @@ public actor Coordinator {
         return try store.refs(task: task, job: job, positions: positions)
     }
 
-    public func bankDimension(task id: Int64) throws(StoreError) -> Int {
+    func bankDimensionLoaded(task id: Int64) throws(StoreError) -> Int {
         try loadBank(id)
         return banks[id]?.bank.dimension ?? 0
     }
@@ -299,6 +322,8 @@ public actor Coordinator {
     /// Loads a task's bank from the database on first use (also after a restart). Entries'
     /// features are read back from the samples' own feature rows; an entry whose row cannot be
     /// read any more is left out (and logged): the bank then approximates its former state.
+    func isBankLoaded(_ id: Int64) -> Bool { banks[id] != nil }
+
     private func loadBank(_ id: Int64) throws(StoreError) {
         guard banks[id] == nil else { return }
         guard let task = try store.task(id: id) else { throw .unknownTask(id) }
@@ -306,6 +331,15 @@ public actor Coordinator {
         let stored = try store.bankEntries(task: id)
         var entries = [(entry: BankEntry, version: Int64)]()
         if !stored.isEmpty {
+            // Rebuilt from the files as they were submitted or not at all: a bank rebuilt from
+            // other rows would steer every later score without a trace. (`syncBank` hashed the
+            // files outside the actor already; here each check is a `stat`.)
+            do {
+                try InputDigests.shared.verifyNow(plan.recordedFeatureFiles(sets: [0, task.oodIndex]))
+            } catch {
+                logger.error("bank of task \(id) not rebuilt", metadata: ["reason": "\(error.description.loggable)"])
+                throw .inputChanged("the memory bank of task \(id) (\(task.oodName)) cannot be rebuilt: \(error)")
+            }
             let stream = try store.stream(task: id)
             let files = FeatureFileRows()
             var missing = 0

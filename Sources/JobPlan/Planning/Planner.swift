@@ -26,6 +26,13 @@ public enum Planner {
     /// Workers check the same estimate against their own machine before they allocate.
     static var availableMemory: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
 
+    /// `plan` on `BlockingIO`'s threads: planning reads and hashes every input file (a second
+    /// or more for large feature files), so a coordinator plans outside its actor and off the
+    /// cooperative pool, and leases go on meanwhile.
+    public static func planOffPool(_ spec: JobSpec) async throws(Problems) -> Output {
+        try await BlockingIO.run { () throws(Problems) in try plan(spec) }
+    }
+
     public static func plan(_ spec: JobSpec) throws(Problems) -> Output {
         var problems = [String]()
         problems += spec.scoring.problems().map { "scoring: \($0)" }
@@ -70,7 +77,7 @@ public enum Planner {
                     labels = []
                 }
                 if refs.isEmpty && set != nil { problems.append("\(key).images (\(images.path)): no images") }
-                sets.append(SetSource(name: name, group: group, features: nil, count: refs.count, images: true))
+                sets.append(SetSource(name: name, group: group, features: nil, count: refs.count, images: true, root: set?.root))
                 setLabels.append(labels)
                 items.append((index, refs))
                 continue
@@ -145,12 +152,47 @@ public enum Planner {
         let finalSets = sets
         let modelSource = model?.source
         let artefacts = try artefacts(textFeatures: textPath, permutation: permutation, model: modelSource)
+        let inputs = try digests(of: inputFiles(spec).filter { artefacts[$0.path] == nil })
         return Output(tasks: tasks, items: items) { jobID in
             WorkPlan(jobID: jobID, jobName: spec.name, scoring: spec.scoring, numID: numID, textFeatures: textPath,
                      labelCount: textShape.rows, dimension: textShape.cols, permutation: permutation, sets: finalSets,
                      syncEvery: spec.syncEvery, unitBatches: spec.unitBatches, keepFeatures: spec.keepFeatures, model: modelSource,
-                     seed: spec.seed, modelName: spec.model, artefacts: artefacts)
+                     seed: spec.seed, modelName: spec.model, artefacts: artefacts, inputs: inputs)
         }
+    }
+
+    /// Every other file the spec names that planning reads, by the key that names it: the
+    /// sets' feature files, the ID labels, image lists, the class-names file and a lexicon.
+    /// Their digests let every later reader notice a file that changed since submission.
+    /// (Image folders and the images themselves are not files the plan reads whole: image
+    /// features are stored when first embedded, and that is what rescore reads.)
+    static func inputFiles(_ spec: JobSpec) -> [(key: String, path: String)] {
+        var files = [(key: String, path: String)]()
+        if let classes = spec.id.classes { files.append(("id.classes", classes)) }
+        if let lexicon = spec.negatives.lexicon { files.append(("negatives.lexicon", lexicon)) }
+        let sets: [(String, DatasetSpec)] = [("id", spec.id)] + spec.ood.enumerated().map { ("ood[\($0.offset)]", $0.element.data) }
+        for (key, data) in sets {
+            if let features = data.features { files.append(("\(key).features", features)) }
+            if let labels = data.labels { files.append(("\(key).labels", labels)) }
+            if case let .list(list)? = data.images { files.append(("\(key).images", list)) }
+        }
+        return files
+    }
+
+    /// The digest of each file (once per path; remembered by `InputDigests` so the first
+    /// lease does not hash it again), or every file that could not be read.
+    private static func digests(of files: [(key: String, path: String)]) throws(Problems) -> [String: ArtefactDigest] {
+        var out = [String: ArtefactDigest]()
+        var problems = [String]()
+        for (key, path) in files where out[path] == nil {
+            do {
+                out[path] = try InputDigests.shared.digest(of: path)
+            } catch {
+                problems.append("\(key) (\(path)): \(error)")
+            }
+        }
+        guard problems.isEmpty else { throw Problems(messages: problems) }
+        return out
     }
 
     /// The digests of the files a worker reads by path, so a worker without them (or with other
@@ -169,16 +211,8 @@ public enum Planner {
                 problems.append("model (\(model.path)): \(error)")
             }
         }
-        var out = [String: ArtefactDigest]()
-        for (key, path) in files where out[path] == nil {
-            do {
-                out[path] = try ArtefactDigest.of(file: path)
-            } catch {
-                problems.append("\(key) (\(path)): \(error)")
-            }
-        }
         guard problems.isEmpty else { throw Problems(messages: problems) }
-        return out
+        return try digests(of: files)
     }
 
     // MARK: Images
@@ -189,6 +223,8 @@ public enum Planner {
         var labels: [Int]
         /// Class names from the folder layout (ID set given as folders).
         var folderClasses: [String]?
+        /// The folder local references resolve against (nil: none, e.g. a list of URLs).
+        var root: String?
     }
 
     /// Reads an image list or class folders and resolves every reference against its root,
@@ -223,7 +259,7 @@ public enum Planner {
         if refused > ImageList.maxReportedLines {
             problems.append("\(key).images (\(source.path)): \(refused - ImageList.maxReportedLines) more references refused")
         }
-        return ImageSet(refs: refs, labels: entries.map(\.label), folderClasses: classes)
+        return ImageSet(refs: refs, labels: entries.map(\.label), folderClasses: classes, root: root)
     }
 
     /// The job's model as workers load it: its checksum and output dimension.
@@ -239,7 +275,7 @@ public enum Planner {
             }
             let checksum = try ModelChecksum.of(directory: path)
             return (ModelSource(path: path, checksum: checksum, resize: spec.preprocessing.resize, crop: spec.preprocessing.crop,
-                                precision: (spec.precision ?? .fp32).planned()),
+                                precision: (spec.precision ?? .fp32).planned(), maxPixels: spec.maxPixels),
                     config.projectionDim)
         } catch {
             problems.append("model (\(path)): \(error)")

@@ -18,4 +18,15 @@ extension WorkPlan {
         if case let .file(path) = permutation { return .given(try NPYFile.readIntegers(path)) }
         return permutation
     }
+
+    /// Checks the text features and a permutation file against the digests recorded at
+    /// submission (hashing each once per process): for readers of the plan's own paths (the
+    /// sequential re-score, a worker without an artefact cache). A path not recorded (an older
+    /// plan, or a worker's verified cached copy) is not checked.
+    public func verifyScorerInputs() throws(InputFileError) {
+        var files = [(path: String, digest: ArtefactDigest)]()
+        if let digest = recordedDigest(of: textFeatures) { files.append((textFeatures, digest)) }
+        if case let .file(path) = permutation, let digest = recordedDigest(of: path) { files.append((path, digest)) }
+        try InputDigests.shared.verifyNow(files)
+    }
 }

@@ -33,12 +33,18 @@ public struct WorkPlan: Codable, Sendable, Equatable {
     /// copy by digest. nil in plans stored before artefacts were recorded (paths are then read
     /// as they are, which needs a shared file system).
     public var artefacts: [String: ArtefactDigest]?
+    /// The content of every other file the job read at submission, by path: each set's feature
+    /// file, the ID labels, image lists, the class-names file, a lexicon. These stay on the
+    /// coordinator (feature rows travel in the leases); every reader checks them against this
+    /// (`InputDigests`) and fails what reads a file that "changed since submission". nil in
+    /// plans stored before inputs were recorded: their files are read unchecked.
+    public var inputs: [String: ArtefactDigest]?
 
     public init(
         jobID: Int64, jobName: String, scoring: ScoringParameters, numID: Int, textFeatures: String,
         labelCount: Int, dimension: Int, permutation: PermutationSource, sets: [SetSource],
         syncEvery: Int, unitBatches: Int, keepFeatures: Bool, model: ModelSource? = nil, seed: UInt64? = nil,
-        modelName: String? = nil, artefacts: [String: ArtefactDigest]? = nil
+        modelName: String? = nil, artefacts: [String: ArtefactDigest]? = nil, inputs: [String: ArtefactDigest]? = nil
     ) {
         self.jobID = jobID
         self.jobName = jobName
@@ -56,6 +62,34 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         self.seed = seed
         self.modelName = modelName
         self.artefacts = artefacts
+        self.inputs = inputs
+    }
+
+    /// The digest recorded at submission for a file this plan names (`inputs` or `artefacts`);
+    /// nil when none was recorded (a plan from before digests): the file is read unchecked.
+    public func recordedDigest(of path: String) -> ArtefactDigest? {
+        inputs?[path] ?? artefacts?[path]
+    }
+
+    /// The feature files the given sets read, with their recorded digests (files without one
+    /// are left out: unchecked). A task's sets are the ID set and its OOD set.
+    public func recordedFeatureFiles(sets: some Sequence<Int>) -> [(path: String, digest: ArtefactDigest)] {
+        var seen = Set<String>()
+        var out = [(path: String, digest: ArtefactDigest)]()
+        for set in sets where set >= 0 && set < self.sets.count {
+            guard let path = self.sets[set].features, seen.insert(path).inserted, let digest = recordedDigest(of: path) else { continue }
+            out.append((path, digest))
+        }
+        return out
+    }
+
+    /// Every file with a recorded digest, except the model's (checked by its checksum when it is
+    /// loaded), sorted by path: what `rescore` checks before it plans the job again.
+    public var recordedInputs: [(path: String, digest: ArtefactDigest)] {
+        let modelPrefix = model.map { $0.path.hasSuffix("/") ? $0.path : $0.path + "/" }
+        var all = inputs ?? [:]
+        for (path, digest) in artefacts ?? [:] where modelPrefix.map({ !path.hasPrefix($0) }) ?? true { all[path] = digest }
+        return all.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// Samples per work unit (0 when the product overflows, which `problems` reports).
@@ -73,6 +107,9 @@ public struct WorkPlan: Codable, Sendable, Equatable {
         if sets.contains(where: { $0.count < 0 }) { out.append("a set has a negative sample count") }
         for (path, digest) in artefacts ?? [:] {
             if let problem = digest.problem { out.append("artefact \(path.prefix(200)): \(problem)") }
+        }
+        for (path, digest) in inputs ?? [:] {
+            if let problem = digest.problem { out.append("input \(path.prefix(200)): \(problem)") }
         }
         guard out.isEmpty else { return out }
         if let memory = MemoryEstimate.problem(labelCount: labelCount, dimension: dimension, unitSize: unitSize,
@@ -93,13 +130,19 @@ public struct SetSource: Codable, Sendable, Equatable {
     /// True when the set is images: item references are in the lease grants, features are
     /// embedded by workers and stored per image and model.
     public var images: Bool?
+    /// The folder an image set's local references resolve against (`data_root` for a list,
+    /// the class-folder root): a worker without it lacks the job's data altogether and refuses
+    /// the unit, while a missing file or sub-folder under it is that sample's error. nil for
+    /// feature sets, lists of URLs, and plans stored before roots were recorded.
+    public var root: String?
 
-    public init(name: String, group: String?, features: String?, count: Int, images: Bool? = nil) {
+    public init(name: String, group: String?, features: String?, count: Int, images: Bool? = nil, root: String? = nil) {
         self.name = name
         self.group = group
         self.features = features
         self.count = count
         self.images = images
+        self.root = root
     }
 
     public var isImages: Bool { images ?? false }
@@ -118,13 +161,17 @@ public struct ModelSource: Codable, Sendable, Equatable {
     /// The precision every worker embeds in, fixed when the job is planned (nil in plans made
     /// before precisions existed: fp32).
     public var precision: Precision?
+    /// The job's `max_pixels`: an image with more pixels is that sample's error, refused from
+    /// its header before decoding allocates anything (nil: `ImageDecoder.defaultMaxPixels`).
+    public var maxPixels: Int?
 
-    public init(path: String, checksum: String, resize: Int?, crop: Int?, precision: Precision? = nil) {
+    public init(path: String, checksum: String, resize: Int?, crop: Int?, precision: Precision? = nil, maxPixels: Int? = nil) {
         self.path = path
         self.checksum = checksum
         self.resize = resize
         self.crop = crop
         self.precision = precision
+        self.maxPixels = maxPixels
     }
 
     /// The precision workers run in.

@@ -1,5 +1,6 @@
 import Foundation
 import JobPlan
+import Platform
 
 /// A plan's files on this machine: each path the plan names is used where it holds the
 /// recorded content, and replaced by the coordinator's copy (fetched once into the
@@ -8,6 +9,16 @@ extension Worker {
     /// The plan with its text features and permutation file on this machine.
     func localized(_ plan: WorkPlan) async throws -> WorkPlan {
         var plan = plan
+        if artefacts == nil {
+            // `--artefact-cache off`: the plan's own paths are read, checked against the
+            // digests recorded at submission (hashed once per process, off the actor).
+            let planned = plan
+            do {
+                try await BlockingIO.run { () throws(InputFileError) in try planned.verifyScorerInputs() }
+            } catch {
+                throw WorkerError.input("\(error)")
+            }
+        }
         plan.textFeatures = try await localFile(plan.textFeatures, role: "negatives.text_features", plan: plan)
         if case let .file(path) = plan.permutation {
             plan.permutation = .file(try await localFile(path, role: "negatives.permutation", plan: plan))

@@ -1,0 +1,94 @@
+import AdaNeg
+import Foundation
+import JobPlan
+import JobStore
+
+/// The paths where the coordinator reads a job's input files after submission — a lease's
+/// feature rows and a bank rebuilt after a restart — each checked against the digests recorded
+/// at submission (`WorkPlan.inputs`). Hashing a file not yet hashed by this process runs on
+/// `BlockingIO`'s threads, outside the actor; a file hashed before costs a `stat`.
+extension Coordinator {
+    /// No unit to lease: the answer as it is.
+    struct LeaseNone: Error, Sendable {
+        var response: LeaseResponse
+    }
+
+    /// Leases the next unit whose task's feature files are as submitted. A unit whose task
+    /// reads a file that changed since submission is failed at once (no retry can fix it),
+    /// with a message naming the file, and the next unit is tried.
+    public nonisolated func lease(worker: String, host: String) async throws(StoreError) -> LeaseResponse {
+        while true {
+            let leased: LeasedUnit
+            switch try await leaseUnit(worker: worker, host: host) {
+            case let .success(unit): leased = unit
+            case let .failure(none): return none.response
+            }
+            let files = leased.plan.recordedFeatureFiles(sets: leased.taskSets)
+            do {
+                try await InputDigests.shared.verify(files)
+            } catch let error where error.isChange {
+                _ = try await failUnchecked(unit: leased.grant.unit, worker: worker, error: "\(error)")
+                continue
+            } catch {
+                // Unreadable here: the rows are left out, and the worker checks its own copy.
+            }
+            for file in files { try? featureFiles.refresh(file.path) }
+            var grant = leased.grant
+            var features = leased.features
+            let (rows, rowErrors) = featureRows(plan: leased.plan, sets: grant.sets, items: grant.items)
+            for i in rows.indices where rows[i] != nil { features[i] = rows[i] }
+            var errors = leased.errors
+            for i in rowErrors.indices where rowErrors[i] != nil { errors[i] = rowErrors[i] }
+            if leased.plan.model != nil || rows.contains(where: { $0 != nil }) || rowErrors.contains(where: { $0 != nil }) {
+                grant.stored = StoredFeatures(dimension: leased.plan.dimension, features: features, errors: errors)
+            }
+            return LeaseResponse(grant: grant, finished: false)
+        }
+    }
+
+    /// Parks a leased unit as failed at once (a changed input: every attempt would fail alike).
+    private func failUnchecked(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
+        let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: 0)
+        logger.error("unit failed: an input changed since submission", metadata: ["unit": "\(unit)", "error": "\(error.loggable)"])
+        return state
+    }
+
+    /// Merges a worker's delta into the task's bank (`syncBankLoaded`); a bank not in memory
+    /// (first use, or after a restart) is rebuilt from the task's files, which are checked
+    /// first, here, outside the actor.
+    public nonisolated func syncBank(task id: Int64, since: Int64, delta: BankDelta) async throws(StoreError) -> (delta: BankDelta, version: Int64) {
+        try await checkBankInputs(task: id)
+        return try await syncBankLoaded(task: id, since: since, delta: delta)
+    }
+
+    public nonisolated func bankDimension(task id: Int64) async throws(StoreError) -> Int {
+        try await checkBankInputs(task: id)
+        return try await bankDimensionLoaded(task: id)
+    }
+
+    /// Hashes the files a bank about to be rebuilt reads (when not hashed yet), so the rebuild's
+    /// own check inside the actor is a `stat`. A changed or unreadable file refuses the sync
+    /// (HTTP 409): the worker gives the unit up, and its next lease fails the task's units.
+    private nonisolated func checkBankInputs(task id: Int64) async throws(StoreError) {
+        guard let files = try await filesOfUnloadedBank(task: id), !files.isEmpty else { return }
+        do {
+            try await InputDigests.shared.verify(files)
+        } catch {
+            throw .inputChanged("the memory bank of task \(id) cannot be rebuilt: \(error)")
+        }
+    }
+
+    /// The recorded feature files of a task whose bank is not in memory; nil when it is.
+    private func filesOfUnloadedBank(task id: Int64) throws(StoreError) -> [(path: String, digest: ArtefactDigest)]? {
+        guard !isBankLoaded(id), let task = try store.task(id: id) else { return nil }
+        return try plan(job: task.job).recordedFeatureFiles(sets: [0, task.oodIndex])
+    }
+}
+
+extension InputFileError {
+    /// The file holds other content than recorded (as opposed to: cannot be read here).
+    var isChange: Bool {
+        if case .changed = self { return true }
+        return false
+    }
+}
