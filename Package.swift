@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "AdaNeg", "JobPlan", "JobStore", "JobSpec", "Tensor",
+                "AdaNeg", "JobPlan", "JobStore", "JobSpec", "Tensor", "Platform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

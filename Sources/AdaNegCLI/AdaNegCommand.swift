@@ -2,6 +2,9 @@ import ArgumentParser
 
 /// The `adaneg` command line: one subcommand per file in `Commands/`.
 public struct AdaNegCommand: AsyncParsableCommand {
+    /// The release this binary is: what `adaneg --version` prints. The one place it is written.
+    public static let version = "0.22.0"
+
     public static let configuration = CommandConfiguration(
         commandName: "adaneg",
         abstract: "Out-of-distribution detection with CLIP and adaptive negative proxies (AdaNeg).",
@@ -9,6 +12,7 @@ public struct AdaNegCommand: AsyncParsableCommand {
         Scores image sets with AdaNeg, MCM and NegLabel from one pass, embeds images and text \
         with CLIP implemented in Swift, and reports OpenOOD-style metrics.
         """,
+        version: "adaneg \(version)",
         subcommands: [
             ScoreFeaturesCommand.self,
             EmbedImagesCommand.self,

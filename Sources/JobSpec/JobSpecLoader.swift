@@ -12,7 +12,7 @@ public enum JobSpecLoader {
 
     public static let topLevelKeys = [
         "name", "model", "data_root", "allow_outside_root", "id", "ood", "negatives", "scoring",
-        "preprocessing", "seed", "unit_batches", "sync_every", "keep_features", "precision",
+        "preprocessing", "seed", "unit_batches", "sync_every", "keep_features", "precision", "max_pixels",
     ]
     public static let idKeys = ["classes", "num_classes", "images", "features", "labels"]
     public static let oodKeys = ["name", "group", "images", "features", "labels"]
@@ -23,6 +23,10 @@ public enum JobSpecLoader {
         "replacement", "variant", "logit_scale",
     ]
     public static let preprocessingKeys = ["resize", "crop"]
+
+    /// The largest spec accepted, in bytes (files and `POST /v1/jobs` bodies alike): specs are
+    /// a few kilobytes, and parsing costs tens of bytes of memory per byte of text.
+    public static let maxSpecBytes = 1 << 20
 
     // MARK: Entry points
 
@@ -51,6 +55,9 @@ public enum JobSpecLoader {
     /// `file` only names the spec in the error.
     public static func parse(yaml: String, baseDirectory: String, checkFiles: Bool = true,
                              file: String = "<spec>") throws(JobSpecError) -> JobSpec {
+        // Size and unknown top-level keys first, before YAML builds anything large.
+        let early = SpecPrescan.problems(yaml)
+        if !early.isEmpty { throw JobSpecError(file: file, problems: early) }
         var decoder = SpecDecoder(base: ImageList.normalise(ImageList.absolute(expandTilde(baseDirectory))), checkFiles: checkFiles)
         let spec = decoder.decode(yaml)
         guard let spec, decoder.log.problems.isEmpty else {

@@ -100,10 +100,7 @@ struct Fields {
             }
             let key = keyScalar.string
             guard known.contains(key) else {
-                var message = "unknown key '\(key)'"
-                if let guess = closest(to: key, in: known) { message += "; did you mean '\(guess)'?" }
-                message += " (known keys here: \(known.joined(separator: ", ")))"
-                log.add(join(path, key), keyNode, message)
+                log.add(join(path, key), keyNode, unknownKeyMessage(key, known: known))
                 continue
             }
             values[key] = value

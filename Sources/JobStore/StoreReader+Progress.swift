@@ -16,11 +16,18 @@ extension StoreReader {
             workers: try workers(), expiredLeases: expiredLeases, now: now)
     }
 
+    /// The lease period `status --db` judges workers by: the coordinator's default (a database
+    /// does not record the period its server was started with).
+    public static let defaultLeaseSeconds: Double = 60
+
     /// A job's progress as of `now`; `expiredLeases` is the coordinator's count since it
-    /// started (0 for a reader of a database nobody serves).
-    public func progress(job name: String, now: Double, expiredLeases: Int) throws(StoreError) -> JobProgress {
+    /// started (0 for a reader of a database nobody serves). A worker not seen for longer than
+    /// `leaseSeconds` is marked gone.
+    public func progress(job name: String, now: Double, expiredLeases: Int,
+                         leaseSeconds: Double = StoreReader.defaultLeaseSeconds) throws(StoreError) -> JobProgress {
         let status = try status(job: name, now: now, expiredLeases: expiredLeases)
-        guard let jobID = try job(named: name)?.id else { throw .unknownJob(name) }
+        guard let record = try job(named: name) else { throw .unknownJob(name) }
+        let jobID = record.id
         let job: [SQLValue] = [.int(jobID)]
 
         // Units by task and state.
@@ -53,6 +60,8 @@ extension StoreReader {
         }
         let throughput = JobProgress.Throughput.estimate(recent)
         let eta: Double? = remaining == 0 ? 0 : throughput.map { Double(remaining) / $0.samplesPerSecond }
+        // Finished: the time of the last completion (the newest of `recent`).
+        let finished: Double? = remaining > 0 ? nil : recent.map(\.completedAt).max()
 
         return JobProgress(
             job: status.job, now: status.now, units: status.units, samples: status.samples, results: status.results,
@@ -61,13 +70,15 @@ extension StoreReader {
                 JobProgress.TaskProgress(id: t.id, name: t.oodName, group: t.oodGroup, samples: t.sampleCount,
                                          results: resultsPerTask[t.id] ?? 0, units: perTask[t.id] ?? UnitCounts(), bankVersion: t.bankVersion)
             },
-            workers: try workerProgress(job: jobID, known: status.workers, now: status.now),
-            failed: status.failed, expiredLeases: status.expiredLeases)
+            workers: try workerProgress(job: jobID, known: status.workers, now: status.now, leaseSeconds: leaseSeconds),
+            failed: status.failed, expiredLeases: status.expiredLeases,
+            startedAt: record.createdAt, finishedAt: finished, leaseSeconds: leaseSeconds)
     }
 
-    /// Every worker the coordinator knows (workers serve any job: an idle one may take this
-    /// job's next unit), with what it holds and has done for this job.
-    private func workerProgress(job: Int64, known: [WorkerRecord], now: Double) throws(StoreError) -> [JobProgress.WorkerProgress] {
+    /// The workers that hold or have completed units of this job (another job's workers are
+    /// not this job's business), with what they hold and have done for it; one not seen for
+    /// longer than a lease period is gone.
+    private func workerProgress(job: Int64, known: [WorkerRecord], now: Double, leaseSeconds: Double) throws(StoreError) -> [JobProgress.WorkerProgress] {
         var leased = [String: Int]()
         let leases = try db.prepare("SELECT u.lease_owner, count(*) FROM units u JOIN tasks t ON t.id = u.task_id WHERE t.job_id = ? AND u.state = 'leased' AND u.lease_owner IS NOT NULL GROUP BY u.lease_owner")
         try leases.bind([.int(job)])
@@ -76,12 +87,14 @@ extension StoreReader {
         let completed = try db.prepare("SELECT u.completed_by, count(*), sum(u.sample_count), sum(u.compute_seconds) FROM units u JOIN tasks t ON t.id = u.task_id WHERE t.job_id = ? AND u.state = 'done' AND u.completed_by IS NOT NULL GROUP BY u.completed_by")
         try completed.bind([.int(job)])
         while try completed.step() { if let w = completed.text(0) { done[w] = (Int(completed.int(1)), Int(completed.int(2)), completed.double(3)) } }
-        return known.map { w in
+        return known.filter { leased[$0.id] != nil || done[$0.id] != nil }.map { w in
             let d = done[w.id]
+            let age = max(0, now - w.lastSeen)
             return JobProgress.WorkerProgress(
-                id: w.id, host: w.host, lastSeen: w.lastSeen, heartbeatAge: max(0, now - w.lastSeen), leased: leased[w.id] ?? 0,
+                id: w.id, host: w.host, lastSeen: w.lastSeen, heartbeatAge: age, leased: leased[w.id] ?? 0,
                 unitsDone: d?.units ?? 0, samplesDone: d?.samples ?? 0, computeSeconds: d?.compute ?? 0,
-                samplesPerComputeSecond: d.flatMap { $0.compute > 0 ? Double($0.samples) / $0.compute : nil })
+                samplesPerComputeSecond: d.flatMap { $0.compute > 0 ? Double($0.samples) / $0.compute : nil },
+                gone: age > leaseSeconds)
         }
     }
 

@@ -11,11 +11,13 @@ public enum ReportFormat: String, CaseIterable, Sendable {
 extension JobReport {
     /// Renders the report in a format.
     public func render(_ format: ReportFormat, data: ReportData? = nil, options: HTMLOptions = .init()) throws -> String {
+        // The text formats quote names and messages from specs and workers, and usually go to
+        // a terminal: control characters are escaped (JSON escapes its own; HTML is markup).
         switch format {
-        case .table: tableText()
+        case .table: TerminalText.escaped(tableText(), keepingLineBreaks: true)
         case .json: try json()
-        case .csv: csv()
-        case .md: markdown()
+        case .csv: TerminalText.escaped(csv(), keepingLineBreaks: true)
+        case .md: TerminalText.escaped(markdown(), keepingLineBreaks: true)
         case .html: HTMLReport(report: self, data: data, options: options).render()
         }
     }
@@ -199,8 +201,8 @@ extension JobReport {
         }
         if !failedUnits.isEmpty || !sampleErrors.isEmpty {
             out += ["", "## Errors", ""]
-            for f in failedUnits { out.append("- unit \(f.unit) (task \(f.task)) failed after \(f.attempts) attempts: \(f.error)") }
-            for e in sampleErrors { out.append("- \(e.set): \(e.count) × \(e.message)") }
+            for f in failedUnits { out.append("- unit \(f.unit) (task \(f.task)) failed after \(Plural.count(f.attempts, "attempt")): \(TerminalText.escaped(f.error))") }
+            for e in sampleErrors { out.append("- \(e.set): \(e.count) × \(TerminalText.escaped(e.message))") }
         }
         out += ["", Self.conventionNote]
         return out.joined(separator: "\n") + "\n"

@@ -21,7 +21,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(help: "Folder for the data, the job specs and the database: created if missing; an empty folder or a previous demo's is replaced, any other folder refused.") var dir: String = "demo-data"
     @Option(help: "Seed for the data and the stream order.") var seed: UInt64 = 0
-    @Option(help: "Worker processes.") var workers: Int = 2
+    @OptionGroup var workerCount: WorkerCountOptions
     @Option(help: "C, ID classes.") var classes: Int = SyntheticBenchmark.Shape.demo.classes
     @Option(help: "M, negative labels.") var negatives: Int = SyntheticBenchmark.Shape.demo.negatives
     @Option(help: "D, feature dimension.") var dim: Int = SyntheticBenchmark.Shape.demo.dimension
@@ -29,6 +29,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Samples per OOD set.") var oodSamples: Int = SyntheticBenchmark.Shape.demo.oodSamples
 
     func run() async throws {
+        let workers = try workerCount.count(default: 2)
         let shape = SyntheticBenchmark.Shape(classes: classes, negatives: negatives, dimension: dim,
                                              idSamples: idSamples, oodSamples: oodSamples)
         guard classes > 0, negatives >= 5, dim >= 8, idSamples > 0, oodSamples > 0 else {
@@ -53,8 +54,8 @@ struct DemoCommand: AsyncParsableCommand {
         for proxy in ProxyKind.allCases {
             let spec = try JobLoading.load("\(dir)/demo-\(proxy.rawValue).yaml")
             StandardError.write("running job \(spec.name) (\(proxy.rawValue)-adaptive proxies) with \(workers) workers\n")
-            runs[proxy] = try await EmbeddedRun(spec: spec, databasePath: database, workers: max(1, workers),
-                                                threadsPerWorker: max(1, cores / max(1, workers))).run()
+            runs[proxy] = try await EmbeddedRun(spec: spec, databasePath: database, workers: workers,
+                                                threadsPerWorker: max(1, cores / workers)).run()
         }
         guard let task = runs[.task], let sample = runs[.sample] else { return }
         let sets = task.report.sets.map(\.name)

@@ -24,12 +24,16 @@ struct DoctorCommand: ParsableCommand {
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
 
-    func validate() throws {
-        guard seconds.isFinite, seconds >= 0, seconds <= 10 else { throw ValidationError("--seconds must be within 0...10") }
-        if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be within 1...4096") }
+    /// Out-of-range numbers are a user error (exit 2), naming the flag and the value.
+    func checkRanges() throws {
+        guard seconds.isFinite, seconds >= 0, seconds <= 10 else {
+            throw CommandFailure("--seconds must be a number of seconds in 0...10 (got \(seconds))")
+        }
+        if let threads, threads < 1 || threads > 4096 { throw CommandFailure("--threads must be in 1...4096 (got \(threads))") }
     }
 
     func run() throws {
+        try checkRanges()
         if let threads {
             BLAS.setThreads(threads)
             NeuralKernels.activeProcessorCount = threads

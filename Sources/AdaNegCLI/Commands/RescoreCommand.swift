@@ -24,7 +24,7 @@ struct RescoreCommand: AsyncParsableCommand {
     @Option(help: "The database of the original run.") var db: String
     @Argument(help: "Name of the job to re-score.") var job: String
     @Option(help: "Name of the new job.") var name: String?
-    @Option(help: "Worker processes (default: one per core).") var workers: Int?
+    @OptionGroup var workerCount: WorkerCountOptions
     @Option(help: "task or sample") var proxy: ProxyKind?
     @Option(help: "L") var memleng: Int?
     @Option(help: "γ") var thres: Double?
@@ -38,6 +38,7 @@ struct RescoreCommand: AsyncParsableCommand {
     @Option(help: "noadagap or adagap") var variant: GateVariant?
 
     func run() async throws {
+        if let workers = workerCount.workers { try WorkerCountOptions.check(workers) }
         guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
         let coordinator: Coordinator
         let original: JobSpec
@@ -85,7 +86,7 @@ struct RescoreCommand: AsyncParsableCommand {
                 + "(other hyperparameters or inputs); give another --name")
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let count = max(1, workers ?? cores)
+        let count = try workerCount.count(default: cores)
         let outcome = try await EmbeddedRun(spec: spec, databasePath: db, workers: count, threadsPerWorker: max(1, cores / count)).run()
         print("re-scored '\(job)' as '\(spec.name)'")
         print(try RunSummary.table(outcome), terminator: "")

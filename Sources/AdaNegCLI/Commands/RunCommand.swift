@@ -24,7 +24,7 @@ struct RunCommand: AsyncParsableCommand {
     )
 
     @Argument(help: "The job spec (YAML).") var job: String
-    @Option(help: "Worker processes (default: one per core; one with a GPU).") var workers: Int?
+    @OptionGroup var workerCount: WorkerCountOptions
     @OptionGroup var deviceOptions: DeviceOptions
     @Option(name: .customLong("batch-size"), help: "Images per forward pass on the workers' GPU (default: what fits its memory).")
     var batchSize: Int?
@@ -36,7 +36,7 @@ struct RunCommand: AsyncParsableCommand {
 
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
     func checkRanges() throws {
-        if let workers, !(1...1024).contains(workers) { throw CommandFailure("--workers must be in 1...1024 (got \(workers))") }
+        if let workers = workerCount.workers { try WorkerCountOptions.check(workers) }
         try DeviceOptions.checkBatchSize(batchSize)
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
@@ -53,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
                                                        directory: URL(fileURLWithPath: database).deletingLastPathComponent().path)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         // One GPU is best fed by one worker: more would each hold a copy of the weights.
-        let count = max(1, workers ?? (gpu == nil ? cores : 1))
+        let count = try workerCount.count(default: gpu == nil ? cores : 1)
         var run = EmbeddedRun(spec: spec, databasePath: database, workers: count, threadsPerWorker: max(1, cores / count))
         run.simulatedBatchMilliseconds = simulateBatchMs
         run.simulatedCrashUnit = simulateCrashUnit

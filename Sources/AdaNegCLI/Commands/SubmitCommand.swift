@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Platform
 import JobPlan
 import JobSpec
 import Worker
@@ -20,17 +21,18 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The flags first: a bad URL is named before any file is read or negative mined.
+        let url = try connection.requiredURL()
         let directory = URL(fileURLWithPath: job).deletingLastPathComponent().standardizedFileURL.path
         // Mined negatives are written next to the spec: workers elsewhere must see them too.
         let spec = try JobPreparation.resolveNegatives(try JobLoading.load(job), directory: directory)
-        let url = try connection.requiredURL()
         // One try with a short connection timeout: an unreachable coordinator fails in
         // seconds with one line; planning a large job (checksumming the model, resolving every
         // image reference) may take a while, so the answer itself gets two minutes.
         let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 120, connectTimeout: 5)
         do {
             let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
-            print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples")
+            print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(Plural.count(reply.tasks, "task")), \(Plural.count(reply.units, "unit")), \(Plural.count(reply.samples, "sample"))")
         } catch {
             throw CommandFailure("\(error)")
         }

@@ -28,7 +28,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Images per forward pass on the GPU (default: what fits its memory; the CPU embeds 32 at a time).")
     var batchSize: Int?
     @Option(help: "BLAS threads for this worker (0: OpenBLAS' default).") var threads: Int = 0
-    @Option(help: "Worker id (default: host-pid).") var id: String?
+    @Option(help: "Worker id (default: host-pid): 1 to 253 ASCII letters, digits and . _ - : @ +.") var id: String?
     @Flag(help: "Keep waiting for new work instead of exiting when none is left.") var forever = false
     @Option(help: ArgumentHelp("Precision this worker expects: fp32, bf16 or auto (follow each job). A job's own precision, fixed when it was planned, always wins, so one job's features never mix precisions; a different value here is reported.",
                                valueName: "fp32|bf16|auto"))
@@ -43,6 +43,9 @@ struct WorkerCommand: AsyncParsableCommand {
             help: ArgumentHelp("Folder for the files fetched from the coordinator (text features, permutations, model files a job names that are not on this machine, or differ here). Default: $ADANEG_CACHE_DIR/artefacts, else $XDG_CACHE_HOME/adaneg/artefacts, else ~/.cache/adaneg/artefacts; 'off' reads every path as the job names it (a shared file system).",
                                valueName: "folder|off"))
     var artefactCache: String?
+    @Option(name: .customLong("parent-pid"),
+            help: ArgumentHelp("Local workers of run and demo: exit as soon as this process (the parent) is gone.", visibility: .hidden))
+    var parentPID: Int32?
 
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
     func validate() throws {
@@ -53,6 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if !(patience.isFinite && patience >= 0) { throw CommandFailure("--patience must be a number of seconds ≥ 0 (got \(patience))") }
         try DeviceOptions.checkBatchSize(batchSize)
         if !(0...1024).contains(threads) { throw CommandFailure("--threads must be in 0...1024 (got \(threads))") }
+        if let id, let problem = WorkerIdentity.problem(id, field: "--id") { throw CommandFailure(problem) }
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
         }
@@ -81,7 +85,8 @@ struct WorkerCommand: AsyncParsableCommand {
     /// operator sees when and why a worker waits and when it tries next.
     static func log(_ message: String) {
         let time = ISO8601DateFormatter().string(from: Date())
-        StandardError.write("\(time) worker: \(message)\n")
+        // Messages quote replies and paths: one escaped line each.
+        StandardError.write("\(time) worker: \(TerminalText.escaped(message))\n")
     }
 
     /// `--artefact-cache`, or the default folder; nil for `off`.
@@ -95,6 +100,12 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         try checkRanges()
+        if let parentPID {
+            // A local worker of `run` or `demo`: it must not outlive a killed parent.
+            ParentWatch.exitWhenOrphaned(parent: parentPID) {
+                Self.log("the process that started this worker (pid \(parentPID)) is gone: exiting")
+            }
+        }
         let url = try connection.requiredURL()
         let expected: PrecisionChoice
         do { expected = try PrecisionChoice.parse(precision) } catch { throw CommandFailure(error.description) }
@@ -103,7 +114,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         BLAS.setThreads(threads)
         if threads > 0 { NeuralKernels.activeProcessorCount = threads }
-        let host = ProcessInfo.processInfo.hostName
+        // The coordinator refuses a host name outside `WorkerIdentity`; this machine's is
+        // sent in the allowed characters.
+        let host = WorkerIdentity.sanitized(ProcessInfo.processInfo.hostName, fallback: "unknown-host")
         let workerID = id ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
         let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: patience == 0 ? .infinity : patience,
                                        onRetry: { event in Self.log(event.message) })
@@ -150,7 +163,8 @@ struct WorkerCommand: AsyncParsableCommand {
             throw CommandFailure("worker \(workerID): \(error)")
         }
         let report = await worker.report
-        StandardError.write(String(format: "worker %@: %d units, %d samples (%d images embedded, %d sample errors), %.1f%% of busy time waiting on the coordinator\n",
-                                   workerID, report.units, report.samples, report.embedded, report.sampleErrors, 100 * report.waitShare))
+        StandardError.write("worker \(workerID): \(Plural.count(report.units, "unit")), \(Plural.count(report.samples, "sample")) "
+            + "(\(Plural.count(report.embedded, "image")) embedded, \(Plural.count(report.sampleErrors, "sample error"))), "
+            + String(format: "%.1f%% of busy time waiting on the coordinator\n", 100 * report.waitShare))
     }
 }

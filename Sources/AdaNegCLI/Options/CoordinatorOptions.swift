@@ -7,11 +7,21 @@ struct CoordinatorOptions: ParsableArguments {
     @Option(help: "Coordinator URL, e.g. http://10.0.0.5:7878") var coordinator: String?
     @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
 
-    /// The coordinator's URL, refused unless it is http(s); nil when none was given.
+    /// The coordinator's URL, refused unless it is http(s) with no path, query or fragment;
+    /// nil when none was given. The API lives at the root (`/v1/…`): a path such as
+    /// `http://host:7878/some/path` would turn every request into a bare 404, so it is refused
+    /// here with what to give instead.
     func url() throws -> URL? {
         guard let coordinator else { return nil }
         guard let url = URL(string: coordinator), url.scheme == "http" || url.scheme == "https", url.host != nil else {
             throw CommandFailure("--coordinator '\(coordinator)' is not an http(s) URL")
+        }
+        let base = "\(url.scheme ?? "http")://\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "")"
+        if !(url.path.isEmpty || url.path == "/") {
+            throw CommandFailure("--coordinator '\(coordinator)' has a path (\(url.path)): the coordinator's API is at the root of its address; give only the scheme, host and port, e.g. \(base)")
+        }
+        if url.query != nil || url.fragment != nil {
+            throw CommandFailure("--coordinator '\(coordinator)' has a query or fragment: give only the scheme, host and port, e.g. \(base)")
         }
         return url
     }

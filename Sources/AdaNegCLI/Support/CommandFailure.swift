@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Platform
 
 /// A failure a user can act on: bad input, a missing file, an unwritable output.
 ///
@@ -33,15 +34,16 @@ enum StandardError {
     }
 
     static func warn(_ text: String) {
-        write("warning: \(text)\n")
+        write("warning: \(TerminalText.escaped(text, keepingLineBreaks: true))\n")
     }
 }
 
 extension AdaNegCommand {
     /// The process entry point: parses, runs, and maps failures to exit status 2.
     public static func run(arguments: [String]? = nil) async -> Never {
+        TerminalSafeLogHandler.bootstrap()
         do {
-            var command = try parseAsRoot(arguments)
+            var command = try parseAsRoot(CommandLineArguments.normalised(arguments ?? Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -49,14 +51,20 @@ extension AdaNegCommand {
             }
             Foundation.exit(0)
         } catch let failure as CommandFailure {
-            StandardError.write("error: \(failure.message)\n")
+            // Messages quote paths, names and replies from outside: escaped, line breaks kept.
+            StandardError.write("error: \(TerminalText.escaped(failure.message, keepingLineBreaks: true))\n")
             Foundation.exit(2)
         } catch let failure as JobFailure {
             // A job that ran to its end with failures (units failed): 1, not 2.
-            StandardError.write("error: \(failure.message)\n")
+            StandardError.write("error: \(TerminalText.escaped(failure.message, keepingLineBreaks: true))\n")
             Foundation.exit(JobFailure.exitStatus)
         } catch {
-            exit(withError: error)
+            // ArgumentParser's own messages quote the arguments: escaped too (help and
+            // `--version`, which exit 0, are printed as they are).
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            StandardError.write(TerminalText.escaped(fullMessage(for: error), keepingLineBreaks: true) + "\n")
+            Foundation.exit(code.rawValue)
         }
     }
 }

@@ -5,6 +5,7 @@ import Hummingbird
 import JobPlan
 import JobSpec
 import Logging
+import Platform
 import Report
 import ServiceLifecycle
 import Synchronization
@@ -54,7 +55,7 @@ struct EmbeddedRun {
                                           logger: logger)
             let reply = try await coordinator.submit(spec)
             if !quiet {
-                StandardError.write("\(reply.created ? "planned" : "resuming") job '\(reply.name)': \(reply.tasks) tasks, \(reply.units) units, \(reply.samples) samples (database \(databasePath))\n")
+                StandardError.write("\(reply.created ? "planned" : "resuming") job '\(reply.name)': \(Plural.count(reply.tasks, "task")), \(Plural.count(reply.units, "unit")), \(Plural.count(reply.samples, "sample")) (database \(databasePath))\n")
             }
         } catch {
             throw CommandFailure(error.description)
@@ -111,12 +112,16 @@ struct EmbeddedRun {
         let id = Self.workerPrefix + "\(index)"
         process.executableURL = Self.executable
         process.arguments = ["worker", "--coordinator", "http://127.0.0.1:\(port)", "--threads", "\(threadsPerWorker)",
-                             "--id", id, "--simulate-batch-ms", "\(simulatedBatchMilliseconds)"]
+                             "--id", id, "--simulate-batch-ms", "\(simulatedBatchMilliseconds)",
+                             // The worker exits when this process is gone, even by kill -9.
+                             "--parent-pid", "\(getpid())"]
             + (simulatedCrashUnit.map { ["--simulate-crash-unit", "\($0)"] } ?? [])
             + (device.map { ["--device", $0] } ?? [])
             + (gpuBatchSize.map { ["--batch-size", "\($0)"] } ?? [])
         if quiet { process.standardError = FileHandle.nullDevice }
         do {
+        // The parent already said what it had to say about the BLAS kernel: not once more per worker.
+        process.environment = BLASKernelCheck.childEnvironment
             try process.run()
         } catch {
             throw CommandFailure("cannot start worker process \(Self.executable.path): \(error.localizedDescription)")

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import JobPlan
 import JobSpec
+import Platform
 import JobStore
 import Logging
 import NIOCore
@@ -31,12 +32,13 @@ struct CoordinatorRoutes {
         }
 
         router.post("/v1/jobs") { request, _ -> SubmitResponse in
-            let body = try await Self.body(request, limit: limit)
+            let body = try await Self.specBody(request, limit: min(limit, JobSpecLoader.maxSpecBytes))
             guard let yaml = String(data: body, encoding: .utf8) else { throw HTTPError(.badRequest, message: "job spec is not UTF-8 text") }
             let base = request.uri.queryParameters.get("base") ?? FileManager.default.currentDirectoryPath
             let spec: JobSpec
             do {
-                spec = try JobSpecLoader.parse(yaml: yaml, baseDirectory: base)
+                // Validation reads the files the spec names: off the cooperative pool.
+                spec = try await BlockingIO.run { () throws(JobSpecError) in try JobSpecLoader.parse(yaml: yaml, baseDirectory: base) }
             } catch {
                 throw HTTPError(.badRequest, message: "\(error)")
             }
@@ -85,12 +87,14 @@ struct CoordinatorRoutes {
 
         router.post("/v1/leases") { request, _ -> LeaseResponse in
             let body: LeaseRequest = try await Self.json(request, limit: limit)
+            try Self.checkIdentity(worker: body.worker, host: body.host)
             return try await mapped { try await c.lease(worker: body.worker, host: body.host) }
         }
 
         router.post("/v1/units/:unit/heartbeat") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: UnitRequest = try await Self.json(request, limit: limit)
+            try Self.checkIdentity(worker: body.worker)
             let held = try await mapped { try await c.heartbeat(unit: unit, worker: body.worker) }
             guard held else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
             return .noContent
@@ -99,12 +103,14 @@ struct CoordinatorRoutes {
         router.post("/v1/units/:unit/complete") { request, context -> CompletionResponse in
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: CompletionRequest = try await Self.json(request, limit: limit)
+            try Self.checkIdentity(worker: body.worker)
             return CompletionResponse(outcome: try await mapped { try await c.complete(unit: unit, body) })
         }
 
         router.post("/v1/units/:unit/fail") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: UnitRequest = try await Self.json(request, limit: limit)
+            try Self.checkIdentity(worker: body.worker)
             let state = try await mapped { try await c.fail(unit: unit, worker: body.worker, error: body.error ?? "unspecified") }
             guard state != nil else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
             return .noContent
@@ -113,6 +119,7 @@ struct CoordinatorRoutes {
         router.post("/v1/units/:unit/release") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: UnitRequest = try await Self.json(request, limit: limit)
+            try Self.checkIdentity(worker: body.worker)
             let released = try await mapped { try await c.release(unit: unit, worker: body.worker) }
             guard released else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
             return .noContent
@@ -144,6 +151,19 @@ struct CoordinatorRoutes {
         return Data(buffer.readableBytesView)
     }
 
+    /// A job spec's body: refused with 413 naming the limit past `JobSpecLoader.maxSpecBytes`
+    /// (by its declared length before anything is read, else once the limit is reached), so
+    /// no spec costs the coordinator more than a small multiple of that to parse.
+    static func specBody(_ request: Request, limit: Int) async throws -> Data {
+        let tooLarge = HTTPError(.contentTooLarge, message: "a job spec may be at most \(limit) bytes (1 MiB); specs name their data files, they do not hold them")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw tooLarge }
+        do {
+            return try await body(request, limit: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw tooLarge
+        }
+    }
+
     static func json<T: Decodable>(_ request: Request, limit: Int) async throws -> T {
         let data = try await body(request, limit: limit)
         do {
@@ -151,6 +171,13 @@ struct CoordinatorRoutes {
         } catch {
             throw HTTPError(.badRequest, message: "malformed \(T.self) body: \(Self.describe(error))")
         }
+    }
+
+    /// Worker ids and host names are stored and printed: one outside `WorkerIdentity`'s
+    /// length and character set (an empty one included) is refused with 400, naming the field.
+    static func checkIdentity(worker: String, host: String? = nil) throws {
+        if let problem = WorkerIdentity.problem(worker, field: "worker") { throw HTTPError(.badRequest, message: problem) }
+        if let host, let problem = WorkerIdentity.problem(host, field: "host") { throw HTTPError(.badRequest, message: problem) }
     }
 
     /// Why a bank delta cannot be merged, if it cannot: entries are stored and sent to every
@@ -185,7 +212,7 @@ func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     } catch let error as StoreError {
         switch error {
         case .unknownJob, .unknownUnit, .unknownTask: throw HTTPError(.notFound, message: error.description)
-        case .notLeaseHolder, .jobConflict: throw HTTPError(.conflict, message: error.description)
+        case .notLeaseHolder, .jobConflict, .inputChanged: throw HTTPError(.conflict, message: error.description)
         case .invalidResults, .invalidJob: throw HTTPError(.badRequest, message: error.description)
         case .database, .newerSchema, .inUse, .foreign:
             // The only 5xx the API gives: the store failed (a full disk, an unreadable file).

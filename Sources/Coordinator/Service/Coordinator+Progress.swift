@@ -3,8 +3,9 @@ import JobPlan
 import JobStore
 
 extension Coordinator {
+    /// A job's progress; its workers are judged gone by this coordinator's lease period.
     public func progress(job name: String) throws(StoreError) -> JobProgress {
-        try store.progress(job: name, now: clock(), expiredLeases: expiredLeases)
+        try store.progress(job: name, now: clock(), expiredLeases: expiredLeases, leaseSeconds: configuration.leaseSeconds)
     }
 
     /// Counts over every job, read when `/metrics` is scraped.

@@ -28,6 +28,18 @@ public struct JobProgress: Codable, Sendable, Equatable {
     public var failed: [FailedUnit]
     /// Leases that expired since the coordinator started (all jobs).
     public var expiredLeases: Int
+    /// When the job was submitted, and when its last unit ended (nil while units are pending or
+    /// leased): the elapsed time. Optional: an older coordinator does not send them.
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    /// The lease period a worker is judged by: one that has not been seen for longer is gone.
+    public var leaseSeconds: Double?
+
+    /// Seconds from submission to the end of the last unit, or to `now` while work remains.
+    public var elapsedSeconds: Double? {
+        guard let startedAt else { return nil }
+        return max(0, (finishedAt ?? now) - startedAt)
+    }
 
     public struct Throughput: Codable, Sendable, Equatable {
         public var samplesPerSecond: Double
@@ -94,6 +106,9 @@ public struct JobProgress: Codable, Sendable, Equatable {
         public var computeSeconds: Double
         /// Samples per second of compute on this job's units; nil without compute time.
         public var samplesPerComputeSecond: Double?
+        /// Not seen for longer than a lease period: the worker has exited (or lost its link).
+        /// Optional: an older coordinator does not send it.
+        public var gone: Bool?
 
         public init(
             id: String,
@@ -104,7 +119,8 @@ public struct JobProgress: Codable, Sendable, Equatable {
             unitsDone: Int,
             samplesDone: Int,
             computeSeconds: Double,
-            samplesPerComputeSecond: Double? = nil
+            samplesPerComputeSecond: Double? = nil,
+            gone: Bool? = nil
         ) {
             self.id = id
             self.host = host
@@ -115,6 +131,7 @@ public struct JobProgress: Codable, Sendable, Equatable {
             self.samplesDone = samplesDone
             self.computeSeconds = computeSeconds
             self.samplesPerComputeSecond = samplesPerComputeSecond
+            self.gone = gone
         }
     }
 
@@ -131,7 +148,10 @@ public struct JobProgress: Codable, Sendable, Equatable {
         tasks: [TaskProgress],
         workers: [WorkerProgress],
         failed: [FailedUnit],
-        expiredLeases: Int
+        expiredLeases: Int,
+        startedAt: Double? = nil,
+        finishedAt: Double? = nil,
+        leaseSeconds: Double? = nil
     ) {
         self.job = job
         self.now = now
@@ -146,6 +166,9 @@ public struct JobProgress: Codable, Sendable, Equatable {
         self.workers = workers
         self.failed = failed
         self.expiredLeases = expiredLeases
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.leaseSeconds = leaseSeconds
     }
 }
 
