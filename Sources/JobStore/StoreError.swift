@@ -14,6 +14,9 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case jobConflict(name: String)
     case invalidResults(unit: Int64, reason: String)
     case invalidJob([String])
+    /// A file the job read at submission holds other content now (or cannot be read): the
+    /// message names it and says what could not be done.
+    case inputChanged(String)
 
     public var description: String {
         switch self {
@@ -35,6 +38,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             "a job named '\(name)' already exists with a different spec; choose another name"
         case let .invalidResults(unit, reason): "results for unit \(unit) rejected: \(reason)"
         case let .invalidJob(problems): "invalid job:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+        case let .inputChanged(message): message
         }
     }
 }

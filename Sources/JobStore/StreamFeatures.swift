@@ -30,6 +30,13 @@ extension StoreReader {
         storage.reserveCapacity(stream.sets.count * d)
         var positions = [Int](), labels = [Int]()
         var missing = [(position: Int, reason: String)]()
+        // The rows as submitted or none: a file that changed since would be scored under the
+        // name of the set it replaced.
+        do {
+            try InputDigests.shared.verifyNow(plan.recordedFeatureFiles(sets: Set(stream.sets)))
+        } catch {
+            throw .inputChanged("task \(id) (\(task.oodName)): \(error)")
+        }
         let files = FeatureFileRows()
         for p in 0..<stream.sets.count {
             let set = stream.sets[p], item = stream.items[p]

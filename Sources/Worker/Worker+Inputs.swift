@@ -62,6 +62,7 @@ extension Worker {
         guard grant.items.count == grant.count, grant.labels.count == grant.count, grant.count <= plan.unitSize else {
             throw WorkerError.plan("unit \(grant.unit): the lease lists \(grant.count) sets, \(grant.items.count) items and \(grant.labels.count) labels for a unit of at most \(plan.unitSize) samples")
         }
+        try await checkOwnCopies(grant, plan: plan)
         var out = Matrix(rows: grant.count, cols: d)
         var errors = [String?](repeating: nil, count: grant.count)
         var toEmbed = [Int]()
@@ -76,7 +77,8 @@ extension Worker {
                 }
             } else if let path = plan.sets[set].features {
                 // Rows missing from the lease (a coordinator that could not read them, or from
-                // before rows travelled): this machine's copy of the file.
+                // before rows travelled): this machine's copy of the file, checked by
+                // `checkOwnCopies` against the digest recorded at submission.
                 let source = try featureFiles.reader(path)
                 guard source.cols == d else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(d)") }
                 let item = grant.items[i]
@@ -138,6 +140,26 @@ extension Worker {
             upload = StoredFeatures(dimension: d, features: uploaded, errors: uploadedErrors)
         }
         return UnitInputs(features: out, errors: errors, upload: upload)
+    }
+
+    /// The feature files whose rows the lease left out (a coordinator that could not read
+    /// them) are read from this machine's copy: each is checked first against the digest
+    /// recorded at submission (hashed once per process, off the actor), so a different file
+    /// under the same path fails the unit, naming it, instead of being scored.
+    func checkOwnCopies(_ grant: LeaseGrant, plan: WorkPlan) async throws {
+        var sets = Set<Int>()
+        for i in 0..<min(grant.count, grant.sets.count) where grant.stored?.feature(i) == nil {
+            let set = grant.sets[i]
+            if set >= 0, set < plan.sets.count, plan.sets[set].features != nil { sets.insert(set) }
+        }
+        for file in plan.recordedFeatureFiles(sets: sets) {
+            do {
+                try await InputDigests.shared.verify(file.path, recorded: file.digest)
+            } catch {
+                throw WorkerError.input("\(error)")
+            }
+            try featureFiles.refresh(file.path)
+        }
     }
 
     /// Local image files are read where the list names them, so they need the job's data on this

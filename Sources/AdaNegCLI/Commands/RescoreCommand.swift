@@ -47,6 +47,13 @@ struct RescoreCommand: AsyncParsableCommand {
             coordinator = try Coordinator(databasePath: db)
             let record = try await coordinator.job(named: job)
             original = try JobSpecLoader.parse(yaml: record.specYAML, baseDirectory: "/", file: "\(db): job \(job)")
+            // The original's inputs as submitted, or no re-score: other files would be scored
+            // under the original's set names.
+            do {
+                try InputDigests.shared.verifyNow(try await coordinator.plan(job: record.id).recordedInputs)
+            } catch let error as InputFileError {
+                throw CommandFailure("cannot re-score '\(job)': \(error)")
+            }
             existing = try await coordinator.jobs()
         } catch {
             throw CommandFailure("\(error)")

@@ -1,20 +1,37 @@
+import Foundation
 import NPY
 import Tensor
 
 /// The rows of a plan's feature files as every reader needs them — the worker scoring a unit,
 /// the coordinator rebuilding a bank, the sequential re-score: read on demand from the
 /// memory-mapped file and normalised once by `UnitNorm`, so all three see the same bits.
-/// One reader per file, opened on first use.
-public final class FeatureFileRows {
-    private var readers: [String: NPYRowReader] = [:]
+/// One reader per file, opened on first use. Safe to share between threads (the coordinator
+/// reads a lease's rows outside its actor).
+public final class FeatureFileRows: @unchecked Sendable {
+    private let lock = NSLock()
+    private var readers: [String: (reader: NPYRowReader, identity: FileIdentity?)] = [:]
 
     public init() {}
 
     /// The file's reader (for its shape), opened once.
     public func reader(_ path: String) throws(NPYError) -> NPYRowReader {
-        if let reader = readers[path] { return reader }
+        if let open = lock.withLock({ readers[path] }) { return open.reader }
+        return try open(path)
+    }
+
+    /// Re-opens `path`'s reader when the file is no longer the one it mapped (replaced or
+    /// rewritten since): called after the file was checked against its recorded digest, so the
+    /// rows read next come from the version that was checked.
+    public func refresh(_ path: String) throws(NPYError) {
+        let current = try? FileIdentity.of(path)
+        guard let open = lock.withLock({ readers[path] }), open.identity != current else { return }
+        _ = try self.open(path)
+    }
+
+    private func open(_ path: String) throws(NPYError) -> NPYRowReader {
+        let identity = try? FileIdentity.of(path)
         let reader = try NPYRowReader(path: path)
-        readers[path] = reader
+        lock.withLock { readers[path] = (reader, identity) }
         return reader
     }
 
