@@ -241,7 +241,7 @@ public enum OutputError: Error, CustomStringConvertible, Equatable {
         case let .notAFolder(path, flag, what):
             "\(flag) '\(path)' is \(what), not a folder; \(flag) takes a folder"
         case let .foreignFolder(path, flag, writer, entries):
-            "\(flag) '\(path)' is a folder that \(writer) did not write (it holds \(Self.list(entries)) and no \(OutputTarget.manifestName) of \(writer)); adaneg never replaces what it did not create: give a new or empty folder"
+            "\(flag) '\(path)' is a folder that \(writer) did not write (it holds \(Self.list(entries)) and no \(OutputTarget.manifestName) of \(writer)); adaneg never replaces what it did not create: give a new or empty folder (an output of an adaneg without manifests: remove it yourself)"
         case let .foreignFiles(path, flag, writer, files):
             "\(flag) '\(path)' was written by \(writer) but also holds \(Self.list(files)), which it did not write; adaneg never replaces what it did not create: move them away or give another folder"
         case let .unwritable(path, flag, reason):

@@ -201,6 +201,34 @@ struct OutputSafetyCLITests {
         try expectRefused(demo + ["--dir", "d"], in: s, mentions: ["--dir 'd' was written by adaneg demo but also holds 'mine.txt'"])
     }
 
+    @Test("run mines a job's negatives only into a folder of its own next to the database")
+    func runMinesIntoItsOwnFolder() throws {
+        let s = try Scratch()
+        let model = try TextCommandsTests.model(in: s)
+        let data = SyntheticBenchmark(shape: .init(classes: 2, negatives: 4, dimension: 32, idSamples: 16, oodSamples: 8), seed: 2)
+        try DemoFiles.write(data, to: s)
+        try "tench\ngoldfish\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
+        let words = ["rock\tnoun", "cloud\tnoun", "violin\tnoun", "bridge\tnoun", "quick\tadj", "purple\tadj"]
+        try (words.joined(separator: "\n") + "\n").write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
+        try """
+        name: mined
+        model: \(model)
+        id: {classes: classes.txt, features: id.npy, labels: id-labels.npy}
+        ood:
+          - {name: covered, features: ood-covered.npy}
+        negatives: {count: 5, lexicon: lexicon.tsv}
+        scoring: {batch_size: 8, memleng: 4}
+        """.write(toFile: s.path("job.yaml"), atomically: true, encoding: .utf8)
+        // The folder mining would use already holds the user's files.
+        try FileManager.default.createDirectory(atPath: s.path("db/negatives-mined"), withIntermediateDirectories: true)
+        try "mine\n".write(toFile: s.path("db/negatives-mined/notes.txt"), atomically: true, encoding: .utf8)
+        let run = ["run", "job.yaml", "--workers", "1", "--db", "db/run.sqlite"]
+        try expectRefused(run, in: s, mentions: ["the mined negatives folder", "did not write", "'notes.txt'"])
+        try FileManager.default.removeItem(atPath: s.path("db/negatives-mined/notes.txt"))
+        try expectWorks(run, in: s)
+        #expect(FileManager.default.fileExists(atPath: s.path("db/negatives-mined/manifest.json")))
+    }
+
     @Test("fetch-model: a local path that does not exist, a file, or a folder without a model exits 2")
     func fetchModelLocalPaths() throws {
         let s = try Scratch()

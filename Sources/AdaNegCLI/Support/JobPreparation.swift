@@ -28,8 +28,10 @@ enum JobPreparation {
         }
     }
 
-    /// How messages name the mining outputs, which live next to the database.
-    static let flag = "the mining output next to --db"
+    /// How messages name the mining outputs (next to `run`'s database, or `submit`'s spec):
+    /// no flag names them.
+    static let flag = "the mined negatives folder"
+    static let classListFlag = "the class list for mining"
 
     /// With the ID set given as class folders and no class-names file, the folder names are the
     /// class names: written to `<out>.classes.txt` (next to the mining output, which mining
@@ -39,7 +41,7 @@ enum JobPreparation {
         let classes: [String]
         do { classes = try ImageFolders.read(root: root).classes } catch { throw CommandFailure("\(error)") }
         let path = out + ".classes.txt"
-        try OutputTarget.checkedFile(path, flag: flag, replacing: .text, inputs: [.init(root, flag: "id.images")])
+        try OutputTarget.checkedFile(path, flag: classListFlag, replacing: .text, inputs: [.init(root, flag: "id.images")])
             .commit(Data((classes.joined(separator: "\n") + "\n").utf8))
         return path
     }
