@@ -179,6 +179,43 @@ struct TerminalAndLimitsCLITests {
         #expect(two.stdout.components(separatedBy: "  worker ").count == 3, "\(two.stdout)")
     }
 
+    @Test("rescore of an image job run with keep_features: false says its images are embedded again, and does so")
+    func rescoreWithoutKeptFeatures() throws {
+        let s = try Scratch()
+        let model = try TextCommandsTests.model(in: s)
+        let images = TextCommandsTests.fixtures.appendingPathComponent("images")
+        let files = try FileManager.default.contentsOfDirectory(atPath: images.path).filter { $0.hasPrefix("photo") || $0 == "drawing.png" }.sorted()
+        var list = ""
+        for (i, file) in files.enumerated() {
+            let cls = ["cat", "dog"][i % 2]
+            try FileManager.default.createDirectory(atPath: s.path("data/id/\(cls)"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: s.path("data/ood"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: images.appendingPathComponent(file).path, toPath: s.path("data/id/\(cls)/\(file)"))
+            try FileManager.default.copyItem(atPath: images.appendingPathComponent(file).path, toPath: s.path("data/ood/\(file)"))
+            list += "ood/\(file)\n"
+        }
+        try list.write(toFile: s.path("ood.txt"), atomically: true, encoding: .utf8)
+        try "rock\tnoun\nriver\tnoun\ncloud\tnoun\ntable\tnoun\nengine\tnoun\nviolin\tnoun\n".write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
+        try """
+        name: pictures
+        model: \(model)
+        data_root: data
+        id: {images: {folders: data/id}}
+        ood:
+          - {name: odd, images: {list: ood.txt}}
+        negatives: {count: 4, lexicon: lexicon.tsv}
+        scoring: {batch_size: 4, memleng: 3, groups: 2}
+        keep_features: false
+        """.write(toFile: s.path("job.yaml"), atomically: true, encoding: .utf8)
+        let run = try CLI.run(["run", s.path("job.yaml"), "--workers", "1", "--db", s.path("db.sqlite")])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rescore = try CLI.run(["rescore", "--db", s.path("db.sqlite"), "pictures", "--proxy", "sample", "--workers", "1"])
+        #expect(rescore.status == 0, "\(rescore.stderr)")
+        #expect(rescore.stderr.contains("note: job 'pictures' ran with keep_features: false, so its image features were dropped: its images are embedded again"), "\(rescore.stderr)")
+        let embedded = rescore.stderr.components(separatedBy: " images embedded").first?.split(separator: "(").last.flatMap { Int($0) }
+        #expect((embedded ?? 0) > 0, "\(rescore.stderr)")
+    }
+
     @Test("a user's OPENBLAS_CORETYPE warning: never on --help, once (not once per worker) on run")
     func blasWarningOnce() throws {
         guard BLASKernelPolicy.bestCore(for: .current) != nil else { return }

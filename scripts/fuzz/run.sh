@@ -12,7 +12,10 @@
 #   3. tools/fuzz/hostile.py sends what a schema does not describe (bank deltas with impossible
 #      values, lying Content-Length, 65 MB bodies, YAML alias bombs, raw protocol garbage,
 #      missing or wrong tokens, and issue 13's specs: Int.max sizes, a huge memleng, an .npy whose
-#      header declares an absurd shape, over the demo data): no 5xx, no dropped connection;
+#      header declares an absurd shape, over the demo data; issue 22's worker ids and host names
+#      with escape bytes, empty or overlong, on every route (400 naming the field), and YAML of
+#      up to 64 MB under an unknown key, the coordinator's peak RSS bounded): no 5xx, no dropped
+#      connection;
 #   4. the coordinator must still be alive; the stored tables must hash as before (rejected
 #      requests changed nothing); it is then restarted on the same database, every task's bank
 #      is loaded again (the path a poisoned bank entry once crashed), the hashes are compared
@@ -145,7 +148,7 @@ hz_alive "$HZ_COORD_PID" || fail "the coordinator died during the conformance pa
 # --- hand-written hostile requests -------------------------------------------------------------
 hz_log "hostile requests (tools/fuzz/hostile.py)"
 if ! "$HZ_PY" "$HZ_ROOT/tools/fuzz/hostile.py" --url "$URL" --token-file "$TOKEN" --job "$JOB" --tasks "$TASKS" \
-    --dimension 128 --done-unit "$DONE_UNIT" --data "$OUT/data" --json "$OUT/hostile.json" >"$OUT/hostile.log" 2>&1; then
+    --dimension 128 --done-unit "$DONE_UNIT" --data "$OUT/data" --pid "$HZ_COORD_PID" --json "$OUT/hostile.json" >"$OUT/hostile.log" 2>&1; then
   fail "hostile requests: $(grep -E 'FAILURE|DEAD' "$OUT/hostile.log" | head -n 10)"
 fi
 tail -n 1 "$OUT/hostile.log" >/dev/null

@@ -4,7 +4,10 @@
 Complements schemathesis (which generates requests from openapi.yaml) with what a schema does
 not describe: bank deltas that are well-formed on the wire but carry impossible values, lying
 Content-Length headers, bodies over the size limit, YAML alias bombs, raw protocol garbage,
-path tricks, and the bearer token missing or wrong. With --data (the folder of a features job:
+path tricks, the bearer token missing or wrong, and (issue 22) worker ids and host names with
+escape bytes, newlines, nothing or too much in them on every route that takes one (400 naming
+the field), and huge YAML bodies under an unknown key (4xx, the coordinator's peak RSS bounded
+with --pid, the server alive). With --data (the folder of a features job:
 text.npy, id.npy, id-labels.npy, ood-covered.npy, as `adaneg synthesize --layout job` writes it)
 it also submits issue 13's hostile specs: valid files, but sizes of Int.max, a huge memleng,
 out-of-range floats, and a features file whose header declares an absurd shape. Each must be
@@ -281,6 +284,98 @@ def leased_unit_phase(r, num_classes):
     print(f"leased unit: {unit} {n}")
 
 
+# Worker ids and host names a terminal would interpret (issue 22, item 12), or that say nothing.
+HOSTILE_NAMES = [
+    ("ESC sequence", "w\x1b[2J\x1b]0;owned\x07"), ("BEL", "w\x07"), ("newline", "w\nforged line"), ("CR", "w\rforged"),
+    ("NUL", "w\x00x"), ("DEL", "w\x7f"), ("C1 CSI", "w\x9b31m"), ("bidi override", "w\u202eexe.txt"),
+    ("space", "w x"), ("empty", ""), ("254 characters", "w" * 254),
+]
+
+
+def refused_naming(r, name, answer, field):
+    """A 400 must name the field and must not echo the raw control bytes back."""
+    if not answer or answer[0] != 400:
+        return
+    text = answer[1].decode(errors="replace")
+    if field not in text:
+        r.failures.append(f"{name}: refused, but the message does not name {field!r}: {text[:160]!r}")
+    if any(c in text for c in "\x1b\x07\x9b"):
+        r.failures.append(f"{name}: the refusal echoes raw control characters: {text[:160]!r}")
+
+
+def hostile_names(r, unit):
+    """Issue 22: every route that takes a worker id (and the lease's host name) refuses hostile
+    ones with 400 naming the field; nothing is registered (the fuzz script compares the stored
+    tables before and after)."""
+    print("issue 22: escape bytes, empty and overlong worker ids and host names")
+    completion = {"attempt": 1, "computeSeconds": 0, "waitSeconds": 0,
+                  "results": {"pred": [], "conf": [], "confVanilla": [], "mcm": [], "adaptive": [], "errors": []}}
+    for label, value in HOSTILE_NAMES:
+        routes = [
+            ("lease", "/v1/leases", {"worker": value, "host": "h"}),
+            ("heartbeat", f"/v1/units/{unit}/heartbeat", {"worker": value}),
+            ("fail", f"/v1/units/{unit}/fail", {"worker": value, "error": "x"}),
+            ("release", f"/v1/units/{unit}/release", {"worker": value}),
+            ("complete", f"/v1/units/{unit}/complete", dict(completion, worker=value)),
+        ]
+        for route, path, body in routes:
+            name = f"{route}, worker id with {label}"
+            refused_naming(r, name, r.request(name, "POST", path, json.dumps(body).encode(), expect=(400,)), "worker")
+        name = f"lease, host name with {label}"
+        refused_naming(r, name, r.request(name, "POST", "/v1/leases", json.dumps({"worker": "w", "host": value}).encode(), expect=(400,)), "host")
+    # Names in specs have their own character set (refused at their key).
+    yaml = {"Content-Type": "application/yaml"}
+    for label, value in [("ESC", "job\x1b[2J"), ("newline", "job\\nforged")]:
+        r.request(f"spec whose name has {label}", "POST", "/v1/jobs", f'name: "{value}"\n'.encode(), headers=yaml, expect=(400,))
+
+
+def rss_kib(pid, field):
+    """VmRSS or VmHWM (the peak) of a process, in KiB, from /proc; None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def huge_yaml(r, pid):
+    """Issue 22, item 13: a 10 MB YAML body under an unknown key once cost the coordinator
+    570 MB. Specs are capped at 1 MiB (413 naming the limit, by Content-Length or, chunked, as
+    the body arrives), and in a spec under the cap an unknown top-level key is refused before
+    YAML builds its value. With --pid, the coordinator's peak RSS (VmHWM) must stay within
+    max(64 MiB, 16 x the body) of its RSS before each request, and it must answer afterwards."""
+    print("issue 22: huge YAML under an unknown key")
+    yaml = {"Content-Type": "application/yaml"}
+    row = "  - [aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb, cccccccccccccccc, dddddddddddddddd]\n"
+    cases = [
+        ("10 MB YAML under an unknown key", "name: big\nunknown_payload:\n" + row * (10_000_000 // len(row)), (413,), "bytes"),
+        ("64 MB YAML under an unknown key", "name: big\nunknown_payload:\n" + row * (64_000_000 // len(row)), (413,), "bytes"),
+        ("900 KB YAML under an unknown key", "name: big\nunknown_payload:\n" + row * (900_000 // len(row)), (400,), "unknown_payload"),
+        ("900 KB YAML in one scalar under an unknown key", "name: big\nunknown_blob: " + "x" * 900_000 + "\n", (400,), "unknown_blob"),
+    ]
+    for label, text, expect, word in cases:
+        body = text.encode()
+        before, peak_before = (rss_kib(pid, "VmRSS"), rss_kib(pid, "VmHWM")) if pid else (None, None)
+        answer = r.request(label, "POST", "/v1/jobs", body, headers=yaml, expect=expect, timeout=120)
+        if answer and answer[0] in expect and word not in answer[1].decode(errors="replace"):
+            r.failures.append(f"{label}: refused, but the message does not name {word!r}: {answer[1][:160]!r}")
+        if pid and before is not None:
+            peak = rss_kib(pid, "VmHWM")
+            bound = max(64 << 10, 16 * len(body) // 1024)
+            if peak is not None and peak > max(peak_before, before + bound):
+                r.failures.append(f"{label}: the coordinator's peak RSS rose to {peak >> 10} MiB from {before >> 10} MiB "
+                                  f"(allowed: {bound >> 10} MiB more for a {len(body) >> 10} KiB body)")
+            else:
+                print(f"       RSS {before >> 10} MiB before, peak {peak >> 10 if peak else '?'} MiB after")
+        if not r.alive():
+            r.failures.append(f"{label}: the coordinator no longer answers")
+            return
+    r.chunked("10 MB chunked spec (no Content-Length)", "/v1/jobs", 10 << 20, expect=(413,))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True)
@@ -292,6 +387,7 @@ def main():
     p.add_argument("--strict", action="store_true", help="an unexpected status below 500 fails too")
     p.add_argument("--json", help="write a summary here")
     p.add_argument("--data", help="a features job's data folder: submit issue 13's hostile specs over it")
+    p.add_argument("--pid", type=int, help="the coordinator's process id: its peak RSS is checked around the huge YAML bodies")
     p.add_argument("--leased", type=int, metavar="NUM_CLASSES",
                    help="only the leased-unit phase: lease a unit of the coordinator's pending job (NUM_CLASSES ID classes), "
                         "send out-of-range completions as its holder, then one valid completion; prints the unit id last")
@@ -329,7 +425,10 @@ def main():
         r.request(f"lease, {label}", "POST", "/v1/leases", body, expect=expect)
         r.request(f"heartbeat, {label}", "POST", f"/v1/units/{args.done_unit}/heartbeat", body, expect=(400, 409))
         r.request(f"complete, {label}", "POST", f"/v1/units/{args.done_unit}/complete", body, expect=(400, 200))
-    r.request("lease, 1 MB worker id", "POST", "/v1/leases", json.dumps({"worker": "w" * (1 << 20), "host": "h"}).encode(), expect=(200,))
+    r.request("lease, 1 MB worker id", "POST", "/v1/leases", json.dumps({"worker": "w" * (1 << 20), "host": "h"}).encode(), expect=(400,))
+
+    hostile_names(r, args.done_unit)
+    huge_yaml(r, args.pid)
 
     print("unit ids")
     for unit in ["-1", "0", "9223372036854775807", "9223372036854775808", "abc", "1e3", "%00", "1%2F2", "..%2F..", "%201"]:

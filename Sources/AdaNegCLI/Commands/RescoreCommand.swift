@@ -13,7 +13,9 @@ struct RescoreCommand: AsyncParsableCommand {
         discussion: """
         The original spec is read from the database, the given hyperparameters replace its own, \
         and the new job (named <job>-rescore-<n> unless --name is given) runs with local workers \
-        like `adaneg run`. Precomputed features are read again; nothing is embedded twice. \
+        like `adaneg run`. Stored features are read again; nothing is embedded twice, except the \
+        images of a job run with keep_features: false, whose features were dropped when it was \
+        done: they are embedded again (the model and the images must still be there). \
         --name must not be the original job's, nor another job's with a different spec \
         (the same spec resumes an interrupted re-score). The database must not be in use by \
         another process (a running `serve`): stop it first. Exit status as for `adaneg run`: \
@@ -80,6 +82,9 @@ struct RescoreCommand: AsyncParsableCommand {
         }
         let names = Set(existing.map(\.name))
         spec.name = name ?? (1...).lazy.map { "\(job)-rescore-\($0)" }.first { !names.contains($0) } ?? "\(job)-rescore"
+        if original.hasImages && !original.keepFeatures {
+            StandardError.write("note: job '\(job)' ran with keep_features: false, so its image features were dropped: its images are embedded again\n")
+        }
         let text = spec.canonicalYAML()
         do {
             spec = try JobSpecLoader.parse(yaml: text, baseDirectory: "/", file: spec.name)
