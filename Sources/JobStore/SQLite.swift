@@ -63,8 +63,11 @@ final class SQLiteConnection {
     private(set) var storageFailure: StoreError?
 
     /// Records `rc` as the storage failure when it is one.
-    func noteFailure(_ rc: Int32, message: String) {
+    func noteFailure(_ rc: Int32, message code: String) {
         guard storageFailure == nil else { return }
+        // The operating system's reason (ENOSPC, EFBIG, EIO…) says what to free or fix.
+        let system = sqlite3_system_errno(handle)
+        let message = system == 0 ? code : "\(code); \(String(cString: strerror(system)))"
         switch rc & 0xFF {
         case SQLITE_FULL:
             storageFailure = .database(path: path, message: "the disk holding it is full (SQLite: \(message)); what was stored is kept")
