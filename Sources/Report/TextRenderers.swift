@@ -253,9 +253,13 @@ extension JobReport {
 /// Writes a rendered report to a file (through `OutputTarget`, the one policy for outputs), or
 /// standard output for nil or `-`.
 public enum ReportOutput {
-    /// What `--out` may replace: a text file (a previous report, in any format); never a
-    /// database, a `.npy` or anything else binary.
-    public static let replaceable = OutputTarget.Replaceable.text
+    /// How each format begins (table, JSON, CSV, Markdown, HTML): what `--out` may replace is
+    /// an empty file or a previous report, in any format; never a job spec, notes, a database.
+    static let beginnings = ["job ", "{", "set,kind,group,method,", "# Report: ", "<!DOCTYPE html>"].map { Array($0.utf8) }
+
+    public static let replaceable = OutputTarget.Replaceable(kind: "a report (table, JSON, CSV, Markdown or HTML)") { head in
+        head.isEmpty || (!head.contains(0) && beginnings.contains { head.starts(with: $0) })
+    }
 
     /// The checked `--out`, nil for standard output; `inputs` (the database) are never replaced.
     public static func target(_ path: String?, inputs: [OutputTarget.Input] = []) throws(ReportError) -> OutputTarget? {

@@ -191,10 +191,15 @@ struct OutputSafetyCLITests {
         try expectRefused(report + ["--out", "d/../d/demo.sqlite"], in: s, mentions: ["is the input given as --db"])
         try expectRefused(report + ["--out", "link"], in: s, mentions: ["is the input given as --db"])
         try expectRefused(report + ["--out", "d"], in: s, mentions: ["--out 'd' is a folder; --out takes a file path"])
-        try expectRefused(report + ["--out", "d/text.npy"], in: s, mentions: ["already exists and is not a text file"])
-        try expectWorks(report + ["--format", "html", "--out", "r.html"], in: s)
-        try expectWorks(report + ["--format", "json", "--out", "r.html"], in: s)
-        try expectWorks(report + ["--out", "notes.txt"], in: s)
+        try expectRefused(report + ["--out", "d/text.npy"], in: s, mentions: ["already exists and is not a report"])
+        // The job's spec (not an input of report, but no report either) and the user's notes.
+        try expectRefused(report + ["--out", "d/demo-task.yaml"], in: s, mentions: ["already exists and is not a report"])
+        try expectRefused(report + ["--out", "notes.txt"], in: s, mentions: ["--out 'notes.txt' already exists and is not a report"])
+        // A previous report, in any format, is replaced.
+        for (format, next) in [("html", "json"), ("json", "csv"), ("csv", "md"), ("md", "table"), ("table", "html")] {
+            try expectWorks(report + ["--format", format, "--out", "r.\(format)"], in: s)
+            try expectWorks(report + ["--format", next, "--out", "r.\(format)"], in: s)
+        }
 
         // A file the user put in the demo's folder keeps it from being replaced.
         try "mine\n".write(toFile: s.path("d/mine.txt"), atomically: true, encoding: .utf8)
