@@ -10,7 +10,8 @@ import ServiceLifecycle
 import Worker
 
 // Coordinator benchmarks (issue targets in parentheses). Run: bash bench/coordinator.sh
-// `AdaNegBench scale …` is the scale simulation instead (Scale.swift, bench/scale.sh).
+// `AdaNegBench scale …` is the scale simulation instead (Scale.swift, bench/scale.sh);
+// `AdaNegBench hash …` the cost of checking an input file's digest (HashBench.swift, bench/hash.sh).
 
 if let mode = CommandLine.arguments.dropFirst().first, mode == "scale" || mode == "scale-clients" {
     do {
@@ -18,6 +19,16 @@ if let mode = CommandLine.arguments.dropFirst().first, mode == "scale" || mode =
         exit(0)
     } catch {
         FileHandle.standardError.write(Data("AdaNegBench \(mode): \(error)\n".utf8))
+        exit(1)
+    }
+}
+
+if CommandLine.arguments.dropFirst().first == "hash" {
+    do {
+        try HashBench.main(arguments: Array(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("AdaNegBench hash: \(error)\n".utf8))
         exit(1)
     }
 }
