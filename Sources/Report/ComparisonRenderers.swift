@@ -1,5 +1,6 @@
 import AdaNeg
 import Foundation
+import Platform
 
 /// The distributed-vs-sequential table, shared by the table, Markdown, CSV and HTML renderings.
 extension JobReport {
@@ -30,7 +31,10 @@ extension JobReport {
         }
         for s in c.sets {
             if let note = s.note { lines.append("\(s.name): not compared: \(note)") }
-            if s.missingFeatures > 0 { lines.append("\(s.name): \(s.missingFeatures) samples have no stored feature and were not re-scored") }
+            if s.missingFeatures > 0 {
+                let one = s.missingFeatures == 1
+                lines.append("\(s.name): \(Plural.count(s.missingFeatures, "sample")) \(one ? "has" : "have") no stored feature and \(one ? "was" : "were") not re-scored")
+            }
         }
         return lines
     }

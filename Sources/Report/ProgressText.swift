@@ -46,7 +46,7 @@ public enum ProgressText {
         switch p.units.state {
         case .failed: return "FAILED: every unit failed (the failed units below say why); no sample has a result"
         case .finishedWithFailures:
-            return "finished with failures: \(p.units.failed) of \(p.units.total) units failed (their samples have no results)"
+            return "finished with failures: \(p.units.failed) of \(Plural.count(p.units.total, "unit")) failed (their samples have no results)"
         case .complete: return "finished"
         case .running: break
         }

@@ -49,22 +49,22 @@ extension JobReport {
         // Nothing left to run: a failed job says so, never that it is still under way.
         switch u.state {
         case .failed:
-            return "FAILED: all \(u.total) units failed; no sample has a result (see the failed units)."
+            return "FAILED: every unit failed (\(Plural.count(u.total, "unit"))); no sample has a result (see the failed units)."
         case .finishedWithFailures:
-            return "FINISHED WITH FAILURES: \(u.done)/\(u.total) units done, \(u.failed) failed; "
-                + "\(progress.results)/\(progress.samples) samples have results. Metrics cover the scored samples only."
+            return "FINISHED WITH FAILURES: \(u.done)/\(Plural.count(u.total, "unit")) done, \(u.failed) failed; "
+                + "\(progress.results)/\(Plural.count(progress.samples, "sample")) have results. Metrics cover the scored samples only."
         case .running, .complete: break
         }
         if progress.partial {
-            return "PARTIAL: \(u.done)/\(u.total) units done (\(u.leased) leased, \(u.pending) pending, \(u.failed) failed); "
-                + "\(progress.results)/\(progress.samples) samples have results. Metrics cover the scored samples only."
+            return "PARTIAL: \(u.done)/\(Plural.count(u.total, "unit")) done (\(u.leased) leased, \(u.pending) pending, \(u.failed) failed); "
+                + "\(progress.results)/\(Plural.count(progress.samples, "sample")) have results. Metrics cover the scored samples only."
         }
-        return "complete: \(u.done)/\(u.total) units done, \(progress.results) samples scored"
+        return "complete: \(u.done)/\(Plural.count(u.total, "unit")) done, \(Plural.count(progress.results, "sample")) scored"
     }
 
     var errorLine: String? {
         guard progress.errored > 0 || !failedUnits.isEmpty else { return nil }
-        return "\(progress.errored) samples errored (left out of the metrics); \(failedUnits.count) units failed"
+        return "\(Plural.count(progress.errored, "sample")) errored (left out of the metrics); \(Plural.count(failedUnits.count, "unit")) failed"
     }
 
     static let detailHeader = ["set", "method", "FPR95↓", "FPR95(ID+)↓", "AUROC↑", "AUPR-In↑", "AUPR-Out↑", "ACC↑"]

@@ -53,7 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
         var runs = [ProxyKind: EmbeddedRun.Outcome]()
         for proxy in ProxyKind.allCases {
             let spec = try JobLoading.load("\(dir)/demo-\(proxy.rawValue).yaml")
-            StandardError.write("running job \(spec.name) (\(proxy.rawValue)-adaptive proxies) with \(workers) workers\n")
+            StandardError.write("running job \(spec.name) (\(proxy.rawValue)-adaptive proxies) with \(Plural.count(workers, "worker"))\n")
             runs[proxy] = try await EmbeddedRun(spec: spec, databasePath: database, workers: workers,
                                                 threadsPerWorker: max(1, cores / workers)).run()
         }

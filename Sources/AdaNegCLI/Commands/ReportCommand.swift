@@ -80,11 +80,11 @@ struct ReportCommand: AsyncParsableCommand {
         if report.progress.partial, out != nil || format != .table {
             let u = report.progress.units
             let state = switch u.state {
-            case .failed: "failed (all \(u.total) units failed)"
-            case .finishedWithFailures: "finished with failures (\(u.failed) of \(u.total) units failed)"
+            case .failed: "failed (every unit failed, \(Plural.count(u.total, "unit")))"
+            case .finishedWithFailures: "finished with failures (\(u.failed) of \(Plural.count(u.total, "unit")) failed)"
             case .running, .complete: "is not finished"
             }
-            StandardError.warn("job \(job) \(state): the report is partial (\(report.progress.results)/\(report.progress.samples) samples)")
+            StandardError.warn("job \(job) \(state): the report is partial (\(report.progress.results)/\(Plural.count(report.progress.samples, "sample")))")
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Platform
 import JobSpec
 import Report
 
@@ -89,9 +90,9 @@ enum RunSummary {
         let first = o.status.failed.first.map { "; first: unit \($0.unit) (task \($0.task)): \($0.error)" } ?? ""
         switch units.state {
         case .failed:
-            return JobFailure("job '\(o.status.job)' failed: all \(units.total) units failed, nothing was scored\(first)")
+            return JobFailure("job '\(o.status.job)' failed: every unit failed (\(Plural.count(units.total, "unit"))), nothing was scored\(first)")
         case .finishedWithFailures:
-            return JobFailure("job '\(o.status.job)' finished with failures: \(units.failed) of \(units.total) units failed\(first)")
+            return JobFailure("job '\(o.status.job)' finished with failures: \(units.failed) of \(Plural.count(units.total, "unit")) failed\(first)")
         case .running, .complete:
             break
         }
@@ -99,7 +100,7 @@ enum RunSummary {
         guard let set = empty.first else { return nil }
         let reason = o.report.sampleErrors.first { $0.set == set.name }.map { ": \($0.message)" } ?? ""
         return JobFailure("job '\(o.status.job)' finished with failures: set '\(set.name)' has no metrics, "
-            + "\(set.errored) of its \(set.samples) samples errored\(reason)")
+            + "\(set.errored) of its \(Plural.count(set.samples, "sample")) errored\(reason)")
     }
 
     static func text(_ o: EmbeddedRun.Outcome) -> String {
@@ -112,22 +113,22 @@ enum RunSummary {
         case .running, .complete: break
         }
         let errored = o.report.sets.reduce(0) { $0 + $1.errored }
-        if errored > 0 { lines.append("\(errored) samples could not be scored (left out of the metrics; see adaneg report):") }
+        if errored > 0 { lines.append("\(Plural.count(errored, "sample")) could not be scored (left out of the metrics; see adaneg report):") }
         for e in o.report.sampleErrors.prefix(5) {
-            lines.append("  set \(e.set): \(e.count) sample\(e.count == 1 ? "" : "s"): \(e.message)")
+            lines.append("  set \(e.set): \(Plural.count(e.count, "sample")): \(TerminalText.escaped(e.message))")
         }
         if o.report.sampleErrors.count > 5 { lines.append("  … and \(o.report.sampleErrors.count - 5) more kinds of error (adaneg report)") }
-        if o.status.units.failed > 0 { lines.append("\(o.status.units.failed) units failed; their samples are missing from the metrics") }
+        if o.status.units.failed > 0 { lines.append("\(Plural.count(o.status.units.failed, "unit")) failed; their samples are missing from the metrics") }
         let killers = Dictionary(o.killerUnits.map { ($0.unit, $0.reason) }, uniquingKeysWith: { a, _ in a })
         for unit in o.status.failed.prefix(10) {
             if let reason = killers[unit.unit] {
-                lines.append("  workers keep dying on unit \(unit.unit) (task \(unit.task)): \(reason); parked as failed after \(unit.attempts) attempts")
+                lines.append("  workers keep dying on unit \(unit.unit) (task \(unit.task)): \(reason); parked as failed after \(Plural.count(unit.attempts, "attempt"))")
             } else {
-                lines.append("  unit \(unit.unit) (task \(unit.task)) failed after \(unit.attempts) attempts: \(unit.error)")
+                lines.append("  unit \(unit.unit) (task \(unit.task)) failed after \(Plural.count(unit.attempts, "attempt")): \(TerminalText.escaped(unit.error))")
             }
         }
         if o.status.failed.count > 10 { lines.append("  … and \(o.status.failed.count - 10) more (adaneg status)") }
-        lines.append(String(format: "%d samples in %.1f s with %d workers.", o.status.results, o.seconds, o.workers))
+        lines.append("\(Plural.count(o.status.results, "sample")) in " + String(format: "%.1f", o.seconds) + " s with \(Plural.count(o.workers, "worker")).")
         return lines.joined(separator: "\n")
     }
 }

@@ -142,7 +142,7 @@ struct EmbeddedRun {
                 progress.finish()
                 await stop(pool)
                 let status = try await coordinatorStatus(coordinator)
-                throw CommandFailure("interrupted with \(status.units.done) of \(status.units.total) units done; run the same command again to resume")
+                throw CommandFailure("interrupted with \(status.units.done) of \(Plural.count(status.units.total, "unit")) done; run the same command again to resume")
             }
             for death in pool.collectDeaths() {
                 let outcome: [(unit: Int64, state: UnitState)]
@@ -182,7 +182,7 @@ struct EmbeddedRun {
             }
             if alive == 0 && !status.units.isFinished {
                 progress.finish()
-                throw CommandFailure("all workers exited with \(status.units.pending) units pending; re-run the same command to resume")
+                throw CommandFailure("all workers exited with \(Plural.count(status.units.pending, "unit")) pending; re-run the same command to resume")
             }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
