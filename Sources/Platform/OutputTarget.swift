@@ -209,7 +209,9 @@ extension OutputTarget {
 
     static func lastError() -> String { String(cString: strerror(errno)) }
 
-    static func reason(_ error: Error) -> String {
+    /// Why a Foundation file operation failed, in the system's words ("Not a directory",
+    /// "Permission denied"), not Foundation's generic "The operation could not be completed".
+    public static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(posix.code)))

@@ -49,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
         let gpu = try deviceOptions.preflight()
         let loaded = try JobLoading.load(job)
         let database = db ?? ".adaneg/\(loaded.name).sqlite"
-        try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path)
+        try OutputDirectory.create(URL(fileURLWithPath: database).deletingLastPathComponent().path, flag: "--db")
         let spec = try JobPreparation.resolveNegatives(loaded,
                                                        directory: URL(fileURLWithPath: database).deletingLastPathComponent().path)
         let cores = ProcessInfo.processInfo.activeProcessorCount

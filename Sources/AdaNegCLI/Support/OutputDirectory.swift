@@ -1,11 +1,13 @@
 import Foundation
+import Platform
 
+/// The folder an output goes into (`run --db`'s), created with its parents.
 enum OutputDirectory {
-    static func create(_ path: String) throws {
+    static func create(_ path: String, flag: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw CommandFailure("\(path): cannot create directory: \(error.localizedDescription)")
+            throw CommandFailure("\(flag): cannot create the folder '\(path)': \(OutputTarget.reason(error))")
         }
     }
 }
