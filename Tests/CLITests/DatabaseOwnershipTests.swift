@@ -80,6 +80,23 @@ struct DatabaseOwnershipTests {
         _ = try StoreWriter(path: db)
     }
 
+    @Test("demo refuses to replace a folder whose database another process writes, naming it; the folder is kept")
+    func demoWhileServed() async throws {
+        let s = try Scratch()
+        let dir = s.path("demo")
+        let sizes = ["--classes", "5", "--negatives", "20", "--dim", "8", "--id-samples", "40", "--ood-samples", "24", "--workers", "1"]
+        let first = try runBounded(["demo", "--dir", dir] + sizes, seconds: 120)
+        #expect(first.status == 0, "\(first.stderr)")
+        let server = try await ServerProcess(db: "\(dir)/demo.sqlite")
+        defer { server.stop() }
+        let ids = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        let again = try runBounded(["demo", "--dir", dir, "--seed", "4"] + sizes)
+        #expect(again.status == 2 && again.stderr.contains("is in use by another adaneg process (pid \(server.process.processIdentifier)"),
+                "\(again.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ids)
+        #expect(try StoreReader(readingAt: "\(dir)/demo.sqlite").jobs().map(\.name) == ["demo-task", "demo-sample"])
+    }
+
     @Test("serve, run and rescore refuse another program's SQLite database and a non-SQLite file; both stay byte-identical")
     func foreignDatabase() throws {
         let s = try Scratch()

@@ -2,6 +2,7 @@ import AdaNeg
 import ArgumentParser
 import Foundation
 import JobSpec
+import JobStore
 import NPY
 import Platform
 
@@ -37,6 +38,16 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try SyntheticSize.check(shape)
         print("adaneg demo — SYNTHETIC data (not real images): C = \(classes) ID classes, M = \(negatives) negative labels, D = \(dim), \(idSamples) ID samples, \(oodSamples) per OOD set, seed \(seed)")
+        // A demo still running on this folder's database is refused before the folder is
+        // replaced under it (its lock is held for this whole process, both runs included).
+        let running: DatabaseLock?
+        do {
+            let previous = "\(dir)/\(DemoData.database)"
+            running = FileManager.default.fileExists(atPath: previous) ? try DatabaseLock(databasePath: previous) : nil
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        defer { withExtendedLifetime(running) {} }
         // A new folder, an empty one or a previous demo's (its manifest.json names `adaneg demo`):
         // the data and the specs are built beside it and renamed into place, so the previous
         // demo's database goes with its folder and nothing else is ever removed.
