@@ -186,6 +186,22 @@ struct OutputTargetTests {
         #expect(f.read("classes.txt") == "cat\n" && f.read("out/classes.txt") == "1")
     }
 
+    @Test("what appears at the path between the check and the rename is never replaced")
+    func checkedAgainBeforeTheRename() throws {
+        let f = try Folder()
+        let file = try OutputTarget.file(f.at("x.npy"), flag: "--out", replacing: .npy)
+        try f.put("x.npy/inside.txt", "theirs")
+        #expect(refusal { try file.write(Self.npyBytes) } == .isFolder(path: f.at("x.npy"), flag: "--out"))
+        try FileManager.default.createDirectory(atPath: f.at("empty"), withIntermediateDirectories: false)
+        let folder = try OutputTarget.folder(f.at("empty"), flag: "--out", writer: "adaneg test")
+        try f.put("empty/late.txt", "theirs")
+        #expect(throws: OutputError.self) {
+            try folder.writeFolder { dir in try Data("1".utf8).write(to: URL(fileURLWithPath: dir + "/a.npy")) }
+        }
+        #expect(f.read("x.npy/inside.txt") == "theirs" && f.read("empty/late.txt") == "theirs")
+        #expect(f.entries() == ["empty", "x.npy"], "no temporary file or folder is left behind")
+    }
+
     @Test("a failing body leaves the previous output and nothing else")
     func failingBody() throws {
         struct Boom: Error {}
