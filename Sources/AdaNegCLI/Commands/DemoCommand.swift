@@ -82,8 +82,8 @@ struct DemoCommand: AsyncParsableCommand {
         print("\nFPR95 in % (OpenOOD convention: ID flagged OOD at 95% OOD recall), AUROC in %.")
         let acc = sets.compactMap { cell("AdaNeg (task)", $0)?.accuracy }
         print(String(format: "ID accuracy (AdaNeg task proxy, mean over sets): %.2f%%", 100 * acc.reduce(0, +) / Double(max(acc.count, 1))))
-        print(String(format: "Scored %d samples per proxy in %.1f s + %.1f s with %d workers. These are synthetic data.",
-                     task.status.results, task.seconds, sample.seconds, workers))
+        print("Scored \(Plural.count(task.status.results, "sample")) per proxy in " + String(format: "%.1f s + %.1f s", task.seconds, sample.seconds)
+            + " with \(Plural.count(workers, "worker")). These are synthetic data.")
         // Failed units: exit 1, as `run` (the tables above leave their samples out).
         for outcome in [task, sample] {
             if let failure = RunSummary.failure(outcome) { throw failure }

@@ -220,7 +220,7 @@ struct EmbedImagesCommand: ParsableCommand {
             let elapsed = Date().timeIntervalSince(start)
             let rate = elapsed > 0 ? Double(done) / elapsed : 0
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            StandardError.write(String(format: "\r[%@] %d/%d images  %.1f img/s", bar, done, total, rate))
+            StandardError.redraw(String(format: "[%@] %d/%d images  %.1f img/s", bar, done, total, rate))
         }
 
         func finish() {

@@ -28,13 +28,26 @@ func failing<T>(_ context: String, _ body: () throws -> T) throws -> T {
 }
 
 /// Standard error, unbuffered, for warnings and progress that must not mix with data on stdout.
+/// Everything written goes through `TerminalText`: notes and warnings quote paths, names and
+/// replies from outside, whose control characters must not reach the terminal (line breaks and
+/// tabs of adaneg's own multi-line messages are kept).
 enum StandardError {
     static func write(_ text: String) {
+        raw(TerminalText.escaped(text, keepingLineBreaks: true))
+    }
+
+    /// A progress line redrawn in place on a terminal (carriage return, erase the line): the
+    /// only control characters adaneg itself sends there.
+    static func redraw(_ line: String) {
+        raw("\r\u{1B}[K" + TerminalText.escaped(line))
+    }
+
+    private static func raw(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
     static func warn(_ text: String) {
-        write("warning: \(TerminalText.escaped(text, keepingLineBreaks: true))\n")
+        write("warning: \(text)\n")
     }
 }
 

@@ -323,7 +323,7 @@ final class ProgressLine: @unchecked Sendable {
         guard enabled else { return }
         let line = Self.line(s, elapsed: elapsed, baseline: &baseline)
         if isTerminal {
-            StandardError.write("\r\u{1B}[K" + line)
+            StandardError.redraw(line)
         } else if Date().timeIntervalSince(lastPrint) > 10 {
             StandardError.write(line + "\n")
             lastPrint = Date()

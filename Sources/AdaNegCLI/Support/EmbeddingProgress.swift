@@ -11,7 +11,7 @@ final class EmbeddingProgress {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let line = String(format: "embedded %d/%d prompts  %.0f prompts/s  ETA %.0f s", done, total, rate, eta)
-        StandardError.write(terminal ? "\r\u{1B}[K" + line : line + "\n")
+        if terminal { StandardError.redraw(line) } else { StandardError.write(line + "\n") }
     }
 
     func finish() { if terminal { StandardError.write("\n") } }
