@@ -10,6 +10,9 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
     case malformedHeader(path: String, reason: String)
     case truncated(path: String, tensor: String, needsBytes: Int, fileHasBytes: Int)
     case badTensorEntry(path: String, tensor: String, reason: String)
+    /// Two tensors whose byte ranges share bytes: writing one would change the other, and no
+    /// tool writes such a file.
+    case overlappingTensors(path: String, first: String, firstBytes: Range<Int>, second: String, secondBytes: Range<Int>)
 
     public var description: String {
         switch self {
@@ -25,6 +28,8 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
             "\(path): truncated: tensor '\(tensor)' ends at byte \(needs) of the data section, which has only \(has) bytes"
         case let .badTensorEntry(path, tensor, reason):
             "\(path): tensor '\(tensor)': \(reason)"
+        case let .overlappingTensors(path, first, a, second, b):
+            "\(path): tensors '\(first)' (bytes \(a.lowerBound)..<\(a.upperBound)) and '\(second)' (bytes \(b.lowerBound)..<\(b.upperBound)) overlap"
         }
     }
 }
@@ -36,6 +41,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case wrongShape(name: String, file: String, expected: [Int], found: [Int])
     case unsupportedDType(name: String, file: String, dtype: String)
     case missingFile(path: String, what: String)
+    /// A weight that is NaN or ±∞: every embedding would be NaN.
+    case nonFinite(name: String, file: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -47,6 +54,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             "\(file): tensor '\(name)' has dtype \(dtype); supported: F32, F16, BF16"
         case let .missingFile(path, what):
             "\(path): \(what) not found"
+        case let .nonFinite(name, file, index, value):
+            "\(file): tensor '\(name)' holds \(value) at element \(index): weights must be finite (every embedding would be NaN)"
         }
     }
 }
@@ -113,7 +122,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case let .truncated(path, detail): "\(path): image file is truncated (\(detail))"
         case let .corrupt(path, detail): "\(path): corrupt image (\(detail))"
         case let .tooLarge(path, w, h, limit):
-            "\(path): \(w)x\(h) = \(w * h) pixels exceeds the limit of \(limit) pixels"
+            "\(path): \(w)x\(h) = \(w * h) pixels exceeds the pixel limit of \(limit) (max_pixels in a job, --max-pixels on the command line)"
         case let .outOfMemory(path): "\(path): out of memory while decoding"
         }
     }

@@ -108,6 +108,10 @@ struct CheckpointReader {
         let same = found == shape || (shape.isEmpty && found == [1]) || (shape == [1] && found.isEmpty)
         guard same else { throw .wrongShape(name: name, file: file.path, expected: shape, found: found) }
         guard let values = file.floats(name) else { throw .unsupportedDType(name: name, file: file.path, dtype: info.dtype) }
+        // Checked as converted: an F64 beyond Float's range becomes ∞ here too.
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw .nonFinite(name: name, file: file.path, index: bad, value: values[bad])
+        }
         return values
     }
 
@@ -118,7 +122,10 @@ struct CheckpointReader {
     func weightMatrix(_ name: String, rows: Int, cols: Int, shape: [Int]) throws(CheckpointError) -> WeightMatrix {
         guard let info = file.tensors[name] else { throw .missingTensor(name: name, file: file.path) }
         guard info.shape == shape else { throw .wrongShape(name: name, file: file.path, expected: shape, found: info.shape) }
-        if let mapped = file.mapped(name, as: precision) { return WeightMatrix(rows: rows, cols: cols, mapped: mapped) }
+        if let mapped = file.mapped(name, as: precision) {
+            if let (index, value) = file.firstNonFinite(name) { throw .nonFinite(name: name, file: file.path, index: index, value: value) }
+            return WeightMatrix(rows: rows, cols: cols, mapped: mapped)
+        }
         return WeightMatrix(rows: rows, cols: cols, values: try tensor(name, shape), precision: precision)
     }
 

@@ -31,8 +31,13 @@ public enum SourceColorMode: Int32, Sendable {
 /// looked up, 16-bit RGB(A) and grey+alpha reduced to their high byte, 16-bit grey clipped at 255
 /// (Pillow's `I;16` → `L`), CMYK JPEGs read with Adobe's inverted polarity.
 public enum ImageDecoder {
-    /// Pillow's decompression-bomb error threshold (2 × `Image.MAX_IMAGE_PIXELS`).
-    public static let defaultMaxPixels = 178_956_970
+    /// Pillow's `Image.MAX_IMAGE_PIXELS` (its decompression-bomb warning threshold, about
+    /// 9459² pixels): the default limit of every decoder here (`max_pixels` in a job,
+    /// `--max-pixels` on `worker`, `run` and `embed-images`). The header's size is checked
+    /// before anything is allocated; decoding an image under it takes at most 3 bytes a pixel
+    /// for the output plus, for PNGs, one row, or 8 bytes a pixel for an interlaced 16-bit one
+    /// (about 270 MB and 990 MB at the limit).
+    public static let defaultMaxPixels = 89_478_485
 
     /// Reads and decodes a file.
     public static func decode(path: String, maxPixels: Int = defaultMaxPixels) throws(ImageError) -> RGBImage {

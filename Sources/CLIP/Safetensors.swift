@@ -96,6 +96,11 @@ public struct SafetensorsFile: @unchecked Sendable {
             guard end <= available else { throw .truncated(path: path, tensor: name, needsBytes: end, fileHasBytes: available) }
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, offsets: begin ..< end)
         }
+        // Sorted by where they start, any two that overlap are neighbours.
+        let spans = tensors.filter { !$0.value.offsets.isEmpty }.sorted { ($0.value.offsets.lowerBound, $0.key) < ($1.value.offsets.lowerBound, $1.key) }
+        for (a, b) in zip(spans, spans.dropFirst()) where b.value.offsets.lowerBound < a.value.offsets.upperBound {
+            throw .overlappingTensors(path: path, first: a.key, firstBytes: a.value.offsets, second: b.key, secondBytes: b.value.offsets)
+        }
         self.tensors = tensors
         self.metadata = metadata
     }
@@ -123,6 +128,42 @@ public struct SafetensorsFile: @unchecked Sendable {
     /// The bytes of the data section, in place (for checksums of a converted-weights cache).
     func withDataBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try bytes.withUnsafeBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[dataStart...])) }
+    }
+
+    /// The index of the tensor's first element that is NaN or ±∞ as stored (F32, F16, BF16,
+    /// F64), nil when every element is finite or the dtype is not a float.
+    public func firstNonFinite(_ name: String) -> (index: Int, value: Float)? {
+        guard let info = tensors[name] else { return nil }
+        let count = info.elementCount
+        let start = dataStart + info.offsets.lowerBound
+        return bytes.withUnsafeBytes { raw -> (Int, Float)? in
+            let src = UnsafeRawBufferPointer(rebasing: raw[start ..< start + info.offsets.count])
+            switch info.dtype {
+            case "F32":
+                for i in 0..<count {
+                    let v = src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)
+                    if v & 0x7F80_0000 == 0x7F80_0000 { return (i, Float(bitPattern: v)) }
+                }
+            case "F16":
+                for i in 0..<count {
+                    let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    if v & 0x7C00 == 0x7C00 { return (i, Self.halfToFloat(v)) }
+                }
+            case "BF16":
+                for i in 0..<count {
+                    let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    if v & 0x7F80 == 0x7F80 { return (i, Float(bitPattern: UInt32(v) << 16)) }
+                }
+            case "F64":
+                for i in 0..<count {
+                    let v = src.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)
+                    if !Float(v).isFinite { return (i, Float(v)) }
+                }
+            default:
+                return nil
+            }
+            return nil
+        }
     }
 
     // MARK: Conversion

@@ -46,6 +46,7 @@ extension JobSpec {
         pairs.append((key("sync_every"), int(syncEvery)))
         pairs.append((key("keep_features"), bool(keepFeatures)))
         if let precision { pairs.append((key("precision"), Node(precision.rawValue))) }
+        if let maxPixels { pairs.append((key("max_pixels"), int(maxPixels))) }
         return (try? Yams.serialize(node: Node(pairs), allowUnicode: true, sortKeys: false)) ?? ""
     }
 

@@ -37,15 +37,23 @@ public struct JobSpec: Sendable, Equatable {
     public var keepFeatures: Bool
     /// The YAML as submitted, verbatim.
     public var specText: String
+    /// `max_pixels`: the most pixels an image may have (its header is checked before decoding
+    /// allocates anything); a larger image is that sample's error. nil: the default,
+    /// `ImageDecoder.defaultMaxPixels` (Pillow's `MAX_IMAGE_PIXELS`, 89,478,485).
+    public var maxPixels: Int?
+    /// What checking the spec's files found valid but unusual (one line each, naming the key):
+    /// part of `warnings`. Empty when the files were not checked.
+    public var fileWarnings: [String] = []
 
     public init(
         name: String, model: String? = nil, dataRoot: String? = nil, allowOutsideRoot: Bool = false,
         id: DatasetSpec, ood: [OODSetSpec], negatives: NegativesSpec = NegativesSpec(),
         scoring: ScoringParameters = ScoringParameters(), preprocessing: Preprocessing = Preprocessing(),
         seed: UInt64 = 0, unitBatches: Int = 8, syncEvery: Int = 1, keepFeatures: Bool = true, specText: String = "",
-        precision: PrecisionChoice? = nil
+        precision: PrecisionChoice? = nil, maxPixels: Int? = nil
     ) {
         self.precision = precision
+        self.maxPixels = maxPixels
         self.name = name
         self.model = model
         self.dataRoot = dataRoot
@@ -79,6 +87,9 @@ public struct JobSpec: Sendable, Equatable {
         public static let numClasses = 1...1_000_000
         /// resize and crop, in pixels.
         public static let imageSide = 1...8192
+        /// max_pixels: a decoded image costs 3 bytes a pixel (16-bit PNGs 8 more while they
+        /// decode), so a billion pixels is already 11 GB.
+        public static let maxPixels = 1...1_000_000_000
     }
 
     /// Range problems of the sizes that combine fields (key, message), for the loader and for
@@ -97,6 +108,12 @@ public struct JobSpec: Sendable, Equatable {
             out.append(("unit_batches", "unit_batches \(unitBatches) × batch_size \(scoring.batchSize) = \(unitBatches * scoring.batchSize) samples per unit; at most \(Limits.unitSamples.upperBound) fit in one completion"))
         }
         return out
+    }
+
+    /// What is valid but unusual in the spec, one line each naming the key: `run` and `submit`
+    /// print them before the job starts.
+    public var warnings: [String] {
+        scoring.warnings().map { "scoring.\($0)" } + fileWarnings
     }
 
     /// True when any set (ID or OOD) is given as images rather than features.

@@ -118,7 +118,7 @@ extension SpecDecoder {
                         }
                     }
                 }
-                if let labels = set.labels, !exists(labels) { fileProblem("\(key).labels", "labels file not found: \(labels)") }
+                if let labels = set.labels { _ = requireFile("\(key).labels", labels, "labels file") }
             }
         }
 
@@ -129,6 +129,7 @@ extension SpecDecoder {
                 fileProblem("negatives.text_features", "\(text): expected a (C+M) × D matrix, found shape \(info.shape)")
             } else {
                 dims.append(("negatives.text_features", info.cols))
+                checkFinite(text, key: "negatives.text_features")
                 let c = info.rows - spec.negatives.count
                 if c < 1 {
                     fileProblem("negatives.text_features", "\(text) has \(info.rows) rows: not enough for negatives.count = \(spec.negatives.count) negative labels plus at least one ID class")
@@ -144,6 +145,14 @@ extension SpecDecoder {
             checkPermutation(perm, count: spec.negatives.count, groups: spec.scoring.groups)
         }
 
+        // C from the text features alone, and ID labels that use fewer classes: either the ID
+        // set lacks some classes (a sample of a large set) or negatives.count is too small and
+        // the rows between are negative labels scored as ID classes. Said, not refused.
+        if classCounts.count == 1, let (_, key, c) = classCounts.first, key == "negatives.text_features",
+           let labels = idRows?.labels ?? idListLabels, let top = labels.max(), top >= 0, top + 1 < c {
+            let rows = c + spec.negatives.count
+            spec.fileWarnings.append("negatives.count: negatives.text_features has \(rows) rows, so negatives.count = \(spec.negatives.count) leaves C = \(c) ID classes, but the ID labels use only 0..<\(top + 1): if the text features hold \(top + 1) ID classes, \(c - top - 1) negative labels are scored as ID classes (set negatives.count to \(rows - top - 1)); give id.num_classes: \(c) to confirm C and silence this")
+        }
         // C: every source must agree.
         if let (source, _, c) = classCounts.first {
             for (other, key, c2) in classCounts.dropFirst() where c2 != c {
@@ -170,6 +179,15 @@ extension SpecDecoder {
             fileProblem(key, error.description)
             return nil
         }
+    }
+
+    /// Label text features are every sample's scores: one NaN or ±∞ makes every score NaN, so
+    /// such a file is refused at submission, naming its first bad row.
+    mutating func checkFinite(_ path: String, key: String) {
+        guard let array = try? NPYFile.read(path), let shape = array.matrixShape, shape.cols > 0 else { return }
+        let values = array.floats()
+        guard let bad = values.firstIndex(where: { !$0.isFinite }) else { return }
+        fileProblem(key, "row \(bad / shape.cols) of \(path) is not finite (\(values[bad]) in column \(bad % shape.cols)): every score would be NaN")
     }
 
     mutating func readClassNames(_ path: String, key: String) -> [String]? {
@@ -215,7 +233,7 @@ extension SpecDecoder {
 
     /// Reads a labels file; checks one integer per row. Returns the labels when readable.
     mutating func checkLabels(_ path: String, key: String, rows: Int) -> [Int]? {
-        guard exists(path) else { return nil } // reported by the caller
+        guard RegularFile.isRegular(path) else { return nil } // reported by the caller
         do {
             let array = try NPYFile.read(path)
             guard array.shape.count == 1 || (array.shape.count == 2 && array.shape[1] == 1) else {

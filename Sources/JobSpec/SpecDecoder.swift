@@ -138,6 +138,11 @@ struct SpecDecoder {
         for (key, message) in sizes.sizeProblems { log.add(key, top.lineOf(key), message) }
         let keepFeatures = top.bool("keep_features", log: &log) ?? true
         let precision = top.choice("precision", PrecisionChoice.allCases.map(\.rawValue), log: &log).flatMap { PrecisionChoice(rawValue: $0) }
+        let maxPixels = top.int("max_pixels", log: &log)
+        if let m = maxPixels, !JobSpec.Limits.maxPixels.contains(m) {
+            log.add("max_pixels", top.lineOf("max_pixels"), m < 1 ? "must be at least 1 (got \(m))"
+                                                                  : "must be at most \(JobSpec.Limits.maxPixels.upperBound) (got \(m))")
+        }
 
         // MARK: Cross-field rules (no files needed)
         let negLine = top.lineOf("negatives")
@@ -178,7 +183,7 @@ struct SpecDecoder {
             name: name ?? "", model: model, dataRoot: dataRoot, allowOutsideRoot: allowOutsideRoot,
             id: id ?? DatasetSpec(), ood: ood, negatives: negatives, scoring: scoring, preprocessing: preprocessing,
             seed: seed, unitBatches: unitBatches, syncEvery: syncEvery, keepFeatures: keepFeatures, specText: yaml,
-            precision: precision)
+            precision: precision, maxPixels: maxPixels)
         if checkFiles { checkFilesOf(&spec) }
         guard name != nil, id != nil, oodComplete, !ood.isEmpty else { return nil }
         return spec
@@ -291,7 +296,13 @@ struct SpecDecoder {
         case .int, .bigInt:
             log.add(p, node, "a permutation seed must be an integer in 0...\(UInt64.max) (got \(s.string))")
             return nil
-        case .bool(let b): return b ? nil : PermutationSource.none
+        case .bool(let b):
+            // `false` keeps the file order (documented); `true` says nothing about which order.
+            if b {
+                log.add(p, node, "'true' is not a permutation: give a seed (an integer), 'seed' (the job's seed), 'none' or false (the file's order), a list of indices, or a .npy file of them")
+                return nil
+            }
+            return PermutationSource.none
         case .string(let t):
             switch t {
             case "none": return PermutationSource.none

@@ -1,6 +1,7 @@
 import AdaNeg
 import CSQLite
 import Foundation
+import Platform
 
 /// A minimal SQLite connection: prepared statements, typed binding, transactions.
 ///
@@ -17,6 +18,10 @@ final class SQLiteConnection {
     ///   nothing writes to.
     init(path: String, readOnly: Bool = false, immutable: Bool = false) throws(StoreError) {
         self.path = path
+        // An existing path must be a regular file: SQLite would block on a FIFO's open.
+        if FileManager.default.fileExists(atPath: path) {
+            do { try RegularFile.check(path) } catch { throw .database(path: path, message: error.reason) }
+        }
         var db: OpaquePointer?
         let flags = readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0)

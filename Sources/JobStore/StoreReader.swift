@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import Platform
 
 /// The coordinator's database, read: jobs, tasks, units, results, banks, features, workers.
 ///
@@ -20,11 +21,10 @@ public class StoreReader {
     /// and work on read-only media. Refuses what is not a database file first, with a
     /// message that says what it is.
     public convenience init(readingAt path: String) throws(StoreError) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .database(path: path, message: "no such file")
+        // Before SQLite opens it: a FIFO would block the open, a device never ends.
+        do { try RegularFile.check(path) } catch {
+            throw .database(path: path, message: error.problem == .missing ? "no such file" : error.reason)
         }
-        if isDirectory.boolValue { throw .database(path: path, message: "is a directory, not a database file") }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         if size == 0 { throw .database(path: path, message: "is an empty file, not an adaneg database") }
         self.init(connection: try Self.openReadOnly(path))

@@ -46,6 +46,10 @@ extension StoreReader {
             if let path = source.features {
                 do {
                     row = try files.normalizedRow(path, item: item)
+                } catch NPYError.nonFiniteRow {
+                    // Scored as that sample's error by the worker: left out here too.
+                    missing.append((p, NPYError.nonFiniteRow(path: path, row: item).description))
+                    continue
                 } catch {
                     throw .database(path: path, message: "\(path): \(error)")
                 }

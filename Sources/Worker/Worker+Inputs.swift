@@ -71,10 +71,17 @@ extension Worker {
             guard set >= 0, set < plan.sets.count else { throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) is not in the plan") }
             if let path = plan.sets[set].features, let row = grant.stored?.feature(i), row.count == d {
                 // The coordinator's row, normalised there by the same reader.
+                if !row.allSatisfy(\.isFinite) {
+                    errors[i] = NPYError.nonFiniteRow(path: path, row: grant.items[i]).description
+                    continue
+                }
                 out.setRow(i, row)
                 if row.allSatisfy({ $0 == 0 }) {
                     errors[i] = "\(path): row \(grant.items[i]) is all zeros (an image that could not be embedded)"
                 }
+            } else if plan.sets[set].features != nil, let error = grant.stored?.errors[i] {
+                // A row the coordinator read and refused (NaN or ±∞): that sample's error.
+                errors[i] = error
             } else if let path = plan.sets[set].features {
                 // Rows missing from the lease (a coordinator that could not read them, or from
                 // before rows travelled): this machine's copy of the file, checked by
@@ -82,17 +89,21 @@ extension Worker {
                 let source = try featureFiles.reader(path)
                 guard source.cols == d else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(d)") }
                 let item = grant.items[i]
-                let copied = try out.storage.withUnsafeMutableBufferPointer { buf throws(NPYError) in
-                    try featureFiles.copyNormalizedRow(path, item: item, into: UnsafeMutableBufferPointer(rebasing: buf[i * d ..< (i + 1) * d]))
+                let read = Result { () throws(NPYError) in try featureFiles.normalizedRow(path, item: item) }
+                if case .failure(let error) = read, case .nonFiniteRow = error {
+                    // NaN or ±∞ in the file: that sample's error; its slot is left out of the batch.
+                    errors[i] = error.description
+                    continue
                 }
-                guard copied else { throw WorkerError.input("\(path): row \(item) out of range 0..<\(source.rows)") }
+                guard let row = try read.get() else { throw WorkerError.input("\(path): row \(item) out of range 0..<\(source.rows)") }
+                out.setRow(i, row)
                 // An all-zero row (embed-images --skip-bad's mark of an unreadable image) has
                 // no direction to normalise or score: a per-sample error, like a bad image.
                 if out.storage[i * d ..< (i + 1) * d].allSatisfy({ $0 == 0 }) {
                     errors[i] = "\(path): row \(grant.items[i]) is all zeros (an image that could not be embedded)"
                 }
             } else if plan.sets[set].isImages {
-                if let feature = grant.stored?.feature(i), feature.count == d {
+                if let feature = grant.stored?.feature(i), feature.count == d, feature.allSatisfy(\.isFinite) {
                     // Stored normalised by the worker that embedded it: used as it is.
                     out.setRow(i, feature)
                 } else if let error = grant.stored?.errors[i] {
@@ -118,12 +129,17 @@ extension Worker {
                     errors[i] = "sample \(grant.firstSample + i): no image reference"
                 }
             }
-            try checkLocalImages(wantedRefs)
+            try checkLocalImages(wantedRefs, roots: wanted.map { plan.sets[grant.sets[$0]].root })
             let outcomes = try await embedder.embedUnit(wantedRefs)
             var uploaded = [[Float]?](repeating: nil, count: grant.count)
             var uploadedErrors = [String?](repeating: nil, count: grant.count)
             for (i, outcome) in zip(wanted, outcomes) {
                 switch outcome {
+                case let .feature(f) where f.count == d && !f.allSatisfy(\.isFinite):
+                    // A model that overflowed on this image: no feature to score or store.
+                    let message = "image \(refs[i] ?? "?"): its embedding is not finite (NaN or ±∞)"
+                    errors[i] = message
+                    uploadedErrors[i] = message
                 case var .feature(f) where f.count == d:
                     // Normalised once, here; stored (and merged into banks) as scored.
                     UnitNorm.normalize(&f)
@@ -163,18 +179,21 @@ extension Worker {
     }
 
     /// Local image files are read where the list names them, so they need the job's data on this
-    /// machine (a shared file system). A missing file in a folder that is here is that sample's
-    /// error; a missing folder means the data is not here at all, and recording every image as
-    /// missing would corrupt the results, so the unit is refused saying so.
-    func checkLocalImages(_ refs: [String]) throws {
+    /// machine (a shared file system). Without the set's root (`data_root`, or the class-folder
+    /// root) the data is not here at all, and recording every image as missing would corrupt
+    /// the results, so the unit is refused saying so. A missing file or sub-folder under a root
+    /// that is here is that sample's error, like any unreadable image. `roots` are the
+    /// references' set roots; a plan stored before roots were recorded (nil) falls back to
+    /// the image's own folder.
+    func checkLocalImages(_ refs: [String], roots: [String?]) throws {
         var checked = Set<String>()
-        for ref in refs {
+        for (ref, root) in zip(refs, roots) {
             guard let url = URL(string: ref), url.isFileURL else { continue }
-            let folder = url.deletingLastPathComponent().path
+            let folder = root ?? url.deletingLastPathComponent().path
             guard checked.insert(folder).inserted else { continue }
             var isFolder: ObjCBool = false
             if !(FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue) {
-                throw WorkerError.input("image folder \(folder) is not on this machine: local image files need the job's data at the same path here (a shared file system); serve them over HTTP for workers without it")
+                throw WorkerError.input("\(root == nil ? "image folder" : "the job's data root") \(folder) is not on this machine: local image files need the job's data at the same path here (a shared file system); serve them over HTTP for workers without it")
             }
         }
     }
@@ -201,6 +220,6 @@ extension Worker {
         if model.effectivePrecision == .bf16 && !CPUFeatures.current.hasNativeBF16 {
             logger.warning("job planned in bf16 on a CPU without native bf16: products round as bf16 but run through fp32 kernels, more slowly")
         }
-        return try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model)
+        return try options.makeEmbedder?(model) ?? CLIPImageEmbedder(source: model, maxPixels: model.pixelLimit(worker: options.maxPixels))
     }
 }

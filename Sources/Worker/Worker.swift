@@ -31,6 +31,9 @@ public struct WorkerOptions: Sendable {
     /// snapshot through this machine's Hugging Face cache); nil from it: not that kind of
     /// folder. Tried before the coordinator's copy.
     public var resolveModelFolder: (@Sendable (String) throws -> String?)?
+    /// `--max-pixels`: this machine's own pixel limit; images are decoded under the smaller of
+    /// it and the job's `max_pixels` (`ModelSource.pixelLimit`). nil: the job's.
+    public var maxPixels: Int?
 
     public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0,
                 makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)? = nil) {
@@ -199,7 +202,10 @@ public actor Worker: Service {
                     if let error = inputs.errors[i] {
                         results.append(.failed(error))
                     } else if let s = scores.next() {
-                        results.append(.scored(s))
+                        // A score that is not a number cannot be sent (JSON has no NaN) or ranked:
+                        // that sample's error, never the unit's.
+                        let finite = [s.conf, s.confVanilla, s.mcm, s.adaptive].allSatisfy(\.isFinite)
+                        results.append(finite ? .scored(s) : .failed("sample \(grant.firstSample + i): its scores are not finite (NaN or ±∞)"))
                     }
                 }
                 lap(waiting: false)

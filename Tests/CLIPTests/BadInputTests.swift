@@ -238,7 +238,7 @@ struct BadInputTests {
 extension CheckpointError {
     var fileForTest: String {
         switch self {
-        case let .missingTensor(_, file), let .wrongShape(_, file, _, _), let .unsupportedDType(_, file, _): file
+        case let .missingTensor(_, file), let .wrongShape(_, file, _, _), let .unsupportedDType(_, file, _), let .nonFinite(_, file, _, _): file
         case let .missingFile(path, _): path
         }
     }

@@ -281,19 +281,32 @@ struct ArtefactTests {
         await #expect(throws: WorkerError.self) { _ = try await plain.embedder(try #require(shadowed.model), plan: shadowed) }
     }
 
-    @Test("local images in a folder that is not on the worker's machine refuse the unit, naming the folder; a missing file in a folder that is here stays that sample's error")
-    func localImagesNeedTheirFolder() async throws {
+    @Test("local images: a data root that is not on the worker's machine refuses the unit, naming it; a missing file or sub-folder under a root that is here stays that sample's error")
+    func localImagesNeedTheirRoot() async throws {
         let cluster = try await TestCluster()
         defer { Task { await cluster.shutdown() } }
         let w = worker(cluster, cache: cluster.directory.appendingPathComponent("cache"))
+        let root = cluster.directory.path
         let here = cluster.directory.appendingPathComponent("missing.jpg").absoluteString
-        try await w.checkLocalImages([here, "https://example.invalid/a.jpg"])
+        try await w.checkLocalImages([here, "https://example.invalid/a.jpg"], roots: [root, nil])
+        // A folder that does not exist under a root that does: the samples' errors, not the unit's.
+        let inMissingFolder = cluster.directory.appendingPathComponent("no-such-class/a.jpg").absoluteString
+        try await w.checkLocalImages([here, inMissingFolder], roots: [root, root])
+        // The whole root missing: the data is not here at all.
+        let absentRoot = cluster.directory.appendingPathComponent("elsewhere/data").path
         let absent = cluster.directory.appendingPathComponent("elsewhere/data/a.jpg").absoluteString
         do {
-            try await w.checkLocalImages([here, absent])
+            try await w.checkLocalImages([here, absent], roots: [root, absentRoot])
+            Issue.record("a missing data root was accepted")
+        } catch let WorkerError.input(message) {
+            #expect(message.contains(absentRoot) && message.contains("data root") && message.contains("shared file system"), "\(message)")
+        }
+        // Plans from before roots were recorded: the image's folder stands in for the root.
+        do {
+            try await w.checkLocalImages([here, absent], roots: [nil, nil])
             Issue.record("a missing image folder was accepted")
         } catch let WorkerError.input(message) {
-            #expect(message.contains(cluster.directory.appendingPathComponent("elsewhere/data").path) && message.contains("shared file system"), "\(message)")
+            #expect(message.contains(absentRoot) && message.contains("shared file system"), "\(message)")
         }
     }
 }

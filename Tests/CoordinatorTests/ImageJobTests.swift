@@ -24,7 +24,9 @@ struct ImageJobTests {
         let root: URL
         let yaml: String
         let model: String
-        let brokenCount = 5
+        /// Unreadable images of the first OOD set, each that sample's error: see `init`.
+        static let broken = ["empty.jpg", "truncated.jpg", "page.jpg", "missing.jpg", "bomb.png", "gone/lost.jpg", "fifo.jpg", "big16.png"]
+        let brokenCount = Setup.broken.count
 
         init(in dir: URL, name: String = "images", proxy: ProxyKind = .task, keepFeatures: Bool = true) throws {
             let root = dir.appendingPathComponent("data")
@@ -49,7 +51,12 @@ struct ImageJobTests {
             try photo.prefix(600).write(to: root.appendingPathComponent("ood1/truncated.jpg"))
             try Data("<html><body>not found</body></html>".utf8).write(to: root.appendingPathComponent("ood1/page.jpg"))
             try ImageJobTests.decompressionBomb().write(to: root.appendingPathComponent("ood1/bomb.png"))
-            ood1 += "ood1/empty.jpg\nood1/truncated.jpg\nood1/page.jpg\nood1/missing.jpg\nood1/bomb.png\n"
+            // A 16-bit RGB PNG declaring 13000 × 13000 (about 1.2 GB to decode in full): over the
+            // default pixel limit, refused from its header.
+            try ImageJobTests.decompressionBomb(side: 13_000, bitDepth: 16).write(to: root.appendingPathComponent("ood1/big16.png"))
+            // A FIFO would block its reader forever; `gone/` is a folder that does not exist.
+            guard mkfifo(root.appendingPathComponent("ood1/fifo.jpg").path, 0o600) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            ood1 += Setup.broken.map { "ood1/\($0)\n" }.joined()
             try idList.write(to: dir.appendingPathComponent("id.txt"), atomically: true, encoding: .utf8)
             try ood1.write(to: dir.appendingPathComponent("ood1.txt"), atomically: true, encoding: .utf8)
             try ood2.write(to: dir.appendingPathComponent("ood2.txt"), atomically: true, encoding: .utf8)
@@ -91,7 +98,7 @@ struct ImageJobTests {
 
     /// A 67-byte PNG that declares 50,000 × 50,000 pixels (2.5 gigapixels, 7.5 GB decoded):
     /// refused from its header.
-    static func decompressionBomb() -> Data {
+    static func decompressionBomb(side: UInt32 = 50_000, bitDepth: UInt8 = 8) -> Data {
         func crc32(_ bytes: [UInt8]) -> UInt32 {
             var c: UInt32 = 0xFFFF_FFFF
             for b in bytes {
@@ -105,7 +112,7 @@ struct ImageJobTests {
             let typed = Array(type.utf8) + body
             return be(UInt32(body.count)) + typed + be(crc32(typed))
         }
-        let header = be(50_000) + be(50_000) + [8, 2, 0, 0, 0]
+        let header = be(side) + be(side) + [bitDepth, 2, 0, 0, 0]
         let idat: [UInt8] = [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]
         return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", idat) + chunk("IEND", []))
     }
@@ -170,10 +177,13 @@ struct ImageJobTests {
             let errors = stored.compactMap(\.error)
             if task.oodName == "first" {
                 #expect(errors.count == setup.brokenCount)
-                for name in ["empty.jpg", "truncated.jpg", "page.jpg", "missing.jpg", "bomb.png"] {
+                for name in Setup.broken {
                     #expect(errors.contains { $0.contains(name) }, "no error names \(name): \(errors)")
                 }
-                #expect(errors.contains { $0.contains("bomb.png") && $0.contains("exceeds the limit") }, "\(errors)")
+                #expect(errors.contains { $0.contains("bomb.png") && $0.contains("exceeds the pixel limit") }, "\(errors)")
+                #expect(errors.contains { $0.contains("big16.png") && $0.contains("13000x13000") && $0.contains("89478485") }, "\(errors)")
+                #expect(errors.contains { $0.contains("fifo.jpg") && $0.contains("is a FIFO, not a regular file") }, "\(errors)")
+                #expect(errors.contains { $0.contains("gone/lost.jpg") && $0.contains("no such file") }, "\(errors)")
             } else {
                 #expect(errors.isEmpty)
             }

@@ -38,7 +38,7 @@ struct LimitsTests {
 
     @Test("the largest accepted values load")
     func edges() throws {
-        let yaml = minimalFeatures + "\nscoring: {memleng: 1024, batch_size: 65536, beta: 100, logit_scale: 10000}\nunit_batches: 1\nsync_every: 100000\n"
+        let yaml = minimalFeatures + "\nscoring: {memleng: 1024, batch_size: 65536, beta: 100, logit_scale: 1000}\nunit_batches: 1\nsync_every: 100000\n"
         let spec = try fx.parse(yaml, checkFiles: false)
         #expect(spec.unitSize == 65536 && spec.scoring.memoryLength == 1024)
     }

@@ -88,7 +88,8 @@ struct SpecTests {
         #expect(try p("false") == PermutationSource.none)
         // The job's seed, resolved when the spec is read.
         #expect(try p("seed") == .seed(42))
-        #expect(try p("true") == .seed(42))
+        // `true` names no order: refused, with the values that are allowed.
+        #expect(throws: JobSpecError.self) { try p("true") }
         #expect(try p("perm.npy") == .file("/b/perm.npy"))
         // Inline indices: a permutation of count − count mod groups (10000 here) or refused.
         #expect(try p("[\((0..<10000).reversed().map(String.init).joined(separator: ", "))]") == .given(Array((0..<10000).reversed())))

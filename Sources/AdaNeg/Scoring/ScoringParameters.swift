@@ -113,8 +113,23 @@ public struct ScoringParameters: Sendable, Equatable, Codable {
         public static let beta = 0.0...100.0
         /// λ: any finite weight works; the bound keeps `S_ada + λ·S_nl` a float32 number.
         public static let lambda = -1e6...1e6
-        /// s: CLIP clamps it at 100; logits beyond ~1e4 lose all precision in float32.
-        public static let logitScale = 1e-6...10_000.0
+        /// s: the scores are sigmoids and softmaxes of logit gaps `s·Δcos`, and round to
+        /// exactly 1 (or 0) in `Double` once `s·Δcos > 37`. Beyond s = 1000 a cosine gap of
+        /// 0.037, ordinary between CLIP's labels, saturates a sample: most samples tie and the
+        /// metrics mean nothing, so larger values are refused.
+        public static let logitScale = 1e-6...1000.0
+        /// Above this, CLIP's own clamp of `exp(logit_scale)`, a value is accepted with a
+        /// warning: scores start to saturate (a gap of 0.37 at s = 100).
+        public static let usualLogitScale = 100.0
+    }
+
+    /// Values that are valid but unusual enough to say so (one line each, naming the field).
+    public func warnings() -> [String] {
+        var out = [String]()
+        if logitScale.isFinite, logitScale > Limits.usualLogitScale, Limits.logitScale.contains(logitScale) {
+            out.append("logit_scale \(logitScale) is above \(Int(Limits.usualLogitScale)), where CLIP clamps exp(logit_scale): a sample whose best label leads by a cosine of \(String(format: "%.3g", 37 / logitScale)) scores exactly 1, and such samples tie")
+        }
+        return out
     }
 
     /// Every out-of-range value, named by its job/CLI field name. Empty when valid.

@@ -53,7 +53,6 @@ struct EmbedImagesCommand: ParsableCommand {
         if let resize, resize < 1 { throw ValidationError("--resize must be positive") }
         if let crop, crop < 1 { throw ValidationError("--crop must be positive") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
     }
 
     struct Item: Sendable {
@@ -63,6 +62,7 @@ struct EmbedImagesCommand: ParsableCommand {
 
     func run() throws {
         try DeviceOptions.checkBatchSize(batchSize)
+        try PixelLimit.check(maxPixels, flag: "--max-pixels")
         let items = try Self.readList(images)
         let output = try outputTarget(items)
         if let threads {
@@ -140,7 +140,17 @@ struct EmbedImagesCommand: ParsableCommand {
     }
 
     /// Lists the unreadable images and writes the output: the same for the CPU and the GPU.
+    /// An embedding that is not finite (a model that overflowed on an image) is that image's
+    /// error like an unreadable one: no NaN is ever written.
     func finish(features: [Float], dim: Int, items: [Item], bad: [(Item, String)], output: OutputTarget) throws {
+        var features = features, bad = bad
+        let failed = Set(bad.map(\.0.line))
+        for (i, item) in items.enumerated() where !failed.contains(item.line) && !features[i * dim ..< (i + 1) * dim].allSatisfy(\.isFinite) {
+            let message = "\(item.reference): its embedding is not finite (NaN or ±∞)"
+            if !skipBad { throw CommandFailure("\(images):\(item.line): \(message)") }
+            bad.append((item, message))
+            for j in 0..<dim { features[i * dim + j] = 0 }
+        }
         if !bad.isEmpty {
             StandardError.warn("\(bad.count) of \(items.count) image(s) could not be read; their rows are zero:")
             for (item, message) in bad { StandardError.write("  \(images):\(item.line): \(message)\n") }
@@ -151,7 +161,7 @@ struct EmbedImagesCommand: ParsableCommand {
     // MARK: Input
 
     static func readList(_ path: String) throws -> [Item] {
-        let lines = try EmbedTextCommand.readLines(path)
+        let lines = try EmbedTextCommand.readLines(path, flag: "--images")
         var items: [Item] = []
         for (i, line) in lines.enumerated() {
             let reference = line.trimmingCharacters(in: .whitespaces)

@@ -55,15 +55,18 @@ struct EmbedTextCommand: ParsableCommand {
         }
         let features: Matrix
         do { features = try clip.embedTexts(lines) } catch { throw CommandFailure("\(texts): \(error)") }
+        // Never a NaN row in the output: the checkpoint is checked at load, this is the last guard.
+        if let (row, _) = features.firstNonFinite() {
+            throw CommandFailure("--texts \(texts):\(row + 1): the embedding of this line is not finite (NaN or ±∞)")
+        }
         try output.commit(.float32(features.storage, shape: [features.rows, features.cols]))
     }
 
     /// Lines of a UTF-8 file: `\n` separated, a trailing newline and `\r` line ends dropped.
-    static func readLines(_ path: String) throws -> [String] {
-        guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure("\(path): file not found") }
+    static func readLines(_ path: String, flag: String = "--texts") throws -> [String] {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw CommandFailure("\(path): cannot read: \(error.localizedDescription)")
+        do { data = try RegularFile.read(path) } catch {
+            throw CommandFailure("\(flag) \(path): \(error.problem == .missing ? "file not found" : error.reason)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             // Find the first line that is not UTF-8, to point at it.

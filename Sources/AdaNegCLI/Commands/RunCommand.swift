@@ -30,6 +30,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Images per forward pass on the workers' GPU (default: what fits its memory).")
     var batchSize: Int?
     @Option(help: "SQLite database for the run.") var db: String?
+    @Option(name: .customLong("max-pixels"),
+            help: ArgumentHelp("Refuse images with more pixels than this on the local workers (each one a per-sample error), besides the job's own max_pixels (default 89478485).", valueName: "N"))
+    var maxPixels: Int?
     @Option(help: ArgumentHelp("Testing: milliseconds each worker sleeps per batch.", visibility: .hidden))
     var simulateBatchMs: Double = 0
     @Option(help: ArgumentHelp("Testing: workers abort when they lease this unit.", visibility: .hidden))
@@ -39,6 +42,7 @@ struct RunCommand: AsyncParsableCommand {
     func checkRanges() throws {
         if let workers = workerCount.workers { try WorkerCountOptions.check(workers) }
         try DeviceOptions.checkBatchSize(batchSize)
+        try PixelLimit.check(maxPixels, flag: "--max-pixels")
         if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
         }
@@ -60,6 +64,7 @@ struct RunCommand: AsyncParsableCommand {
         run.simulatedCrashUnit = simulateCrashUnit
         run.device = gpu?.description
         run.gpuBatchSize = gpu == nil ? nil : batchSize
+        run.maxPixels = maxPixels
         let outcome = try await run.run()
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))

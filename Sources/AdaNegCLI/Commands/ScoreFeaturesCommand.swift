@@ -51,13 +51,14 @@ struct ScoreFeaturesCommand: ParsableCommand {
     func run() throws {
         let parameters = scoring.parameters
         let problems = parameters.problems()
+        for warning in parameters.warnings() { StandardError.warn(warning) }
         guard problems.isEmpty else { throw CommandFailure("invalid options: " + problems.joined(separator: "; ")) }
         let inputs: [OutputTarget.Input] = [.init(imageFeatures, flag: "--image-features"), .init(textFeatures, flag: "--text-features")]
             + [labels.map { .init($0, flag: "--labels") }, perm.map { .init($0, flag: "--perm") }].compactMap { $0 }
         let output = try OutputTarget.checkedFile(out, replacing: ScoreCSV.replaceable, inputs: inputs)
 
-        let images = try FeatureInputs.features(imageFeatures, role: "image features")
-        let text = try FeatureInputs.features(textFeatures, role: "text features")
+        let images = try FeatureInputs.features(imageFeatures, role: "image features (--image-features)")
+        let text = try FeatureInputs.features(textFeatures, role: "text features (--text-features)")
         guard images.cols == text.cols else {
             throw CommandFailure("\(imageFeatures) has \(images.cols)-dimensional features, \(textFeatures) has \(text.cols)")
         }

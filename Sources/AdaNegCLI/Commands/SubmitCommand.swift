@@ -45,12 +45,16 @@ enum JobLoading {
     /// folder first, so validation sees a folder and the job keeps the commit it was submitted with.
     static func load(_ path: String) throws -> JobSpec {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        // The spec's own reader refuses a FIFO or a device by name; this early look never blocks.
+        let text = (try? RegularFile.read(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         do {
-            if let pinned = try ModelArgument.pinningModel(inSpec: text, baseDirectory: directory) {
-                return try JobSpecLoader.parse(yaml: pinned, baseDirectory: directory, file: path)
+            let spec = if let pinned = try ModelArgument.pinningModel(inSpec: text, baseDirectory: directory) {
+                try JobSpecLoader.parse(yaml: pinned, baseDirectory: directory, file: path)
+            } else {
+                try JobSpecLoader.load(path: path)
             }
-            return try JobSpecLoader.load(path: path)
+            for warning in spec.warnings { StandardError.warn("\(path): \(warning)") }
+            return spec
         } catch let error as JobSpecError {
             var message = error.description
             if error.problems.contains(where: { $0.message.contains("not found") }), let hint = creationHint(path) {
@@ -63,7 +67,7 @@ enum JobLoading {
     /// When input files are missing and the spec's own comments hold the `adaneg` command that
     /// creates them (as `jobs/features-example.yaml` does), that command, ready to copy.
     static func creationHint(_ path: String) -> String? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        guard let data = try? RegularFile.read(path), let text = String(data: data, encoding: .utf8) else { return nil }
         var command = [String]()
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let body = line.drop { $0 == "#" || $0 == " " }

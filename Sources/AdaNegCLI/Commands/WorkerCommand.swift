@@ -46,6 +46,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("parent-pid"),
             help: ArgumentHelp("Local workers of run and demo: exit as soon as this process (the parent) is gone.", visibility: .hidden))
     var parentPID: Int32?
+    @Option(name: .customLong("max-pixels"),
+            help: ArgumentHelp("Refuse images with more pixels than this on this machine (each one a per-sample error), besides the job's own max_pixels (default 89478485).", valueName: "N"))
+    var maxPixels: Int?
 
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
     func validate() throws {
@@ -61,6 +64,7 @@ struct WorkerCommand: AsyncParsableCommand {
             throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
         }
         try checkArtefactCache()
+        try PixelLimit.check(maxPixels, flag: "--max-pixels")
     }
 
     /// A folder given with `--artefact-cache` is made usable before any unit is leased: a
@@ -122,6 +126,8 @@ struct WorkerCommand: AsyncParsableCommand {
                                        onRetry: { event in Self.log(event.message) })
         var options = WorkerOptions(id: workerID, host: host, forever: forever, simulatedBatchSeconds: simulateBatchMs / 1000)
         options.crashOnUnit = simulateCrashUnit
+        options.maxPixels = maxPixels
+        let maxPixels = self.maxPixels
         options.expectedPrecision = switch expected {
         case .auto: nil
         case .fp32: .fp32
@@ -142,12 +148,13 @@ struct WorkerCommand: AsyncParsableCommand {
             return local
         }
         options.makeEmbedder = { model in
-            guard let gpu else { return try CLIPImageEmbedder(source: model) }
+            let limit = model.pixelLimit(worker: maxPixels)
+            guard let gpu else { return try CLIPImageEmbedder(source: model, maxPixels: limit) }
             guard model.effectivePrecision == .bf16 else {
                 Self.log("job planned in \(model.effectivePrecision.rawValue): embedding on the CPU (the GPU runs bf16; plan the job with precision bf16 to use it)")
-                return try CLIPImageEmbedder(source: model)
+                return try CLIPImageEmbedder(source: model, maxPixels: limit)
             }
-            let embedder = try GPUImageEmbedder(source: model, device: gpu, batchSize: batchSize)
+            let embedder = try GPUImageEmbedder(source: model, device: gpu, batchSize: batchSize, maxPixels: limit)
             embedder.log = { Self.log($0) }
             return embedder
         }

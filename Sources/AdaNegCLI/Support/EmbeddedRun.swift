@@ -30,6 +30,8 @@ struct EmbeddedRun {
     var device: String?
     /// `--batch-size` for the workers' GPU (nil: they fit it to the memory).
     var gpuBatchSize: Int?
+    /// The local workers' `--max-pixels` (nil: the job's `max_pixels`).
+    var maxPixels: Int?
     /// Attempts before a unit is parked as failed.
     var maxAttempts = 3
 
@@ -118,10 +120,11 @@ struct EmbeddedRun {
             + (simulatedCrashUnit.map { ["--simulate-crash-unit", "\($0)"] } ?? [])
             + (device.map { ["--device", $0] } ?? [])
             + (gpuBatchSize.map { ["--batch-size", "\($0)"] } ?? [])
-        if quiet { process.standardError = FileHandle.nullDevice }
-        do {
+            + (maxPixels.map { ["--max-pixels", "\($0)"] } ?? [])
         // The parent already said what it had to say about the BLAS kernel: not once more per worker.
         process.environment = BLASKernelCheck.childEnvironment
+        if quiet { process.standardError = FileHandle.nullDevice }
+        do {
             try process.run()
         } catch {
             throw CommandFailure("cannot start worker process \(Self.executable.path): \(error.localizedDescription)")

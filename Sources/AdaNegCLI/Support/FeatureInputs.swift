@@ -27,7 +27,7 @@ enum FeatureInputs {
 
     /// Reads labels: ID class in `0..<numID`, or −1 for OOD; one per image row.
     static func labels(_ path: String, count: Int, numID: Int) throws -> [Int] {
-        let labels = try failing("labels") { try NPYFile.readIntegers(path) }
+        let labels = try failing("--labels") { try NPYFile.readIntegers(path) }
         guard labels.count == count else {
             throw CommandFailure("\(path): \(labels.count) labels for \(count) image feature rows")
         }
@@ -38,7 +38,7 @@ enum FeatureInputs {
     }
 
     static func permutation(_ path: String) throws -> [Int] {
-        try failing("permutation") { try NPYFile.readIntegers(path) }
+        try failing("--perm") { try NPYFile.readIntegers(path) }
     }
 }
 

@@ -1,11 +1,16 @@
 import Foundation
+import Platform
 
 /// Reads a bearer token from a file (first line, trimmed).
 enum TokenFile {
-    static func read(_ path: String?) throws -> String? {
+    static func read(_ path: String?, flag: String = "--token-file") throws -> String? {
         guard let path else { return nil }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw CommandFailure("\(path): cannot read the token file")
+        let data: Data
+        do { data = try RegularFile.read(path, maxBytes: 1 << 20) } catch {
+            throw CommandFailure("\(flag) \(path): cannot read the token file: \(error.reason)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CommandFailure("\(flag) \(path): the token file is not UTF-8 text")
         }
         let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         guard !token.isEmpty else { throw CommandFailure("\(path): the token file is empty") }

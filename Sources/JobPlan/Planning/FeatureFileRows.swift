@@ -35,17 +35,20 @@ public final class FeatureFileRows: @unchecked Sendable {
         return reader
     }
 
-    /// Row `item` of `path`, normalised; nil when the file has no such row.
+    /// Row `item` of `path`, normalised; nil when the file has no such row. A row holding NaN
+    /// or ±∞ throws `NPYError.nonFiniteRow`: that sample's error, never a value to score or send.
     public func normalizedRow(_ path: String, item: Int) throws(NPYError) -> [Float]? {
         guard var row = try reader(path).row(item) else { return nil }
+        guard row.allSatisfy(\.isFinite) else { throw .nonFiniteRow(path: path, row: item) }
         UnitNorm.normalize(&row)
         return row
     }
 
     /// Copies row `item` of `path`, normalised, into `out` (the file's width); false when the
-    /// file has no such row.
+    /// file has no such row. A non-finite row throws `NPYError.nonFiniteRow`.
     public func copyNormalizedRow(_ path: String, item: Int, into out: UnsafeMutableBufferPointer<Float>) throws(NPYError) -> Bool {
         guard try reader(path).copyRow(item, into: out) else { return false }
+        guard out.allSatisfy(\.isFinite) else { throw .nonFiniteRow(path: path, row: item) }
         UnitNorm.normalize(out)
         return true
     }

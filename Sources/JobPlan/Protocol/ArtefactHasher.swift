@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Platform
 
 // Hashing lives apart from the digest type so that code which only decodes and checks
 // digests (the protocol messages, their fuzz target) does not depend on swift-crypto.
@@ -7,6 +8,8 @@ import Foundation
 extension ArtefactDigest {
     /// The digest of a file's content, read in 4 MiB pieces (constant memory, any size).
     public static func of(file path: String) throws -> ArtefactDigest {
+        // A FIFO would block the open and a device never end: refused before opening.
+        do { try RegularFile.check(path) } catch { throw ArtefactError.unreadable(path: path, reason: error.reason) }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw ArtefactError.unreadable(path: path, reason: "cannot be opened") }
         defer { try? handle.close() }
         var hasher = ArtefactHasher()

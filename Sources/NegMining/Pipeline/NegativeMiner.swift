@@ -42,6 +42,10 @@ public struct NegativeMiner: Sendable {
     /// warnings (one line each), `progress` the prompts embedded so far and their total.
     public func run(log: (String) -> Void = { _ in }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> Outcome {
         guard count > 0, block > 0 else { throw MiningError("--count and --block must be positive") }
+        // A template without {} gives every class the same prompt: no class could be told apart.
+        if let bad = templates.first(where: { !$0.contains("{}") }) {
+            throw MiningError("--template '\(bad)' has no {} for the class name: every class would get the same prompt")
+        }
         let classFile: ClassNamesFile
         do {
             classFile = try ClassNamesFile.read(classes)

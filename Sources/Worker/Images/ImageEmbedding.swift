@@ -25,6 +25,14 @@ extension ImageEmbedding {
     public func embedUnit(_ refs: [String]) async throws -> [ImageOutcome] { await embed(refs) }
 }
 
+extension ModelSource {
+    /// The pixel limit a worker decodes this job's images under: the job's `max_pixels` (or
+    /// the default) and the worker's own `--max-pixels`, whichever is smaller.
+    public func pixelLimit(worker: Int?) -> Int {
+        min(maxPixels ?? ImageDecoder.defaultMaxPixels, worker ?? .max)
+    }
+}
+
 /// CLIP's image tower with the job's preprocessing: fetch (bounded concurrency), decode and
 /// preprocess on every core, embed in batches.
 public final class CLIPImageEmbedder: ImageEmbedding {
