@@ -57,8 +57,22 @@ public final class DatabaseLock: Sendable {
     /// The process's held locks, by the lock file's identity, with their holders' count.
     private static let held = Mutex<[FileKey: (descriptor: Int32, count: Int)]>([:])
 
-    /// The side file that locks `databasePath`.
-    public static func lockPath(for databasePath: String) -> String { databasePath + ".lock" }
+    /// The side file that locks `databasePath`: next to the database's real path, so every
+    /// name of one database (a symbolic link, `dir/../db.sqlite`, a relative path) locks the
+    /// same file.
+    public static func lockPath(for databasePath: String) -> String { resolved(databasePath) + ".lock" }
+
+    /// `path` with links and `..` resolved; a file not created yet is resolved through its folder.
+    static func resolved(_ path: String) -> String {
+        if let real = realpath(path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let url = URL(fileURLWithPath: path)
+        guard let folder = realpath(url.deletingLastPathComponent().path, nil) else { return path }
+        defer { free(folder) }
+        return String(cString: folder) + "/" + url.lastPathComponent
+    }
 
     /// Takes the database at once or throws `.inUse` naming the process that holds it. Never
     /// waits: a second coordinator must fail immediately, not queue behind the first.

@@ -44,8 +44,13 @@ struct DatabaseOwnershipTests {
         #expect(submitted.status == 0, "\(submitted.stderr)")
 
         let holder = "is in use by another adaneg process (pid \(pid) on host "
+        // Other names of the same database lock the same file.
+        try FileManager.default.createSymbolicLink(atPath: s.path("alias.sqlite"), withDestinationPath: db)
+        try FileManager.default.createDirectory(atPath: s.path("sub"), withIntermediateDirectories: true)
         let attempts: [[String]] = [
             ["serve", "--db", db, "--port", "0"],
+            ["serve", "--db", s.path("alias.sqlite"), "--port", "0"],
+            ["run", job, "--workers", "1", "--db", s.path("sub/../db.sqlite")],
             ["run", job, "--workers", "1", "--db", db],
             ["rescore", "--db", db, "hostile", "--memleng", "2", "--workers", "1"],
         ]
