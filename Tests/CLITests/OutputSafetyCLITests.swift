@@ -195,6 +195,10 @@ struct OutputSafetyCLITests {
         // The job's spec (not an input of report, but no report either) and the user's notes.
         try expectRefused(report + ["--out", "d/demo-task.yaml"], in: s, mentions: ["already exists and is not a report"])
         try expectRefused(report + ["--out", "notes.txt"], in: s, mentions: ["--out 'notes.txt' already exists and is not a report"])
+        // Over HTTP the token file is the input, refused before anything is fetched.
+        try "secret-token\n".write(toFile: s.path("token.txt"), atomically: true, encoding: .utf8)
+        try expectRefused(["report", "--coordinator", "http://127.0.0.1:9", "--token-file", "token.txt", "demo-task", "--out", "token.txt"],
+                          in: s, mentions: ["--out 'token.txt' is the input given as --token-file"])
         // A previous report, in any format, is replaced.
         for (format, next) in [("html", "json"), ("json", "csv"), ("csv", "md"), ("md", "table"), ("table", "html")] {
             try expectWorks(report + ["--format", format, "--out", "r.\(format)"], in: s)

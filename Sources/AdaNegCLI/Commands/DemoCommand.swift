@@ -38,6 +38,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try SyntheticSize.check(shape)
         print("adaneg demo — SYNTHETIC data (not real images): C = \(classes) ID classes, M = \(negatives) negative labels, D = \(dim), \(idSamples) ID samples, \(oodSamples) per OOD set, seed \(seed)")
+        // The folder first: one the demo did not write is refused before anything in it is touched.
+        let output = try OutputTarget.checkedFolder(dir, flag: "--dir", writer: DemoData.writer, extraFiles: DemoData.databaseFiles)
         // A demo still running on this folder's database is refused before the folder is
         // replaced under it (its lock is held for this whole process, both runs included).
         let running: DatabaseLock?
@@ -51,7 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
         // A new folder, an empty one or a previous demo's (its manifest.json names `adaneg demo`):
         // the data and the specs are built beside it and renamed into place, so the previous
         // demo's database goes with its folder and nothing else is ever removed.
-        try OutputTarget.checkedFolder(dir, flag: "--dir", writer: DemoData.writer, extraFiles: DemoData.databaseFiles).commitFolder { folder in
+        try output.commitFolder { folder in
             try DemoData.write(SyntheticBenchmark(shape: shape, seed: seed), to: folder)
             for proxy in ProxyKind.allCases {
                 let path = "\(folder)/demo-\(proxy.rawValue).yaml"
