@@ -74,6 +74,13 @@ struct RequestIdentityTests {
         #expect(WorkerIdentity.sanitized("", fallback: "unknown-host") == "unknown-host")
     }
 
+    @Test("a 404 without adaneg's error body says what to check instead of ending after the status")
+    func emptyErrorBody() {
+        let text = ClientError.http(status: 404, message: "", path: "/v1/leases").description
+        #expect(text.contains("404") && text.contains("no message") && text.contains("scheme, host and port"), "\(text)")
+        #expect(ClientError.http(status: 409, message: "not the holder", path: "/x").description.hasSuffix(": not the holder"))
+    }
+
     @Test("a spec body over 1 MiB gets 413 naming the limit, by its length, before it is parsed")
     func oversizedSpec() async throws {
         let cluster = try await TestCluster()

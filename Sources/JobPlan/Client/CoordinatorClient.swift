@@ -14,6 +14,10 @@ public enum ClientError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case let .http(status, message, path) where message.isEmpty:
+            // An answer without adaneg's error body: the URL reaches some other server, or a
+            // path that is not the coordinator's API.
+            "coordinator answered \(status) to \(path) with no message: is the URL an adaneg coordinator's address (scheme, host and port only)?"
         case let .http(status, message, path): "coordinator answered \(status) to \(path): \(message)"
         case let .unreachable(url, underlying): "coordinator at \(url) unreachable: \(underlying)"
         case let .malformedReply(path, reason): "malformed reply from \(path): \(reason)"
