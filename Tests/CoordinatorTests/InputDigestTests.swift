@@ -8,6 +8,7 @@ import Logging
 import NPY
 import Tensor
 import Testing
+@testable import Worker
 
 /// Every input file a job reads is recorded by digest at submission, and every reader after it
 /// — leases, bank rebuilds, the sequential re-score, rescore — refuses a file that changed
@@ -272,5 +273,29 @@ struct InputDigestTests {
         #expect(f16.count == 2 && f16.map(\.count) == [Self.shape.idSamples + Self.shape.oodSamples, Self.shape.idSamples + Self.shape.oodSamples])
         #expect(f16.joined().allSatisfy { $0.error == nil && $0.conf != nil })
         #expect(f16 == f32)
+    }
+
+    @Test("a worker reading its own copy of a feature file (rows missing from the lease) checks it first: a changed copy fails the unit, naming it")
+    func workerChecksItsOwnCopy() async throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try FeaturesJob(in: dir, shape: Self.shape, kinds: [.covered])
+        let plan = try Planner.plan(try job.spec()).plan(1)
+        let worker = Worker(client: CoordinatorClient(base: URL(string: "http://127.0.0.1:9")!, token: nil, retryWindow: 1),
+                            options: WorkerOptions(id: "w", host: "h"), logger: Self.quiet)
+        // A lease without rows for an ID and an OOD sample.
+        let grant = LeaseGrant(unit: 1, task: 1, job: 1, firstSample: 0, sets: [0, 1], items: [0, 0], labels: [0, -1], leaseSeconds: 30, attempt: 1)
+        try await worker.checkOwnCopies(grant, plan: plan)
+        try FileManager.default.copyItem(atPath: "\(dir.path)/id.npy", toPath: "\(dir.path)/id-copy.npy")
+        try Self.overwrite("\(dir.path)/id.npy", with: "\(dir.path)/id-copy.npy")
+        try await worker.checkOwnCopies(grant, plan: plan) // the same bytes, rewritten: still the recorded content
+        var other = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/ood-covered.npy"))
+        other[other.count - 1] ^= 0x01
+        try other.write(to: URL(fileURLWithPath: "\(dir.path)/ood-covered.npy"))
+        await #expect {
+            try await worker.checkOwnCopies(grant, plan: plan)
+        } throws: { error in
+            "\(error)".contains("\(dir.path)/ood-covered.npy changed since submission")
+        }
     }
 }
