@@ -85,6 +85,31 @@ struct DatabaseOwnershipTests {
         _ = try StoreWriter(path: db)
     }
 
+    @Test("kill -9 of run frees its database at once, although its worker processes may still be running")
+    func killedRunFreesDatabase() async throws {
+        let s = try Scratch()
+        let job = try jobs.writeJob(s)
+        let db = s.path("db.sqlite")
+        let run = Process()
+        run.executableURL = CLI.executable
+        run.arguments = ["run", job, "--workers", "2", "--db", db, "--simulate-batch-ms", "500"]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
+        // Read-only polling (a writer here could take the lock before run does).
+        try await Wait.until(60, "run to plan the job") {
+            let status = try? StoreReader(readingAt: db).status(job: "hostile", now: 0, expiredLeases: 0)
+            return (status?.units.done ?? 0) >= 1
+        }
+        #expect(throws: StoreError.self) { _ = try StoreWriter(path: db) }
+        kill(run.processIdentifier, SIGKILL)
+        run.waitUntilExit()
+        // No wait: the lock went with the process (its workers never had the lock's descriptor).
+        let writer = try StoreWriter(path: db)
+        #expect(try writer.jobs().map(\.name) == ["hostile"])
+    }
+
     @Test("demo refuses to replace a folder whose database another process writes, naming it; the folder is kept")
     func demoWhileServed() async throws {
         let s = try Scratch()
