@@ -51,7 +51,8 @@ struct InputIdentity: Sendable {
 enum FolderState: Equatable {
     case absent
     case empty
-    /// A previous output of the same command; `files` as its manifest lists them.
+    /// A previous output of the same command; `files`, its entries (the manifest included),
+    /// each a regular file the manifest lists: what replacing it removes.
     case ours(files: [String])
 }
 
@@ -182,7 +183,7 @@ extension OutputTarget {
             return !listed.contains(entry) || lstat(resolved + "/" + entry, &entryInfo) != 0 || entryInfo.st_mode & S_IFMT != S_IFREG
         }
         if !unknown.isEmpty { throw .foreignFiles(path: path, flag: flag, writer: writer, files: unknown) }
-        return .ours(files: manifest.files)
+        return .ours(files: entries)
     }
 
     static func realPath(_ path: String) -> String? {

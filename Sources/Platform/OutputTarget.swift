@@ -113,14 +113,18 @@ extension OutputTarget {
             open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         }
         do throws(OutputError) {
+            defer { close(temporary.descriptor) }
             try Self.writeAll(data, to: temporary.descriptor, path: path, flag: flag)
             var existing = stat()
             if stat(resolved, &existing) == 0 { fchmod(temporary.descriptor, existing.st_mode & 0o7777) }
-            close(temporary.descriptor)
+        } catch {
+            unlink(temporary.path)
+            throw error
+        }
+        do throws(OutputError) {
             try checkFile()
             if rename(temporary.path, resolved) != 0 { throw OutputError.unwritable(path: path, flag: flag, reason: Self.lastError()) }
         } catch {
-            close(temporary.descriptor)
             unlink(temporary.path)
             throw error
         }
@@ -162,8 +166,9 @@ extension OutputTarget {
                 rename(aside, resolved)
                 throw .unwritable(path: path, flag: flag, reason: reason)
             }
-            // Only what the previous manifest lists; anything else keeps the old folder in place.
-            for file in files + [Self.manifestName] { unlink(aside + "/" + file) }
+            // Only the entries checked above (each one listed by the manifest, each a regular
+            // file); anything that appeared since keeps the old folder in place.
+            for file in files { unlink(aside + "/" + file) }
             rmdir(aside)
         }
     }

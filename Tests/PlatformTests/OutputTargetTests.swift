@@ -202,6 +202,22 @@ struct OutputTargetTests {
         #expect(f.entries() == ["empty", "x.npy"], "no temporary file or folder is left behind")
     }
 
+    @Test("replacing its own folder removes only the entries it checked, whatever the manifest lists")
+    func manifestListsOutside() throws {
+        let f = try Folder()
+        let out = f.at("out")
+        try OutputTarget.folder(out, flag: "--out", writer: "adaneg test").writeFolder { dir in
+            try Data("1".utf8).write(to: URL(fileURLWithPath: dir + "/a.npy"))
+        }
+        try f.put("victim.txt", "keep")
+        try f.put("out/manifest.json", #"{"written_by": "adaneg test", "files": ["a.npy", "../victim.txt", "/etc/hostname"]}"#)
+        try OutputTarget.folder(out, flag: "--out", writer: "adaneg test").writeFolder { dir in
+            try Data("2".utf8).write(to: URL(fileURLWithPath: dir + "/a.npy"))
+        }
+        #expect(f.read("victim.txt") == "keep" && f.read("out/a.npy") == "2")
+        #expect(f.entries() == ["out", "victim.txt"])
+    }
+
     @Test("a failing body leaves the previous output and nothing else")
     func failingBody() throws {
         struct Boom: Error {}
