@@ -49,10 +49,11 @@ struct EmbedImagesCommand: ParsableCommand {
     @Flag(name: .customLong("skip-bad"), help: "Write a zero row for unreadable images instead of failing.")
     var skipBad = false
 
-    func validate() throws {
-        if let resize, resize < 1 { throw ValidationError("--resize must be positive") }
-        if let crop, crop < 1 { throw ValidationError("--crop must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    /// Out-of-range numbers are a user error (exit 2), naming the flag and the value.
+    func checkRanges() throws {
+        if let resize, resize < 1 { throw CommandFailure("--resize must be positive (got \(resize))") }
+        if let crop, crop < 1 { throw CommandFailure("--crop must be positive (got \(crop))") }
+        if let threads, threads < 1 { throw CommandFailure("--threads must be at least 1 (got \(threads))") }
     }
 
     struct Item: Sendable {
@@ -61,6 +62,7 @@ struct EmbedImagesCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checkRanges()
         try DeviceOptions.checkBatchSize(batchSize)
         try PixelLimit.check(maxPixels, flag: "--max-pixels")
         let items = try Self.readList(images)

@@ -29,11 +29,13 @@ struct EmbedTextCommand: ParsableCommand {
     @OptionGroup var precisionOptions: PrecisionOptions
     @OptionGroup var deviceOptions: DeviceOptions
 
-    func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    /// Out-of-range numbers are a user error (exit 2), naming the flag and the value.
+    func checkRanges() throws {
+        if let threads, threads < 1 { throw CommandFailure("--threads must be at least 1 (got \(threads))") }
     }
 
     func run() throws {
+        try checkRanges()
         try deviceOptions.textTowerNote()
         let lines = try Self.readLines(texts)
         let output = try OutputTarget.checkedFile(out, replacing: .npy, inputs: [.init(texts, flag: "--texts")] + OutputTarget.model(model))
