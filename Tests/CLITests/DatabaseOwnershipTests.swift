@@ -198,6 +198,8 @@ struct DatabaseOwnershipTests {
         #expect(r.stderr.contains("error: job 'hostile' finished with failures: 1 of ") && r.stderr.contains("row 3 of ood.npy is corrupt"),
                 "\(r.stderr)")
         #expect(r.stdout.contains("job 'hostile' finished with failures") && r.stdout.contains("row 3 of ood.npy is corrupt"), "\(r.stdout)")
+        // The summary names the unit, its task and its set.
+        #expect(r.stdout.contains("(task 1, set covered) failed after 1 attempt: row 3 of ood.npy is corrupt"), "\(r.stdout)")
         let status = try CLI.run(["status", "--db", db, "hostile"])
         #expect(status.stdout.contains("finished with failures: 1 of "), "\(status.stdout)")
     }

@@ -189,7 +189,7 @@ struct HostileInputCLITests {
         #expect(r.stderr.contains("error: workers keep dying on unit 2: worker process"), "\(r.stderr)")
         #expect(r.stderr.contains("died of signal 6"), "\(r.stderr)")
         #expect(r.stdout.contains("1 unit failed; their samples are missing from the metrics"), "\(r.stdout)")
-        #expect(r.stdout.contains("workers keep dying on unit 2 (task 1)") && r.stdout.contains("parked as failed after 3 attempts"), "\(r.stdout)")
+        #expect(r.stdout.contains("workers keep dying on unit 2 (task 1, set covered)") && r.stdout.contains("parked as failed after 3 attempts"), "\(r.stdout)")
         let status = try CLI.run(["status", "--db", s.path("db.sqlite"), "hostile"])
         #expect(status.status == 0 && status.stdout.contains("died of signal 6"), "\(status.stdout)")
         // Running it again resumes a finished job: it says the same, without new deaths.

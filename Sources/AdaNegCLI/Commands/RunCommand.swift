@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobPlan
 import Platform
 import JobSpec
 import Report
@@ -92,7 +93,7 @@ enum RunSummary {
             return JobFailure("workers keep dying on unit \(first.unit): \(first.reason)")
         }
         let units = o.status.units
-        let first = o.status.failed.first.map { "; first: unit \($0.unit) (task \($0.task)): \($0.error)" } ?? ""
+        let first = o.status.failed.first.map { "; first: unit \($0.unit) (\(place($0, o))): \(TerminalText.escaped($0.error))" } ?? ""
         switch units.state {
         case .failed:
             return JobFailure("job '\(o.status.job)' failed: every unit failed (\(Plural.count(units.total, "unit"))), nothing was scored\(first)")
@@ -106,6 +107,12 @@ enum RunSummary {
         let reason = o.report.sampleErrors.first { $0.set == set.name }.map { ": \($0.message)" } ?? ""
         return JobFailure("job '\(o.status.job)' finished with failures: set '\(set.name)' has no metrics, "
             + "\(set.errored) of its \(Plural.count(set.samples, "sample")) errored\(reason)")
+    }
+
+    /// Where a failed unit belongs: its task and the OOD set the task streams with the ID set.
+    static func place(_ unit: FailedUnit, _ o: EmbeddedRun.Outcome) -> String {
+        guard let task = o.status.tasks.first(where: { $0.id == unit.task }) else { return "task \(unit.task)" }
+        return "task \(unit.task), set \(TerminalText.escaped(task.oodName))"
     }
 
     static func text(_ o: EmbeddedRun.Outcome) -> String {
@@ -127,9 +134,9 @@ enum RunSummary {
         let killers = Dictionary(o.killerUnits.map { ($0.unit, $0.reason) }, uniquingKeysWith: { a, _ in a })
         for unit in o.status.failed.prefix(10) {
             if let reason = killers[unit.unit] {
-                lines.append("  workers keep dying on unit \(unit.unit) (task \(unit.task)): \(reason); parked as failed after \(Plural.count(unit.attempts, "attempt"))")
+                lines.append("  workers keep dying on unit \(unit.unit) (\(place(unit, o))): \(reason); parked as failed after \(Plural.count(unit.attempts, "attempt"))")
             } else {
-                lines.append("  unit \(unit.unit) (task \(unit.task)) failed after \(Plural.count(unit.attempts, "attempt")): \(TerminalText.escaped(unit.error))")
+                lines.append("  unit \(unit.unit) (\(place(unit, o))) failed after \(Plural.count(unit.attempts, "attempt")): \(TerminalText.escaped(unit.error))")
             }
         }
         if o.status.failed.count > 10 { lines.append("  … and \(o.status.failed.count - 10) more (adaneg status)") }
