@@ -138,6 +138,10 @@ struct OutputSafetyCLITests {
         try expectRefused(base + ["--out", "classes.txt"], in: s, mentions: ["--out 'classes.txt'"])
         try expectRefused(base + ["--out", "link"], in: s, mentions: ["--out 'link'"])
         try expectRefused(base + ["--out", "model"], in: s, mentions: ["--out 'model' holds the input given as --model"])
+        // The working folder again, through `..` and through a link to it.
+        try FileManager.default.createSymbolicLink(atPath: s.path("here"), withDestinationPath: s.url.path)
+        try expectRefused(base + ["--out", "mine/.."], in: s, mentions: ["--out 'mine/..' holds the input given as"])
+        try expectRefused(base + ["--out", "here"], in: s, mentions: ["--out 'here' holds the input given as"])
 
         try expectWorks(base + ["--out", "neg"], in: s)
         try expectWorks(base + ["--count", "3", "--out", "neg"], in: s)
@@ -191,6 +195,7 @@ struct OutputSafetyCLITests {
         try expectRefused(report + ["--out", "d/../d/demo.sqlite"], in: s, mentions: ["is the input given as --db"])
         try expectRefused(report + ["--out", "link"], in: s, mentions: ["is the input given as --db"])
         try expectRefused(report + ["--out", "d"], in: s, mentions: ["--out 'd' is a folder; --out takes a file path"])
+        try expectRefused(report + ["--out", "."], in: s, mentions: ["--out '.' is a folder; --out takes a file path"])
         try expectRefused(report + ["--out", "d/text.npy"], in: s, mentions: ["already exists and is not a report"])
         // The job's spec (not an input of report, but no report either) and the user's notes.
         try expectRefused(report + ["--out", "d/demo-task.yaml"], in: s, mentions: ["already exists and is not a report"])
