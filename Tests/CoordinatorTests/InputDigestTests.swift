@@ -298,4 +298,26 @@ struct InputDigestTests {
             "\(error)".contains("\(dir.path)/ood-covered.npy changed since submission")
         }
     }
+
+    @Test("a feature file gone from the coordinator after submission fails its task's units at lease, naming it")
+    func deletedFeatureFileFailsItsUnits() async throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try FeaturesJob(in: dir, shape: Self.shape, kinds: [.covered, .uncovered], batchSize: 16, unitBatches: 1)
+        let coordinator = try Coordinator(databasePath: dir.appendingPathComponent("db.sqlite").path,
+                                          configuration: .init(maxAttempts: 1), logger: Self.quiet)
+        let submitted = try await coordinator.submit(try job.spec())
+        try FileManager.default.removeItem(atPath: "\(dir.path)/ood-uncovered.npy")
+        var leased = Set<Int64>()
+        while let grant = try await coordinator.lease(worker: "w", host: "h").grant {
+            leased.insert(grant.task)
+            _ = try await coordinator.fail(unit: grant.unit, worker: "w", error: "test")
+        }
+        let tasks = try await coordinator.tasks(job: submitted.job)
+        let gone = try #require(tasks.first { $0.oodName == "uncovered" })
+        #expect(leased == Set(tasks.map(\.id)).subtracting([gone.id]))
+        for unit in try await coordinator.units(task: gone.id) {
+            #expect(unit.state == .failed && unit.lastError?.contains("\(dir.path)/ood-uncovered.npy cannot be read") == true, "\(unit.lastError ?? "")")
+        }
+    }
 }

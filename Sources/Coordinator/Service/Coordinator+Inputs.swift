@@ -14,8 +14,8 @@ extension Coordinator {
     }
 
     /// Leases the next unit whose task's feature files are as submitted. A unit whose task
-    /// reads a file that changed since submission is failed at once (no retry can fix it),
-    /// with a message naming the file, and the next unit is tried.
+    /// reads a file that changed since submission, or that cannot be read any more, is failed at
+    /// once (no retry can fix it), with a message naming the file, and the next unit is tried.
     public nonisolated func lease(worker: String, host: String) async throws(StoreError) -> LeaseResponse {
         while true {
             let leased: LeasedUnit
@@ -26,11 +26,11 @@ extension Coordinator {
             let files = leased.plan.recordedFeatureFiles(sets: leased.taskSets)
             do {
                 try await InputDigests.shared.verify(files)
-            } catch let error where error.isChange {
+            } catch {
+                // Changed, or gone from where it was hashed at submission: either way its rows
+                // are not the job's any more.
                 _ = try await failUnchecked(unit: leased.grant.unit, worker: worker, error: "\(error)")
                 continue
-            } catch {
-                // Unreadable here: the rows are left out, and the worker checks its own copy.
             }
             for file in files { try? featureFiles.refresh(file.path) }
             var grant = leased.grant
@@ -46,10 +46,11 @@ extension Coordinator {
         }
     }
 
-    /// Parks a leased unit as failed at once (a changed input: every attempt would fail alike).
+    /// Parks a leased unit as failed at once (a changed or lost input: every attempt would fail
+    /// alike).
     private func failUnchecked(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
         let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: 0)
-        logger.error("unit failed: an input changed since submission", metadata: ["unit": "\(unit)", "error": "\(error.loggable)"])
+        logger.error("unit failed: an input is not as submitted", metadata: ["unit": "\(unit)", "error": "\(error.loggable)"])
         return state
     }
 
@@ -83,10 +84,3 @@ extension Coordinator {
     }
 }
 
-extension InputFileError {
-    /// The file holds other content than recorded (as opposed to: cannot be read here).
-    var isChange: Bool {
-        if case .changed = self { return true }
-        return false
-    }
-}
