@@ -241,13 +241,18 @@ static adaneg_image_status decode_png(const uint8_t *data, size_t size, int64_t 
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (bit_depth == 16 && !grey16) png_set_strip_16(png);
+    int interlaced = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
     int channels = png_get_channels(png, info);
     int out_depth = png_get_bit_depth(png, info);
-    raw = malloc(rowbytes * height);
-    rows = malloc(sizeof(png_bytep) * height);
+    /* Memory is bounded by the pixel limit: the RGB output (3 bytes a pixel) and, for the
+     * common non-interlaced PNG, one decoded row at a time; only an interlaced image, whose
+     * passes revisit every row, needs all its decoded rows at once. */
+    size_t held_rows = interlaced ? height : 1;
+    raw = malloc(rowbytes * held_rows);
+    rows = malloc(sizeof(png_bytep) * held_rows);
     rgb = malloc((size_t)width * height * 3);
     if (!raw || !rows || !rgb) {
         png_destroy_read_struct(&png, &info, NULL);
@@ -257,13 +262,16 @@ static adaneg_image_status decode_png(const uint8_t *data, size_t size, int64_t 
         set_message(out, "PNG: out of memory");
         return ADANEG_IMAGE_NO_MEMORY;
     }
-    for (png_uint_32 y = 0; y < height; y++) rows[y] = raw + y * rowbytes;
-    png_read_image(png, rows);
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-
+    for (size_t y = 0; y < held_rows; y++) rows[y] = raw + y * rowbytes;
+    if (interlaced) png_read_image(png, rows);
     for (png_uint_32 y = 0; y < height; y++) {
-        const uint8_t *r = rows[y];
+        const uint8_t *r;
+        if (interlaced) {
+            r = rows[y];
+        } else {
+            png_read_row(png, raw, NULL);
+            r = raw;
+        }
         uint8_t *o = rgb + (size_t)y * width * 3;
         for (png_uint_32 x = 0; x < width; x++, o += 3) {
             if (out_depth == 16) { /* grey16 (and grey16 + tRNS-expanded alpha) */
@@ -278,6 +286,8 @@ static adaneg_image_status decode_png(const uint8_t *data, size_t size, int64_t 
             }
         }
     }
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
     free(raw);
     free(rows);
     out->pixels = rgb;

@@ -34,9 +34,9 @@ public enum ImageDecoder {
     /// Pillow's `Image.MAX_IMAGE_PIXELS` (its decompression-bomb warning threshold, about
     /// 9459² pixels): the default limit of every decoder here (`max_pixels` in a job,
     /// `--max-pixels` on `worker`, `run` and `embed-images`). The header's size is checked
-    /// before anything is allocated; decoding an image under it takes at most 3 bytes a pixel
-    /// for the output plus, for PNGs, one row, or 8 bytes a pixel for an interlaced 16-bit one
-    /// (about 270 MB and 990 MB at the limit).
+    /// before anything is allocated; decoding an image under it takes at most 7 bytes a pixel
+    /// (a CMYK JPEG or an interlaced RGBA PNG: the decoded samples and the RGB output), 3 bytes
+    /// a pixel and one row for a non-interlaced PNG: about 630 MB and 270 MB at the default.
     public static let defaultMaxPixels = 89_478_485
 
     /// Reads and decodes a file.

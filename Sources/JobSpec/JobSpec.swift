@@ -93,8 +93,10 @@ public struct JobSpec: Sendable, Equatable {
     }
 
     /// Range problems of the sizes that combine fields (key, message), for the loader and for
-    /// the planner, which also plans specs built in code.
-    public var sizeProblems: [(key: String, message: String)] {
+    /// the planner, which also plans specs built in code. A unit too large for one completion
+    /// is blamed on `unit_batches` when the spec gives it, else on `scoring.batch_size` (the
+    /// user never wrote the default unit_batches: `unitBatchesGiven: false`).
+    public func sizeProblems(unitBatchesGiven: Bool = true) -> [(key: String, message: String)] {
         var out = [(key: String, message: String)]()
         func check(_ key: String, _ value: Int, _ range: ClosedRange<Int>) {
             guard !range.contains(value) else { return }
@@ -105,7 +107,12 @@ public struct JobSpec: Sendable, Equatable {
         check("sync_every", syncEvery, Limits.syncEvery)
         if Limits.unitBatches.contains(unitBatches), ScoringParameters.Limits.batchSize.contains(scoring.batchSize),
            !Limits.unitSamples.contains(unitBatches * scoring.batchSize) {
-            out.append(("unit_batches", "unit_batches \(unitBatches) × batch_size \(scoring.batchSize) = \(unitBatches * scoring.batchSize) samples per unit; at most \(Limits.unitSamples.upperBound) fit in one completion"))
+            let samples = unitBatches * scoring.batchSize, most = Limits.unitSamples.upperBound
+            if unitBatchesGiven {
+                out.append(("unit_batches", "unit_batches \(unitBatches) × batch_size \(scoring.batchSize) = \(samples) samples per unit; at most \(most) fit in one completion"))
+            } else {
+                out.append(("scoring.batch_size", "batch_size \(scoring.batchSize) × unit_batches \(unitBatches) (the default) = \(samples) samples per unit; at most \(most) fit in one completion: lower batch_size, or set unit_batches to at most \(max(1, most / scoring.batchSize))"))
+            }
         }
         return out
     }

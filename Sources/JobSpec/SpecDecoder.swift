@@ -135,7 +135,9 @@ struct SpecDecoder {
         let unitBatches = top.int("unit_batches", log: &log) ?? 8
         let syncEvery = top.int("sync_every", log: &log) ?? 1
         let sizes = JobSpec(name: "", id: DatasetSpec(), ood: [], scoring: scoring, unitBatches: unitBatches, syncEvery: syncEvery)
-        for (key, message) in sizes.sizeProblems { log.add(key, top.lineOf(key), message) }
+        for (key, message) in sizes.sizeProblems(unitBatchesGiven: top.has("unit_batches")) {
+            log.add(key, key == "scoring.batch_size" ? scoringFields?.lineOf("batch_size") ?? top.lineOf("scoring") : top.lineOf(key), message)
+        }
         let keepFeatures = top.bool("keep_features", log: &log) ?? true
         let precision = top.choice("precision", PrecisionChoice.allCases.map(\.rawValue), log: &log).flatMap { PrecisionChoice(rawValue: $0) }
         let maxPixels = top.int("max_pixels", log: &log)

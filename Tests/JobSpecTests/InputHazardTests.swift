@@ -168,6 +168,19 @@ struct InputHazardTests {
         #expect(try JobSpecLoader.parse(yaml: Self.featuresYAML(id: noClasses), baseDirectory: dir.path).warnings.isEmpty)
     }
 
+    @Test("batch_size 65536 with the default unit_batches is blamed on batch_size (the key the user wrote), saying the default and the fix")
+    func batchSizeWithDefaultUnitBatches() {
+        let dir = TempDir()
+        Self.inputs(dir)
+        let problems = Self.problems(Self.featuresYAML().replacingOccurrences(of: "batch_size: 2}", with: "batch_size: 65536}"), in: dir)
+        #expect(problems.map(\.path) == ["scoring.batch_size"], "\(problems.map { "\($0.path): \($0.message)" })")
+        let message = problems.first?.message ?? ""
+        #expect(message.contains("unit_batches 8 (the default)") && message.contains("524288 samples per unit") && message.contains("set unit_batches to at most 1"), "\(message)")
+        // Given explicitly, unit_batches is the key named.
+        let explicit = Self.problems(Self.featuresYAML("unit_batches: 2").replacingOccurrences(of: "batch_size: 2}", with: "batch_size: 65536}"), in: dir)
+        #expect(explicit.map(\.path) == ["unit_batches"])
+    }
+
     @Test("logit_scale: above 1000 refused (scores saturate), above 100 accepted with a warning")
     func logitScale() throws {
         let dir = TempDir()

@@ -45,23 +45,25 @@ export LSAN_OPTIONS="suppressions=$ROOT/tools/fuzz/libfuzzer/lsan.supp:print_sup
 TARGETS=(npy npyheader bankwire imagelist messages safetensors clipconfig tokenizer images jobspec classnames lexicon)
 # Platform's precision type, with stand-ins for its C shim's cpuid functions (no fuzzed input reaches them)
 PRECISION="Sources/Platform/Precision.swift Sources/Platform/CPUFeatures.swift tools/fuzz/libfuzzer/platform-cpuid-stub.swift"
+# Platform's one check that an input path is a regular file, used by every file reader
+FILES="Sources/Platform/RegularFile.swift"
 CLIP_TEXT="Sources/CLIP/CLIPTokenizer.swift Sources/CLIP/TextCleaner.swift Sources/CLIP/TextCleanupTables.swift Sources/CLIP/CLIPErrors.swift"
 # target → the sources it is compiled with, as one Swift module: package sources are copied with
 # their imports of package modules removed (those modules' sources are part of the same list);
 # tools/fuzz/libfuzzer/*-stub.swift files stand in for code no fuzzed input reaches
 declare -A SOURCES=(
-  [npy]="Sources/NPY/*.swift"
-  [npyheader]="Sources/NPY/*.swift"
+  [npy]="Sources/NPY/*.swift $FILES"
+  [npyheader]="Sources/NPY/*.swift $FILES"
   [bankwire]="Sources/JobPlan/Protocol/BankWire.swift Sources/AdaNeg/Bank/*.swift"
-  [imagelist]="Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift"
+  [imagelist]="Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift $FILES"
   [messages]="Sources/JobPlan/Protocol/Messages.swift Sources/JobPlan/Protocol/Artefacts.swift Sources/JobPlan/Protocol/Records.swift Sources/JobPlan/Planning/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/SampleResult.swift Sources/AdaNeg/Scoring/SampleScore.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift $PRECISION"
-  [safetensors]="Sources/CLIP/Safetensors.swift Sources/CLIP/CLIPErrors.swift $PRECISION tools/fuzz/libfuzzer/tensor-mappedweights-stub.swift"
-  [clipconfig]="Sources/CLIP/CLIPConfig.swift Sources/CLIP/CLIPErrors.swift $PRECISION"
-  [tokenizer]="$CLIP_TEXT $PRECISION"
-  [images]="Sources/CLIP/ImageDecoding.swift Sources/CLIP/ImagePreprocessing.swift $CLIP_TEXT $PRECISION"
-  [jobspec]="Sources/JobSpec/*.swift Sources/NPY/*.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift $PRECISION"
-  [classnames]="Sources/JobSpec/ClassNamesFile.swift Sources/JobSpec/JobSpecError.swift"
-  [lexicon]="Sources/JobSpec/LexiconFile.swift Sources/JobSpec/JobSpecError.swift"
+  [safetensors]="Sources/CLIP/Safetensors.swift Sources/CLIP/CLIPErrors.swift $FILES $PRECISION tools/fuzz/libfuzzer/tensor-mappedweights-stub.swift"
+  [clipconfig]="Sources/CLIP/CLIPConfig.swift Sources/CLIP/CLIPErrors.swift $FILES $PRECISION"
+  [tokenizer]="$CLIP_TEXT $FILES $PRECISION"
+  [images]="Sources/CLIP/ImageDecoding.swift Sources/CLIP/ImagePreprocessing.swift $CLIP_TEXT $FILES $PRECISION"
+  [jobspec]="Sources/JobSpec/*.swift Sources/NPY/*.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift $FILES $PRECISION"
+  [classnames]="Sources/JobSpec/ClassNamesFile.swift Sources/JobSpec/JobSpecError.swift $FILES"
+  [lexicon]="Sources/JobSpec/LexiconFile.swift Sources/JobSpec/JobSpecError.swift $FILES"
 )
 # target → the libraries it imports and links, in build order
 declare -A LIBS=(

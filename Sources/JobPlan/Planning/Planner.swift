@@ -36,7 +36,7 @@ public enum Planner {
     public static func plan(_ spec: JobSpec) throws(Problems) -> Output {
         var problems = [String]()
         problems += spec.scoring.problems().map { "scoring: \($0)" }
-        problems += spec.sizeProblems.map { "\($0.key): \($0.message)" }
+        problems += spec.sizeProblems().map { "\($0.key): \($0.message)" }
         // Nothing below multiplies sizes until these are in range.
         guard problems.isEmpty else { throw Problems(messages: problems) }
 

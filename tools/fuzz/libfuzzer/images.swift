@@ -10,12 +10,17 @@
 import Foundation
 
 let preprocessor = ImagePreprocessor(resize: 16, crop: 16)
+/// The target's pixel limit (`max_pixels`): 2¹⁶, far below the default of 89,478,485.
+let pixelLimit = 1 << 16
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzImages(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Data(bytes: data, count: size)
     _ = try? ImageDecoder.probe(data: bytes, path: "fuzz.img")
-    if let image = try? ImageDecoder.decode(data: bytes, path: "fuzz.img", maxPixels: 1 << 16) {
+    if let image = try? ImageDecoder.decode(data: bytes, path: "fuzz.img", maxPixels: pixelLimit) {
+        // The limit is checked against the header before anything is allocated: nothing larger
+        // ever comes out (a decoder that ignored it would allocate what a header declares).
+        precondition(image.width * image.height <= pixelLimit, "decoded \(image.width)x\(image.height), past the pixel limit")
         _ = preprocessor(image)
         var out = [UInt8](repeating: 0, count: preprocessor.outputCount)
         out.withUnsafeMutableBufferPointer { preprocessor.processBytes(image, into: $0) }
