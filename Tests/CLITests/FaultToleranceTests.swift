@@ -124,14 +124,18 @@ struct FaultToleranceTests {
         let worker = try WorkerProcess(coordinator: server.url, id: "polite", batchMilliseconds: 150)
         defer { worker.stop() }
         try await Wait.until(30, "a unit to be leased") { try await client.status(job: "faults").units.leased == 1 }
+        // While it holds a unit of the job, status lists it with the job.
+        let working = try CLI.run(["status", "--coordinator", server.url.absoluteString, "faults"])
+        #expect(working.status == 0 && working.stdout.contains("job faults:") && working.stdout.contains("worker polite"), "\(working.stdout)")
         worker.terminate()
         try await Wait.until(30, "the worker to exit") { !worker.isRunning }
         #expect(worker.exitStatus == 0)
         // With 60 s leases, only a release explains a unit that is no longer leased.
         let after = try await client.status(job: "faults")
         #expect(after.units.leased == 0 && after.units.pending > 0)
+        // Released, it did nothing for the job: status lists only the workers of the job.
         let text = try CLI.run(["status", "--coordinator", server.url.absoluteString, "faults"])
-        #expect(text.status == 0 && text.stdout.contains("job faults:") && text.stdout.contains("polite"))
+        #expect(text.status == 0 && text.stdout.contains("job faults:") && !text.stdout.contains("polite"), "\(text.stdout)")
         let finisher = try WorkerProcess(coordinator: server.url, id: "finisher", batchMilliseconds: 0)
         defer { finisher.stop() }
         try await Wait.until(60, "the job to finish") { !finisher.isRunning }
