@@ -174,6 +174,8 @@ struct DatabaseOwnershipTests {
         let status = try CLI.run(["status", "--db", db, "hostile"])
         #expect(status.status == 0 && status.stdout.contains("FAILED: every unit failed"), "\(status.stdout)")
         #expect(!status.stdout.contains("ETA"), "\(status.stdout)")
+        let statusJSON = try CLI.run(["status", "--db", db, "hostile", "--json"])
+        #expect(statusJSON.status == 0 && statusJSON.stdout.contains("\"state\" : \"failed\""), "\(statusJSON.stdout)")
         let table = try CLI.run(["report", "--db", db, "hostile"])
         #expect(table.status == 0 && table.stdout.contains("FAILED: every unit failed (1 unit)"), "\(table.stdout)\(table.stderr)")
         let json = try CLI.run(["report", "--db", db, "hostile", "--format", "json", "--out", s.path("report.json")])

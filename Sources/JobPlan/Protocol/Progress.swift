@@ -12,6 +12,10 @@ public struct JobProgress: Codable, Sendable, Equatable {
     /// The coordinator's clock when the progress was read (ages are relative to it).
     public var now: Double
     public var units: UnitCounts
+    /// The job's state from its units when the progress was read (running, complete, finished
+    /// with failures, failed), so a script reading `status --json` tells a failed job from an
+    /// unfinished one. Optional: an older coordinator does not send it.
+    public var state: JobState?
     public var samples: Int
     /// Result rows stored (errored samples included).
     public var results: Int
@@ -156,6 +160,7 @@ public struct JobProgress: Codable, Sendable, Equatable {
         self.job = job
         self.now = now
         self.units = units
+        self.state = units.state
         self.samples = samples
         self.results = results
         self.errored = errored
