@@ -37,7 +37,8 @@ public enum JobSpecLoader {
         let url = URL(fileURLWithPath: path)
         let text: String
         do {
-            let data = try RegularFile.read(path)
+            // A spec file larger than any spec is refused before it is read into memory.
+            let data = try RegularFile.read(path, maxBytes: maxSpecBytes)
             guard let decoded = String(data: data, encoding: .utf8) else {
                 throw JobSpecError(file: path, problems: [JobSpecProblem(path: "", message: "the spec is not UTF-8 text")])
             }
