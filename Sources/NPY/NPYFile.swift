@@ -8,7 +8,7 @@ public enum NPYFile {
     // MARK: Reading
 
     public static func read(_ path: String) throws(NPYError) -> NPYArray {
-        do { try RegularFile.check(path) } catch { throw .notAFile(error) }
+        try checkRegular(path)
         let bytes: Data
         do {
             bytes = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
@@ -32,7 +32,7 @@ public enum NPYFile {
     /// Reads only the header of a `.npy` file (shape and dtype) and checks that the file is long
     /// enough to hold the data it declares: validating a job never loads gigabytes of features.
     public static func readHeader(_ path: String) throws(NPYError) -> NPYHeaderInfo {
-        do { try RegularFile.check(path) } catch { throw .notAFile(error) }
+        try checkRegular(path)
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
         }
@@ -94,6 +94,16 @@ public enum NPYFile {
             throw .malformedHeader(path: path, reason: "shape \(fields.shape) of \(dtype.rawValue) elements is larger than any file can hold")
         }
         return NPYHeaderInfo(shape: fields.shape, dtype: dtype, dataOffset: headerStart + headerLength, dataBytes: expected)
+    }
+
+    /// Refuses what is not a regular file before it is opened (a FIFO would block the read,
+    /// `/dev/zero` never end); a missing file reads as before, "cannot read: no such file".
+    static func checkRegular(_ path: String) throws(NPYError) {
+        do {
+            try RegularFile.check(path)
+        } catch {
+            throw error.problem == .missing ? .unreadable(path: path, reason: "no such file") : .notAFile(error)
+        }
     }
 
     // MARK: Writing

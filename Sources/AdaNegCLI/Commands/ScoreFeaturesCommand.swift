@@ -57,8 +57,8 @@ struct ScoreFeaturesCommand: ParsableCommand {
             + [labels.map { .init($0, flag: "--labels") }, perm.map { .init($0, flag: "--perm") }].compactMap { $0 }
         let output = try OutputTarget.checkedFile(out, replacing: ScoreCSV.replaceable, inputs: inputs)
 
-        let images = try FeatureInputs.features(imageFeatures, role: "image features (--image-features)")
-        let text = try FeatureInputs.features(textFeatures, role: "text features (--text-features)")
+        let images = try FeatureInputs.features(imageFeatures, role: "image features", flag: "--image-features")
+        let text = try FeatureInputs.features(textFeatures, role: "text features", flag: "--text-features")
         guard images.cols == text.cols else {
             throw CommandFailure("\(imageFeatures) has \(images.cols)-dimensional features, \(textFeatures) has \(text.cols)")
         }

@@ -7,8 +7,8 @@ import Tensor
 enum FeatureInputs {
     /// Reads a 2-D float matrix, rejects NaN/∞, and L2-normalises rows that are not unit
     /// length (with one warning saying how many were off).
-    static func features(_ path: String, role: String) throws -> Matrix {
-        let array = try failing(role) { try NPYFile.read(path) }
+    static func features(_ path: String, role: String, flag: String) throws -> Matrix {
+        let array = try failing("\(role) (\(flag))") { try NPYFile.read(path) }
         guard array.shape.count == 2 else {
             throw CommandFailure("\(path): \(role) must be a 2-D array (rows × dimensions), found shape \(array.shape)")
         }
