@@ -74,6 +74,23 @@ struct RequestIdentityTests {
         #expect(WorkerIdentity.sanitized("", fallback: "unknown-host") == "unknown-host")
     }
 
+    @Test("lease, heartbeat, fail and release bodies over 64 KiB get 413 naming the limit; a worker shortens long failure messages")
+    func smallRequestBodies() async throws {
+        let cluster = try await TestCluster()
+        defer { Task { await cluster.shutdown() } }
+        let nested = try JSONSerialization.data(withJSONObject: ["worker": "w", "host": "h", "x": Array(repeating: [1, 2, 3], count: 30_000)])
+        #expect(nested.count > RequestSizes.smallBodyBytes)
+        for path in ["/v1/leases", "/v1/units/1/heartbeat", "/v1/units/1/fail", "/v1/units/1/release"] {
+            let (status, message) = try await post(cluster, path, nested)
+            #expect(status == 413 && message.contains("may be at most \(RequestSizes.smallBodyBytes) bytes"), "\(path): \(status) \(message)")
+        }
+        #expect(try await cluster.client().lease(worker: "w", host: "h").finished)
+        let long = String(repeating: "é", count: 40_000)
+        let short = RequestSizes.shortened(long)
+        #expect(short.utf8.count <= RequestSizes.errorMessageBytes && short.hasSuffix("more bytes)") && short.hasPrefix("éé"))
+        #expect(RequestSizes.shortened("short") == "short")
+    }
+
     @Test("a 404 without adaneg's error body says what to check instead of ending after the status")
     func emptyErrorBody() {
         let text = ClientError.http(status: 404, message: "", path: "/v1/leases").description

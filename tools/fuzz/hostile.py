@@ -422,10 +422,17 @@ def main():
                         ("not UTF-8", b'{"worker": "\xff\xfe", "host": "h"}'), ("NUL", b'{"worker": "a\x00b", "host": "h"}'),
                         ("deep nesting", b"[" * 100000 + b"]" * 100000), ("huge number", b'{"worker": "w", "host": "h", "x": 1' + b"0" * 5000 + b"}")]:
         expect = (200, 400) if label in ("NUL", "huge number") else (400,)
+        if label == "deep nesting":
+            expect = (400, 413)  # 200 KB: over the 64 KiB of a lease or heartbeat
         r.request(f"lease, {label}", "POST", "/v1/leases", body, expect=expect)
-        r.request(f"heartbeat, {label}", "POST", f"/v1/units/{args.done_unit}/heartbeat", body, expect=(400, 409))
+        r.request(f"heartbeat, {label}", "POST", f"/v1/units/{args.done_unit}/heartbeat", body, expect=(400, 409, 413))
         r.request(f"complete, {label}", "POST", f"/v1/units/{args.done_unit}/complete", body, expect=(400, 200))
-    r.request("lease, 1 MB worker id", "POST", "/v1/leases", json.dumps({"worker": "w" * (1 << 20), "host": "h"}).encode(), expect=(400,))
+    # Lease, heartbeat, fail and release bodies are capped at 64 KiB (413), ids at 253 characters (400).
+    r.request("lease, 1 MB worker id", "POST", "/v1/leases", json.dumps({"worker": "w" * (1 << 20), "host": "h"}).encode(), expect=(413,))
+    r.request("lease, 60 KB worker id", "POST", "/v1/leases", json.dumps({"worker": "w" * 60_000, "host": "h"}).encode(), expect=(400,))
+    nested = json.dumps({"worker": "w", "host": "h", "x": [[1, 2, 3, {"a": "b"}]] * 1_500_000}).encode()
+    for route in ["/v1/leases", f"/v1/units/{args.done_unit}/heartbeat", f"/v1/units/{args.done_unit}/fail", f"/v1/units/{args.done_unit}/release"]:
+        r.request(f"{route}, 32 MB of nested arrays under an unknown key", "POST", route, nested, expect=(413,), timeout=120)
 
     hostile_names(r, args.done_unit)
     huge_yaml(r, args.pid)

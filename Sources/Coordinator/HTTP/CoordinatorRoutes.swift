@@ -86,14 +86,14 @@ struct CoordinatorRoutes {
         }
 
         router.post("/v1/leases") { request, _ -> LeaseResponse in
-            let body: LeaseRequest = try await Self.json(request, limit: limit)
+            let body: LeaseRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker, host: body.host)
             return try await mapped { try await c.lease(worker: body.worker, host: body.host) }
         }
 
         router.post("/v1/units/:unit/heartbeat") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
-            let body: UnitRequest = try await Self.json(request, limit: limit)
+            let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
             let held = try await mapped { try await c.heartbeat(unit: unit, worker: body.worker) }
             guard held else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
@@ -109,7 +109,7 @@ struct CoordinatorRoutes {
 
         router.post("/v1/units/:unit/fail") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
-            let body: UnitRequest = try await Self.json(request, limit: limit)
+            let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
             let state = try await mapped { try await c.fail(unit: unit, worker: body.worker, error: body.error ?? "unspecified") }
             guard state != nil else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
@@ -118,7 +118,7 @@ struct CoordinatorRoutes {
 
         router.post("/v1/units/:unit/release") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
-            let body: UnitRequest = try await Self.json(request, limit: limit)
+            let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
             let released = try await mapped { try await c.release(unit: unit, worker: body.worker) }
             guard released else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
@@ -151,11 +151,16 @@ struct CoordinatorRoutes {
         return Data(buffer.readableBytesView)
     }
 
-    /// A job spec's body: refused with 413 naming the limit past `JobSpecLoader.maxSpecBytes`
-    /// (by its declared length before anything is read, else once the limit is reached), so
-    /// no spec costs the coordinator more than a small multiple of that to parse.
+    /// A job spec's body: refused with 413 naming the limit past `JobSpecLoader.maxSpecBytes`,
+    /// so no spec costs the coordinator more than a small multiple of that to parse.
     static func specBody(_ request: Request, limit: Int) async throws -> Data {
-        let tooLarge = HTTPError(.contentTooLarge, message: "a job spec may be at most \(limit) bytes (1 MiB); specs name their data files, they do not hold them")
+        try await limitedBody(request, limit: limit, what: "a job spec", why: "; specs name their data files, they do not hold them")
+    }
+
+    /// The body, refused with 413 naming `what` and the limit once it passes `limit`: by its
+    /// declared length before anything is read, else as soon as the limit is reached.
+    static func limitedBody(_ request: Request, limit: Int, what: String, why: String = "") async throws -> Data {
+        let tooLarge = HTTPError(.contentTooLarge, message: "\(what) may be at most \(limit) bytes\(why)")
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw tooLarge }
         do {
             return try await body(request, limit: limit)
@@ -165,7 +170,7 @@ struct CoordinatorRoutes {
     }
 
     static func json<T: Decodable>(_ request: Request, limit: Int) async throws -> T {
-        let data = try await body(request, limit: limit)
+        let data = try await limitedBody(request, limit: limit, what: "a \(T.self) body")
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {

@@ -108,7 +108,7 @@ public struct CoordinatorClient: Sendable {
     }
 
     public func fail(unit: Int64, worker: String, error: String) async throws {
-        _ = try await send("POST", "/v1/units/\(unit)/fail", body: try encode(UnitRequest(worker: worker, error: error)), contentType: "application/json")
+        _ = try await send("POST", "/v1/units/\(unit)/fail", body: try encode(UnitRequest(worker: worker, error: RequestSizes.shortened(error))), contentType: "application/json")
     }
 
     public func release(unit: Int64, worker: String) async throws {
