@@ -238,6 +238,24 @@ struct DatabaseOwnershipTests {
         #expect(try StoreReader(readingAt: db).integrityCheck() == "ok")
     }
 
+    @Test("run: an input file changed since submission fails its units; run exits 1 naming the file")
+    func changedInputExitStatus() async throws {
+        let s = try Scratch()
+        let job = try jobs.writeJob(s)
+        let db = s.path("db.sqlite")
+        do {
+            let coordinator = try Coordinator(databasePath: db)
+            _ = try await coordinator.submit(try JobSpecLoader.load(path: job))
+        }
+        // The OOD features replaced by other rows of the same shape after submission.
+        let ood = try NPYFile.read(s.path("ood.npy"))
+        try NPYFile.write(.float32(ood.floats().map { -$0 }, shape: ood.shape), to: s.path("ood.npy"))
+        let r = try runBounded(["run", job, "--workers", "1", "--db", db], seconds: 120)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("error: job 'hostile'") && r.stderr.contains("ood.npy"), "\(r.stderr)")
+        #expect(r.stdout.contains("set covered"), "\(r.stdout)")
+    }
+
     @Test("rescore --name: the original's name is refused (exit 2), another job's with a different spec too; the same spec resumes")
     func rescoreNameClash() throws {
         let s = try Scratch()
