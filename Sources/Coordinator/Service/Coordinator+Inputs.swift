@@ -8,9 +8,10 @@ import JobStore
 /// at submission (`WorkPlan.inputs`). Hashing a file not yet hashed by this process runs on
 /// `BlockingIO`'s threads, outside the actor; a file hashed before costs a `stat`.
 extension Coordinator {
-    /// No unit to lease: the answer as it is.
-    struct LeaseNone: Error, Sendable {
-        var response: LeaseResponse
+    /// What the store's side of a lease gives: a unit, or the answer when there is none.
+    enum LeaseStep: Sendable {
+        case unit(LeasedUnit)
+        case empty(LeaseResponse)
     }
 
     /// Leases the next unit whose task's feature files are as submitted. A unit whose task
@@ -20,8 +21,8 @@ extension Coordinator {
         while true {
             let leased: LeasedUnit
             switch try await leaseUnit(worker: worker, host: host) {
-            case let .success(unit): leased = unit
-            case let .failure(none): return none.response
+            case let .unit(unit): leased = unit
+            case let .empty(response): return response
             }
             let files = leased.plan.recordedFeatureFiles(sets: leased.taskSets)
             do {

@@ -145,8 +145,8 @@ public actor Coordinator {
         var errors: [String?]
     }
 
-    /// Takes the next unit from the store; `.none` carries the answer when there is none.
-    func leaseUnit(worker: String, host: String) throws(StoreError) -> Result<LeasedUnit, LeaseNone> {
+    /// Takes the next unit from the store (`lease` reads its rows, outside the actor).
+    func leaseUnit(worker: String, host: String) throws(StoreError) -> LeaseStep {
         let now = clock()
         let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds,
                                                     parkAfter: configuration.parkExpiredLeases ? configuration.maxAttempts : nil)
@@ -155,7 +155,7 @@ public actor Coordinator {
             logger.warning("leases expired", metadata: ["count": "\(expired)"])
         }
         guard let unit = leased else {
-            return .failure(LeaseNone(response: LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished)))
+            return .empty(LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished))
         }
         guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
         let samples = try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount)
@@ -173,7 +173,7 @@ public actor Coordinator {
             features = stored.map { $0?.vector }
             errors = stored.map { $0?.error }
         }
-        return .success(LeasedUnit(grant: grant, plan: plan, taskSets: [0, task.oodIndex], features: features, errors: errors))
+        return .unit(LeasedUnit(grant: grant, plan: plan, taskSets: [0, task.oodIndex], features: features, errors: errors))
     }
 
     /// The normalised feature-file rows of a unit's samples of feature sets (nil for image
