@@ -13,11 +13,17 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the coordinator: an HTTP API over a SQLite database of jobs, units, results and memory banks.",
         discussion: """
         Workers anywhere lease units from it. Without --token-file it only listens on loopback. \
-        Stop it with SIGTERM or Ctrl-C; restarted on the same database it continues where it was.
+        Stop it with SIGTERM or Ctrl-C; restarted on the same database it continues where it was. \
+        It holds the database (a lock on <db>.lock naming its pid, host and command): another \
+        serve, run, rescore or demo on it exits 2 at once, naming this process, while \
+        `status --db` and `report --db` read it freely. A file that is not an adaneg database \
+        (another program's SQLite database, or not SQLite) is refused and left as it is. When \
+        the disk under the database is full, the writes that fail are answered with 500 and \
+        nothing stored is lost; it carries on once there is space.
         """
     )
 
-    @Option(help: "SQLite database (created if missing).") var db: String
+    @Option(help: "SQLite database (created if missing; an existing one must be adaneg's).") var db: String
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "Port (0 picks a free one and prints it).") var port: Int = 7878
     @Option(name: .customLong("token-file"), help: "File holding the bearer token clients must send.") var tokenFile: String?
