@@ -13,7 +13,24 @@ extension StoreReader {
             job: job.name, units: try unitCounts(job: job.id), samples: tasks.reduce(0) { $0 + $1.sampleCount },
             results: try resultCount(job: job.id), tasks: tasks,
             failed: try failedUnits(job: job.id).map { FailedUnit(unit: $0.id, task: $0.task, attempts: $0.attempts, error: $0.lastError ?? "") },
-            workers: try workers(), expiredLeases: expiredLeases, now: now)
+            workers: try workers(job: job.id), expiredLeases: expiredLeases, now: now)
+    }
+
+    /// The workers of one job: those that hold or have completed its units (a database may
+    /// hold other jobs, whose workers are not this job's), with their totals over all jobs.
+    public func workers(job: Int64) throws(StoreError) -> [WorkerRecord] {
+        let s = try db.prepare("""
+            SELECT id, host, last_seen, units_done, samples_done FROM workers WHERE id IN (
+              SELECT u.lease_owner FROM units u JOIN tasks t ON t.id = u.task_id WHERE t.job_id = ?1 AND u.state = 'leased'
+              UNION SELECT u.completed_by FROM units u JOIN tasks t ON t.id = u.task_id WHERE t.job_id = ?1 AND u.state = 'done')
+            ORDER BY id
+            """)
+        try s.bind([.int(job)])
+        var out = [WorkerRecord]()
+        while try s.step() {
+            out.append(WorkerRecord(id: s.text(0) ?? "", host: s.text(1) ?? "", lastSeen: s.double(2), unitsDone: Int(s.int(3)), samplesDone: Int(s.int(4))))
+        }
+        return out
     }
 
     /// The lease period `status --db` judges workers by: the coordinator's default (a database
