@@ -10,11 +10,12 @@ import Testing
 @Suite("Non-regular files named by flags and spec keys", .serialized)
 struct NonRegularFileCLITests {
     /// Runs `adaneg`; a run still going after `seconds` is killed and reported as hung.
-    static func guarded(_ arguments: [String], seconds: Double = 120) throws -> (status: Int32, stderr: String, hung: Bool) {
+    static func guarded(_ arguments: [String], environment: [String: String] = [:], seconds: Double = 120) throws -> (status: Int32, stderr: String, hung: Bool) {
         let s = try Scratch()
         let process = Process()
         process.executableURL = CLI.executable
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         FileManager.default.createFile(atPath: s.path("out"), contents: nil)
         FileManager.default.createFile(atPath: s.path("err"), contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: s.url.appendingPathComponent("out"))
@@ -127,6 +128,29 @@ struct NonRegularFileCLITests {
         try "tench\ngoldfish\n".write(toFile: s.path("real-classes.txt"), atomically: true, encoding: .utf8)
         let lexicon = Self.fifo(s, "lexicon.tsv")
         try expectRefused(["mine-negatives", "--model", model, "--classes", s.path("real-classes.txt"), "--lexicon", lexicon, "--out", s.path("neg2")], path: lexicon)
+    }
+
+    @Test("model files (config.json, model.safetensors, vocab.json), serve --db and submit's spec as FIFOs: refused naming the path")
+    func modelFilesAndDatabases() throws {
+        let s = try Scratch()
+        let model = try TextCommandsTests.model(in: s)
+        try "a cat\n".write(toFile: s.path("texts.txt"), atomically: true, encoding: .utf8)
+        for file in ["config.json", "model.safetensors", "vocab.json"] {
+            let path = model + "/" + file
+            let saved = try Data(contentsOf: URL(fileURLWithPath: path))
+            try FileManager.default.removeItem(atPath: path)
+            #expect(mkfifo(path, 0o600) == 0)
+            let r = try Self.guarded(["embed-text", "--model", model, "--texts", s.path("texts.txt"), "--out", s.path("t.npy")],
+                                     environment: ["ADANEG_WEIGHT_CACHE": "off"])
+            #expect(!r.hung, "embed-text blocked on \(file)")
+            #expect(r.status == 2 && r.stderr.contains(path) && r.stderr.contains("is a FIFO, not a regular file"), "\(file): \(r.stderr)")
+            try FileManager.default.removeItem(atPath: path)
+            try saved.write(to: URL(fileURLWithPath: path))
+        }
+        let db = Self.fifo(s, "serve.sqlite")
+        try expectRefused(["serve", "--db", db, "--port", "0"], path: db)
+        let spec = Self.fifo(s, "job.yaml")
+        try expectRefused(["submit", "--coordinator", "http://127.0.0.1:9", spec], path: spec)
     }
 
     @Test("embed-images: a listed image that is a FIFO is that image's error (--skip-bad), the rest embedded")

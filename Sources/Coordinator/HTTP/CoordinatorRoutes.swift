@@ -77,7 +77,8 @@ struct CoordinatorRoutes {
             }
             // The worker verifies every byte; a size that moved is refused here already, saying
             // which file, since no worker could use it.
-            let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil
+            // A FIFO or a device put in the file's place is never opened (it would block or never end).
+            let size = RegularFile.isRegular(file.path) ? (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil : nil
             guard let size, size == file.bytes else {
                 throw HTTPError(.conflict, message: "\(file.path) on the coordinator " + (size.map { "is \($0) bytes now, \(file.bytes) when the job was submitted" } ?? "cannot be read any more") + ": its job needs it unchanged")
             }
