@@ -52,7 +52,7 @@ struct RescoreCommand: AsyncParsableCommand {
             // The original's inputs as submitted, or no re-score: other files would be scored
             // under the original's set names.
             do {
-                try InputDigests.shared.verifyNow(try await coordinator.plan(job: record.id).recordedInputs)
+                try await InputDigests.shared.verify(try await coordinator.plan(job: record.id).recordedInputs)
             } catch let error as InputFileError {
                 throw CommandFailure("cannot re-score '\(job)': \(error)")
             }
