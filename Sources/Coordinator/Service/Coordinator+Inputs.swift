@@ -2,6 +2,7 @@ import AdaNeg
 import Foundation
 import JobPlan
 import JobStore
+import Platform
 
 /// The paths where the coordinator reads a job's input files after submission — a lease's
 /// feature rows and a bank rebuilt after a restart — each checked against the digests recorded
@@ -36,7 +37,10 @@ extension Coordinator {
             for file in files { try? featureFiles.refresh(file.path) }
             var grant = leased.grant
             var features = leased.features
-            let (rows, rowErrors) = featureRows(plan: leased.plan, sets: grant.sets, items: grant.items)
+            // The rows are read from memory-mapped files (page faults are disk reads): on
+            // `BlockingIO`'s threads, never the cooperative pool's, which health and leases share.
+            let (plan, sets, items) = (leased.plan, grant.sets, grant.items)
+            let (rows, rowErrors) = await BlockingIO.run { self.featureRows(plan: plan, sets: sets, items: items) }
             for i in rows.indices where rows[i] != nil { features[i] = rows[i] }
             var errors = leased.errors
             for i in rowErrors.indices where rowErrors[i] != nil { errors[i] = rowErrors[i] }
