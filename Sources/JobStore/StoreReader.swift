@@ -23,7 +23,11 @@ public class StoreReader {
     public convenience init(readingAt path: String) throws(StoreError) {
         // Before SQLite opens it: a FIFO would block the open, a device never ends.
         do { try RegularFile.check(path) } catch {
-            throw .database(path: path, message: error.problem == .missing ? "no such file" : error.reason)
+            switch error.problem {
+            case .missing: throw .database(path: path, message: "no such file")
+            case .notRegular(kind: "a folder"): throw .database(path: path, message: "is a directory, not a database file")
+            default: throw .database(path: path, message: error.reason)
+            }
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         if size == 0 { throw .database(path: path, message: "is an empty file, not an adaneg database") }
