@@ -11,23 +11,32 @@ import Testing
 /// images in the OOD list.
 @Suite("Image run")
 struct ImageRunTests {
-    @Test("two worker processes complete an image job: one result per sample, broken images as errors, each image stored once")
-    func runImages() async throws {
-        let s = try Scratch()
-        let model = try TextCommandsTests.model(in: s)
-        let images = TextCommandsTests.fixtures.appendingPathComponent("images")
-        let files = try FileManager.default.contentsOfDirectory(atPath: images.path).filter { !$0.hasPrefix("tiny") }.sorted()
+    static let images = TextCommandsTests.fixtures.appendingPathComponent("images")
+
+    /// Copies fixture images (by name) into `data/id/<class>/`, the classes taken in turn, and
+    /// into `data/ood/`; returns the OOD list's lines (relative to `data`).
+    static func layOut(_ files: [String], classes: [String], in s: Scratch) throws -> String {
         let fm = FileManager.default
         var ood = ""
         for (i, file) in files.enumerated() {
             let ext = (file as NSString).pathExtension
-            let cls = ["cat", "dog", "fish"][i % 3]
+            let cls = classes[i % classes.count]
             try fm.createDirectory(atPath: s.path("data/id/\(cls)"), withIntermediateDirectories: true)
             try fm.createDirectory(atPath: s.path("data/ood"), withIntermediateDirectories: true)
             try fm.copyItem(atPath: images.appendingPathComponent(file).path, toPath: s.path("data/id/\(cls)/\(i).\(ext)"))
             try fm.copyItem(atPath: images.appendingPathComponent(file).path, toPath: s.path("data/ood/\(i).\(ext)"))
             ood += "ood/\(i).\(ext)\n"
         }
+        return ood
+    }
+
+    @Test("two worker processes complete an image job: one result per sample, broken images as errors, each image stored once")
+    func runImages() async throws {
+        let s = try Scratch()
+        let model = try TextCommandsTests.model(in: s)
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.images.path).filter { !$0.hasPrefix("tiny") }.sorted()
+        let fm = FileManager.default
+        var ood = try Self.layOut(files, classes: ["cat", "dog", "fish"], in: s)
         try Data().write(to: URL(fileURLWithPath: s.path("data/ood/empty.jpg")))
         try Data("<html></html>".utf8).write(to: URL(fileURLWithPath: s.path("data/ood/page.jpg")))
         ood += "ood/empty.jpg\nood/page.jpg\n"

@@ -188,17 +188,8 @@ struct TerminalAndLimitsCLITests {
     func rescoreWithoutKeptFeatures() throws {
         let s = try Scratch()
         let model = try TextCommandsTests.model(in: s)
-        let images = TextCommandsTests.fixtures.appendingPathComponent("images")
-        let files = try FileManager.default.contentsOfDirectory(atPath: images.path).filter { $0.hasPrefix("photo") || $0 == "drawing.png" }.sorted()
-        var list = ""
-        for (i, file) in files.enumerated() {
-            let cls = ["cat", "dog"][i % 2]
-            try FileManager.default.createDirectory(atPath: s.path("data/id/\(cls)"), withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: s.path("data/ood"), withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: images.appendingPathComponent(file).path, toPath: s.path("data/id/\(cls)/\(file)"))
-            try FileManager.default.copyItem(atPath: images.appendingPathComponent(file).path, toPath: s.path("data/ood/\(file)"))
-            list += "ood/\(file)\n"
-        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: ImageRunTests.images.path).filter { $0.hasPrefix("photo") || $0 == "drawing.png" }.sorted()
+        let list = try ImageRunTests.layOut(files, classes: ["cat", "dog"], in: s)
         try list.write(toFile: s.path("ood.txt"), atomically: true, encoding: .utf8)
         try "rock\tnoun\nriver\tnoun\ncloud\tnoun\ntable\tnoun\nengine\tnoun\nviolin\tnoun\n".write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
         try """
