@@ -32,7 +32,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 120, connectTimeout: 5)
         do {
             let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
-            print("\(reply.created ? "submitted" : "already submitted"): job '\(reply.name)' (#\(reply.job)): \(Plural.count(reply.tasks, "task")), \(Plural.count(reply.units, "unit")), \(Plural.count(reply.samples, "sample"))")
+            print("\(reply.created ? "submitted" : "already submitted"): job '\(TerminalText.escaped(reply.name))' (#\(reply.job)): \(Plural.count(reply.tasks, "task")), \(Plural.count(reply.units, "unit")), \(Plural.count(reply.samples, "sample"))")
         } catch {
             throw CommandFailure("\(error)")
         }
