@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// Where models are cached and fetched from, read from the same environment variables as
 /// `huggingface_hub`, so that adaneg and transformers on one machine share one cache and one login.
@@ -49,7 +50,9 @@ public struct HubSettings: Sendable {
         let tokenFile = nonEmpty(env["HF_TOKEN_PATH"]).map { URL(fileURLWithPath: expand($0, home)) }
             ?? hfHome.appendingPathComponent("token")
         let token = nonEmpty(env["HF_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines))
-            ?? nonEmpty((try? String(contentsOf: tokenFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines))
+            // A FIFO or a device there would block or never end: only a regular file is read.
+            ?? nonEmpty((try? RegularFile.read(tokenFile.path, maxBytes: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }?
+                .trimmingCharacters(in: .whitespacesAndNewlines))
         return HubSettings(cache: cache, endpoint: endpoint, token: token, offline: isTrue(env["HF_HUB_OFFLINE"]))
     }
 

@@ -62,6 +62,31 @@ struct HubSettingsTests {
         #expect(HubSettings.isTrue("TRUE") && HubSettings.isTrue("yes") && !HubSettings.isTrue("0") && !HubSettings.isTrue(nil))
     }
 
+    @Test("a token file that is a FIFO or /dev/zero is not read (it would block or never end): no token")
+    func nonRegularTokenFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-hub-fifo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("token").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Guarded: a regression that opens the FIFO is unblocked (opened for writing, closed) and fails.
+        final class Box: @unchecked Sendable { var token: String?? }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            box.token = try? HubSettings.fromEnvironment(["HOME": "/h", "HF_TOKEN_PATH": fifo]).token
+            done.signal()
+        }
+        if done.wait(timeout: .now() + 60) == .timedOut {
+            Issue.record("the FIFO token file blocked")
+            let fd = open(fifo, O_WRONLY | O_NONBLOCK)
+            if fd >= 0 { close(fd) }
+            done.wait()
+        }
+        #expect(box.token == .some(nil))
+        #expect(try HubSettings.fromEnvironment(["HOME": "/h", "HF_TOKEN_PATH": "/dev/zero"]).token == nil)
+    }
+
     @Test("an HF_ENDPOINT that is not an http(s) URL is refused, not replaced by the public Hub")
     func badEndpoint() {
         #expect(throws: HubError.invalidEndpoint("ftp://x")) { try HubSettings.fromEnvironment(["HOME": "/h", "HF_ENDPOINT": "ftp://x"]) }
