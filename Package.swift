@@ -100,7 +100,7 @@ let package = Package(
 
         // MARK: Models by Hugging Face id
         .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
-        .target(name: "ModelHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ModelHub", dependencies: ["CCurl", "Platform", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "HubMock",
             dependencies: [
