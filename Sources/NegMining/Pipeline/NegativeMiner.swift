@@ -101,6 +101,13 @@ public struct NegativeMiner: Sendable {
         var all = idFeatures.storage
         all += negatives.storage
         let rows = idFeatures.rows + negatives.rows
+        // The checkpoint's weights are checked at load; this is the last guard: a job scores
+        // every sample against these rows, so a NaN here would make every score NaN.
+        if let bad = all.firstIndex(where: { !$0.isFinite }) {
+            let row = bad / max(1, idFeatures.cols)
+            let what = row < idFeatures.rows ? "ID class '\(classNames[row])'" : "negative label '\(labels[row - idFeatures.rows].word)'"
+            throw MiningError("\(model): the text feature of \(what) is not finite (NaN or ±∞); nothing was written")
+        }
         try MiningOutput.write(target) { dir in
             try NPYFile.writeMatrix(all, rows: rows, cols: idFeatures.cols, to: "\(dir)/text-features.npy")
             let tsv = "label\tpos\teta\n" + labels.map { "\($0.word)\t\($0.pos.rawValue)\t\($0.eta)" }.joined(separator: "\n") + "\n"
