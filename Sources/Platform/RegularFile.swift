@@ -90,7 +90,7 @@ public enum RegularFile {
         // A file that grows while read is read to the size it had: no unbounded reads.
         while done < size {
             let n = data.withUnsafeMutableBytes { raw in
-                Glibc.read(fd, raw.baseAddress! + done, size - done)
+                systemRead(fd, raw.baseAddress.map { $0 + done }, size - done)
             }
             if n < 0 {
                 if errno == EINTR { continue }
@@ -115,4 +115,13 @@ public enum RegularFile {
         default: "not a file"
         }
     }
+}
+
+/// `read(2)`, named apart from `RegularFile.read`.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.read(fd, buffer, count)
+    #else
+    Darwin.read(fd, buffer, count)
+    #endif
 }

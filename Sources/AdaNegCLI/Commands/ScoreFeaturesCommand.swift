@@ -87,7 +87,7 @@ struct ScoreFeaturesCommand: ParsableCommand {
         let missing = (0..<images.rows).map { r in images.row(r).allSatisfy { $0 == 0 } }
         let zeroRows = missing.count { $0 }
         if zeroRows > 0 {
-            StandardError.warn("\(imageFeatures): \(zeroRows) of \(images.rows) rows are all zeros (what embed-images --skip-bad writes for unreadable images); they are not scored: pred -1 and nan scores in the CSV, left out of the metrics")
+            StandardError.warn("\(imageFeatures): \(zeroRows) of \(images.rows) rows are all zeros (what embed-images --skip-bad writes for unreadable images); they are not scored: pred -1 and empty scores in the CSV, left out of the metrics")
         }
         let clock = ContinuousClock()
         let started = clock.now
@@ -131,15 +131,17 @@ enum ScoreCSV {
     /// What `--out` may replace: a previous CSV of this command (or an empty file).
     static let replaceable = OutputTarget.Replaceable.text(header: header)
 
-    /// Writes atomically (temporary file, then rename): no partial file on failure.
+    /// Writes atomically (temporary file, then rename): no partial file on failure. A sample
+    /// without scores (an all-zero row) has `pred` −1 and empty score fields: never `nan`,
+    /// which some readers take for a number.
     static func write(_ scores: [SampleScore?], to output: OutputTarget) throws {
         var text = header + "\n"
         text.reserveCapacity(scores.count * 48)
         for (i, score) in scores.enumerated() {
-            if let s = score {
+            if let s = score, [s.conf, s.confVanilla, s.mcm].allSatisfy(\.isFinite) {
                 text += "\(i),\(s.pred),\(s.conf),\(s.confVanilla),\(s.mcm)\n"
             } else {
-                text += "\(i),-1,nan,nan,nan\n"
+                text += "\(i),-1,,,\n"
             }
         }
         try output.commit(Data(text.utf8))
