@@ -169,6 +169,11 @@ public enum ConvertedWeights {
     /// place, so a reader never sees half a file. Tensors start on 64-byte boundaries (padding
     /// tensors fill the gaps, as safetensors allows no holes).
     static func build(from file: SafetensorsFile, precision: Precision, key: String, to path: String) throws {
+        // A weight that is not finite is refused here, naming the checkpoint it is in (the
+        // model's own file, not this cache), before anything is written.
+        for name in file.tensors.keys.sorted() {
+            if let (index, value) = file.firstNonFinite(name) { throw CheckpointError.nonFinite(name: name, file: file.path, index: index, value: value) }
+        }
         let items = try entries(of: file, precision: precision)
         // Layout first (sizes come from shapes), then stream the bytes.
         var header: [String: Any] = [:]

@@ -41,6 +41,14 @@ struct QuestionableInputCLITests {
         #expect(images.status == 2 && images.stderr.contains("visual_projection.weight") && images.stderr.contains("finite"), "\(images.stderr)")
         #expect(!s.exists("i.npy"))
 
+        // Through the converted-weights cache: refused while converting, naming the model's file, nothing cached.
+        let cached = try CLI.run(["embed-text", "--model", model, "--texts", s.path("texts.txt"), "--out", s.path("t.npy")],
+                                 environment: ["ADANEG_CACHE_DIR": s.path("cache"), "ADANEG_WEIGHT_CACHE": nil])
+        #expect(cached.status == 2 && cached.stderr.contains("text_projection.weight") && cached.stderr.contains(model + "/model.safetensors"), "\(cached.stderr)")
+        let leftovers = FileManager.default.enumerator(atPath: s.path("cache"))?.compactMap { $0 as? String }.filter { $0.hasSuffix(".safetensors") } ?? []
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        #expect(!s.exists("t.npy"))
+
         try "tench\ngoldfish\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
         let mined = try CLI.run(["mine-negatives", "--model", model, "--classes", s.path("classes.txt"), "--out", s.path("neg"), "--count", "4"],
                                 environment: ["ADANEG_WEIGHT_CACHE": "off"])
