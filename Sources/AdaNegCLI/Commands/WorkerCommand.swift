@@ -103,13 +103,13 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try checkRanges()
         if let parentPID {
             // A local worker of `run` or `demo`: it must not outlive a killed parent.
             ParentWatch.exitWhenOrphaned(parent: parentPID) {
                 Self.log("the process that started this worker (pid \(parentPID)) is gone: exiting")
             }
         }
+        try checkRanges()
         let url = try connection.requiredURL()
         let expected: PrecisionChoice
         do { expected = try PrecisionChoice.parse(precision) } catch { throw CommandFailure(error.description) }
