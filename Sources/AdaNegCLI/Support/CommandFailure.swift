@@ -52,6 +52,9 @@ enum StandardError {
 }
 
 extension AdaNegCommand {
+    /// The exit status of an error no command anticipated (a bug to report).
+    static let internalErrorStatus: Int32 = 70
+
     /// The process entry point: parses, runs, and maps failures to exit status 2.
     public static func run(arguments: [String]? = nil) async -> Never {
         TerminalSafeLogHandler.bootstrap()
@@ -77,7 +80,10 @@ extension AdaNegCommand {
             let code = exitCode(for: error)
             guard code != .success else { exit(withError: error) }
             StandardError.write(TerminalText.escaped(fullMessage(for: error), keepingLineBreaks: true) + "\n")
-            Foundation.exit(code.rawValue)
+            // ArgumentParser gives any error it does not know status 1, which adaneg keeps for
+            // "the job finished with failures": an error nothing anticipated is an internal
+            // one (sysexits' EX_SOFTWARE), so scripts can tell the two apart.
+            Foundation.exit(code == .failure ? Self.internalErrorStatus : code.rawValue)
         }
     }
 }
