@@ -132,7 +132,7 @@ extension SpecDecoder {
                 checkFinite(text, key: "negatives.text_features")
                 let c = info.rows - spec.negatives.count
                 if c < 1 {
-                    fileProblem("negatives.text_features", "\(text) has \(info.rows) rows: not enough for negatives.count = \(spec.negatives.count) negative labels plus at least one ID class")
+                    fileProblem("negatives.text_features", "\(text) has \(Plural.count(info.rows, "row")): not enough for negatives.count = \(spec.negatives.count) negative labels plus at least one ID class")
                 } else {
                     classCounts.append(("negatives.text_features (\(info.rows) rows − count \(spec.negatives.count))", "negatives.text_features", c))
                 }
@@ -242,7 +242,7 @@ extension SpecDecoder {
             }
             let labels = try array.integers()
             if labels.count != rows {
-                fileProblem(key, "\(path) has \(labels.count) labels but the features have \(rows) rows")
+                fileProblem(key, "\(path) has \(Plural.count(labels.count, "label")) but the features have \(Plural.count(rows, "row"))")
                 return nil
             }
             return labels

@@ -87,7 +87,7 @@ struct ScoreFeaturesCommand: ParsableCommand {
         let missing = (0..<images.rows).map { r in images.row(r).allSatisfy { $0 == 0 } }
         let zeroRows = missing.count { $0 }
         if zeroRows > 0 {
-            StandardError.warn("\(imageFeatures): \(zeroRows) of \(images.rows) rows are all zeros (what embed-images --skip-bad writes for unreadable images); they are not scored: pred -1 and empty scores in the CSV, left out of the metrics")
+            StandardError.warn("\(imageFeatures): \(zeroRows) of \(Plural.count(images.rows, "row")) \(Plural.noun(zeroRows, "is", "are")) all zeros (what embed-images --skip-bad writes for unreadable images); they are not scored: pred -1 and empty scores in the CSV, left out of the metrics")
         }
         let clock = ContinuousClock()
         let started = clock.now

@@ -1,5 +1,6 @@
 import AdaNeg
 import Foundation
+import Platform
 import NPY
 import Tensor
 
@@ -20,7 +21,7 @@ enum FeatureInputs {
         }
         let off = matrix.normalizeRows()
         if off > 0 {
-            StandardError.warn("\(path): \(off) of \(rows) \(role) rows were not L2-normalised; normalised them on read")
+            StandardError.warn("\(path): \(off) of \(Plural.count(rows, "\(role) row")) \(Plural.noun(off, "was", "were")) not L2-normalised; normalised on read")
         }
         return matrix
     }
@@ -29,7 +30,7 @@ enum FeatureInputs {
     static func labels(_ path: String, count: Int, numID: Int) throws -> [Int] {
         let labels = try failing("--labels") { try NPYFile.readIntegers(path) }
         guard labels.count == count else {
-            throw CommandFailure("\(path): \(labels.count) labels for \(count) image feature rows")
+            throw CommandFailure("\(path): \(Plural.count(labels.count, "label")) for \(Plural.count(count, "image feature row"))")
         }
         if let i = labels.firstIndex(where: { $0 < -1 || $0 >= numID }) {
             throw CommandFailure("\(path): label \(i) is \(labels[i]); labels must be −1 (OOD) or an ID class in 0..<\(numID)")

@@ -96,7 +96,7 @@ public enum Planner {
                 if let labelPath = data.labels {
                     do {
                         labels = try NPYFile.readIntegers(labelPath)
-                        if labels.count != count { problems.append("id.labels: \(labels.count) labels for \(count) feature rows") }
+                        if labels.count != count { problems.append("id.labels: \(Plural.count(labels.count, "label")) for \(Plural.count(count, "feature row"))") }
                         if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= numID }) {
                             problems.append("id.labels: label \(bad) is \(labels[bad]), ID labels must be in 0..<\(numID)")
                         }
@@ -111,7 +111,7 @@ public enum Planner {
             setLabels.append(labels)
         }
         if let textShape, numID >= textShape.rows {
-            problems.append("id.classes: \(numID) classes but the text features have only \(textShape.rows) rows (C + M)")
+            problems.append("id.classes: \(Plural.count(numID, "class", "classes")) but the text features have only \(Plural.count(textShape.rows, "row")) (C + M)")
         }
 
         let permutation = spec.negatives.permutation

@@ -92,7 +92,7 @@ public struct NegativeMiner: Sendable {
         let adjEta = try PromptEmbedding.etas(clip, prompts: filtered.adjectives.map(PartOfSpeech.adj.prompt), idFeatures: idFeatures, block: block, progress: advance)
         let chosen = NegativeSelection.select(count: count, nounEtas: nounEta, adjectiveEtas: adjEta)
         if chosen.adjectives.count + chosen.nouns.count < count {
-            log("warning: only \(chosen.adjectives.count + chosen.nouns.count) candidates are available for \(count) negatives")
+            log("warning: only \(Plural.count(chosen.adjectives.count + chosen.nouns.count, "candidate")) \(Plural.noun(chosen.adjectives.count + chosen.nouns.count, "is", "are")) available for \(Plural.count(count, "negative"))")
         }
         let labels: [(word: String, pos: PartOfSpeech, eta: Float)] =
             chosen.adjectives.map { (filtered.adjectives[$0], .adj, adjEta[$0]) } + chosen.nouns.map { (filtered.nouns[$0], .noun, nounEta[$0]) }
