@@ -45,6 +45,27 @@ struct ScoreFeaturesCLITests {
         }
     }
 
+    @Test("a non-finite image feature row is that sample's error, named; the other rows are scored and no NaN is written")
+    func nonFiniteImageRows() throws {
+        let s = try Scratch()
+        try writeInputs(s)
+        let (features, _) = Self.data.stream(for: .covered, seed: 1)
+        var values = features.storage
+        values[7 * 16 + 3] = .nan
+        values[9 * 16] = -.infinity
+        try NPYFile.writeMatrix(values, rows: features.rows, cols: 16, to: s.path("image.npy"))
+        let result = try CLI.run(arguments(s, ["--labels", s.path("labels.npy")]))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("image.npy: row 7 (and 1 other row) of image features is not finite"), "\(result.stderr)")
+        let csv = try String(contentsOfFile: s.path("scores.csv"), encoding: .utf8)
+        let lines = csv.split(separator: "\n")
+        #expect(lines.count == 201)
+        #expect(lines[8] == "7,-1,,," && lines[10] == "9,-1,,,")
+        #expect(!csv.lowercased().contains("nan") && !csv.lowercased().contains("inf"))
+        #expect(lines.dropFirst().filter { $0.hasSuffix(",-1,,,") }.count == 2, "only the two bad rows are unscored")
+        #expect(result.stdout.contains("AUROC"))
+    }
+
     @Test("features that are not unit length are normalised with one warning")
     func normalisesWithWarning() throws {
         let s = try Scratch()
@@ -97,9 +118,11 @@ enum BadInput: String, CaseIterable, CustomStringConvertible {
         case .dimensionMismatch:
             try NPYFile.writeMatrix([Float](repeating: 0.25, count: 200 * 15), rows: 200, cols: 15, to: image)
         case .nanValue, .infiniteValue:
-            var (rows, cols, values) = try NPYFile.readMatrix(image)
+            // In the label text features: refused whole (an image row is one sample's error).
+            let text = s.path("text.npy")
+            var (rows, cols, values) = try NPYFile.readMatrix(text)
             values[7 * cols + 3] = self == .nanValue ? .nan : .infinity
-            try NPYFile.writeMatrix(values, rows: rows, cols: cols, to: image)
+            try NPYFile.writeMatrix(values, rows: rows, cols: cols, to: text)
             _ = rows
         case .permutationWrongLength:
             try NPYFile.write(.int64(Array(0..<39), shape: [39]), to: s.path("perm.npy"))
@@ -140,8 +163,8 @@ enum BadInput: String, CaseIterable, CustomStringConvertible {
     func expectedFragments(_ s: Scratch) -> [String] {
         switch self {
         case .dimensionMismatch: ["image.npy", "15-dimensional", "text.npy", "16"]
-        case .nanValue: ["image.npy", "row 7, column 3", "nan"]
-        case .infiniteValue: ["image.npy", "row 7, column 3", "inf"]
+        case .nanValue: ["text.npy", "row 7, column 3", "nan"]
+        case .infiniteValue: ["text.npy", "row 7, column 3", "inf"]
         case .permutationWrongLength: ["perm.npy", "39 entries", "40"]
         case .notAPermutation: ["perm.npy", "entry 11", "exactly once"]
         case .numIDTooLarge: ["--num-id 52", "52 label rows"]

@@ -57,7 +57,7 @@ struct ScoreFeaturesCommand: ParsableCommand {
             + [labels.map { .init($0, flag: "--labels") }, perm.map { .init($0, flag: "--perm") }].compactMap { $0 }
         let output = try OutputTarget.checkedFile(out, replacing: ScoreCSV.replaceable, inputs: inputs)
 
-        let images = try FeatureInputs.features(imageFeatures, role: "image features", flag: "--image-features")
+        let (images, nonFinite) = try FeatureInputs.samples(imageFeatures, role: "image features", flag: "--image-features")
         let text = try FeatureInputs.features(textFeatures, role: "text features", flag: "--text-features")
         guard images.cols == text.cols else {
             throw CommandFailure("\(imageFeatures) has \(images.cols)-dimensional features, \(textFeatures) has \(text.cols)")
@@ -84,8 +84,10 @@ struct ScoreFeaturesCommand: ParsableCommand {
             throw CommandFailure(error.description)
         }
         // All-zero rows have no direction to score: they are per-sample errors, not samples.
-        let missing = (0..<images.rows).map { r in images.row(r).allSatisfy { $0 == 0 } }
-        let zeroRows = missing.count { $0 }
+        // Non-finite rows (zeroed on read, and named there) are such errors too.
+        var missing = (0..<images.rows).map { r in images.row(r).allSatisfy { $0 == 0 } }
+        let zeroRows = missing.count { $0 } - nonFinite.count
+        for r in nonFinite { missing[r] = true }
         if zeroRows > 0 {
             StandardError.warn("\(imageFeatures): \(zeroRows) of \(Plural.count(images.rows, "row")) \(Plural.noun(zeroRows, "is", "are")) all zeros (what embed-images --skip-bad writes for unreadable images); they are not scored: pred -1 and empty scores in the CSV, left out of the metrics")
         }
