@@ -61,7 +61,7 @@ declare -A SOURCES=(
   [clipconfig]="Sources/CLIP/CLIPConfig.swift Sources/CLIP/CLIPErrors.swift $FILES $PRECISION"
   [tokenizer]="$CLIP_TEXT $FILES $PRECISION"
   [images]="Sources/CLIP/ImageDecoding.swift Sources/CLIP/ImagePreprocessing.swift $CLIP_TEXT $FILES $PRECISION"
-  [jobspec]="Sources/JobSpec/*.swift Sources/NPY/*.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift $FILES $PRECISION"
+  [jobspec]="Sources/JobSpec/*.swift Sources/NPY/*.swift Sources/Platform/Plural.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift $FILES $PRECISION"
   [classnames]="Sources/JobSpec/ClassNamesFile.swift Sources/JobSpec/JobSpecError.swift $FILES"
   [lexicon]="Sources/JobSpec/LexiconFile.swift Sources/JobSpec/JobSpecError.swift $FILES"
 )
