@@ -42,43 +42,63 @@ let package = Package(
         .target(name: "Platform", dependencies: ["CPlatform"]),
 
         // MARK: Numerics
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "Platform"], swiftSettings: numericSettings),
+        // TensorCore: matrices, row kernels and the one L2 normalisation, in plain Swift (no BLAS):
+        // what the coordinator side needs. Tensor adds the BLAS/oneDNN products and re-exports it.
+        .target(name: "TensorCore", swiftSettings: numericSettings),
+        .target(name: "Tensor", dependencies: ["TensorCore", "COpenBLAS", "COneDNN", "Platform"], swiftSettings: numericSettings),
         .target(name: "NPY", dependencies: ["Platform"]),
-        .target(name: "AdaNeg", dependencies: ["Tensor"], swiftSettings: numericSettings),
+        // AdaNegCore: the memory bank and its merge, scoring parameters, per-sample results,
+        // permutations and metrics, without products: what the coordinator, the store and the
+        // spec share with the scorer. AdaNeg adds the scorer (on Tensor) and re-exports it.
+        .target(name: "AdaNegCore", swiftSettings: numericSettings),
+        .target(name: "AdaNeg", dependencies: ["AdaNegCore", "Tensor"], swiftSettings: numericSettings),
 
         // MARK: Jobs
         .target(
             name: "JobSpec",
-            dependencies: ["AdaNeg", "NPY", "Platform", .product(name: "Yams", package: "Yams")]
+            dependencies: ["AdaNegCore", "NPY", "Platform", .product(name: "Yams", package: "Yams")]
         ),
 
         // MARK: Distribution
-        // The plan and the wire protocol: what the coordinator, its workers and the readers
-        // share (a job's WorkPlan, the messages, the records, the client).
+        // The protocol: what the coordinator, its workers and the readers share (a job's
+        // WorkPlan, the messages, the bank wire format, the records). No transport, no planning.
+        .target(
+            name: "JobProtocol",
+            dependencies: [
+                "AdaNegCore", "JobSpec", "Platform",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Planning: the one JobSpec -> WorkPlan step, the input digests and the one reader of
+        // feature rows. Model facts come through `ModelFacts`, implemented above (no CLIP here).
         .target(
             name: "JobPlan",
+            dependencies: ["JobProtocol", "AdaNegCore", "JobSpec", "NPY", "TensorCore", "Platform"]
+        ),
+        // The HTTP client of the coordinator's API (workers, report over HTTP, the CLI).
+        .target(
+            name: "JobClient",
             dependencies: [
-                "AdaNeg", "JobSpec", "NPY", "Tensor", "Platform", "CLIP",
+                "JobProtocol", "AdaNegCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The coordinator's SQLite database: one writer (the coordinator) and read-only readers
         // (report, status --db).
         .target(
             name: "JobStore",
-            dependencies: ["JobPlan", "AdaNeg", "NPY", "Tensor", "Platform", "CSQLite"],
+            dependencies: ["JobProtocol", "JobPlan", "AdaNegCore", "NPY", "TensorCore", "Platform", "CSQLite"],
             resources: [.embedInCode("schema.sql")]
         ),
         .target(
             name: "Coordinator",
             dependencies: [
-                "AdaNeg", "JobPlan", "JobStore", "JobSpec", "Tensor", "Platform",
+                "AdaNegCore", "JobProtocol", "JobPlan", "JobStore", "JobSpec", "TensorCore", "NPY", "Platform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,7 +109,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "AdaNeg", "JobPlan", "JobSpec", "NPY", "Tensor", "Platform", "CLIP", "CUDABackend",
+                "AdaNeg", "JobProtocol", "JobPlan", "JobClient", "JobSpec", "NPY", "Tensor", "Platform", "CLIP", "CUDABackend",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -118,7 +138,7 @@ let package = Package(
         .target(name: "NegMining", dependencies: ["Tensor", "CLIP", "JobSpec", "NPY", "Platform"]),
 
         // MARK: Reporting
-        .target(name: "Report", dependencies: ["AdaNeg", "JobPlan", "JobStore", "NPY", "Tensor", "Platform", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Report", dependencies: ["AdaNeg", "JobProtocol", "JobPlan", "JobClient", "JobStore", "NPY", "Tensor", "Platform", .product(name: "Yams", package: "Yams")]),
 
         // MARK: CLIP
         .target(name: "CLIP", dependencies: ["Tensor", "Platform", "CImageCodecs"], swiftSettings: numericSettings),
@@ -137,7 +157,7 @@ let package = Package(
         .target(
             name: "AdaNegCLI",
             dependencies: [
-                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "JobPlan", "JobStore", "Coordinator", "Worker", "Report", "NegMining", "ModelHub", "CUDABackend",
+                "AdaNeg", "NPY", "Tensor", "Platform", "CLIP", "JobSpec", "JobProtocol", "JobPlan", "JobClient", "JobStore", "Coordinator", "Worker", "Report", "NegMining", "ModelHub", "CUDABackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -150,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "AdaNegBench",
             dependencies: [
-                "AdaNeg", "Coordinator", "JobPlan", "Worker", "JobSpec", "NPY",
+                "AdaNeg", "Coordinator", "JobProtocol", "JobPlan", "JobClient", "Worker", "JobSpec", "NPY",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -160,23 +180,23 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Platform"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorCore", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "NPYTests", dependencies: ["NPY"]),
         .testTarget(
             name: "AdaNegTests",
-            dependencies: ["AdaNeg", "NPY", "Tensor"],
+            dependencies: ["AdaNeg", "AdaNegCore", "NPY", "Tensor"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CLIP", "Tensor", "Platform", "COpenBLAS"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "NPY", "Platform", "CUDABackend"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobSpecTests", dependencies: ["JobSpec", "AdaNeg", "NPY", "Platform"]),
         .testTarget(name: "NegMiningTests", dependencies: ["NegMining", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobPlan", "JobStore", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "AdaNeg", "Coordinator", "JobProtocol", "JobPlan", "JobClient", "JobStore", "JobSpec", "NPY", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "JobPlan", "JobStore", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor", "CLIP", "Platform",
+                "Coordinator", "JobProtocol", "JobPlan", "JobClient", "JobStore", "Worker", "AdaNeg", "JobSpec", "NPY", "Tensor", "CLIP", "Platform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -188,7 +208,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CLITests", dependencies: [
-            "AdaNegCLI", "CUDABackend", "CLIP", "AdaNeg", "NPY", "Tensor", "Coordinator", "JobPlan", "JobStore", "Worker", "JobSpec", "ModelHub", "Platform",
+            "AdaNegCLI", "CUDABackend", "CLIP", "AdaNeg", "NPY", "Tensor", "Coordinator", "JobProtocol", "JobPlan", "JobClient", "JobStore", "Worker", "JobSpec", "ModelHub", "Platform",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

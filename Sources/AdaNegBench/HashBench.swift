@@ -1,5 +1,6 @@
 import Foundation
 import JobPlan
+import JobProtocol
 import NPY
 
 /// `AdaNegBench hash [rows] [cols] [leases]`: what checking a feature file against its digest

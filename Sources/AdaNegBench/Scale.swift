@@ -3,7 +3,9 @@ import ArgumentParser
 import Coordinator
 import Foundation
 import Hummingbird
+import JobClient
 import JobPlan
+import JobProtocol
 import JobSpec
 import Logging
 import ServiceLifecycle

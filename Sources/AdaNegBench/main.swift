@@ -2,7 +2,9 @@ import AdaNeg
 import Coordinator
 import Foundation
 import Hummingbird
+import JobClient
 import JobPlan
+import JobProtocol
 import JobSpec
 import Logging
 import NPY

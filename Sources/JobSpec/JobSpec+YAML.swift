@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import Yams
 

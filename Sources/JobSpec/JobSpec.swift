@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 import Platform
 
 /// A scoring job: what `jobs/*.yaml` decodes to (see `jobs/README.md` for the YAML format).

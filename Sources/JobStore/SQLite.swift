@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 import CSQLite
 import Foundation
 import Platform

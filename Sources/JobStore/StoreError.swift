@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 /// Failures of the coordinator's store and job life cycle, each with a message a user can act on.
 public enum StoreError: Error, Equatable, CustomStringConvertible {
     case database(path: String, message: String)

@@ -1,5 +1,6 @@
-import AdaNeg
+import AdaNegCore
 import JobPlan
+import JobProtocol
 
 /// Memory-bank entries as stored: everything but the feature, which is read back from the
 /// sample's own feature row.

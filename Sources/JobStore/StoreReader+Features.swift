@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// Image references and stored image features (schema version 2).
 extension StoreReader {

@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// What `status` and `/metrics` show, counted in SQL: units by task and state, results,
 /// recent completions, per-worker shares.

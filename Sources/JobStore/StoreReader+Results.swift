@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// Samples (each task's stream order) and the results stored for them.
 extension StoreReader {

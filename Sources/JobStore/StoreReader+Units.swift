@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// Units: the leasable pieces of a task, and their counts by state.
 extension StoreReader {

@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 import Platform
 
 /// The coordinator's database, read: jobs, tasks, units, results, banks, features, workers.

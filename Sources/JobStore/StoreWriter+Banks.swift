@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 
 extension StoreWriter {
     /// Persists one merge: accepted entries in, evicted entries out, the new version, atomically.

@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// Leases and their outcomes: lease, heartbeat, complete, fail, release, expire.
 extension StoreWriter {

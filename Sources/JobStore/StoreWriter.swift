@@ -1,6 +1,7 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// The coordinator's persistent state, written: one instance per coordinator, owned by the
 /// `Coordinator` actor, so it is the database's single writer, and the database's lock

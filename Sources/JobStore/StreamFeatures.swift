@@ -1,8 +1,9 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 import NPY
-import Tensor
+import TensorCore
 
 /// A task's stored features in stream order, for scoring it again as one sequential stream
 /// (`report --compare-sequential`, the other proxy): the samples that have a feature, with

@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// How far the distributed result is from the same stream scored sequentially, per OOD set:
 /// the price of sharing the memory bank between workers (`--compare-sequential`). Both sides

@@ -1,5 +1,6 @@
 import AdaNeg
 import JobPlan
+import JobProtocol
 
 /// Curve data for the HTML report, computed from the stored scores: a downsampled ROC curve
 /// (OOD positive, score −conf, the AUROC convention) and ID-vs-OOD histograms.

@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import JobProtocol
 
 /// The run's own panels in the HTML report, from the units' completion records: how full the
 /// memory bank got over each stream, and each worker's throughput over time.

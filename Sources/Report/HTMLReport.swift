@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import JobProtocol
 
 public struct HTMLOptions: Sendable {
     /// L1 distance below which consecutive ROC points are merged.

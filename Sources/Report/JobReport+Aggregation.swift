@@ -1,5 +1,6 @@
 import AdaNeg
 import JobPlan
+import JobProtocol
 import Yams
 
 /// How a report is computed from its data: each set's metrics per method, the averages, the

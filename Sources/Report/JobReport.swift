@@ -1,5 +1,6 @@
 import AdaNeg
 import JobPlan
+import JobProtocol
 
 /// A scoring method whose score is stored per sample.
 public struct ReportMethod: Codable, Sendable, Equatable {

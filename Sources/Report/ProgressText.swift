@@ -1,5 +1,6 @@
 import Foundation
 import JobPlan
+import JobProtocol
 import Platform
 
 /// `adaneg status`: a job's progress as a few lines of text. Every name and message in it came

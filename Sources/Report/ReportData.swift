@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import JobProtocol
 import JobStore
 import Platform
 

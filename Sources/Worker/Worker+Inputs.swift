@@ -1,6 +1,7 @@
 import AdaNeg
 import Foundation
 import JobPlan
+import JobProtocol
 import Logging
 import NPY
 import Platform

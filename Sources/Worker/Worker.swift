@@ -1,6 +1,8 @@
 import AdaNeg
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import Logging
 import NPY
 import Platform

@@ -1,7 +1,9 @@
 import AdaNeg
 import Coordinator
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import JobStore
 import NPY
 import Testing

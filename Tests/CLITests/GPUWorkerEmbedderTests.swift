@@ -3,7 +3,9 @@ import CLIP
 import Coordinator
 import CUDABackend
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import JobSpec
 import Logging
 import NPY
@@ -95,7 +97,7 @@ struct GPUWorkerEmbedderTests {
         let spec = try JobSpecLoader.parse(yaml: yaml, baseDirectory: s.url.path)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let coordinator = try Coordinator(databasePath: s.path("db.sqlite"), logger: logger)
+        let coordinator = try Coordinator(databasePath: s.path("db.sqlite"), models: CLIPModelFacts(), logger: logger)
         let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0, token: nil), logger: logger)
         defer { Task { await server.stop() } }
         let submitted = try await coordinator.submit(spec)

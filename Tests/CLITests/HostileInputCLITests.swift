@@ -2,6 +2,7 @@ import AdaNeg
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import JobSpec
 @testable import JobStore
 import NPY

@@ -3,8 +3,10 @@ import CLIP
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 @testable import JobStore
 import Testing
+import Worker
 
 /// `adaneg run` on a job of images, end to end through worker processes: class folders for the
 /// ID set (their names become the class names), negatives mined from a small lexicon, broken
@@ -62,7 +64,7 @@ struct ImageRunTests {
         #expect(fm.fileExists(atPath: s.path("negatives-pictures.classes.txt")))
         #expect(try String(contentsOfFile: s.path("negatives-pictures.classes.txt"), encoding: .utf8) == "cat\ndog\nfish\n")
 
-        let coordinator = try Coordinator(databasePath: db)
+        let coordinator = try Coordinator(databasePath: db, models: CLIPModelFacts())
         let status = try await coordinator.status(job: "pictures")
         #expect(status.units.done == status.units.total && status.results == status.samples)
         #expect(status.samples == 2 * files.count + 2)

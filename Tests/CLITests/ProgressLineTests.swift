@@ -2,6 +2,7 @@
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import Testing
 
 /// `run`'s progress line: no rate or ETA before this run has scored anything, and a resumed

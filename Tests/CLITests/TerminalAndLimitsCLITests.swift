@@ -3,6 +3,7 @@ import AdaNeg
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import JobSpec
 import Platform
 import Logging

@@ -3,6 +3,7 @@ import CLIP
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import JobSpec
 import Logging
 import Platform
@@ -93,7 +94,7 @@ struct ArtefactTests {
         let cluster = try await TestCluster()
         defer { Task { await cluster.shutdown() } }
         let (_, plan, digest) = try await submittedFeaturesJob(cluster)
-        let restarted = try Coordinator(databasePath: await cluster.coordinator.databasePath)
+        let restarted = try Coordinator(databasePath: await cluster.coordinator.databasePath, models: CLIPModelFacts())
         let found = try await restarted.artefact(sha256: digest.sha256)
         #expect(found?.path == plan.textFeatures && found?.bytes == digest.bytes)
         #expect(try await restarted.artefact(sha256: String(repeating: "a", count: 64)) == nil)

@@ -2,6 +2,7 @@ import AdaNeg
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import NPY
 import Tensor
 import Testing

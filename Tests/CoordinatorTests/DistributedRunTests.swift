@@ -2,6 +2,7 @@ import AdaNeg
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import Logging
 import Tensor
 import Testing

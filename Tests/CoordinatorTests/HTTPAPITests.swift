@@ -1,7 +1,9 @@
 import AdaNeg
 @testable import Coordinator
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import Testing
 import Worker
 #if canImport(FoundationNetworking)

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+@testable import JobClient
 @testable import JobPlan
+import JobProtocol
 import Logging
 import NIOCore
 import ServiceLifecycle

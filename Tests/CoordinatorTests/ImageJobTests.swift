@@ -3,6 +3,7 @@ import CLIP
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import JobSpec
 @testable import JobStore
 import NPY
@@ -246,7 +247,7 @@ struct ImageJobTests {
         let setup = try Setup(in: cluster.directory)
         let submitted = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
         _ = try await cluster.runWorkers(1)
-        let restarted = try Coordinator(databasePath: await cluster.coordinator.databasePath)
+        let restarted = try Coordinator(databasePath: await cluster.coordinator.databasePath, models: CLIPModelFacts())
         for task in try await cluster.coordinator.tasks(job: submitted.job) {
             let (before, _) = try await cluster.coordinator.syncBank(task: task.id, since: 0, delta: BankDelta())
             let (after, _) = try await restarted.syncBank(task: task.id, since: 0, delta: BankDelta())

@@ -1,7 +1,9 @@
 import AdaNeg
 @testable import Coordinator
 import Foundation
+@testable import JobClient
 @testable import JobPlan
+import JobProtocol
 import JobSpec
 import Logging
 @testable import JobStore
@@ -52,7 +54,7 @@ struct InputDigestTests {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (_, spec) = try Self.jobWithClassNames(in: dir)
-        let plan = try Planner.plan(spec).plan(1)
+        let plan = try Planner.plan(spec, models: CLIPModelFacts()).plan(1)
         let recorded = Set((plan.inputs ?? [:]).keys)
         #expect(recorded == Set(["id.npy", "id-labels.npy", "ood-covered.npy", "ood-uncovered.npy", "classes.txt"].map { "\(dir.path)/\($0)" }))
         for path in recorded { #expect(plan.inputs?[path] == (try ArtefactDigest.of(file: path))) }
@@ -71,7 +73,7 @@ struct InputDigestTests {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (job, spec) = try Self.jobWithClassNames(in: dir)
-        let plan = try Planner.plan(spec).plan(1)
+        let plan = try Planner.plan(spec, models: CLIPModelFacts()).plan(1)
         try InputDigests.shared.verifyNow(plan.recordedInputs)
 
         // Labels: the same number of labels, two swapped.
@@ -280,7 +282,7 @@ struct InputDigestTests {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let job = try FeaturesJob(in: dir, shape: Self.shape, kinds: [.covered])
-        let plan = try Planner.plan(try job.spec()).plan(1)
+        let plan = try Planner.plan(try job.spec(), models: CLIPModelFacts()).plan(1)
         let worker = Worker(client: CoordinatorClient(base: URL(string: "http://127.0.0.1:9")!, token: nil, retryWindow: 1),
                             options: WorkerOptions(id: "w", host: "h"), logger: Self.quiet)
         // A lease without rows for an ID and an OOD sample.

@@ -2,6 +2,7 @@ import AdaNeg
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import Testing
 
 /// Issue 22: a job's status, progress and report name the workers of that job only, not every

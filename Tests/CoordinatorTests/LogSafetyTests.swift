@@ -1,6 +1,7 @@
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import Logging
 import Testing
 

@@ -1,6 +1,7 @@
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 @testable import JobStore
 import Testing
 

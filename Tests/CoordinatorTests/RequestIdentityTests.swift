@@ -1,7 +1,9 @@
 import AdaNeg
 @testable import Coordinator
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 @testable import JobSpec
 import Testing
 #if canImport(FoundationNetworking)

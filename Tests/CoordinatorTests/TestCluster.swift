@@ -2,7 +2,9 @@ import AdaNeg
 import Coordinator
 import Foundation
 import Hummingbird
+import JobClient
 import JobPlan
+import JobProtocol
 import JobSpec
 import Logging
 import NPY
@@ -24,7 +26,7 @@ final class TestCluster: @unchecked Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         coordinator = try Coordinator(databasePath: directory.appendingPathComponent("db.sqlite").path,
-                                      configuration: .init(leaseSeconds: leaseSeconds), logger: logger, clock: clock)
+                                      configuration: .init(leaseSeconds: leaseSeconds), models: CLIPModelFacts(), logger: logger, clock: clock)
         server = try await InProcessServer.start(coordinator: coordinator,
                                                  options: ServerOptions(host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes),
                                                  logger: logger)

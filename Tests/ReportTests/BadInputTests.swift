@@ -1,6 +1,7 @@
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 @testable import Report
 import Testing
 

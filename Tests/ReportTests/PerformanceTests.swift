@@ -2,6 +2,7 @@ import AdaNeg
 @testable import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 @testable import Report
 import Testing
 

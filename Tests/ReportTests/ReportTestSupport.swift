@@ -2,6 +2,7 @@ import AdaNeg
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 @testable import Report
 
 /// Builders for hand-made report data (the Coordinator's records have no public memberwise

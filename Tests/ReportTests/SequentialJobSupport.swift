@@ -2,6 +2,7 @@ import AdaNeg
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import JobSpec
 import NPY
 import Tensor

@@ -1,5 +1,6 @@
 import Foundation
 import JobPlan
+import JobProtocol
 @testable import Report
 import Testing
 

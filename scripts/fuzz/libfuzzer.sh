@@ -54,14 +54,14 @@ CLIP_TEXT="Sources/CLIP/CLIPTokenizer.swift Sources/CLIP/TextCleaner.swift Sourc
 declare -A SOURCES=(
   [npy]="Sources/NPY/*.swift $FILES"
   [npyheader]="Sources/NPY/*.swift $FILES"
-  [bankwire]="Sources/JobPlan/Protocol/BankWire.swift Sources/AdaNeg/Bank/*.swift"
+  [bankwire]="Sources/JobProtocol/BankWire.swift Sources/AdaNegCore/Bank/*.swift"
   [imagelist]="Sources/JobSpec/ImageList.swift Sources/JobSpec/JobSpecError.swift $FILES"
-  [messages]="Sources/JobPlan/Protocol/Messages.swift Sources/JobPlan/Protocol/Artefacts.swift Sources/JobPlan/Protocol/Records.swift Sources/JobPlan/Planning/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/SampleResult.swift Sources/AdaNeg/Scoring/SampleScore.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift Sources/JobSpec/JobSpec.swift $PRECISION"
+  [messages]="Sources/JobProtocol/Messages.swift Sources/JobProtocol/Artefacts.swift Sources/JobProtocol/Records.swift Sources/JobProtocol/WorkPlan.swift Sources/Coordinator/Service/CompletionCheck.swift Sources/AdaNegCore/Scoring/ScoringParameters.swift Sources/AdaNegCore/Scoring/SampleResult.swift Sources/AdaNegCore/Scoring/SampleScore.swift Sources/AdaNegCore/Scoring/MemoryEstimate.swift Sources/AdaNegCore/Scoring/PermutationSource.swift Sources/AdaNegCore/Bank/*.swift Sources/JobSpec/JobSpec.swift $PRECISION"
   [safetensors]="Sources/CLIP/Safetensors.swift Sources/CLIP/CLIPErrors.swift $FILES $PRECISION tools/fuzz/libfuzzer/tensor-mappedweights-stub.swift"
   [clipconfig]="Sources/CLIP/CLIPConfig.swift Sources/CLIP/CLIPErrors.swift $FILES $PRECISION"
   [tokenizer]="$CLIP_TEXT $FILES $PRECISION"
   [images]="Sources/CLIP/ImageDecoding.swift Sources/CLIP/ImagePreprocessing.swift $CLIP_TEXT $FILES $PRECISION"
-  [jobspec]="Sources/JobSpec/*.swift Sources/NPY/*.swift Sources/Platform/Plural.swift Sources/AdaNeg/Scoring/ScoringParameters.swift Sources/AdaNeg/Scoring/MemoryEstimate.swift Sources/AdaNeg/Scoring/PermutationSource.swift Sources/AdaNeg/Bank/*.swift $FILES $PRECISION"
+  [jobspec]="Sources/JobSpec/*.swift Sources/NPY/*.swift Sources/Platform/Plural.swift Sources/AdaNegCore/Scoring/ScoringParameters.swift Sources/AdaNegCore/Scoring/MemoryEstimate.swift Sources/AdaNegCore/Scoring/PermutationSource.swift Sources/AdaNegCore/Bank/*.swift $FILES $PRECISION"
   [classnames]="Sources/JobSpec/ClassNamesFile.swift Sources/JobSpec/JobSpecError.swift $FILES"
   [lexicon]="Sources/JobSpec/LexiconFile.swift Sources/JobSpec/JobSpecError.swift $FILES"
 )
@@ -126,7 +126,7 @@ build_target() {
     rm -rf "$src" && mkdir -p "$src" || return 1
     # shellcheck disable=SC2086 # the source lists are globs
     for f in $(cd "$ROOT" && ls ${SOURCES[$target]}); do
-      sed -E '/^import (NPY|AdaNeg|JobSpec|JobPlan|JobStore|Coordinator|Platform|CPlatform|Tensor|CLIP)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')" || return 1
+      sed -E '/^import (NPY|AdaNeg|AdaNegCore|JobSpec|JobProtocol|JobPlan|JobStore|Coordinator|Platform|CPlatform|Tensor|TensorCore|CLIP)$/d' "$ROOT/$f" >"$src/$(echo "$f" | tr '/' '_')" || return 1
     done
     for lib in ${LIBS[$target]:-}; do build_library "$lib" || return 1; done
     swiftc -sanitize=fuzzer,address -parse-as-library -O -g "${SWIFT_FLAGS[@]}" "$src"/*.swift "$ROOT/tools/fuzz/libfuzzer/$target.swift" \

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import Platform
 import Report
 

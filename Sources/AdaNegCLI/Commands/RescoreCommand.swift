@@ -3,7 +3,9 @@ import ArgumentParser
 import Coordinator
 import Foundation
 import JobPlan
+import JobProtocol
 import JobSpec
+import Worker
 
 /// `adaneg rescore`: score a stored job again with other hyperparameters, as a new result set.
 struct RescoreCommand: AsyncParsableCommand {
@@ -46,7 +48,7 @@ struct RescoreCommand: AsyncParsableCommand {
         let original: JobSpec
         let existing: [JobRecord]
         do {
-            coordinator = try Coordinator(databasePath: db)
+            coordinator = try Coordinator(databasePath: db, models: CLIPModelFacts())
             let record = try await coordinator.job(named: job)
             original = try JobSpecLoader.parse(yaml: record.specYAML, baseDirectory: "/", file: "\(db): job \(job)")
             // The original's inputs as submitted, or no re-score: other files would be scored

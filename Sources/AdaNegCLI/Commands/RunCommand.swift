@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobPlan
+import JobProtocol
 import Platform
 import JobSpec
 import Report

@@ -3,8 +3,10 @@ import Coordinator
 import Foundation
 import Hummingbird
 import JobPlan
+import JobProtocol
 import Logging
 import NIOCore
+import Worker
 
 /// `adaneg serve`: the coordinator.
 struct ServeCommand: AsyncParsableCommand {
@@ -46,7 +48,8 @@ struct ServeCommand: AsyncParsableCommand {
         let coordinator: Coordinator
         do {
             coordinator = try Coordinator(databasePath: db, configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts,
-                                                                                 parkExpiredLeases: true))
+                                                                                 parkExpiredLeases: true),
+                                          models: CLIPModelFacts())
             _ = try await coordinator.renewLeasesAfterRestart()
         } catch {
             throw CommandFailure(error.description)

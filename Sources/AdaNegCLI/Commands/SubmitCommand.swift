@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Platform
+import JobClient
 import JobPlan
+import JobProtocol
 import JobSpec
 import Worker
 

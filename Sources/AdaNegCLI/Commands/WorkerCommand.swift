@@ -2,7 +2,9 @@ import ArgumentParser
 import Coordinator
 import CUDABackend
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import Logging
 import ModelHub
 import Platform

@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 import Hummingbird
 import JobPlan
+import JobProtocol
 import JobSpec
 import Logging
 import Platform
@@ -54,7 +55,7 @@ struct EmbeddedRun {
         do {
             coordinator = try Coordinator(databasePath: databasePath,
                                           configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, parkExpiredLeases: true),
-                                          logger: logger)
+                                          models: CLIPModelFacts(), logger: logger)
             let reply = try await coordinator.submit(spec)
             if !quiet {
                 StandardError.write("\(reply.created ? "planned" : "resuming") job '\(reply.name)': \(Plural.count(reply.tasks, "task")), \(Plural.count(reply.units, "unit")), \(Plural.count(reply.samples, "sample")) (database \(databasePath))\n")

@@ -1,7 +1,8 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import Hummingbird
 import JobPlan
+import JobProtocol
 import JobSpec
 import Platform
 import JobStore

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JobPlan
+import JobProtocol
 import JobStore
 import Metrics
 import NIOCore

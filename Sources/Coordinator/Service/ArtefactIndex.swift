@@ -1,4 +1,5 @@
 import JobPlan
+import JobProtocol
 
 /// Content digest → the file a plan names with it. Filled from every plan the coordinator
 /// loads; two jobs naming files of equal content share the entry (either file serves).

@@ -1,5 +1,6 @@
-import AdaNeg
+import AdaNegCore
 import JobPlan
+import JobProtocol
 
 /// The checks a completion passes before anything of it is stored. A lease holder is only
 /// trusted to hold the lease: a buggy or hostile one could otherwise send `pred: -5`, a score

@@ -1,5 +1,6 @@
 import Foundation
 import JobPlan
+import JobProtocol
 import JobStore
 
 extension Coordinator {

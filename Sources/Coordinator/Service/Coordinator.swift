@@ -1,11 +1,12 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 import JobPlan
+import JobProtocol
 import JobSpec
 import JobStore
 import Logging
 import NPY
-import Tensor
+import TensorCore
 
 /// Lease and retry policy.
 public struct CoordinatorConfiguration: Sendable {
@@ -42,14 +43,20 @@ public actor Coordinator {
     let featureFiles = FeatureFileRows()
     /// Leases that expired, for status and metrics.
     public private(set) var expiredLeases = 0
+    /// Reads image jobs' model folders for planning (the model code lives above this module).
+    let models: any ModelFacts
 
+    /// `models` reads the model folders of image jobs (`CLIPModelFacts`); the default plans
+    /// feature jobs only.
     public init(
         databasePath: String, configuration: CoordinatorConfiguration = .init(),
+        models: any ModelFacts = NoModelFacts(),
         logger: Logger = Logger(label: "adaneg.coordinator"),
         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) throws(StoreError) {
         store = try StoreWriter(path: databasePath)
         self.configuration = configuration
+        self.models = models
         self.clock = clock
         self.logger = logger
     }
@@ -67,7 +74,7 @@ public actor Coordinator {
         if let existing = try await existingJob(spec) { return existing }
         let output: Planner.Output
         do {
-            output = try await Planner.planOffPool(spec)
+            output = try await Planner.planOffPool(spec, models: models)
         } catch {
             throw .invalidJob(error.messages)
         }

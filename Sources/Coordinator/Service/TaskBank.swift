@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 
 /// The authoritative memory bank of one task, with the version at which each entry was
 /// accepted so workers can pull what they miss.

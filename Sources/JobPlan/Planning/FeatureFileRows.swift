@@ -1,6 +1,7 @@
+import JobProtocol
 import Foundation
 import NPY
-import Tensor
+import TensorCore
 
 /// The rows of a plan's feature files as every reader needs them — the worker scoring a unit,
 /// the coordinator rebuilding a bank, the sequential re-score: read on demand from the

@@ -1,3 +1,4 @@
+import JobProtocol
 import Foundation
 import Platform
 #if canImport(Glibc)

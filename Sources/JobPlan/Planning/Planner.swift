@@ -1,5 +1,5 @@
-import AdaNeg
-import CLIP
+import JobProtocol
+import AdaNegCore
 import Foundation
 import JobSpec
 import NPY
@@ -29,11 +29,12 @@ public enum Planner {
     /// `plan` on `BlockingIO`'s threads: planning reads and hashes every input file (a second
     /// or more for large feature files), so a coordinator plans outside its actor and off the
     /// cooperative pool, and leases go on meanwhile.
-    public static func planOffPool(_ spec: JobSpec) async throws(Problems) -> Output {
-        try await BlockingIO.run { () throws(Problems) in try plan(spec) }
+    public static func planOffPool(_ spec: JobSpec, models: any ModelFacts) async throws(Problems) -> Output {
+        try await BlockingIO.run { () throws(Problems) in try plan(spec, models: models) }
     }
 
-    public static func plan(_ spec: JobSpec) throws(Problems) -> Output {
+    /// `models` reads the facts of the job's model folder (image jobs only).
+    public static func plan(_ spec: JobSpec, models: any ModelFacts) throws(Problems) -> Output {
         var problems = [String]()
         problems += spec.scoring.problems().map { "scoring: \($0)" }
         problems += spec.sizeProblems().map { "\($0.key): \($0.message)" }
@@ -45,7 +46,7 @@ public enum Planner {
             throw Problems(messages: problems + ["negatives.text_features: required here; `adaneg submit` and `adaneg run` mine them from `model` and `id.classes` first, or run `adaneg mine-negatives`"])
         }
         let textShape = shape(of: textPath, role: "negatives.text_features", problems: &problems)
-        let model = spec.hasImages ? modelSource(spec, problems: &problems) : nil
+        let model = spec.hasImages ? modelSource(spec, models: models, problems: &problems) : nil
         if let model, let textShape, model.dimension != textShape.cols {
             problems.append("model (\(model.source.path)): embeds into \(model.dimension) dimensions, the text features are \(textShape.cols)-dimensional")
         }
@@ -151,7 +152,7 @@ public enum Planner {
         }
         let finalSets = sets
         let modelSource = model?.source
-        let artefacts = try artefacts(textFeatures: textPath, permutation: permutation, model: modelSource)
+        let artefacts = try artefacts(textFeatures: textPath, permutation: permutation, model: model)
         let inputs = try digests(of: inputFiles(spec).filter { artefacts[$0.path] == nil })
         return Output(tasks: tasks, items: items) { jobID in
             WorkPlan(jobID: jobID, jobName: spec.name, scoring: spec.scoring, numID: numID, textFeatures: textPath,
@@ -198,20 +199,14 @@ public enum Planner {
     /// The digests of the files a worker reads by path, so a worker without them (or with other
     /// bytes under the same path) is served the files this job was validated with. Feature
     /// files are not among them: their rows travel in the leases.
-    private static func artefacts(textFeatures: String, permutation: PermutationSource, model: ModelSource?) throws(Problems) -> [String: ArtefactDigest] {
+    private static func artefacts(textFeatures: String, permutation: PermutationSource, model: PlannedModel?) throws(Problems) -> [String: ArtefactDigest] {
         var files = [("negatives.text_features", textFeatures)]
         if case let .file(path) = permutation { files.append(("negatives.permutation", path)) }
-        var problems = [String]()
         if let model {
-            do {
-                for name in try CLIPModel.checkpointFiles(in: model.path) {
-                    files.append(("model", URL(fileURLWithPath: model.path).appendingPathComponent(name).path))
-                }
-            } catch {
-                problems.append("model (\(model.path)): \(error)")
+            for name in model.files {
+                files.append(("model", URL(fileURLWithPath: model.source.path).appendingPathComponent(name).path))
             }
         }
-        guard problems.isEmpty else { throw Problems(messages: problems) }
         return try digests(of: files)
     }
 
@@ -262,21 +257,28 @@ public enum Planner {
         return ImageSet(refs: refs, labels: entries.map(\.label), folderClasses: classes, root: root)
     }
 
-    /// The job's model as workers load it: its checksum and output dimension.
-    private static func modelSource(_ spec: JobSpec, problems: inout [String]) -> (source: ModelSource, dimension: Int)? {
+    /// The job's model as planned: its source (with the checksum), output dimension and the
+    /// checkpoint files workers load.
+    struct PlannedModel {
+        var source: ModelSource
+        var dimension: Int
+        var files: [String]
+    }
+
+    /// The job's model as workers load it, read through `models` (the model code lives above).
+    private static func modelSource(_ spec: JobSpec, models: any ModelFacts, problems: inout [String]) -> PlannedModel? {
         guard let path = spec.model else {
             problems.append("model: required when a set is given as images")
             return nil
         }
         do {
-            let config = try CLIPConfig.load(path: URL(fileURLWithPath: path).appendingPathComponent(CLIPModel.configFile).path)
-            if let crop = spec.preprocessing.crop, crop != config.vision.imageSize {
-                problems.append("preprocessing.crop: \(crop) does not match the model's image size \(config.vision.imageSize)")
+            let facts = try models.describe(folder: path)
+            if let crop = spec.preprocessing.crop, crop != facts.imageSize {
+                problems.append("preprocessing.crop: \(crop) does not match the model's image size \(facts.imageSize)")
             }
-            let checksum = try ModelChecksum.of(directory: path)
-            return (ModelSource(path: path, checksum: checksum, resize: spec.preprocessing.resize, crop: spec.preprocessing.crop,
-                                precision: (spec.precision ?? .fp32).planned(), maxPixels: spec.maxPixels),
-                    config.projectionDim)
+            return PlannedModel(source: ModelSource(path: path, checksum: facts.checksum, resize: spec.preprocessing.resize, crop: spec.preprocessing.crop,
+                                                    precision: (spec.precision ?? .fp32).planned(), maxPixels: spec.maxPixels),
+                                dimension: facts.dimension, files: facts.files)
         } catch {
             problems.append("model (\(path)): \(error)")
             return nil

@@ -1,6 +1,7 @@
-import AdaNeg
+import JobProtocol
+import AdaNegCore
 import NPY
-import Tensor
+import TensorCore
 
 /// The scorer's inputs a plan names, read the one way every scorer of the job reads them (a
 /// worker, the sequential re-score).

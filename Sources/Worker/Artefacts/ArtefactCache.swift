@@ -1,5 +1,7 @@
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import NIOCore
 
 /// The files a worker fetched from coordinators, by content: `<root>/sha256/<hex>`.

@@ -1,5 +1,7 @@
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import Platform
 
 /// A plan's files on this machine: each path the plan names is used where it holds the

@@ -2,6 +2,7 @@ import CLIP
 import CUDABackend
 import Foundation
 import JobPlan
+import JobProtocol
 import Platform
 
 /// CLIP's image tower on a GPU (or on any `DeviceLayer`: tests use `HostDevice`), behind the

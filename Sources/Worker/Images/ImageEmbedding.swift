@@ -1,6 +1,7 @@
 import CLIP
 import Foundation
 import JobPlan
+import JobProtocol
 import Platform
 import Tensor
 

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+import JobClient
 import JobPlan
+import JobProtocol
 import NIOCore
 import NIOFoundationCompat
 import Platform

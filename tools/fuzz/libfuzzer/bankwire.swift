@@ -1,6 +1,6 @@
 // libFuzzer target: the bank-delta wire format (`BankWire.decode`) as the coordinator receives
 // it (the first byte picks the task's dimension), then a re-encode and decode of what it read.
-// Built with Sources/Coordinator/Protocol/BankWire.swift and Sources/AdaNeg/Bank.
+// Built with Sources/JobProtocol/BankWire.swift and Sources/AdaNegCore/Bank.
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")

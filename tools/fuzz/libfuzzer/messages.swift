@@ -1,8 +1,8 @@
 // libFuzzer target: the JSON bodies of the coordinator's API as its handlers decode them
 // (leases, unit requests, completions with their feature blocks) and the completion checks a
 // completion must pass before anything is stored; also a work plan as a worker decodes and
-// checks it. Built with Sources/JobPlan/{Protocol/Messages,Protocol/Records,Planning/WorkPlan}.swift,
-// Sources/Coordinator/Service/CompletionCheck.swift, and the AdaNeg and JobSpec types they use.
+// checks it. Built with Sources/JobProtocol/{Messages,Records,WorkPlan}.swift,
+// Sources/Coordinator/Service/CompletionCheck.swift, and the AdaNegCore and JobSpec types they use.
 import Foundation
 
 /// A small job's plan: C = 5 ID classes, M = 20 negatives, D = 8, units of 16 samples.

@@ -1,4 +1,5 @@
-import AdaNeg
+import JobProtocol
+import AdaNegCore
 import AsyncHTTPClient
 import Foundation
 import NIOCore

@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 
 /// JSON bodies of the coordinator's HTTP API (see `openapi.yaml`).

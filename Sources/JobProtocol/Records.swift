@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 
 /// Rows of the coordinator's tables, as the store returns them.
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How the memory-bank proxy of a label is built from its cached features.
 public enum ProxyKind: String, Sendable, CaseIterable, Codable {
     /// Task-adaptive: the normalised sum of the text feature and the cached features.

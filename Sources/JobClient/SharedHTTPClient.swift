@@ -1,3 +1,4 @@
+import JobProtocol
 import AsyncHTTPClient
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,4 +1,4 @@
-import AdaNeg
+import AdaNegCore
 import Foundation
 
 /// The binary encoding of bank deltas on the wire: features stay raw float32, never JSON
