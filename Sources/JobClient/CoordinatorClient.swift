@@ -12,9 +12,13 @@ public enum ClientError: Error, CustomStringConvertible {
     case http(status: Int, message: String, path: String)
     case unreachable(url: String, underlying: String)
     case malformedReply(path: String, reason: String)
+    /// The coordinator's certificate failed verification (or TLS failed outright): never
+    /// retried, never bypassed.
+    case tls(host: String, reason: String)
 
     public var description: String {
         switch self {
+        case let .tls(host, reason): "cannot make a trusted TLS connection to the coordinator at \(host): \(reason)"
         case let .http(status, message, path) where message.isEmpty:
             // An answer without adaneg's error body: the URL reaches some other server, or a
             // path that is not the coordinator's API.
@@ -57,6 +61,8 @@ public struct RetryEvent: Sendable {
 public struct CoordinatorClient: Sendable {
     public let base: URL
     let token: String?
+    /// Whom an https:// coordinator's certificate must be signed by.
+    let trust: TLSTrust
     /// AsyncHTTPClient's pooled keep-alive connections (http and https), shared by every
     /// client in the process with the same connect timeout.
     let http: HTTPClient
@@ -76,8 +82,9 @@ public struct CoordinatorClient: Sendable {
     ///     one-shot commands use a few seconds, so an unreachable host fails fast while a slow
     ///     answer (planning a large job) is still waited for.
     public init(base: URL, token: String? = nil, retryWindow: Double = 120, timeout: Double = 60,
-                connectTimeout: Double? = nil, onRetry: (@Sendable (RetryEvent) -> Void)? = nil) {
+                connectTimeout: Double? = nil, caFile: String? = nil, onRetry: (@Sendable (RetryEvent) -> Void)? = nil) {
         self.base = base
+        self.trust = TLSTrust(caFile: caFile)
         self.token = token
         self.retryWindow = retryWindow
         self.onRetry = onRetry
@@ -85,7 +92,7 @@ public struct CoordinatorClient: Sendable {
         // One pool per process: a worker uses two or three connections at once (lease or
         // completion, bank sync, heartbeat); in-process clusters (tests, benchmarks) share it
         // among many clients, so the cap is theirs, not a worker's.
-        http = SharedHTTPClient.client(.init(connectTimeout: connectTimeout ?? timeout, connectionsPerHost: 16))
+        http = SharedHTTPClient.client(.init(connectTimeout: connectTimeout ?? timeout, connectionsPerHost: 16, trust: trust))
     }
 
     // MARK: Calls
@@ -224,6 +231,10 @@ public struct CoordinatorClient: Sendable {
                 throw error.underlying
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                // A certificate that fails verification is no outage: it ends the call at once.
+                if let host = base.host, let why = await TLSFailure.reason(error, host: host, port: base.port ?? (base.scheme == "https" ? 443 : 80), trust: trust) {
+                    throw ClientError.tls(host: host, reason: why)
+                }
                 reason = Self.transportReason(error, timeout: timeout)
                 guard Date() < deadline else { throw ClientError.unreachable(url: base.absoluteString, underlying: reason) }
             }

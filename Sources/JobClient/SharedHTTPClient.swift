@@ -16,10 +16,13 @@ public enum SharedHTTPClient {
         /// Milliseconds: a `Double` key would make nearly equal policies distinct pools.
         public var connectTimeoutMilliseconds: Int64
         public var connectionsPerHost: Int
+        /// Whom https:// connections trust (the system store, plus `--ca-file`).
+        public var trust: TLSTrust
 
-        public init(connectTimeout seconds: Double, connectionsPerHost: Int) {
+        public init(connectTimeout seconds: Double, connectionsPerHost: Int, trust: TLSTrust = TLSTrust()) {
             connectTimeoutMilliseconds = Int64(min(max(seconds, 0.001), 86_400) * 1000)
             self.connectionsPerHost = min(max(connectionsPerHost, 1), 1024)
+            self.trust = trust
         }
     }
 
@@ -38,6 +41,7 @@ public enum SharedHTTPClient {
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = policy.connectionsPerHost
             configuration.connectionPool.retryConnectionEstablishment = false
             configuration.decompression = .disabled
+            configuration.tlsConfiguration = policy.trust.configuration
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[policy] = client
             return client

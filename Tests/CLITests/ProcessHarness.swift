@@ -31,9 +31,13 @@ final class ServerProcess: @unchecked Sendable {
     let port: Int
     private let output = Pipe()
 
-    init(db: String, port: Int = 0, leaseSeconds: Double = 2) async throws {
+    let scheme: String
+
+    /// `extra`: more `serve` options (`--tls-cert`, `--tokens`, …); with `--tls-cert` it serves https.
+    init(db: String, port: Int = 0, leaseSeconds: Double = 2, extra: [String] = []) async throws {
+        scheme = extra.contains("--tls-cert") ? "https" : "http"
         process.executableURL = CLI.executable
-        process.arguments = ["serve", "--db", db, "--port", "\(port)", "--lease-seconds", "\(leaseSeconds)"]
+        process.arguments = ["serve", "--db", db, "--port", "\(port)", "--lease-seconds", "\(leaseSeconds)"] + extra
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -45,7 +49,7 @@ final class ServerProcess: @unchecked Sendable {
             let chunk = handle.availableData
             if chunk.isEmpty { try await Task.sleep(nanoseconds: 20_000_000); continue }
             text += String(decoding: chunk, as: UTF8.self)
-            if let range = text.range(of: "http://127.0.0.1:") {
+            if let range = text.range(of: "\(scheme)://127.0.0.1:") {
                 let digits = text[range.upperBound...].prefix { $0.isNumber }
                 if let p = Int(digits), text[range.upperBound...].dropFirst(digits.count).first == " " { found = p }
             }
@@ -54,7 +58,7 @@ final class ServerProcess: @unchecked Sendable {
         self.port = found
     }
 
-    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    var url: URL { URL(string: "\(scheme)://127.0.0.1:\(port)")! }
 
     func kill9() {
         Foundation.kill(process.processIdentifier, SIGKILL)

@@ -20,7 +20,8 @@ final class TestCluster: @unchecked Sendable {
     let server: InProcessServer
 
     init(token: String? = nil, leaseSeconds: Double = 30, maxBodyBytes: Int = 64 << 20,
-         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) async throws {
+         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+         tokens: AccessTokens? = nil, registry: TokenRegistry? = nil) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var logger = Logger(label: "test")
@@ -28,7 +29,8 @@ final class TestCluster: @unchecked Sendable {
         coordinator = try Coordinator(databasePath: directory.appendingPathComponent("db.sqlite").path,
                                       configuration: .init(leaseSeconds: leaseSeconds), models: CLIPModelFacts(), logger: logger, clock: clock)
         server = try await InProcessServer.start(coordinator: coordinator,
-                                                 options: ServerOptions(host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes),
+                                                 options: ServerOptions(host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes,
+                                                                        tokens: registry ?? tokens.map(TokenRegistry.init)),
                                                  logger: logger)
         port = server.port
     }

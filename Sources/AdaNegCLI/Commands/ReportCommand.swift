@@ -58,7 +58,7 @@ struct ReportCommand: AsyncParsableCommand {
                 if compareSequential { sequential = try SequentialRescore.run(store: store, data: data) }
             } else {
                 let url = try connection.requiredURL()
-                data = try await Self.fetch(CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 15, connectTimeout: 5),
+                data = try await Self.fetch(CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 15, connectTimeout: 5, caFile: try connection.checkedCAFile()),
                                             job: job, source: "coordinator \(url.absoluteString)")
             }
         } catch let failure as CommandFailure {
@@ -95,6 +95,7 @@ struct ReportCommand: AsyncParsableCommand {
         var inputs = [OutputTarget.Input]()
         if let db { inputs += ["", "-wal", "-shm", "-journal", ".lock"].map { OutputTarget.Input(db + $0, flag: "--db") } }
         if let tokenFile = connection.tokenFile { inputs.append(.init(tokenFile, flag: "--token-file")) }
+        if let caFile = connection.caFile { inputs.append(.init(caFile, flag: "--ca-file")) }
         return inputs
     }
 

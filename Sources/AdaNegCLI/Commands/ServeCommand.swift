@@ -31,6 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: "File holding the bearer token clients must send.") var tokenFile: String?
     @Option(help: "Seconds a lease lasts without a heartbeat.") var leaseSeconds: Double = 60
     @Option(help: "Attempts before a unit is parked as failed.") var maxAttempts: Int = 3
+    @OptionGroup var security: ServerSecurityOptions
 
     /// TCP ports are 16-bit: NIO would silently truncate 99999 to 34463.
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
@@ -45,6 +46,10 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try checkRanges()
         let token = try TokenFile.read(tokenFile)
+        // Every security input is checked before the database is opened (and locked).
+        let limits = try security.limits()
+        let tls = try security.tls()
+        let registry = try security.tokens(adminSecret: token).map(TokenRegistry.init)
         let coordinator: Coordinator
         do {
             coordinator = try Coordinator(databasePath: db, configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts,
@@ -54,16 +59,21 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.description)
         }
-        let options = ServerOptions(host: host, port: port, token: token)
-        guard options.token != nil || options.isLoopback else {
+        let options = ServerOptions(host: host, port: port, tokens: registry, tls: tls, limits: limits)
+        guard options.tokens != nil || options.isLoopback else {
             throw CommandFailure(ServerSetupError.tokenRequired(host: host).description)
         }
+        if tls == nil && !options.isLoopback {
+            StandardError.warn("serving plain HTTP on \(host): bearer tokens and results travel in clear; give --tls-cert and --tls-key to serve HTTPS")
+        }
+        let hangup = security.reloadOnHangup(registry: registry, tls: tls, adminSecret: token)
+        defer { hangup?.cancel() }
         let database = db
         let app = try buildCoordinatorApplication(
             coordinator: coordinator, options: options,
             onRunning: { port in
                 // Unbuffered: scripts and tests read the port from this line.
-                FileHandle.standardOutput.write(Data("adaneg coordinator listening on http://\(options.host):\(port) (database \(database))\n".utf8))
+                FileHandle.standardOutput.write(Data("adaneg coordinator listening on \(options.scheme)://\(options.host):\(port) (database \(database))\n".utf8))
             }
         )
         do {

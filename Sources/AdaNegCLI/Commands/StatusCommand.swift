@@ -63,7 +63,7 @@ struct StatusCommand: AsyncParsableCommand {
                 guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("\(db): no such database") }
                 progress = try StoreReader(readingAt: db).progress(job: job, now: Date().timeIntervalSince1970, expiredLeases: 0)
             } else {
-                progress = try await Self.fetch(base: try connection.requiredURL(), job: job, token: try connection.token())
+                progress = try await Self.fetch(base: try connection.requiredURL(), job: job, token: try connection.token(), caFile: try connection.checkedCAFile())
             }
         } catch let failure as CommandFailure {
             throw failure
@@ -84,10 +84,10 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     /// `GET /v1/jobs/{name}/progress`, once: status is a one-shot look, so no retries.
-    static func fetch(base: URL, job: String, token: String?) async throws -> JobProgress {
+    static func fetch(base: URL, job: String, token: String?, caFile: String? = nil) async throws -> JobProgress {
         // The client's own timeouts sit above the 5-s deadline so that a silent coordinator is
         // always reported by the deadline, with one message, however the timers race.
-        let client = CoordinatorClient(base: base, token: token, retryWindow: 0, timeout: 8, connectTimeout: 8)
+        let client = CoordinatorClient(base: base, token: token, retryWindow: 0, timeout: 8, connectTimeout: 8, caFile: caFile)
         do {
             // A hard deadline as well: a coordinator that accepted the connection but never
             // answers (a stopped process) must not hold the command.
@@ -103,6 +103,8 @@ struct StatusCommand: AsyncParsableCommand {
                 throw CommandFailure("the coordinator at \(base.absoluteString) answered \(status): \(said)")
             case let .malformedReply(_, reason):
                 throw CommandFailure("the coordinator's progress reply is malformed (is it an older adaneg?): \(reason)")
+            case .tls:
+                throw CommandFailure(error.description)
             }
         }
     }

@@ -31,7 +31,7 @@ struct SubmitCommand: AsyncParsableCommand {
         // One try with a short connection timeout: an unreachable coordinator fails in
         // seconds with one line; planning a large job (checksumming the model, resolving every
         // image reference) may take a while, so the answer itself gets two minutes.
-        let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 120, connectTimeout: 5)
+        let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: 0, timeout: 120, connectTimeout: 5, caFile: try connection.checkedCAFile())
         do {
             let reply = try await client.submit(yaml: spec.specText, baseDirectory: directory)
             print("\(reply.created ? "submitted" : "already submitted"): job '\(TerminalText.escaped(reply.name))' (#\(reply.job)): \(Plural.count(reply.tasks, "task")), \(Plural.count(reply.units, "unit")), \(Plural.count(reply.samples, "sample"))")

@@ -125,7 +125,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let host = WorkerIdentity.sanitized(ProcessInfo.processInfo.hostName, fallback: "unknown-host")
         let workerID = id ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
         let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: patience == 0 ? .infinity : patience,
-                                       onRetry: { event in Self.log(event.message) })
+                                       caFile: try connection.checkedCAFile(), onRetry: { event in Self.log(event.message) })
         var options = WorkerOptions(id: workerID, host: host, forever: forever, simulatedBatchSeconds: simulateBatchMs / 1000)
         options.crashOnUnit = simulateCrashUnit
         options.maxPixels = maxPixels

@@ -1,11 +1,14 @@
 import ArgumentParser
 import Foundation
+import JobClient
 
-/// `--coordinator` and `--token-file`: how the commands that talk to a coordinator reach it.
+/// `--coordinator`, `--token-file` and `--ca-file`: how the commands that talk to a coordinator reach it.
 /// `worker` and `submit` need a coordinator; `report` and `status` take it or `--db`.
 struct CoordinatorOptions: ParsableArguments {
     @Option(help: "Coordinator URL, e.g. http://10.0.0.5:7878") var coordinator: String?
     @Option(name: .customLong("token-file"), help: "File holding the coordinator's bearer token.") var tokenFile: String?
+    @Option(name: .customLong("ca-file"), help: "PEM file of a private CA to trust, on top of the system store, for an https:// coordinator.")
+    var caFile: String?
 
     /// The coordinator's URL, refused unless it is http(s) with no path, query or fragment;
     /// nil when none was given. The API lives at the root (`/v1/…`): a path such as
@@ -34,4 +37,14 @@ struct CoordinatorOptions: ParsableArguments {
 
     /// The bearer token from `--token-file`, if given.
     func token() throws -> String? { try TokenFile.read(tokenFile) }
+
+    /// `--ca-file`, checked (a readable PEM certificate file, for an https:// URL), if given.
+    func checkedCAFile() throws -> String? {
+        guard let caFile else { return nil }
+        if let url = try url(), url.scheme != "https" {
+            throw CommandFailure("--ca-file \(caFile) is for an https:// coordinator; --coordinator '\(coordinator ?? "")' is plain http")
+        }
+        do { try TLSTrust.check(caFile: caFile) } catch { throw CommandFailure(error.description) }
+        return caFile
+    }
 }

@@ -9,21 +9,33 @@ public struct ServerOptions: Sendable {
     public var host: String = "127.0.0.1"
     /// 0 picks a free port (tests, the embedded `run`).
     public var port: Int = 7878
-    /// Bearer token every request must carry; nil only on loopback.
-    public var token: String?
+    /// The tokens requests must carry, with their roles (`--tokens`, `--token-file`); nil only
+    /// on loopback.
+    public var tokens: TokenRegistry?
+    /// Certificate and key for HTTPS (`--tls-cert`, `--tls-key`); nil serves plain HTTP.
+    public var tls: ReloadableTLS?
+    /// What one connection may cost before it is authenticated (timeouts, the connection cap).
+    public var limits = ConnectionLimits()
     /// Largest accepted request body (results of a unit, a bank delta).
     public var maxBodyBytes: Int = 64 << 20
 
-    public init(host: String = "127.0.0.1", port: Int = 7878, token: String? = nil, maxBodyBytes: Int = 64 << 20) {
+    /// `token` is one admin token (what `--token-file` gives, named "admin").
+    public init(host: String = "127.0.0.1", port: Int = 7878, token: String? = nil, maxBodyBytes: Int = 64 << 20,
+                tokens: TokenRegistry? = nil, tls: ReloadableTLS? = nil, limits: ConnectionLimits = ConnectionLimits()) {
         self.host = host
         self.port = port
-        self.token = token
+        self.tokens = tokens ?? token.map { TokenRegistry(AccessTokens([AccessToken(role: .admin, name: "admin", secret: $0)])) }
+        self.tls = tls
+        self.limits = limits
         self.maxBodyBytes = maxBodyBytes
     }
 
     public var isLoopback: Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
+
+    /// "https" with a certificate, else "http".
+    public var scheme: String { tls == nil ? "http" : "https" }
 }
 
 public enum ServerSetupError: Error, CustomStringConvertible {
@@ -32,7 +44,7 @@ public enum ServerSetupError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .tokenRequired(host):
-            "refusing to listen on \(host) without authentication: pass --token-file, or listen on 127.0.0.1"
+            "refusing to listen on \(host) without authentication: pass --tokens or --token-file, or listen on 127.0.0.1"
         }
     }
 }
@@ -44,42 +56,19 @@ public func buildCoordinatorApplication(
     logger: Logger = Logger(label: "adaneg.http"),
     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    if options.token == nil && !options.isLoopback { throw ServerSetupError.tokenRequired(host: options.host) }
+    if options.tokens == nil && !options.isLoopback { throw ServerSetupError.tokenRequired(host: options.host) }
     let router = Router()
     router.add(middleware: RequestLimits(maxBodyBytes: options.maxBodyBytes))
-    if let token = options.token { router.add(middleware: BearerAuthentication(token: token)) }
+    if let tokens = options.tokens { router.add(middleware: RoleAuthorization(registry: tokens)) }
     ObservabilityRoutes(coordinator: coordinator).register(on: router) // before the API: it times bank syncs
     CoordinatorRoutes(coordinator: coordinator, maxBodyBytes: options.maxBodyBytes).register(on: router)
     return Application(
         router: router,
+        server: GuardedHTTPChannel.builder(limits: options.limits, connections: ConnectionCounter(limit: options.limits.maxConnections), tls: options.tls),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "adaneg-coordinator"),
         onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) },
         logger: logger
     )
-}
-
-/// Rejects requests without `Authorization: Bearer <token>`.
-///
-/// `GET /v1/health` is the one exception: orchestrators (Kubernetes probes, load balancers)
-/// cannot carry a secret, and the answer reveals nothing but that the process is up.
-struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
-    let token: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.method == .get && request.uri.path == "/v1/health" { return try await next(request, context) }
-        guard let header = request.headers[.authorization], Self.bearer(header).map(String.init) == token else {
-            throw HTTPError(.unauthorized, message: "missing or wrong bearer token")
-        }
-        return try await next(request, context)
-    }
-
-    /// The credentials of an `Authorization: Bearer <token>` header. The scheme name is
-    /// case-insensitive (RFC 7235 §2.1), so `bearer` and `BEARER` work too; the token is not.
-    static func bearer(_ header: String) -> Substring? {
-        let trimmed = header.drop { $0 == " " }
-        guard let space = trimmed.firstIndex(of: " "), trimmed[..<space].lowercased() == "bearer" else { return nil }
-        return trimmed[space...].drop { $0 == " " }
-    }
 }
 
 /// Refuses bodies larger than the limit up front (413), before any handler reads them.
