@@ -13,8 +13,10 @@ import Tensor
 /// end-of-text token): keys and values still come from every row, but queries, the output
 /// projection and the MLP only from the pooled ones.
 ///
-/// With bf16 weights the stack runs in `runBF16` (TransformerEncoder+BF16.swift): the same
-/// structure with bf16 activations between oneDNN products; this file's fp32 path is unchanged.
+/// Where oneDNN runs the weights' precision (bf16 always; fp32 unless `FP32Products` says
+/// OpenBLAS) the stack runs in `runFused` (TransformerEncoder+Fused.swift): the same structure
+/// with bias, activation and residual fused into oneDNN's products. This file's OpenBLAS path is
+/// the fp32 fallback.
 enum TransformerEncoder {
     // MARK: Entry point
 
@@ -23,7 +25,9 @@ enum TransformerEncoder {
     /// With `causal`, position `i` attends to positions `0...i` only.
     static func run(_ weights: EncoderWeights, x: inout [Float], batch: Int, seq: Int, causal: Bool, pooled: [Int]) -> [Float] {
         precondition(pooled.count == batch && x.count == batch * seq * weights.hidden)
-        if isBF16(weights) { return runBF16(weights, x: &x, batch: batch, seq: seq, causal: causal, pooled: pooled) }
+        if let element = fusedElement(weights) {
+            return runFused(weights, element: element, x: &x, batch: batch, seq: seq, causal: causal, pooled: pooled)
+        }
         let d = weights.hidden
         let n = batch * seq
         let widest = max(3 * d, weights.layers.map { $0.fc1.outFeatures }.max() ?? 0)
@@ -155,7 +159,7 @@ enum TransformerEncoder {
         let savedThreads = BLAS.threads
         if workers > 1 { BLAS.setThreads(1) }
         let qkvAddress = UInt(bitPattern: qkv), outAddress = UInt(bitPattern: out)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        NeuralKernels.perWorker(workers) { w in
             guard let qkv = UnsafeMutablePointer<Float>(bitPattern: qkvAddress),
                   let out = UnsafeMutablePointer<Float>(bitPattern: outAddress) else { return }
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: seq * seq)

@@ -13,10 +13,17 @@ public enum NeuralKernels {
 
     /// Runs `body` over `0..<count` split into contiguous chunks, one per core when `count`
     /// is at least `grain` (so small inputs stay on the calling thread).
+    /// Runs on the OpenMP team (`OpenMPPool`), the pool oneDNN's products use, unless
+    /// `ADANEG_CPU_POOL=dispatch` asks for Dispatch's threads (kept to measure the two against
+    /// each other; see BENCHMARKS.md).
     public static func parallelFor(_ count: Int, grain: Int = 64, _ body: @Sendable (Range<Int>) -> Void) {
         let workers = min(activeProcessorCount, max(1, count / max(grain, 1)))
         if workers <= 1 {
             if count > 0 { body(0..<count) }
+            return
+        }
+        if pool == .openMP {
+            OpenMPPool.forEachRange(count, threads: workers, grain: 1, body)
             return
         }
         let chunk = (count + workers - 1) / workers
@@ -24,6 +31,33 @@ public enum NeuralKernels {
             let lo = w * chunk
             let hi = min(count, lo + chunk)
             if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// The threads the kernels between products run on.
+    public enum Pool: String, Sendable {
+        case openMP = "openmp"
+        case dispatch
+    }
+
+    /// `openmp` unless the environment's `ADANEG_CPU_POOL` says `dispatch`.
+    public static let pool: Pool = {
+        guard let raw = getenv("ADANEG_CPU_POOL") else { return .openMP }
+        return Pool(rawValue: String(cString: raw).lowercased()) ?? .openMP
+    }()
+
+    /// Runs `body(worker)` for `worker` in `0..<workers` on the chosen pool and waits for all.
+    public static func perWorker(_ workers: Int, _ body: @Sendable (Int) -> Void) {
+        if workers <= 1 { body(0); return }
+        switch pool {
+        case .openMP:
+            OpenMPPool.run(threads: workers) { member, team in
+                // A smaller team than asked (inside another region): the members share the workers.
+                var w = member
+                while w < workers { body(w); w += team }
+            }
+        case .dispatch:
+            DispatchQueue.concurrentPerform(iterations: workers, execute: body)
         }
     }
 

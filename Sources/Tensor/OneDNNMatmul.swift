@@ -114,6 +114,7 @@ public final class OneDNNMatmul: @unchecked Sendable {
     private var failure: String?
     private var warnedFallback = false
     private var implementation: String?
+    private var f32Probe: Bool?
 
     private init() {}
 
@@ -142,8 +143,8 @@ public final class OneDNNMatmul: @unchecked Sendable {
 
     /// The operand that reads a row-major `n × k` weight matrix (row stride `k`) as the `k × n`
     /// right-hand side of `x · Wᵀ`: column by column, no copy.
-    public static func transposedWeights(k: Int) -> MatmulOperand {
-        MatmulOperand(.bf16, rowStride: 1, colStride: k)
+    public static func transposedWeights(k: Int, _ element: MatmulOperand.Element = .bf16) -> MatmulOperand {
+        MatmulOperand(element, rowStride: 1, colStride: k)
     }
 
     /// Runs one product (see `MatmulShape`). Pointers are to element 0 of each operand; `bias`
@@ -203,6 +204,22 @@ public final class OneDNNMatmul: @unchecked Sendable {
         return failure
     }
 
+    /// True when oneDNN runs fp32 products here (checked once by creating a small primitive):
+    /// the fp32 towers then run through it, fused like the bf16 ones.
+    public var supportsF32: Bool {
+        lock.lock()
+        let known = f32Probe
+        lock.unlock()
+        if let known { return known }
+        let shape = MatmulShape(m: 16, n: 16, k: 16, src: MatmulOperand(.f32, rowStride: 16),
+                                weights: Self.transposedWeights(k: 16, .f32), dst: MatmulOperand(.f32, rowStride: 16), threads: 1)
+        let ok = primitive(for: shape) != nil
+        lock.lock()
+        f32Probe = ok
+        lock.unlock()
+        return ok
+    }
+
     /// oneDNN's version, e.g. `2.6.3`.
     public static var version: String {
         guard let v = dnnl_version() else { return "unknown" }
@@ -231,7 +248,7 @@ public final class OneDNNMatmul: @unchecked Sendable {
         guard let entry = Self.create(shape, engine: engine) else {
             // The plain product failing means no bf16 matmul at all on this CPU; a fused variant
             // failing alone still runs, through the reference path.
-            if !shape.bias && shape.activation == nil && shape.batch == 1 && shape.outer == 1 {
+            if !shape.bias && shape.activation == nil && shape.batch == 1 && shape.outer == 1 && shape.src.element == .bf16 {
                 failure = "oneDNN \(Self.version) has no bf16 matmul for this CPU"
             }
             return nil

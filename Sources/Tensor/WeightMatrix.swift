@@ -65,6 +65,19 @@ public struct WeightMatrix: Sendable {
         }
     }
 
+    /// Runs `body` on the values in their own precision (row-major, row stride `cols`), held or
+    /// mapped.
+    public func withRawValues<R>(_ body: (UnsafeRawPointer) -> R) -> R {
+        switch storage {
+        case .fp32(let values): return values.withUnsafeBytes { body($0.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!) }
+        case .bf16(let values): return values.withUnsafeBytes { body($0.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!) }
+        case .mapped(let mapped): return withExtendedLifetime(mapped.owner) { body(mapped.base) }
+        }
+    }
+
+    /// The element type of the values, as the products name it.
+    public var element: MatmulOperand.Element { precision == .fp32 ? .f32 : .bf16 }
+
     /// The values widened to fp32 (tests and diagnostics; the hot path never calls this).
     public var floatValues: [Float] {
         switch storage {
@@ -146,16 +159,27 @@ public enum WeightProducts {
     public static func fusedBF16(_ a: UnsafePointer<UInt16>, lda: Int, rows m: Int, _ w: WeightMatrix, rowRange: Range<Int>? = nil,
                                  bias: UnsafePointer<Float>?, activation: MatmulActivation? = nil,
                                  into out: UnsafeMutableRawPointer, element: MatmulOperand.Element, ldc: Int, accumulate: Bool = false) {
+        precondition(w.precision == .bf16, "fusedBF16 needs bf16 weights")
+        fused(UnsafeRawPointer(a), lda: lda, rows: m, w, rowRange: rowRange, bias: bias, activation: activation,
+              into: out, element: element, ldc: ldc, accumulate: accumulate)
+    }
+
+    /// `out = act(a · W[rowRange]ᵀ + bias) (+ out)` through oneDNN, in the weights' precision:
+    /// `a` holds elements of `w.element` (bf16 or fp32) with row stride `lda`; bias, activation
+    /// and residual add run in fp32 inside the kernel, and the result is stored as `element`.
+    /// Weights packed at load (`PackedWeights`) are read in their packed layout.
+    public static func fused(_ a: UnsafeRawPointer, lda: Int, rows m: Int, _ w: WeightMatrix, rowRange: Range<Int>? = nil,
+                             bias: UnsafePointer<Float>?, activation: MatmulActivation? = nil,
+                             into out: UnsafeMutableRawPointer, element: MatmulOperand.Element, ldc: Int, accumulate: Bool = false) {
         let range = rowRange ?? 0..<w.rows
         precondition(range.lowerBound >= 0 && range.upperBound <= w.rows, "weight rows \(range) of \(w.rows)")
         let n = range.count, k = w.cols
         guard m > 0, n > 0, k > 0 else { return }
-        let shape = MatmulShape(m: m, n: n, k: k, src: MatmulOperand(.bf16, rowStride: lda),
-                                weights: OneDNNMatmul.transposedWeights(k: k), dst: MatmulOperand(element, rowStride: ldc),
+        let shape = MatmulShape(m: m, n: n, k: k, src: MatmulOperand(w.element, rowStride: lda),
+                                weights: OneDNNMatmul.transposedWeights(k: k, w.element), dst: MatmulOperand(element, rowStride: ldc),
                                 bias: bias != nil, activation: activation, accumulate: accumulate, threads: BLAS.threads)
-        let ran: Void? = w.withBF16Values { base in
-            OneDNNMatmul.shared.run(shape, src: a, weights: base + range.lowerBound * k, bias: bias, dst: out)
+        w.withRawValues { base in
+            OneDNNMatmul.shared.run(shape, src: a, weights: base + range.lowerBound * k * w.element.size, bias: bias, dst: out)
         }
-        precondition(ran != nil, "fusedBF16 needs bf16 weights")
     }
 }
