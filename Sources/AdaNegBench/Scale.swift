@@ -47,13 +47,16 @@ enum Scale {
         @Option(help: "Samples per batch.") var batchSize = 256
         @Option(name: .customLong("lease"), help: "Lease seconds.") var leaseSeconds = 30.0
         @Option(name: .customLong("db"), help: "Keep the coordinator's database here.") var database: String?
+        @Option(name: .customLong("pull-kib"), help: "Coordinator: most KiB one bank pull carries.") var pullKiB = 256
+        @Option(name: .customLong("max-behind"), help: "Coordinator: entries a worker may be behind when it scores (-1: no bound).") var maxBehind = -1
+        @Option(name: .customLong("window"), help: "Coordinator: positions past the frontier a batch may be scored (-1: no bound, 0: automatic).") var window = -1
         @Option(help: "scale-clients: the coordinator's URL.") var url = ""
         @Option(name: .customLong("out"), help: "scale-clients: where to write the clients' statistics.") var outFile: String?
 
         func validate() throws {
             for (flag, value) in [("--samples", samples), ("--workers", workers), ("--dim", dimension), ("--classes", classes),
                                   ("--negatives", negatives), ("--entries", entriesPerBatch), ("--unit-batches", unitBatches),
-                                  ("--batch-size", batchSize)] where value <= 0 {
+                                  ("--batch-size", batchSize), ("--pull-kib", pullKiB)] where value <= 0 {
                 throw ValidationError("\(flag) \(value): not a positive integer")
             }
             guard batchMilliseconds.isFinite, batchMilliseconds >= 0 else { throw ValidationError("--batch-ms must be ≥ 0") }
@@ -61,7 +64,7 @@ enum Scale {
         }
 
         var clientArguments: [String] {
-            ["--workers", "\(workers)", "--entries", "\(entriesPerBatch)", "--batch-ms", "\(batchMilliseconds)"]
+            ["--workers", "\(workers)", "--entries", "\(entriesPerBatch)", "--batch-ms", "\(batchMilliseconds)", "--dim", "\(dimension)"]
         }
     }
 
@@ -122,7 +125,9 @@ enum Scale {
         sync_every: 1
         """
         let spec = try JobSpecLoader.parse(yaml: yaml, baseDirectory: dir.path)
-        let coordinator = try Coordinator(databasePath: database, configuration: .init(leaseSeconds: o.leaseSeconds), logger: quiet)
+        let policy = BankPolicy(pullBytes: o.pullKiB << 10, maxBehind: o.maxBehind < 0 ? nil : o.maxBehind,
+                                window: o.window < 0 ? .off : o.window == 0 ? .automatic : .positions(o.window))
+        let coordinator = try Coordinator(databasePath: database, configuration: .init(leaseSeconds: o.leaseSeconds, banks: policy), logger: quiet)
         let planStart = Date()
         let submitted = try await coordinator.submit(spec)
         let planSeconds = Date().timeIntervalSince(planStart)
@@ -184,8 +189,9 @@ enum Scale {
                      Double(status.results) / wall, Double(stats.lease.count) / wall, Double(stats.sync.count) / wall))
         print(String(format: "coordinator CPU: %.1f s = %.2f cores on average (peak second %.2f cores); clients %.1f s CPU; coordinator peak RSS %.0f MB",
                      cpu, cpu / wall, peakCPU, childCPU, Double(peakRSSBytes()) / 1e6))
-        print(String(format: "bank entries pulled per sync: mean %.0f (%.2f MB per sync at D = %d)", stats.meanPulled,
-                     stats.meanPulled * Double(16 + 4 * o.dimension) / 1e6, o.dimension))
+        print(String(format: "bank syncs: %d requests; per sync on the wire: %.1f KiB pulled (mean %.0f entries in %.0f distinct rows), %.1f KiB pushed; %d steps waited for the frontier, %d gave up",
+                     stats.pulledBytes.count, stats.mean(stats.pulledBytes) / 1024, stats.meanPulled, stats.mean(stats.pulledRows),
+                     stats.mean(stats.pushedBytes) / 1024, stats.waits, stats.gaveUp))
         print("check: \(status.units.done)/\(status.units.total) units done, \(status.results)/\(status.samples) results, integrity \(integrity): \(ok ? "ok" : "FAILED")")
         let json: [String: Any] = [
             "samples": status.samples, "results": status.results, "units": status.units.total, "workers": o.workers,
@@ -198,6 +204,11 @@ enum Scale {
             "heartbeat_ms": ["p50": ms(stats.heartbeat, 0.5), "p95": ms(stats.heartbeat, 0.95), "p99": ms(stats.heartbeat, 0.99)],
             "complete_ms": ["p50": ms(stats.complete, 0.5), "p95": ms(stats.complete, 0.95), "p99": ms(stats.complete, 0.99)],
             "database": database, "integrity": integrity, "ok": ok,
+            "pulled_bytes_per_sync": stats.mean(stats.pulledBytes), "pushed_bytes_per_sync": stats.mean(stats.pushedBytes),
+            "pulled_entries_per_sync": stats.meanPulled, "pulled_rows_per_sync": stats.mean(stats.pulledRows),
+            "sync_requests": stats.pulledBytes.count, "syncs_per_second": Double(stats.pulledBytes.count) / wall,
+            "pull_budget_bytes": o.pullKiB << 10, "max_behind": o.maxBehind, "window": o.window,
+            "frontier_waits": stats.waits, "frontier_gave_up": stats.gaveUp,
         ]
         let line = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print("SCALE-JSON " + String(decoding: line, as: UTF8.self))
@@ -246,20 +257,33 @@ enum Scale {
         var sync: [Double] = []
         var heartbeat: [Double] = []
         var complete: [Double] = []
+        /// Per sync request: entries pulled, their distinct rows, and wire bytes as sent.
         var pulled: [Int] = []
-        var meanPulled: Double { pulled.isEmpty ? 0 : Double(pulled.reduce(0, +)) / Double(pulled.count) }
+        var pulledRows: [Int] = []
+        var pulledBytes: [Int] = []
+        var pushedBytes: [Int] = []
+        /// Steps that waited for the frontier, and that gave up waiting.
+        var waits = 0
+        var gaveUp = 0
+        var meanPulled: Double { mean(pulled) }
+        func mean(_ v: [Int]) -> Double { v.isEmpty ? 0 : Double(v.reduce(0, +)) / Double(v.count) }
 
         mutating func merge(_ o: ClientStats) {
             lease += o.lease; sync += o.sync; heartbeat += o.heartbeat; complete += o.complete; pulled += o.pulled
+            pulledRows += o.pulledRows; pulledBytes += o.pulledBytes; pushedBytes += o.pushedBytes; waits += o.waits; gaveUp += o.gaveUp
         }
     }
 
     static func clients(_ o: Options) async throws {
         guard let url = URL(string: o.url) else { throw ScaleError.failed("scale-clients needs --url <coordinator URL>") }
+        // A real worker is a process with its own connections (lease or completion, bank sync,
+        // heartbeat): the simulated fleet gets as many, not one worker's pool shared by all.
+        let client = CoordinatorClient(base: url, connectionsPerHost: min(1024, 2 * o.workers))
+        let features = SharedFeatures(dimension: o.dimension)
         let stats = try await withThrowingTaskGroup(of: ClientStats.self) { group in
             for i in 0..<o.workers {
                 group.addTask {
-                    try await simulatedWorker(id: "sim-\(i)", client: CoordinatorClient(base: url), options: o, seed: UInt64(i + 1))
+                    try await simulatedWorker(id: "sim-\(i)", client: client, features: features, options: o, seed: UInt64(i + 1))
                 }
             }
             var all = ClientStats()
@@ -272,12 +296,12 @@ enum Scale {
     }
 
     /// One simulated worker: the wire protocol of `adaneg worker`, no embedding, no scoring.
-    static func simulatedWorker(id: String, client: CoordinatorClient, options o: Options, seed: UInt64) async throws -> ClientStats {
-        var stats = ClientStats()
+    static func simulatedWorker(id: String, client: CoordinatorClient, features: SharedFeatures, options o: Options, seed: UInt64) async throws -> ClientStats {
+        let log = SyncLog(client: client)
         var rng = SplitMix64(seed: seed)
         var plans = [Int64: WorkPlan]()
         var versions = [Int64: Int64]()
-        var pool = [[Float]]()
+        let pool = features.pool
         func timed<T>(_ into: inout [Double], _ body: () async throws -> T) async rethrows -> T {
             let t = DispatchTime.now().uptimeNanoseconds
             let v = try await body()
@@ -285,24 +309,18 @@ enum Scale {
             return v
         }
         while true {
-            let response = try await timed(&stats.lease) { try await client.lease(worker: id, host: "sim") }
+            let response = try await timed(&log.stats.lease) { try await client.lease(worker: id, host: "sim") }
             guard let grant = response.grant else {
-                if response.finished { return stats }
+                if response.finished { return log.stats }
                 try await Task.sleep(nanoseconds: 50_000_000)
                 continue
             }
             let plan: WorkPlan
             if let p = plans[grant.job] { plan = p } else { plan = try await client.plan(job: grant.job); plans[grant.job] = plan }
-            if pool.isEmpty {
-                pool = (0..<64).map { _ in
-                    var v = (0..<plan.dimension).map { _ in Float(rng.nextGaussian()) }
-                    let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                    for k in v.indices { v[k] /= n }
-                    return v
-                }
-            }
             if versions[grant.task] == nil {
-                versions[grant.task] = try await client.syncBank(task: grant.task, since: 0, delta: BankDelta(), dimension: plan.dimension).version
+                // The replica's first pull, as `adaneg worker` makes it: until within the bound.
+                versions[grant.task] = try await BankCatchUp.step(log, task: grant.task, since: 0, position: 0, delta: BankDelta(), scoringAt: nil,
+                                                                  dimension: plan.dimension, maxWait: grant.leaseSeconds / 2, merge: { _ in }).version
             }
             var lastBeat = Date()
             let b = plan.scoring.batchSize
@@ -319,15 +337,15 @@ enum Scale {
                                   key: BankKey(primary: Float(rng.nextUnit()), position: grant.firstSample + start + j * stride),
                                   feature: pool[Int(rng.next(upperBound: UInt64(pool.count)))])
                     }
-                    let since = versions[grant.task] ?? 0
-                    let (reply, version) = try await timed(&stats.sync) {
-                        try await client.syncBank(task: grant.task, since: since, delta: BankDelta(entries: entries), dimension: plan.dimension)
-                    }
-                    stats.pulled.append(reply.entries.count)
-                    versions[grant.task] = version
+                    let outcome = try await BankCatchUp.step(log, task: grant.task, since: versions[grant.task] ?? 0, position: grant.firstSample + end,
+                                                             delta: BankDelta(entries: entries), scoringAt: grant.firstSample + start,
+                                                             dimension: plan.dimension, maxWait: grant.leaseSeconds / 2, merge: { _ in })
+                    if outcome.waitedSeconds > 0 { log.stats.waits += 1 }
+                    if outcome.gaveUp { log.stats.gaveUp += 1 }
+                    versions[grant.task] = outcome.version
                 }
                 if Date().timeIntervalSince(lastBeat) > grant.leaseSeconds / 3 {
-                    _ = try await timed(&stats.heartbeat) { try await client.heartbeat(unit: grant.unit, worker: id) }
+                    _ = try await timed(&log.stats.heartbeat) { try await client.heartbeat(unit: grant.unit, worker: id) }
                     lastBeat = Date()
                 }
                 start = end
@@ -337,7 +355,40 @@ enum Scale {
                                       confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
                                       adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
             let request = CompletionRequest(worker: id, attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)
-            _ = try await timed(&stats.complete) { try await client.complete(unit: grant.unit, request) }
+            _ = try await timed(&log.stats.complete) { try await client.complete(unit: grant.unit, request) }
+        }
+    }
+
+    /// The features simulated workers push: 64 random unit vectors, made once for the fleet.
+    final class SharedFeatures: Sendable {
+        let pool: [[Float]]
+        init(dimension: Int) {
+            var rng = SplitMix64(seed: 0x5EED)
+            pool = (0..<64).map { _ in
+                var v = (0..<dimension).map { _ in Float(rng.nextGaussian()) }
+                let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                for k in v.indices { v[k] /= n }
+                return v
+            }
+        }
+    }
+
+    /// One simulated worker's bank syncs through the client, each request timed and its wire
+    /// bytes (as sent and received) and pulled rows recorded. Used by one worker's task only.
+    final class SyncLog: BankSync, @unchecked Sendable {
+        let client: CoordinatorClient
+        var stats = ClientStats()
+        init(client: CoordinatorClient) { self.client = client }
+
+        func syncBank(task: Int64, _ request: BankSyncRequest, dimension: Int) async throws -> BankSyncReply {
+            let t = DispatchTime.now().uptimeNanoseconds
+            let reply = try await client.syncBank(task: task, request, dimension: dimension)
+            stats.sync.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
+            stats.pulled.append(reply.delta.entries.count)
+            stats.pulledRows.append(Set(reply.delta.entries.map(\.row)).count)
+            stats.pulledBytes.append(reply.pulledBytes)
+            stats.pushedBytes.append(reply.pushedBytes)
+            return reply
         }
     }
 }

@@ -58,7 +58,7 @@ public struct RetryEvent: Sendable {
 /// answers are retried with exponential backoff and jitter (capped at `maxRetryDelay`) for up
 /// to `retryWindow` seconds, so workers ride out a coordinator restart or outage; each retry
 /// is reported to `onRetry`. Cancelling the calling task ends a call at once, mid-wait too.
-public struct CoordinatorClient: Sendable {
+public struct CoordinatorClient: Sendable, BankSync {
     public let base: URL
     let token: String?
     /// Whom an https:// coordinator's certificate must be signed by.
@@ -81,8 +81,11 @@ public struct CoordinatorClient: Sendable {
     ///   - connectTimeout: seconds to establish a connection (default: `timeout`); the
     ///     one-shot commands use a few seconds, so an unreachable host fails fast while a slow
     ///     answer (planning a large job) is still waited for.
+    ///   - connectionsPerHost: the pool's connections to the coordinator (a worker needs two or
+    ///     three; a simulated fleet in one process, one or two per simulated worker).
     public init(base: URL, token: String? = nil, retryWindow: Double = 120, timeout: Double = 60,
-                connectTimeout: Double? = nil, caFile: String? = nil, onRetry: (@Sendable (RetryEvent) -> Void)? = nil) {
+                connectTimeout: Double? = nil, connectionsPerHost: Int = 16, caFile: String? = nil,
+                onRetry: (@Sendable (RetryEvent) -> Void)? = nil) {
         self.base = base
         self.trust = TLSTrust(caFile: caFile)
         self.token = token
@@ -92,7 +95,7 @@ public struct CoordinatorClient: Sendable {
         // One pool per process: a worker uses two or three connections at once (lease or
         // completion, bank sync, heartbeat); in-process clusters (tests, benchmarks) share it
         // among many clients, so the cap is theirs, not a worker's.
-        http = SharedHTTPClient.client(.init(connectTimeout: connectTimeout ?? timeout, connectionsPerHost: 16, trust: trust))
+        http = SharedHTTPClient.client(.init(connectTimeout: connectTimeout ?? timeout, connectionsPerHost: connectionsPerHost, trust: trust))
     }
 
     // MARK: Calls
@@ -127,11 +130,17 @@ public struct CoordinatorClient: Sendable {
         try await json("GET", "/v1/plans/\(job)", body: nil as LeaseRequest?)
     }
 
-    public func syncBank(task: Int64, since: Int64, delta: BankDelta, dimension: Int) async throws -> (delta: BankDelta, version: Int64) {
+    /// One bank sync (`BankWire` format 2): the request's entries go out as float32, the reply's
+    /// come back as float16; the reply records both bodies' sizes as sent.
+    public func syncBank(task: Int64, _ request: BankSyncRequest, dimension: Int) async throws -> BankSyncReply {
         let path = "/v1/tasks/\(task)/bank"
-        let data = try await send("POST", path, body: BankWire.encode(delta, dimension: dimension, version: since), contentType: "application/octet-stream")
+        let body = BankWire.encode(request, dimension: dimension)
+        let data = try await send("POST", path, body: body, contentType: "application/octet-stream")
         do {
-            return try BankWire.decode(data, dimension: dimension)
+            var reply = try BankWire.decodeReply(data, dimension: dimension)
+            reply.pushedBytes = body.count
+            reply.pulledBytes = data.count
+            return reply
         } catch {
             throw ClientError.malformedReply(path: path, reason: error.description)
         }

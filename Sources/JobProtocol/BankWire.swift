@@ -1,49 +1,122 @@
 import AdaNegCore
 import Foundation
 
-/// The binary encoding of bank deltas on the wire: features stay raw float32, never JSON
-/// number arrays.
+/// The binary encoding of bank syncs: features are raw floats, never JSON number arrays.
 ///
-/// Layout (little-endian): magic "ADBK", format 1 (u32), dimension (u32), count (u32),
-/// version (u64); then per entry: row (i32), priority (f32), position (i64), dimension × f32.
+/// Format 2, little-endian. An 80-byte header, each field in its own slot:
+///
+/// | offset | field | request | reply |
+/// |---|---|---|---|
+/// | 0 | magic `ADBK` (u32) | | |
+/// | 4 | format (u32) = 2 | | |
+/// | 8 | dimension D (u32) | the task's | the task's |
+/// | 12 | count (u32) | entries pushed | entries pulled |
+/// | 16 | element (u32): bytes per feature value | 4 (float32) | 2 (float16) |
+/// | 20 | reserved (u32) = 0 | | |
+/// | 24 | since (i64) | version held | echoed |
+/// | 32 | version (i64) | 0 | version reached |
+/// | 40 | position (i64) | pushed below it | echoed |
+/// | 48 | behind (i64) | 0 | entries left for later |
+/// | 56 | frontier (i64) | 0 | first unmerged position |
+/// | 64 | window (i64) | 0 | −1: no bound |
+/// | 72 | max behind (i64) | 0 | −1: no bound |
+///
+/// Then per entry: row (i32), priority (f32), position (i64), D values of `element` bytes.
+/// Pushes stay float32, so the coordinator's bank holds exactly what the workers scored;
+/// pulls are float16 (relative error ≤ 2⁻¹¹ on unit-length features), half the bytes.
 public enum BankWire {
     static let magic: UInt32 = 0x4B42_4441 // "ADBK"
-    static let headerSize = 24
+    public static let format: UInt32 = 2
+    public static let headerSize = 80
 
+    /// Bytes per feature value.
+    public enum Element: UInt32, Sendable {
+        case float32 = 4
+        case float16 = 2
+    }
+
+    /// Why a body is not a bank sync; each names the field.
     public enum Problem: Error, Equatable, CustomStringConvertible {
         case tooShort(Int)
         case badMagic
         case unsupportedFormat(UInt32)
+        case badElement(UInt32)
+        case badDimension(Int)
         case dimensionMismatch(expected: Int, found: Int)
         case lengthMismatch(expected: Int, found: Int)
+        case fieldOutOfRange(field: String, value: Int64, allowed: String)
 
         public var description: String {
             switch self {
-            case let .tooShort(n): "bank delta of \(n) bytes is shorter than its 24-byte header"
-            case .badMagic: "bank delta does not start with ADBK"
-            case let .unsupportedFormat(f): "bank delta format \(f) is not supported"
-            case let .dimensionMismatch(e, f): "bank delta has \(f)-dimensional features, the task uses \(e)"
-            case let .lengthMismatch(e, f): "bank delta should be \(e) bytes for its entry count, got \(f)"
+            case let .tooShort(n): "bank sync of \(n) bytes is shorter than its \(BankWire.headerSize)-byte header"
+            case .badMagic: "bank sync does not start with ADBK"
+            case let .unsupportedFormat(f): "bank sync field 'format': \(f) is not supported (this coordinator speaks format \(BankWire.format))"
+            case let .badElement(e): "bank sync field 'element': \(e) bytes per value; a request sends 4 (float32)"
+            case let .badDimension(d): "bank sync field 'dimension': \(d) is not a feature dimension (1 to 65536)"
+            case let .dimensionMismatch(e, f): "bank sync field 'dimension': \(f)-dimensional features, the task uses \(e)"
+            case let .lengthMismatch(e, f): "bank sync field 'count': the body should be \(e) bytes for its entry count, got \(f)"
+            case let .fieldOutOfRange(field, value, allowed): "bank sync field '\(field)': \(value) is out of range (\(allowed))"
             }
         }
     }
 
-    public static func encode(_ delta: BankDelta, dimension: Int, version: Int64) -> Data {
-        let entrySize = 16 + 4 * dimension
-        var data = Data(count: headerSize + entrySize * delta.entries.count)
+    /// The fields of a header.
+    public struct Header: Sendable, Equatable {
+        public var dimension: Int
+        public var count: Int
+        public var element: Element
+        public var since: Int64
+        public var version: Int64
+        public var position: Int64
+        public var behind: Int64
+        public var frontier: Int64
+        public var window: Int64
+        public var maxBehind: Int64
+
+        public func bodyBytes() -> Int { BankWire.headerSize + count * BankWire.entrySize(dimension: dimension, element: element) }
+    }
+
+    public static func entrySize(dimension: Int, element: Element) -> Int { 16 + Int(element.rawValue) * dimension }
+
+    // MARK: Encoding
+
+    /// A worker's request: float32 features.
+    public static func encode(_ request: BankSyncRequest, dimension: Int) -> Data {
+        encode(Header(dimension: dimension, count: request.delta.entries.count, element: .float32, since: request.since, version: 0,
+                      position: Int64(request.position), behind: 0, frontier: 0, window: 0, maxBehind: 0),
+               request.delta.entries)
+    }
+
+    /// The coordinator's reply to a request that held `since`: float16 features.
+    public static func encode(_ reply: BankSyncReply, since: Int64, position: Int, dimension: Int) -> Data {
+        encode(Header(dimension: dimension, count: reply.delta.entries.count, element: .float16, since: since, version: reply.version,
+                      position: Int64(position), behind: Int64(reply.behind), frontier: Int64(reply.frontier),
+                      window: reply.window.map(Int64.init) ?? -1, maxBehind: reply.maxBehind.map(Int64.init) ?? -1),
+               reply.delta.entries)
+    }
+
+    static func encode(_ h: Header, _ entries: [BankEntry]) -> Data {
+        let entrySize = entrySize(dimension: h.dimension, element: h.element)
+        var data = Data(count: headerSize + entrySize * entries.count)
         data.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: UInt32(1).littleEndian, toByteOffset: 4, as: UInt32.self)
-            raw.storeBytes(of: UInt32(dimension).littleEndian, toByteOffset: 8, as: UInt32.self)
-            raw.storeBytes(of: UInt32(delta.entries.count).littleEndian, toByteOffset: 12, as: UInt32.self)
-            raw.storeBytes(of: UInt64(bitPattern: version).littleEndian, toByteOffset: 16, as: UInt64.self)
+            func put32(_ v: UInt32, _ at: Int) { raw.storeBytes(of: v.littleEndian, toByteOffset: at, as: UInt32.self) }
+            func put64(_ v: Int64, _ at: Int) { raw.storeBytes(of: v.littleEndian, toByteOffset: at, as: Int64.self) }
+            put32(magic, 0); put32(format, 4); put32(UInt32(h.dimension), 8); put32(UInt32(entries.count), 12)
+            put32(h.element.rawValue, 16); put32(0, 20)
+            put64(h.since, 24); put64(h.version, 32); put64(h.position, 40); put64(h.behind, 48)
+            put64(h.frontier, 56); put64(h.window, 64); put64(h.maxBehind, 72)
             var offset = headerSize
-            for e in delta.entries {
-                raw.storeBytes(of: Int32(e.row).littleEndian, toByteOffset: offset, as: Int32.self)
+            for e in entries {
+                precondition(e.feature.count == h.dimension, "a bank entry of \(e.feature.count) values encoded as \(h.dimension)-dimensional")
+                raw.storeBytes(of: Int32(truncatingIfNeeded: e.row).littleEndian, toByteOffset: offset, as: Int32.self)
                 raw.storeBytes(of: e.key.primary.bitPattern.littleEndian, toByteOffset: offset + 4, as: UInt32.self)
                 raw.storeBytes(of: Int64(e.key.position).littleEndian, toByteOffset: offset + 8, as: Int64.self)
-                for (i, v) in e.feature.enumerated() {
-                    raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: offset + 16 + 4 * i, as: UInt32.self)
+                let values = offset + 16
+                switch h.element {
+                case .float32:
+                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: values + 4 * i, as: UInt32.self) }
+                case .float16:
+                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: Float16(v).bitPattern.littleEndian, toByteOffset: values + 2 * i, as: UInt16.self) }
                 }
                 offset += entrySize
             }
@@ -51,37 +124,82 @@ public enum BankWire {
         return data
     }
 
-    public static func decode(_ data: Data, dimension: Int) throws(Problem) -> (delta: BankDelta, version: Int64) {
+    // MARK: Decoding
+
+    /// The header of a body, checked against itself (format, element, dimension, length): the
+    /// dimension comes from here, so a body is checked in one pass. `element`: the only one
+    /// allowed (requests carry float32), checked before the length it decides.
+    public static func header(_ data: Data, element required: Element? = nil) throws(Problem) -> Header {
         guard data.count >= headerSize else { throw .tooShort(data.count) }
-        let bytes = [UInt8](data)
-        func u32(_ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
-        func u64(_ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
-        guard u32(0) == magic else { throw .badMagic }
-        let format = u32(4)
-        guard format == 1 else { throw .unsupportedFormat(format) }
-        let dim = Int(u32(8))
-        let count = Int(u32(12))
-        let version = Int64(bitPattern: u64(16))
-        guard count == 0 || dim == dimension else { throw .dimensionMismatch(expected: dimension, found: dim) }
-        let entrySize = 16 + 4 * dim
-        let expected = headerSize + entrySize * count
-        guard bytes.count == expected else { throw .lengthMismatch(expected: expected, found: bytes.count) }
+        let h = data.withUnsafeBytes { raw -> (UInt32, UInt32, UInt32, UInt32, UInt32, [Int64]) in
+            func u32(_ at: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+            func i64(_ at: Int) -> Int64 { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)) }
+            return (u32(0), u32(4), u32(8), u32(12), u32(16), stride(from: 24, to: 80, by: 8).map(i64))
+        }
+        guard h.0 == magic else { throw .badMagic }
+        guard h.1 == format else { throw .unsupportedFormat(h.1) }
+        guard let element = Element(rawValue: h.4), required == nil || element == required else { throw .badElement(h.4) }
+        let dimension = Int(h.2), count = Int(h.3)
+        guard (1...65_536).contains(dimension) else { throw .badDimension(dimension) }
+        let header = Header(dimension: dimension, count: count, element: element, since: h.5[0], version: h.5[1], position: h.5[2],
+                            behind: h.5[3], frontier: h.5[4], window: h.5[5], maxBehind: h.5[6])
+        let expected = header.bodyBytes()
+        guard data.count == expected else { throw .lengthMismatch(expected: expected, found: data.count) }
+        return header
+    }
+
+    /// A worker's request as the coordinator receives it: float32 features, reply-only fields 0,
+    /// `since` and `position` not negative. The dimension is the header's; the caller checks it
+    /// against the task's (`Problem.dimensionMismatch`).
+    public static func decodeRequest(_ data: Data) throws(Problem) -> (dimension: Int, request: BankSyncRequest) {
+        let h = try header(data, element: .float32)
+        for (field, value) in [("version", h.version), ("behind", h.behind), ("frontier", h.frontier), ("window", h.window), ("max_behind", h.maxBehind)]
+        where value != 0 {
+            throw .fieldOutOfRange(field: field, value: value, allowed: "set by the coordinator in replies; 0 in a request")
+        }
+        guard h.since >= 0 else { throw .fieldOutOfRange(field: "since", value: h.since, allowed: "a bank version, 0 or more") }
+        guard h.position >= 0 else {
+            throw .fieldOutOfRange(field: "position", value: h.position, allowed: "a stream position, 0 or more")
+        }
+        return (h.dimension, BankSyncRequest(since: h.since, position: Int(h.position), delta: entries(data, h)))
+    }
+
+    /// The coordinator's reply as a worker receives it, for a task of `dimension`.
+    public static func decodeReply(_ data: Data, dimension: Int) throws(Problem) -> BankSyncReply {
+        let h = try header(data)
+        guard h.dimension == dimension else { throw .dimensionMismatch(expected: dimension, found: h.dimension) }
+        guard h.version >= 0 else { throw .fieldOutOfRange(field: "version", value: h.version, allowed: "a bank version, 0 or more") }
+        guard h.behind >= 0 else { throw .fieldOutOfRange(field: "behind", value: h.behind, allowed: "0 or more") }
+        guard h.frontier >= 0 else { throw .fieldOutOfRange(field: "frontier", value: h.frontier, allowed: "a stream position, 0 or more") }
+        return BankSyncReply(delta: entries(data, h), version: h.version, behind: Int(clamping: h.behind), frontier: Int(clamping: h.frontier),
+                             window: h.window < 0 ? nil : Int(clamping: h.window), maxBehind: h.maxBehind < 0 ? nil : Int(clamping: h.maxBehind))
+    }
+
+    /// The entries after a checked header, features widened to float32.
+    static func entries(_ data: Data, _ h: Header) -> BankDelta {
+        let entrySize = entrySize(dimension: h.dimension, element: h.element)
         var entries = [BankEntry]()
-        entries.reserveCapacity(count)
-        bytes.withUnsafeBytes { raw in
+        entries.reserveCapacity(h.count)
+        data.withUnsafeBytes { raw in
             var offset = headerSize
-            for _ in 0..<count {
+            for _ in 0..<h.count {
                 let row = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
                 let primary = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)))
                 let position = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: Int64.self)))
-                var feature = [Float](repeating: 0, count: dim)
-                for i in 0..<dim {
-                    feature[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 16 + 4 * i, as: UInt32.self)))
+                let values = offset + 16
+                let feature = [Float](unsafeUninitializedCapacity: h.dimension) { buffer, initialized in
+                    switch h.element {
+                    case .float32:
+                        for i in 0..<h.dimension { buffer[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: values + 4 * i, as: UInt32.self))) }
+                    case .float16:
+                        for i in 0..<h.dimension { buffer[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: values + 2 * i, as: UInt16.self)))) }
+                    }
+                    initialized = h.dimension
                 }
                 entries.append(BankEntry(row: row, key: BankKey(primary: primary, position: position), feature: feature))
                 offset += entrySize
             }
         }
-        return (BankDelta(entries: entries), version)
+        return BankDelta(entries: entries)
     }
 }

@@ -25,9 +25,8 @@ extension Worker {
     func replica(task: Int64, plan: WorkPlan) async throws -> TaskReplica {
         if var r = replicas.removeValue(forKey: task) {
             // Catch up on what other workers merged since this replica last synced.
-            let (delta, version) = try await client.syncBank(task: task, since: r.version, delta: BankDelta(), dimension: plan.dimension)
-            r.scorer.mergeBank(delta)
-            r.version = version
+            r.version = try await BankCatchUp.step(client, task: task, since: r.version, position: 0, delta: BankDelta(), scoringAt: nil,
+                                                   dimension: plan.dimension, maxWait: 30) { r.scorer.mergeBank($0) }.version
             return r
         }
         let text = try textFeatures(plan)
@@ -38,8 +37,8 @@ extension Worker {
         } catch {
             throw WorkerError.plan(error.description)
         }
-        let (full, version) = try await client.syncBank(task: task, since: 0, delta: BankDelta(), dimension: plan.dimension)
-        scorer.mergeBank(full)
+        let version = try await BankCatchUp.step(client, task: task, since: 0, position: 0, delta: BankDelta(), scoringAt: nil,
+                                                 dimension: plan.dimension, maxWait: 30) { scorer.mergeBank($0) }.version
         return TaskReplica(scorer: scorer, version: version)
     }
 

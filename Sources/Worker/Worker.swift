@@ -191,9 +191,11 @@ public actor Worker: Service {
                 lap(waiting: false)
                 if syncNow {
                     let delta = replica.scorer.takeBankDelta()
-                    let (reply, version) = try await client.syncBank(task: grant.task, since: replica.version, delta: delta, dimension: plan.dimension)
-                    replica.scorer.mergeBank(reply)
-                    replica.version = version
+                    // Pushes the batch's entries, pulls until within the coordinator's staleness bound.
+                    let step = try await BankCatchUp.step(client, task: grant.task, since: replica.version, position: grant.firstSample + end, delta: delta,
+                                                          scoringAt: grant.firstSample + start, dimension: plan.dimension,
+                                                          maxWait: grant.leaseSeconds / 2) { replica.scorer.mergeBank($0) }
+                    replica.version = step.version
                     lap(waiting: true)
                 }
                 var scores = replica.scorer.finishBatch(pending).makeIterator()

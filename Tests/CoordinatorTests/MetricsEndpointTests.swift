@@ -66,7 +66,7 @@ struct MetricsEndpointTests {
                                                                            computeSeconds: 2, waitSeconds: 0)) == .accepted)
         _ = try #require(try await client.lease(worker: "w2", host: "h2").grant)
         // Two bank syncs through HTTP, timed by the middleware.
-        for _ in 0..<2 { _ = try await client.syncBank(task: a.task, since: 0, delta: BankDelta(), dimension: Self.shape.dimension) }
+        for _ in 0..<2 { _ = try await client.syncBank(task: a.task, BankSyncRequest(since: 0), dimension: Self.shape.dimension) }
         // w2's lease expires; w3's lease request reclaims it and takes a unit.
         clock.set(1_011)
         _ = try #require(try await client.lease(worker: "w3", host: "h3").grant)

@@ -129,17 +129,26 @@ struct CoordinatorRoutes {
 
         router.post("/v1/tasks/:task/bank") { request, context -> Response in
             let task = try context.parameters.require("task", as: Int64.self)
-            let dimension = try await mapped { try await c.bankDimension(task: task) }
-            let body = try await Self.body(request, limit: limit)
-            let (delta, since): (BankDelta, Int64)
+            let body = try await Self.limitedBody(request, limit: limit, what: "a bank sync")
+            // One straight path: the header gives the dimension; the task's bank actor checks
+            // the rest against itself, merges, persists and answers, or refuses with nothing stored.
+            let (dimension, sync): (Int, BankSyncRequest)
             do {
-                (delta, since) = try BankWire.decode(body, dimension: dimension)
+                (dimension, sync) = try BankWire.decodeRequest(body)
             } catch {
                 throw HTTPError(.badRequest, message: "\(error)")
             }
-            if let problem = Self.problem(in: delta) { throw HTTPError(.badRequest, message: problem) }
-            let (reply, version) = try await mapped { try await c.syncBank(task: task, since: since, delta: delta) }
-            let data = BankWire.encode(reply, dimension: dimension, version: version)
+            let reply: BankSyncReply
+            do {
+                reply = try await c.syncBank(task: task, sync, dimension: dimension)
+            } catch let rejection as BankSyncRejection {
+                switch rejection {
+                case let .invalid(message): throw HTTPError(.badRequest, message: message)
+                case let .conflict(message): throw HTTPError(.conflict, message: message)
+                case let .store(failure): return try await mapped { () async throws -> Response in throw failure }
+                }
+            }
+            let data = BankWire.encode(reply, since: sync.since, position: sync.position, dimension: dimension)
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
@@ -185,20 +194,6 @@ struct CoordinatorRoutes {
     static func checkIdentity(worker: String, host: String? = nil) throws {
         if let problem = WorkerIdentity.problem(worker, field: "worker") { throw HTTPError(.badRequest, message: problem) }
         if let host, let problem = WorkerIdentity.problem(host, field: "host") { throw HTTPError(.badRequest, message: problem) }
-    }
-
-    /// Why a bank delta cannot be merged, if it cannot: entries are stored and sent to every
-    /// worker of the task, and a restarted coordinator indexes the stream with their positions,
-    /// so a negative position, a non-finite priority or feature is refused (400) before it
-    /// reaches the bank. (A stored negative position made every later bank load trap.)
-    static func problem(in delta: BankDelta) -> String? {
-        for (i, e) in delta.entries.enumerated() {
-            if e.key.position < 0 { return "bank entry \(i): negative stream position \(e.key.position)" }
-            if e.row < 0 { return "bank entry \(i): negative row \(e.row)" }
-            if !e.key.primary.isFinite { return "bank entry \(i): priority \(e.key.primary) is not finite" }
-            if !e.feature.allSatisfy(\.isFinite) { return "bank entry \(i): the feature has non-finite values" }
-        }
-        return nil
     }
 
     static func describe(_ error: any Error) -> String {

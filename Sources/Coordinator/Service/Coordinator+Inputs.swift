@@ -60,33 +60,56 @@ extension Coordinator {
         return state
     }
 
-    /// Merges a worker's delta into the task's bank (`syncBankLoaded`); a bank not in memory
-    /// (first use, or after a restart) is rebuilt from the task's files, which are checked
-    /// first, here, outside the actor.
-    public nonisolated func syncBank(task id: Int64, since: Int64, delta: BankDelta) async throws(StoreError) -> (delta: BankDelta, version: Int64) {
-        try await checkBankInputs(task: id)
-        return try await syncBankLoaded(task: id, since: since, delta: delta)
+    /// One bank sync: the task's bank actor checks the request (the dimension is the wire
+    /// header's), merges it, persists it and answers, outside this actor. A bank not in memory
+    /// (first use, or after a restart) is rebuilt first from the task's files, checked against
+    /// their digests (`TaskBankActor.loaded`).
+    public nonisolated func syncBank(task id: Int64, _ request: BankSyncRequest, dimension: Int) async throws(BankSyncRejection) -> BankSyncReply {
+        let bank: TaskBankActor
+        do { bank = try await bankActor(task: id) } catch { throw .store(error) }
+        return try await bank.sync(request, dimension: dimension)
+    }
+
+    /// In-process callers (tests, benchmarks): a sync at the task's own dimension; a failure of
+    /// the store is thrown as the `StoreError` it is.
+    public nonisolated func syncBank(task id: Int64, _ request: BankSyncRequest) async throws -> BankSyncReply {
+        let dimension = try await bankActor(task: id).dimension()
+        do {
+            return try await syncBank(task: id, request, dimension: dimension)
+        } catch let BankSyncRejection.store(error) {
+            throw error
+        }
+    }
+
+    /// In-process callers: push `delta`, pull everything accepted after `since` (whatever the
+    /// pull budget: repeated pulls), with the version reached.
+    public nonisolated func syncBank(task id: Int64, since: Int64, delta: BankDelta) async throws -> (delta: BankDelta, version: Int64) {
+        var reply = try await syncBank(task: id, BankSyncRequest(since: since, delta: delta))
+        var entries = reply.delta.entries
+        while reply.behind > 0 {
+            reply = try await syncBank(task: id, BankSyncRequest(since: reply.version))
+            entries += reply.delta.entries
+        }
+        return (BankDelta(entries: entries), reply.version)
     }
 
     public nonisolated func bankDimension(task id: Int64) async throws(StoreError) -> Int {
-        try await checkBankInputs(task: id)
-        return try await bankDimensionLoaded(task: id)
+        try await bankActor(task: id).dimension()
     }
 
-    /// Hashes the files a bank about to be rebuilt reads (when not hashed yet), here, outside
-    /// the actor, so the rebuild's own check inside it (`loadBank`) is a `stat`. That check
-    /// decides: a bank with stored entries is never rebuilt from a file that changed or cannot be
-    /// read (`StoreError.inputChanged`, HTTP 409: the worker gives the unit up, and the next
-    /// lease fails the task's units), while an empty bank reads no file at all.
-    private nonisolated func checkBankInputs(task id: Int64) async throws(StoreError) {
-        guard let files = try await filesOfUnloadedBank(task: id), !files.isEmpty else { return }
-        try? await InputDigests.shared.verify(files)
-    }
-
-    /// The recorded feature files of a task whose bank is not in memory; nil when it is.
-    private func filesOfUnloadedBank(task id: Int64) throws(StoreError) -> [(path: String, digest: ArtefactDigest)]? {
-        guard !isBankLoaded(id), let task = try store.task(id: id) else { return nil }
-        return try plan(job: task.job).recordedFeatureFiles(sets: [0, task.oodIndex])
+    /// The task's bank actor, made on first use for a task that exists.
+    nonisolated func bankActor(task id: Int64) async throws(StoreError) -> TaskBankActor {
+        if let bank = await banks.existing(task: id) { return bank }
+        guard try await hasTask(id) else { throw .unknownTask(id) }
+        let (path, policy, logger, clock) = (await databasePath, configuration.banks, logger, clock)
+        let stall = configuration.leaseSeconds / 2
+        let persistence = try BankStore.open(databasePath: path)
+        return await banks.bank(task: id) {
+            TaskBankActor(task: id, persistence: persistence, policy: policy, stallSeconds: stall,
+                          logger: logger, clock: clock) { () async throws(StoreError) in
+                try await self.bankSeed(task: id)
+            }
+        }
     }
 }
 

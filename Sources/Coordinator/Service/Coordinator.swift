@@ -18,11 +18,14 @@ public struct CoordinatorConfiguration: Sendable {
     /// it). `serve` and `run` turn this on; off, an expired lease always returns the unit to
     /// pending (what a test driving expiries by hand wants).
     public var parkExpiredLeases: Bool = false
+    /// Pull budget and staleness bounds of the banks (`BankPolicy`).
+    public var banks = BankPolicy()
 
-    public init(leaseSeconds: Double = 60, maxAttempts: Int = 3, parkExpiredLeases: Bool = false) {
+    public init(leaseSeconds: Double = 60, maxAttempts: Int = 3, parkExpiredLeases: Bool = false, banks: BankPolicy = BankPolicy()) {
         self.leaseSeconds = leaseSeconds
         self.maxAttempts = maxAttempts
         self.parkExpiredLeases = parkExpiredLeases
+        self.banks = banks
     }
 }
 
@@ -34,7 +37,8 @@ public actor Coordinator {
     public let configuration: CoordinatorConfiguration
     let clock: @Sendable () -> Double
     let logger: Logger
-    private var banks: [Int64: TaskBank] = [:]
+    /// The tasks' authoritative banks, each its own actor (`TaskBankActor`).
+    let banks = BankRegistry()
     private var plans: [Int64: WorkPlan] = [:]
     private var leasedRefs = LeasedReferences()
     /// Files the stored plans name, by content: what `GET /v1/artefacts/{sha256}` serves.
@@ -256,6 +260,7 @@ public actor Coordinator {
         }
         try store.complete(unit: unit, request: request, now: clock(), features: features)
         leasedRefs.forget(task: unit.task, firstSample: unit.firstSample, count: unit.sampleCount)
+        unitFinished(task: unit.task, firstSample: unit.firstSample)
         if let model = plan.model, !plan.keepFeatures, try store.unitCounts(job: task.job).isFinished {
             try store.deleteFeatures(job: task.job, model: model.featureKey)
             logger.info("job finished; its image features were dropped (keep_features: false)", metadata: ["job": "\(plan.jobName)"])
@@ -266,6 +271,7 @@ public actor Coordinator {
     public func fail(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
         let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: configuration.maxAttempts)
         logger.warning("unit failed", metadata: ["unit": "\(unit)", "worker": "\(worker.loggable)", "error": "\(error.loggable)", "now": "\(state?.rawValue ?? "not held")"])
+        if state == .failed, let parked = try store.unit(id: unit) { unitFinished(task: parked.task, firstSample: parked.firstSample) }
         return state
     }
 
@@ -292,27 +298,17 @@ public actor Coordinator {
 
     // MARK: Memory banks
 
-    /// Merges a worker's delta into the task's bank and returns the entries accepted after
-    /// `since` (minus what the worker just sent) with the bank's new version.
-    func syncBankLoaded(task id: Int64, since: Int64, delta: BankDelta) throws(StoreError) -> (delta: BankDelta, version: Int64) {
-        try loadBank(id)
-        // Mutated in place: a copy would duplicate the whole feature pool (hundreds of MB).
-        guard let outcome = banks[id]?.merge(delta), let bank = banks[id] else { throw .unknownTask(id) }
-        if !outcome.accepted.isEmpty {
-            do {
-                var features: (model: String, refs: [String?])?
-                if let task = try store.task(id: id), let model = try plan(job: task.job).model {
-                    features = (model.featureKey, try imageRefs(task: id, job: task.job, positions: outcome.accepted.map(\.key.position)))
-                }
-                try store.applyBankMerge(task: id, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version, features: features)
-            } catch {
-                banks[id] = nil // reload from the database, which still holds the last good state
-                throw error
-            }
-        }
-        let sent = Set(delta.entries.map(\.key.position))
-        return (bank.entries(since: since, excluding: sent), bank.version)
+    /// A task's bank: stored entries, units and plan, read here once per process (the bank's
+    /// own actor rebuilds it from them, outside this one).
+    func bankSeed(task id: Int64) throws(StoreError) -> BankSeed {
+        guard let task = try store.task(id: id) else { throw .unknownTask(id) }
+        let plan = try plan(job: task.job)
+        return BankSeed(task: task, plan: plan, units: try store.unitSpans(task: id),
+                        stored: try store.bankEntries(task: id, job: task.job, model: plan.model?.featureKey))
     }
+
+    /// Whether a task exists (a bank actor is made only for one that does).
+    func hasTask(_ id: Int64) throws(StoreError) -> Bool { try store.task(id: id) != nil }
 
     /// The image references at a task's stream positions: from the leases' lookups when they
     /// are all known, else from the database.
@@ -321,57 +317,9 @@ public actor Coordinator {
         return try store.refs(task: task, job: job, positions: positions)
     }
 
-    func bankDimensionLoaded(task id: Int64) throws(StoreError) -> Int {
-        try loadBank(id)
-        return banks[id]?.bank.dimension ?? 0
-    }
-
-    /// Loads a task's bank from the database on first use (also after a restart). Entries'
-    /// features are read back from the samples' own feature rows; an entry whose row cannot be
-    /// read any more is left out (and logged): the bank then approximates its former state.
-    func isBankLoaded(_ id: Int64) -> Bool { banks[id] != nil }
-
-    private func loadBank(_ id: Int64) throws(StoreError) {
-        guard banks[id] == nil else { return }
-        guard let task = try store.task(id: id) else { throw .unknownTask(id) }
-        let plan = try plan(job: task.job)
-        let stored = try store.bankEntries(task: id)
-        var entries = [(entry: BankEntry, version: Int64)]()
-        if !stored.isEmpty {
-            // Rebuilt from the files as they were submitted or not at all: a bank rebuilt from
-            // other rows would steer every later score without a trace. (`syncBank` hashed the
-            // files outside the actor already; here each check is a `stat`.)
-            do {
-                try InputDigests.shared.verifyNow(plan.recordedFeatureFiles(sets: [0, task.oodIndex]))
-            } catch {
-                logger.error("bank of task \(id) not rebuilt", metadata: ["reason": "\(error.description.loggable)"])
-                throw .inputChanged("the memory bank of task \(id) (\(task.oodName)) cannot be rebuilt: \(error)")
-            }
-            let stream = try store.stream(task: id)
-            let files = FeatureFileRows()
-            var missing = 0
-            for e in stored {
-                guard e.key.position >= 0, e.key.position < stream.sets.count else { missing += 1; continue }
-                let set = stream.sets[e.key.position], item = stream.items[e.key.position]
-                guard set < plan.sets.count else { missing += 1; continue }
-                var row: [Float]?
-                if let path = plan.sets[set].features {
-                    // A feature file's row, normalised as the worker normalised it.
-                    row = (try? files.normalizedRow(path, item: item)) ?? nil
-                } else if let model = plan.model {
-                    // Stored image features are stored normalised: the very vector the worker scored.
-                    row = try store.feature(job: task.job, set: set, item: item, model: model.featureKey).vector
-                }
-                guard let feature = row, feature.count == plan.dimension else {
-                    missing += 1
-                    continue
-                }
-                entries.append((BankEntry(row: e.row, key: e.key, feature: feature), e.version))
-            }
-            if missing > 0 { logger.warning("bank of task \(id): \(missing) entries whose features could not be read were left out") }
-        }
-        banks[id] = TaskBank(rowCount: plan.labelCount, memoryLength: plan.scoring.memoryLength, dimension: plan.dimension,
-                             stored: entries, version: task.bankVersion)
+    /// Tells a task's bank that a unit will push nothing more, so its frontier moves past it.
+    nonisolated func unitFinished(task: Int64, firstSample: Int) {
+        Task { await banks.existing(task: task)?.finished(unitStartingAt: firstSample) }
     }
 
     // MARK: Status and results

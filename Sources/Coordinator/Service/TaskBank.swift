@@ -1,7 +1,8 @@
 import AdaNegCore
 
 /// The authoritative memory bank of one task, with the version at which each entry was
-/// accepted so workers can pull what they miss.
+/// accepted (so workers pull what they miss, oldest first, a budget at a time) and how far each
+/// unit's worker has pushed (so workers know the frontier below which every entry is merged).
 struct TaskBank {
     var bank: MemoryBank
     private(set) var version: Int64
@@ -9,11 +10,15 @@ struct TaskBank {
     private var log: [(version: Int64, position: Int)] = []
     /// position → row, for entries currently in the bank.
     private var present: [Int: Int] = [:]
+    /// How far the stream's entries are pushed: see `UnitProgress`.
+    private(set) var progress: UnitProgress
 
-    init(rowCount: Int, memoryLength: Int, dimension: Int, stored: [(entry: BankEntry, version: Int64)], version: Int64) {
+    init(rowCount: Int, memoryLength: Int, dimension: Int, stored: [(entry: BankEntry, version: Int64)], version: Int64,
+         units: UnitProgress = UnitProgress(units: [])) {
         precondition(stored.allSatisfy { $0.entry.feature.count == dimension }, "stored bank entries must have \(dimension)-dimensional features")
         bank = MemoryBank(rowCount: rowCount, memoryLength: memoryLength, dimension: dimension)
         self.version = version
+        progress = units
         for (entry, v) in stored {
             bank.insert(entry)
             log.append((v, entry.key.position))
@@ -44,21 +49,101 @@ struct TaskBank {
         return MergeOutcome(accepted: outcome.accepted, evicted: evicted, version: version)
     }
 
-    /// Entries accepted after `since` that are still in the bank, excluding `positions`
-    /// (what the caller just sent).
-    func entries(since: Int64, excluding positions: Set<Int> = []) -> BankDelta {
+    /// What a pull answers: entries accepted after `since` that are still in the bank, oldest
+    /// version first, excluding `positions` (what the caller just sent), whole versions only and
+    /// at most `budget` entries (but always the first version, however large: a worker must be
+    /// able to move on). `version` is the version the caller then holds, `behind` the log
+    /// entries after it (an upper bound of what is left: some may have been evicted since).
+    func pull(since: Int64, excluding positions: Set<Int> = [], budget: Int = .max) -> (delta: BankDelta, version: Int64, behind: Int) {
         var lo = 0, hi = log.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if log[mid].version <= since { lo = mid + 1 } else { hi = mid }
         }
         var out = [BankEntry]()
-        for (_, position) in log[lo...] where !positions.contains(position) {
-            guard let row = present[position] else { continue }
-            for (key, index) in bank.slots(ofRow: row) where key.position == position {
-                out.append(BankEntry(row: row, key: key, feature: bank.feature(atPool: index)))
+        var index = lo
+        var reached = max(since, log[..<lo].last?.version ?? since)
+        while index < log.count {
+            // One whole version at a time.
+            let v = log[index].version
+            var end = index
+            while end < log.count, log[end].version == v { end += 1 }
+            var chunk = [BankEntry]()
+            for (_, position) in log[index..<end] where !positions.contains(position) {
+                guard let row = present[position] else { continue }
+                for (key, pool) in bank.slots(ofRow: row) where key.position == position {
+                    chunk.append(BankEntry(row: row, key: key, feature: bank.feature(atPool: pool)))
+                }
             }
+            if !out.isEmpty, out.count + chunk.count > budget { break }
+            out += chunk
+            reached = v
+            index = end
         }
-        return BankDelta(entries: out)
+        if index == log.count { reached = version }
+        return (BankDelta(entries: out), reached, log.count - index)
+    }
+
+    /// Records that every position of a unit below `position` has been pushed.
+    mutating func pushed(through position: Int) { progress.pushed(through: position) }
+
+    /// Records that a unit will push nothing more (done, or parked as failed).
+    mutating func finished(unitStartingAt first: Int) { progress.finish(unitStartingAt: first) }
+}
+
+/// How far each unit of a task's stream has pushed its bank entries, and the frontier: the
+/// first position some unit has not pushed yet, so every entry of the positions before it is
+/// in the bank. Units are consecutive, sorted by their first position.
+struct UnitProgress {
+    /// (first position, end position) of each unit, in stream order.
+    private let bounds: [(first: Int, end: Int)]
+    /// Per unit: every position below this one is pushed (starts at the unit's first).
+    private var pushedThrough: [Int]
+    /// Index of the first unit not wholly pushed.
+    private var next = 0
+    /// Units with some progress reported and not wholly pushed: those being worked on.
+    private(set) var active = 0
+
+    init(units: [(first: Int, count: Int, finished: Bool)]) {
+        let sorted = units.sorted { $0.first < $1.first }
+        bounds = sorted.map { ($0.first, $0.first + $0.count) }
+        pushedThrough = sorted.map { $0.finished ? $0.first + $0.count : $0.first }
+        advance()
+    }
+
+    /// The first position whose entries may not all be in the bank (the stream's length when all are).
+    var frontier: Int {
+        next < bounds.count ? pushedThrough[next] : (bounds.last?.end ?? 0)
+    }
+
+    /// The unit holding `position` (a stream position), if any.
+    private func unit(holding position: Int) -> Int? {
+        var lo = 0, hi = bounds.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if bounds[mid].end <= position { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < bounds.count && bounds[lo].first <= position ? lo : nil
+    }
+
+    mutating func pushed(through position: Int) {
+        guard position > 0, let u = unit(holding: position - 1) else { return }
+        let before = pushedThrough[u]
+        guard position > before else { return }
+        if before == bounds[u].first { active += 1 }
+        pushedThrough[u] = position
+        if position >= bounds[u].end { active -= 1 }
+        advance()
+    }
+
+    mutating func finish(unitStartingAt first: Int) {
+        guard let u = unit(holding: first), bounds[u].first == first, pushedThrough[u] < bounds[u].end else { return }
+        if pushedThrough[u] > bounds[u].first { active -= 1 }
+        pushedThrough[u] = bounds[u].end
+        advance()
+    }
+
+    private mutating func advance() {
+        while next < bounds.count, pushedThrough[next] >= bounds[next].end { next += 1 }
     }
 }
