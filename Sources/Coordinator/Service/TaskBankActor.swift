@@ -104,7 +104,10 @@ actor TaskBankActor {
         var bank: TaskBank
         do { bank = try await loaded() } catch { throw .store(error) }
         guard let plan, let record else { throw .store(.unknownTask(task)) }
-        if let problem = Self.problem(request, dimension: dimension, bank: bank, samples: record.sampleCount) { throw .invalid(problem) }
+        if let problem = BankSyncCheck.problem(request, dimension: dimension, taskDimension: bank.bank.dimension, rowCount: bank.bank.rowCount,
+                                               samples: record.sampleCount) {
+            throw .invalid(problem)
+        }
         guard request.since <= bank.version else {
             throw .conflict("bank sync field 'since': \(request.since) is past the bank's version \(bank.version) (a coordinator that lost merges): pull from 0")
         }
@@ -152,26 +155,6 @@ actor TaskBankActor {
             let unit = max(unitSize, 1)
             return min(max(2 * unit, progress.frontier), 2 * max(progress.active, 1) * unit)
         }
-    }
-
-    /// Why a sync cannot be merged, naming the field: entries are stored and sent to every
-    /// worker of the task, and a restarted coordinator indexes the stream with their positions.
-    static func problem(_ request: BankSyncRequest, dimension: Int, bank: TaskBank, samples: Int) -> String? {
-        guard dimension == bank.bank.dimension else {
-            return BankWire.Problem.dimensionMismatch(expected: bank.bank.dimension, found: dimension).description
-        }
-        guard request.position <= samples else {
-            return "bank sync field 'position': \(request.position) is past the task's \(samples) samples"
-        }
-        for (i, e) in request.delta.entries.enumerated() {
-            if e.key.position < 0 || e.key.position >= samples {
-                return "bank entry \(i) field 'position': \(e.key.position) is not a stream position of the task (0 to \(samples - 1))"
-            }
-            if e.row < 0 || e.row >= bank.bank.rowCount { return "bank entry \(i) field 'row': \(e.row) is not a label row (0 to \(bank.bank.rowCount - 1))" }
-            if !e.key.primary.isFinite { return "bank entry \(i) field 'priority': \(e.key.primary) is not finite" }
-            if !e.feature.allSatisfy(\.isFinite) { return "bank entry \(i) field 'feature': it has non-finite values" }
-        }
-        return nil
     }
 
     // MARK: Loading

@@ -1,8 +1,10 @@
 // libFuzzer target: the JSON bodies of the coordinator's API as its handlers decode them
 // (leases, unit requests, completions with their feature blocks) and the completion checks a
 // completion must pass before anything is stored; also a work plan as a worker decodes and
-// checks it. Built with Sources/JobProtocol/{Messages,Records,WorkPlan}.swift,
-// Sources/Coordinator/Service/CompletionCheck.swift, and the AdaNegCore and JobSpec types they use.
+// checks it; and the body as a bank sync, through the wire decoder and the checks a sync must pass
+// before it is merged (`BankSyncCheck`). Built with Sources/JobProtocol/{Messages,Records,WorkPlan,
+// BankWire,BankSync}.swift, Sources/Coordinator/Service/{CompletionCheck,BankSyncCheck}.swift, and
+// the AdaNegCore and JobSpec types they use.
 import Foundation
 
 /// A small job's plan: C = 5 ID classes, M = 20 negatives, D = 8, units of 16 samples.
@@ -21,6 +23,9 @@ public func fuzzMessages(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if let features = request.features, features.problem == nil {
             for i in 0..<min(features.count, 64) { _ = features.feature(i) }
         }
+    }
+    if let (dimension, sync) = try? BankWire.decodeRequest(body) {
+        _ = BankSyncCheck.problem(sync, dimension: dimension, taskDimension: plan.dimension, rowCount: plan.labelCount, samples: 16)
     }
     if let received = try? decoder.decode(WorkPlan.self, from: body) {
         _ = received.problems(availableBytes: 1 << 30)
