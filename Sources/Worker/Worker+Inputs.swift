@@ -13,7 +13,7 @@ import Tensor
 extension Worker {
     func plan(_ job: Int64) async throws -> WorkPlan {
         if let plan = plans[job] { return plan }
-        let planned = try await client.plan(job: job)
+        let planned = try await api.plan(job: job)
         let problems = planned.problems(availableBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory))
         guard problems.isEmpty else { throw WorkerError.plan(problems.joined(separator: "; ")) }
         let plan = try await localized(planned)
@@ -25,7 +25,7 @@ extension Worker {
     func replica(task: Int64, plan: WorkPlan) async throws -> TaskReplica {
         if var r = replicas.removeValue(forKey: task) {
             // Catch up on what other workers merged since this replica last synced.
-            r.version = try await BankCatchUp.step(client, task: task, since: r.version, position: 0, delta: BankDelta(), scoringAt: nil,
+            r.version = try await BankCatchUp.step(api, task: task, since: r.version, position: 0, delta: BankDelta(), scoringAt: nil,
                                                    dimension: plan.dimension, maxWait: 30) { r.scorer.mergeBank($0) }.version
             return r
         }
@@ -37,7 +37,7 @@ extension Worker {
         } catch {
             throw WorkerError.plan(error.description)
         }
-        let version = try await BankCatchUp.step(client, task: task, since: 0, position: 0, delta: BankDelta(), scoringAt: nil,
+        let version = try await BankCatchUp.step(api, task: task, since: 0, position: 0, delta: BankDelta(), scoringAt: nil,
                                                  dimension: plan.dimension, maxWait: 30) { scorer.mergeBank($0) }.version
         return TaskReplica(scorer: scorer, version: version)
     }

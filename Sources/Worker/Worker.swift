@@ -9,126 +9,55 @@ import Platform
 import ServiceLifecycle
 import Tensor
 
-/// How a worker runs.
-public struct WorkerOptions: Sendable {
-    public var id: String
-    public var host: String
-    /// Keep polling for new jobs when nothing is left, instead of exiting.
-    public var forever = false
-    /// Seconds between polls when no unit is available.
-    public var idlePoll: Double = 0.5
-    /// Benchmarks: sleep this long per batch, as embedding would cost (a no-op embedder).
-    public var simulatedBatchSeconds: Double = 0
-    /// Testing: abort the process (SIGABRT, like a trap) on leasing this unit.
-    public var crashOnUnit: Int64?
-    /// Builds the image embedder of a job's model; nil: CLIP from the model directory.
-    public var makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)?
-    /// The precision the person starting this worker expects (nil: whatever each job says). A
-    /// job's planned precision always wins; a different expectation is logged, once per model.
-    public var expectedPrecision: Precision?
-    /// Where files fetched from the coordinator are kept (`ArtefactCache`); nil: a plan's
-    /// paths are read as they are (a shared file system).
-    public var artefactCache: URL?
-    /// A model folder the plan names that is not on this machine, found another way (a Hub
-    /// snapshot through this machine's Hugging Face cache); nil from it: not that kind of
-    /// folder. Tried before the coordinator's copy.
-    public var resolveModelFolder: (@Sendable (String) throws -> String?)?
-    /// `--max-pixels`: this machine's own pixel limit; images are decoded under the smaller of
-    /// it and the job's `max_pixels` (`ModelSource.pixelLimit`). nil: the job's.
-    public var maxPixels: Int?
-
-    public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0,
-                makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)? = nil) {
-        self.id = id
-        self.host = host
-        self.forever = forever
-        self.idlePoll = idlePoll
-        self.simulatedBatchSeconds = simulatedBatchSeconds
-        self.makeEmbedder = makeEmbedder
-    }
-}
-
-/// Totals a worker reports when it stops.
-public struct WorkerReport: Sendable {
-    public var units = 0
-    public var samples = 0
-    public var computeSeconds = 0.0
-    public var waitSeconds = 0.0
-    /// Images this worker embedded (the rest of its image samples had stored features).
-    public var embedded = 0
-    /// Samples that ended as per-sample errors (unreadable images).
-    public var sampleErrors = 0
-
-    /// Share of the worker's busy time spent waiting on the coordinator.
-    public var waitShare: Double { computeSeconds + waitSeconds > 0 ? waitSeconds / (computeSeconds + waitSeconds) : 0 }
-}
-
-/// A worker: leases units, scores them batch by batch with a local replica of the task's
-/// memory bank, syncs the bank every `sync_every` batches, heartbeats, and completes.
-/// As a `Service`, it stops gracefully on SIGTERM/SIGINT by releasing its current unit.
+/// A worker: leases units, scores each batch by batch with a local replica of the task's
+/// memory bank (`UnitScorer`), heartbeats while it works (a child task of the unit), and
+/// completes. As a `Service`, graceful shutdown (SIGTERM/SIGINT) cancels its loop wherever it
+/// is — retrying an unreachable coordinator, waiting for work, mid-batch — and a unit in hand
+/// is released on the way out.
 public actor Worker: Service {
-    let client: CoordinatorClient
+    /// The coordinator, over HTTP (`CoordinatorClient`) or in process (tests).
+    let api: any CoordinatorAPI
     let options: WorkerOptions
     let logger: Logger
     var plans: [Int64: WorkPlan] = [:]
+    /// Bank replicas between units of a task; taken out while a unit is scored, so a unit that
+    /// ends badly leaves none behind (it is pulled again in full).
     var replicas: [Int64: TaskReplica] = [:]
     /// Rows of the jobs' feature files, normalised as every reader normalises them.
     let featureFiles = FeatureFileRows()
     var texts: [String: Matrix] = [:]
     var embedders: [String: any ImageEmbedding] = [:]
     public internal(set) var report = WorkerReport()
-    private var stopping = false
-
-    public init(client: CoordinatorClient, options: WorkerOptions, logger: Logger = Logger(label: "adaneg.worker")) {
-        self.client = client
-        self.options = options
-        self.logger = logger
-        artefacts = options.artefactCache.map { ArtefactCache(root: $0, client: client) }
-    }
-
     /// The coordinator's copies of the files plans name, when this worker may fetch them.
     let artefacts: ArtefactCache?
 
-    /// One task's scorer with its bank replica and the bank version it has seen.
-    struct TaskReplica {
-        var scorer: AdaNegScorer
-        var version: Int64
+    public init(client: CoordinatorClient, options: WorkerOptions, logger: Logger = Logger(label: "adaneg.worker")) {
+        self.init(api: client, options: options, artefacts: options.artefactCache.map { ArtefactCache(root: $0, client: client) }, logger: logger)
     }
 
-    /// Runs until no work is left. SIGTERM/SIGINT (graceful shutdown) stops it at once,
-    /// wherever it is: retrying an unreachable coordinator, waiting for work, or mid-batch.
-    /// The loop is cancelled, so no retry or sleep outlives the signal; a unit in hand is
-    /// released on the way out (when the coordinator can be reached within a moment).
+    init(api: any CoordinatorAPI, options: WorkerOptions, artefacts: ArtefactCache? = nil, logger: Logger = Logger(label: "adaneg.worker")) {
+        self.api = api
+        self.options = options
+        self.artefacts = artefacts
+        self.logger = logger
+    }
+
+    /// Runs until no work is left, or until graceful shutdown cancels it (then it returns
+    /// normally, its unit released).
     public func run() async throws {
-        let loop = Task { try await self.loop() }
-        try await withGracefulShutdownHandler {
-            do {
-                try await loop.value
-            } catch is CancellationError {
-                return
-            }
-        } onGracefulShutdown: {
-            loop.cancel()
-            Task { await self.requestStop() }
+        do {
+            try await cancelWhenGracefulShutdown { try await self.loop() }
+        } catch let error where error is CancellationError || Task.isShuttingDownGracefully {
+            return
         }
     }
 
-    func requestStop() { stopping = true }
-
-    /// Gives a unit back outside the (cancelled) task that held it, trying for a few seconds.
-    private func releaseOnStop(_ unit: Int64) async {
-        var client = self.client
-        client.retryWindow = 3
-        client.onRetry = nil
-        let worker = options.id
-        _ = await Task.detached { try? await client.release(unit: unit, worker: worker) }.value
-    }
-
-    private func loop() async throws {
-        while !stopping && !Task.isCancelled {
-            let started = Date()
-            let response = try await client.lease(worker: options.id, host: options.host)
-            report.waitSeconds += Date().timeIntervalSince(started)
+    func loop() async throws {
+        while !Task.isCancelled {
+            var clock = WorkClock()
+            let response = try await api.lease(worker: options.id, host: options.host)
+            clock.lap(waiting: true)
+            report.waitSeconds += clock.wait
             guard let grant = response.grant else {
                 if response.finished && !options.forever { return }
                 try await Task.sleep(nanoseconds: UInt64(options.idlePoll * 1e9))
@@ -140,86 +69,49 @@ public actor Worker: Service {
 
     // MARK: One unit
 
+    /// Scores one unit with its heartbeat beside it, then sorts out how it ended
+    /// (`UnitFailure`).
     private func process(_ grant: LeaseGrant) async throws {
         if let crash = options.crashOnUnit, crash == grant.unit { abort() }
-        var wait = 0.0
-        var compute = 0.0
-        var mark = Date()
-        /// Adds the time since the last mark to `wait` or `compute`.
-        func lap(waiting: Bool) {
-            let now = Date()
-            if waiting { wait += now.timeIntervalSince(mark) } else { compute += now.timeIntervalSince(mark) }
-            mark = now
+        var clock = WorkClock()
+        defer {
+            report.computeSeconds += clock.compute
+            report.waitSeconds += clock.wait
         }
-
         let lease = LeaseFlag()
-        let heartbeat = startHeartbeat(grant, lost: lease)
-        defer { heartbeat.cancel() }
         do {
-            let plan = try await self.plan(grant.job)
-            var replica = try await self.replica(task: grant.task, plan: plan)
-            lap(waiting: true)
-            let inputs = try await self.inputs(for: grant, plan: plan)
-            let features = inputs.features
-            lap(waiting: false)
-            let b = plan.scoring.batchSize
-            var results = [SampleResult]()
-            results.reserveCapacity(grant.count)
-            var batchIndex = 0
-            var start = 0
-            while start < grant.count {
-                if stopping || Task.isCancelled {
-                    await releaseOnStop(grant.unit)
-                    replicas[grant.task] = nil
-                    return
-                }
-                if lease.isLost {
-                    // Another worker has the unit now; our bank entries were merged and stay valid.
-                    logger.warning("lease on unit \(grant.unit) lost; abandoning it")
-                    replicas[grant.task] = replica
-                    return
-                }
-                let end = min(grant.count, start + b)
-                batchIndex += 1
-                let syncNow = batchIndex % plan.syncEvery == 0 || end >= grant.count
-                // Samples without a feature (unreadable images) are left out of the batch;
-                // the others keep their own stream positions.
-                let usable = (start..<end).filter { inputs.errors[$0] == nil }
-                // Bank update first, then the sync, then the adaptive pass: this batch's
-                // entries reach the other workers as early as possible.
-                let pending = try replica.scorer.beginBatch(features.gatherRows(usable), positions: usable.map { grant.firstSample + $0 })
-                lap(waiting: false)
-                if syncNow {
-                    let delta = replica.scorer.takeBankDelta()
-                    // Pushes the batch's entries, pulls until within the coordinator's staleness bound.
-                    let step = try await BankCatchUp.step(client, task: grant.task, since: replica.version, position: grant.firstSample + end, delta: delta,
-                                                          scoringAt: grant.firstSample + start, dimension: plan.dimension,
-                                                          maxWait: grant.leaseSeconds / 2) { replica.scorer.mergeBank($0) }
-                    replica.version = step.version
-                    lap(waiting: true)
-                }
-                var scores = replica.scorer.finishBatch(pending).makeIterator()
-                if options.simulatedBatchSeconds > 0 {
-                    try await Task.sleep(nanoseconds: UInt64(options.simulatedBatchSeconds * 1e9))
-                }
-                for i in start..<end {
-                    if let error = inputs.errors[i] {
-                        results.append(.failed(error))
-                    } else if let s = scores.next() {
-                        // A score that is not a number cannot be sent (JSON has no NaN) or ranked:
-                        // that sample's error, never the unit's.
-                        let finite = [s.conf, s.confVanilla, s.mcm, s.adaptive].allSatisfy(\.isFinite)
-                        results.append(finite ? .scored(s) : .failed("sample \(grant.firstSample + i): its scores are not finite (NaN or ±∞)"))
-                    }
-                }
-                lap(waiting: false)
-                start = end
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { [api, options] in await Heartbeat.run(api, grant: grant, worker: options.id, lost: lease) }
+                defer { group.cancelAll() }
+                try await score(grant, lease: lease, clock: &clock)
             }
+        } catch {
+            try await recover(from: error, unit: grant)
+        }
+    }
+
+    private func score(_ grant: LeaseGrant, lease: LeaseFlag, clock: inout WorkClock) async throws {
+        let plan = try await self.plan(grant.job)
+        var replica = try await self.replica(task: grant.task, plan: plan)
+        clock.lap(waiting: true)
+        let inputs = try await self.inputs(for: grant, plan: plan)
+        clock.lap(waiting: false)
+        let scorer = UnitScorer(grant: grant, plan: plan, inputs: inputs, bank: api,
+                                simulatedBatchSeconds: options.simulatedBatchSeconds, leaseLost: { lease.isLost })
+        switch try await scorer.score(&replica, clock: &clock) {
+        case .stopped:
+            await releaseOnStop(grant.unit)
+        case .leaseLost:
+            // Another worker has the unit now; our bank entries were merged and stay valid.
+            logger.warning("lease on unit \(grant.unit) lost; abandoning it")
             replicas[grant.task] = replica
-            let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: UnitResults(results), computeSeconds: compute, waitSeconds: wait,
+        case let .scored(results):
+            replicas[grant.task] = replica
+            let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: UnitResults(results),
+                                            computeSeconds: clock.compute, waitSeconds: clock.wait,
                                             bank: replica.scorer.bank.occupancy(numID: plan.numID), features: inputs.upload)
-            let outcome = try await client.complete(unit: grant.unit, request)
-            lap(waiting: true)
+            let outcome = try await api.complete(unit: grant.unit, request)
+            clock.lap(waiting: true)
             if outcome == .duplicate {
                 logger.notice("unit \(grant.unit) was already completed elsewhere")
             } else {
@@ -227,54 +119,69 @@ public actor Worker: Service {
                 report.samples += grant.count
                 report.sampleErrors += inputs.errors.count { $0 != nil }
             }
-        } catch let error as ClientError where error.status == 409 {
+        }
+    }
+
+    /// What a unit that threw does next (`UnitFailure` says which case an error is).
+    private func recover(from error: any Error, unit grant: LeaseGrant) async throws {
+        replicas[grant.task] = nil
+        switch UnitFailure(error) {
+        case .leaseLost:
             // The lease expired and the unit went to another worker: its results win.
             logger.warning("unit \(grant.unit): \(error)")
-            replicas[grant.task] = nil
-        } catch let error as ClientError {
-            replicas[grant.task] = nil
-            throw error
-        } catch let error where error is CancellationError || Task.isCancelled {
+        case .stopped:
             await releaseOnStop(grant.unit)
-            replicas[grant.task] = nil
             throw CancellationError()
-        } catch let error as WorkerError where error.releasesUnit {
+        case .coordinator:
+            throw error
+        case .machine:
             // The device or this machine's disk broke, not the unit: give the unit back and
             // stop, since a CUDA error leaves the context unusable (a restarted worker gets a
             // fresh one) and a full disk stays full until someone frees it.
-            replicas[grant.task] = nil
             embedders = [:]
             logger.error("unit \(grant.unit) released: \(error)")
-            try await client.release(unit: grant.unit, worker: options.id)
+            try await api.release(unit: grant.unit, worker: options.id)
             throw error
-        } catch {
-            replicas[grant.task] = nil
+        case .unit:
             logger.error("unit \(grant.unit) failed: \(error)")
-            try await client.fail(unit: grant.unit, worker: options.id, error: "\(error)")
+            try await api.fail(unit: grant.unit, worker: options.id, error: "\(error)")
         }
-        report.computeSeconds += compute
-        report.waitSeconds += wait
     }
 
-    private func startHeartbeat(_ grant: LeaseGrant, lost: LeaseFlag) -> Task<Void, Never> {
-        let client = self.client
+    /// Gives a unit back on the way out. The worker's task is cancelled (that is why it
+    /// stops), so the call runs in a task of its own, awaited, with a short retry window.
+    private func releaseOnStop(_ unit: Int64) async {
+        let api = self.api.retrying(within: 3)
         let worker = options.id
-        let interval = max(grant.leaseSeconds / 3, 0.05)
-        return Task.detached {
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-                if Task.isCancelled { return }
-                if (try? await client.heartbeat(unit: grant.unit, worker: worker)) == false { lost.markLost() }
-            }
-        }
+        _ = await Task.detached { try? await api.release(unit: unit, worker: worker) }.value
     }
 }
 
-/// Set by the heartbeat task when the coordinator says the lease is no longer ours.
-final class LeaseFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lost = false
+/// How a unit that threw ended, from the error: decides whether the worker fails the unit,
+/// gives it back, or stops.
+enum UnitFailure: Equatable {
+    /// The coordinator says the lease is no longer ours: drop the unit, go on.
+    case leaseLost
+    /// The worker is stopping (cancelled): release the unit, stop.
+    case stopped
+    /// The coordinator refused a call or cannot be reached: stop (the lease expires).
+    case coordinator
+    /// This machine failed (device, disk), not the unit: release it, stop.
+    case machine
+    /// The unit's input or plan is bad: fail it (it counts an attempt), go on.
+    case unit
 
-    func markLost() { lock.lock(); lost = true; lock.unlock() }
-    var isLost: Bool { lock.lock(); defer { lock.unlock() }; return lost }
+    init(_ error: any Error) {
+        if let api = error as? any CoordinatorAPIError, api.leaseLost {
+            self = .leaseLost
+        } else if error is CancellationError || Task.isCancelled {
+            self = .stopped
+        } else if error is any CoordinatorAPIError {
+            self = .coordinator
+        } else if let worker = error as? WorkerError, worker.releasesUnit {
+            self = .machine
+        } else {
+            self = .unit
+        }
+    }
 }
