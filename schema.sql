@@ -122,3 +122,15 @@ CREATE TABLE IF NOT EXISTS workers (
     units_done     INTEGER NOT NULL DEFAULT 0,
     samples_done   INTEGER NOT NULL DEFAULT 0
 );
+
+-- The finished points of `adaneg sweep` (schema 5): one row per job and point, the point keyed
+-- by every scoring parameter's value (`memleng=10,thres=0.5,…`), its result the JSON of the
+-- per-set and average metrics. An interrupted sweep run again scores only the points missing
+-- here; the job's own rows are never changed by a sweep.
+CREATE TABLE IF NOT EXISTS sweep_points (
+    job_id     INTEGER NOT NULL REFERENCES jobs(id),
+    point      TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (job_id, point)
+) WITHOUT ROWID;

@@ -26,6 +26,7 @@ public struct AdaNegCommand: AsyncParsableCommand {
             TokenCommand.self,
             ReportCommand.self,
             RescoreCommand.self,
+            SweepCommand.self,
             MineNegativesCommand.self,
             DemoCommand.self,
             SynthesizeCommand.self,

@@ -29,14 +29,14 @@ extension JobSpec {
         case .none: neg.append((key("permutation"), Node("none")))
         }
         pairs.append((key("negatives"), Node(neg)))
-        let s = scoring
-        pairs.append((key("scoring"), Node([
-            (key("memleng"), int(s.memoryLength)), (key("thres"), num(s.threshold)), (key("gap"), num(s.gap)),
-            (key("beta"), num(s.beta)), (key("lambda"), num(s.lambda)), (key("groups"), int(s.groups)),
-            (key("batch_size"), int(s.batchSize)), (key("proxy"), Node(s.proxy.rawValue)),
-            (key("in_score"), Node(s.inScore.rawValue)), (key("replacement"), Node(s.replacement.rawValue)),
-            (key("variant"), Node(s.variant.rawValue)), (key("logit_scale"), num(s.logitScale)),
-        ])))
+        pairs.append((key("scoring"), Node(scoring.values.map { parameter, value in
+            let node: Node = switch value {
+            case .integer(let n): int(n)
+            case .number(let d): num(d)
+            case .choice(let c): Node(c)
+            }
+            return (key(parameter.key), node)
+        })))
         var pre: [(Node, Node)] = []
         if let r = preprocessing.resize { pre.append((key("resize"), int(r))) }
         if let c = preprocessing.crop { pre.append((key("crop"), int(c))) }

@@ -1,3 +1,4 @@
+import AdaNegCore
 import Foundation
 import Platform
 import NPY
@@ -18,10 +19,8 @@ public enum JobSpecLoader {
     public static let oodKeys = ["name", "group", "images", "features", "labels"]
     public static let imageSourceKeys = ["list", "folders"]
     public static let negativesKeys = ["count", "lexicon", "text_features", "permutation"]
-    public static let scoringKeys = [
-        "memleng", "thres", "gap", "beta", "lambda", "groups", "batch_size", "proxy", "in_score",
-        "replacement", "variant", "logit_scale",
-    ]
+    /// The `scoring:` keys: one per scoring parameter (`ScoringParameter`, their one definition).
+    public static let scoringKeys = ScoringParameter.allCases.map(\.key)
     public static let preprocessingKeys = ["resize", "crop"]
 
     /// The largest spec accepted, in bytes (files and `POST /v1/jobs` bodies alike): specs are

@@ -98,18 +98,15 @@ struct SpecDecoder {
         var scoringFields: Fields?
         if let node = top.node("scoring"), let f = Fields(node, path: "scoring", known: JobSpecLoader.scoringKeys, log: &log) {
             scoringFields = f
-            if let v = f.int("memleng", log: &log) { scoring.memoryLength = v }
-            if let v = f.double("thres", log: &log) { scoring.threshold = v }
-            if let v = f.double("gap", log: &log) { scoring.gap = v }
-            if let v = f.double("beta", log: &log) { scoring.beta = v }
-            if let v = f.double("lambda", log: &log) { scoring.lambda = v }
-            if let v = f.int("groups", log: &log) { scoring.groups = v }
-            if let v = f.int("batch_size", log: &log) { scoring.batchSize = v }
-            if let v = f.choice("proxy", ProxyKind.allCases.map(\.rawValue), log: &log) { scoring.proxy = ProxyKind(rawValue: v)! }
-            if let v = f.choice("in_score", InScoreMode.allCases.map(\.rawValue), log: &log) { scoring.inScore = InScoreMode(rawValue: v)! }
-            if let v = f.choice("replacement", ReplacementPolicy.allCases.map(\.rawValue), log: &log) { scoring.replacement = ReplacementPolicy(rawValue: v)! }
-            if let v = f.choice("variant", GateVariant.allCases.map(\.rawValue), log: &log) { scoring.variant = GateVariant(rawValue: v)! }
-            if let v = f.double("logit_scale", log: &log) { scoring.logitScale = v }
+            // Each key read as its definition says (type, choices); ranges are checked below.
+            for parameter in ScoringParameter.allCases {
+                let value: ScoringParameter.Value? = switch parameter.domain {
+                case .integer: f.int(parameter.key, log: &log).map { .integer($0) }
+                case .number: f.double(parameter.key, log: &log).map { .number($0) }
+                case .choice(let choices): f.choice(parameter.key, choices, log: &log).map { .choice($0) }
+                }
+                if let value { parameter.set(value, in: &scoring) }
+            }
         }
         for message in scoring.problems() {
             let key = String(message.prefix { $0 != " " })

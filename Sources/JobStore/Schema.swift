@@ -5,7 +5,7 @@ import Foundation
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
 enum Schema {
     /// The version `schema.sql` describes.
-    static let currentVersion = 3
+    static let currentVersion = 5
 
     /// The top-level `schema.sql`, embedded in the binary at build time (the target's
     /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
@@ -35,6 +35,14 @@ enum Schema {
         // 2 → 3: each method's own prediction (MCM and NegLabel: argmax of the ID logits).
         2: """
         ALTER TABLE results ADD COLUMN pred_static INTEGER;
+        """,
+        // 3 → 4: claimed by the security work (NOTES.md).
+        // 4 → 5: the finished points of `adaneg sweep`, so an interrupted sweep resumes.
+        4: """
+        CREATE TABLE IF NOT EXISTS sweep_points (
+            job_id INTEGER NOT NULL REFERENCES jobs(id), point TEXT NOT NULL,
+            result TEXT NOT NULL, created_at REAL NOT NULL,
+            PRIMARY KEY (job_id, point)) WITHOUT ROWID;
         """,
     ]
 

@@ -55,7 +55,10 @@ struct HTMLReport {
         return h
     }
 
-    func esc(_ s: String) -> String {
+    func esc(_ s: String) -> String { Self.escape(s) }
+
+    /// Text as HTML (`&`, `<`, `>`, `"`), for every HTML page adaneg writes.
+    static func escape(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.count)
         for c in s {
@@ -70,8 +73,10 @@ struct HTMLReport {
         return out
     }
 
-    func section(_ id: String, _ title: String, _ body: String) -> String {
-        "<section id=\"\(id)\">\n<h2>\(esc(title))</h2>\n\(body)\n</section>\n"
+    func section(_ id: String, _ title: String, _ body: String) -> String { Self.section(id, title, body) }
+
+    static func section(_ id: String, _ title: String, _ body: String) -> String {
+        "<section id=\"\(id)\">\n<h2>\(escape(title))</h2>\n\(body)\n</section>\n"
     }
 
     static func date(_ t: Double) -> String {

@@ -30,20 +30,9 @@ public struct SequentialRun: Sendable {
 }
 
 public enum SequentialRescore {
-    /// Batches over stream positions: batch k holds the rows whose positions fall in
-    /// [k·size, (k+1)·size), as the units' batches do; a batch whose samples all lack features
-    /// is empty and skipped. Returns ranges of row indices into `positions` (increasing).
+    /// Batches over stream positions (`SweepScorer.batches`, the one definition).
     static func batches(positions: [Int], batchSize: Int) -> [Range<Int>] {
-        var out = [Range<Int>]()
-        var start = 0
-        while start < positions.count {
-            let batch = positions[start] / batchSize
-            var end = start + 1
-            while end < positions.count && positions[end] / batchSize == batch { end += 1 }
-            out.append(start..<end)
-            start = end
-        }
-        return out
+        SweepScorer.batches(positions: positions, batchSize: batchSize)
     }
 
     /// Scores rows at their own stream positions, batch by batch, with one scorer: the bank is

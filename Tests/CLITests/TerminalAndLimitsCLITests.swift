@@ -188,22 +188,7 @@ struct TerminalAndLimitsCLITests {
     @Test("rescore of an image job run with keep_features: false says its images are embedded again, and does so")
     func rescoreWithoutKeptFeatures() throws {
         let s = try Scratch()
-        let model = try TextCommandsTests.model(in: s)
-        let files = try FileManager.default.contentsOfDirectory(atPath: ImageRunTests.images.path).filter { $0.hasPrefix("photo") || $0 == "drawing.png" }.sorted()
-        let list = try ImageRunTests.layOut(files, classes: ["cat", "dog"], in: s)
-        try list.write(toFile: s.path("ood.txt"), atomically: true, encoding: .utf8)
-        try "rock\tnoun\nriver\tnoun\ncloud\tnoun\ntable\tnoun\nengine\tnoun\nviolin\tnoun\n".write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
-        try """
-        name: pictures
-        model: \(model)
-        data_root: data
-        id: {images: {folders: data/id}}
-        ood:
-          - {name: odd, images: {list: ood.txt}}
-        negatives: {count: 4, lexicon: lexicon.tsv}
-        scoring: {batch_size: 4, memleng: 3, groups: 2}
-        keep_features: false
-        """.write(toFile: s.path("job.yaml"), atomically: true, encoding: .utf8)
+        try ImageRunTests.writeDroppedFeaturesJob(in: s)
         let run = try CLI.run(["run", s.path("job.yaml"), "--workers", "1", "--db", s.path("db.sqlite")])
         #expect(run.status == 0, "\(run.stderr)")
         let rescore = try CLI.run(["rescore", "--db", s.path("db.sqlite"), "pictures", "--proxy", "sample", "--workers", "1"])

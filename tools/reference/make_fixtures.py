@@ -225,10 +225,11 @@ def _check_bank_is_lowest_keys(name, p, res):
         assert want == have, f"{name}: row {row} holds {have}, expected {want}"
 
 
-def _rederive(name, p, image, text, perm, res):
+def _rederive(name, p, image, text, perm, res, outputs=None):
     """Recompute every output in float64 from scratch, batch by batch, without the Bank class:
     gates (with an independent AdaGap counter), row choice, entropies, the bank contents at each
-    batch as "lowest L-1 keys among the inserts so far" (section 5), proxies, scores, predictions."""
+    batch as "lowest L-1 keys among the inserts so far" (section 5), proxies, scores, predictions.
+    With `outputs` (a dict), also hands back the float64 conf, S_nl and MCM per sample."""
     C, G, L, B = p["num_id"], p["groups"], p["memleng"], p["batch_size"]
     s = p["logit_scale"]
     lam = p["lam"]
@@ -254,10 +255,14 @@ def _rederive(name, p, image, text, perm, res):
     assert n < 10000
     pred = np.zeros(n, dtype=np.int64)
     conf = np.zeros(n)
+    snl_all = np.zeros(n)
+    mcm_all = np.zeros(n)
     for lo in range(0, n, B):
         v = im[lo:lo + B]
         z = s * v @ tx.T
         snl = gscore(z)
+        snl_all[lo:lo + B] = snl
+        mcm_all[lo:lo + B] = smax(z[:, :C]).max(1)
         tid = np.float32(p["thres"] + p["gap"] * (1 - p["thres"]))
         tood = np.float32(p["thres"] - p["gap"] * p["thres"])
         if p["variant"] == "adagap":
@@ -311,6 +316,8 @@ def _rederive(name, p, image, text, perm, res):
     err = np.abs(conf - res["conf"]).max()
     assert err < 2e-5, f"{name}: float64 re-derivation disagrees on conf by {err}"
     assert np.array_equal(counts, res["bank_counts"]), f"{name}: bank counts disagree"
+    if outputs is not None:
+        outputs.update(pred=pred, conf=conf, conf_vanilla=snl_all, mcm=mcm_all)
     return err
 
 

@@ -74,10 +74,31 @@ public struct AdaNegScorer: Sendable {
     /// samples without features (unreadable images) were left out keeps its samples' own
     /// positions, which key their bank entries.
     public mutating func beginBatch(_ features: Matrix, positions: [Int]) throws(Problem) -> PendingBatch {
+        let computed = try staticBatch(features)
+        return beginBatch(features, positions: positions, computed: computed)
+    }
+
+    /// The static half of a batch (`z` and its summaries), which depends only on the features,
+    /// the label space (text, groups, permutation) and the logit scale: a sweep computes it once
+    /// for every point that shares those, and hands it to `beginBatch(_:positions:computed:)`.
+    public struct StaticBatch: Sendable {
+        let z: Matrix
+        let summaries: [LogitSummary]
+    }
+
+    /// Phase 0: the static logits and their summaries, without touching the bank.
+    public func staticBatch(_ features: Matrix) throws(Problem) -> StaticBatch {
         guard features.cols == space.dimension else { throw .dimensionMismatch(features: features.cols, text: space.dimension) }
-        precondition(positions.count == features.rows, "one position per feature row")
         let z = BLAS.matmulTransposed(features, space.internalText, alpha: Float(parameters.logitScale))
-        let summaries = Self.summarize(z, space: space)
+        return StaticBatch(z: z, summaries: Self.summarize(z, space: space))
+    }
+
+    /// Phase 1 from a static half computed by a scorer with the same label space and logit
+    /// scale (`staticBatch`): the bank update from this batch's confident samples.
+    public mutating func beginBatch(_ features: Matrix, positions: [Int], computed: StaticBatch) -> PendingBatch {
+        precondition(positions.count == features.rows, "one position per feature row")
+        precondition(computed.z.rows == features.rows && computed.z.cols == space.labelCount, "static batch of another shape")
+        let z = computed.z, summaries = computed.summaries
         let activity = updateBank(features: features, z: z, summaries: summaries, positions: positions)
         let start = positions.first ?? nextPosition
         nextPosition = (positions.last ?? start - 1) + 1

@@ -29,17 +29,8 @@ struct RescoreCommand: AsyncParsableCommand {
     @Argument(help: "Name of the job to re-score.") var job: String
     @Option(help: "Name of the new job.") var name: String?
     @OptionGroup var workerCount: WorkerCountOptions
-    @Option(help: "task or sample") var proxy: ProxyKind?
-    @Option(help: "L") var memleng: Int?
-    @Option(help: "γ") var thres: Double?
-    @Option(help: "g") var gap: Double?
-    @Option(help: "β") var beta: Double?
-    @Option(name: .customLong("lambda"), help: "λ") var lambda: Double?
-    @Option(help: "G") var groups: Int?
-    @Option(help: "B") var batchSize: Int?
-    @Option(help: "adaonly, vanillaonly, combine or multiply") var inScore: InScoreMode?
-    @Option(help: "entropy or first") var replacement: ReplacementPolicy?
-    @Option(help: "noadagap or adagap") var variant: GateVariant?
+    /// The hyperparameters to change; the rest stay the job's.
+    @OptionGroup var scoring: ScoringOptions
 
     func run() async throws {
         if let workers = workerCount.workers { try WorkerCountOptions.check(workers) }
@@ -63,18 +54,7 @@ struct RescoreCommand: AsyncParsableCommand {
             throw CommandFailure("\(error)")
         }
         var spec = original
-        var p = spec.scoring
-        if let proxy { p.proxy = proxy }
-        if let memleng { p.memoryLength = memleng }
-        if let thres { p.threshold = thres }
-        if let gap { p.gap = gap }
-        if let beta { p.beta = beta }
-        if let lambda { p.lambda = lambda }
-        if let groups { p.groups = groups }
-        if let batchSize { p.batchSize = batchSize }
-        if let inScore { p.inScore = inScore }
-        if let replacement { p.replacement = replacement }
-        if let variant { p.variant = variant }
+        let p = scoring.parameters(over: spec.scoring)
         let problems = p.problems()
         guard problems.isEmpty else { throw CommandFailure("invalid hyperparameters: " + problems.joined(separator: "; ")) }
         spec.scoring = p

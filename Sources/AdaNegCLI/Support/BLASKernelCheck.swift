@@ -13,6 +13,8 @@ public enum BLASKernelCheck {
     /// Subcommands that multiply matrices; the rest (submit, status, help, …) start as they are.
     static let computingCommands: Set<String> = [
         "embed-images", "embed-text", "mine-negatives", "worker", "run", "score-features", "rescore", "doctor", "demo",
+        // sweep scores stored features; report does with --compare-sequential.
+        "sweep", "report",
     ]
 
     /// For tests only: the core name to act as if OpenBLAS had loaded (dropped on re-execution).

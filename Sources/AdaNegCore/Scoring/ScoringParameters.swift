@@ -134,36 +134,9 @@ public struct ScoringParameters: Sendable, Equatable, Codable {
         return out
     }
 
-    /// Every out-of-range value, named by its job/CLI field name. Empty when valid.
+    /// Every out-of-range value, named by its job/CLI field name, in the words of its
+    /// definition (`ScoringParameter.problem(with:)`). Empty when valid.
     public func problems() -> [String] {
-        var out = [String]()
-        func integer(_ name: String, _ value: Int, _ range: ClosedRange<Int>) {
-            if !range.contains(value) {
-                out.append(value < range.lowerBound
-                           ? "\(name) must be at least \(range.lowerBound) (got \(value))"
-                           : "\(name) must be at most \(range.upperBound) (got \(value))")
-            }
-        }
-        integer("memleng", memoryLength, Limits.memoryLength)
-        if !(0...1).contains(threshold) { out.append("thres must be in [0, 1] (got \(threshold))") }
-        if !(0...1).contains(gap) { out.append("gap must be in [0, 1] (got \(gap))") }
-        if !beta.isFinite || beta < 0 {
-            out.append("beta must be a finite number ≥ 0 (got \(beta))")
-        } else if !Limits.beta.contains(beta) {
-            out.append("beta must be at most \(Limits.beta.upperBound) (got \(beta)): larger values make every sample-proxy weight 0 in float32")
-        }
-        if !lambda.isFinite {
-            out.append("lambda must be finite (got \(lambda))")
-        } else if !Limits.lambda.contains(lambda) {
-            out.append("lambda must be in [\(Limits.lambda.lowerBound), \(Limits.lambda.upperBound)] (got \(lambda))")
-        }
-        integer("groups", groups, Limits.groups)
-        integer("batch_size", batchSize, Limits.batchSize)
-        if !(logitScale.isFinite && logitScale > 0) {
-            out.append("logit_scale must be a positive number (got \(logitScale))")
-        } else if !Limits.logitScale.contains(logitScale) {
-            out.append("logit_scale must be in [\(Limits.logitScale.lowerBound), \(Limits.logitScale.upperBound)] (got \(logitScale))")
-        }
-        return out
+        values.compactMap { $0.0.problem(with: $0.1) }
     }
 }

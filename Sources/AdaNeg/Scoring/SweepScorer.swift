@@ -1,0 +1,128 @@
+import Dispatch
+import Tensor
+
+/// Scores one task's stream for many parameter points (`adaneg sweep`), each exactly as one
+/// sequential scorer would (`score-features`, `rescore` with one worker syncing every batch).
+///
+/// The static half of a batch (`z = s·V·Tᵀ` and its summaries: two thirds of a batch's cost)
+/// depends only on the batch's rows, the label space (groups and permutation) and the logit
+/// scale, so it is computed once per batch for every point that shares those and batch size;
+/// each point then runs its own bank update and adaptive pass on it. Points run in parallel
+/// over `threads` threads; OpenBLAS runs single-threaded inside them and on all cores for the
+/// shared product, so the results do not depend on the thread count.
+public enum SweepScorer {
+    /// Row ranges of the batches over stream positions: batch k holds the rows whose positions
+    /// fall in [k·size, (k+1)·size), as the units' batches do; a batch whose samples all lack
+    /// features is empty and skipped. `positions` increase.
+    public static func batches(positions: [Int], batchSize: Int) -> [Range<Int>] {
+        var out = [Range<Int>]()
+        var start = 0
+        while start < positions.count {
+            let batch = positions[start] / batchSize
+            var end = start + 1
+            while end < positions.count && positions[end] / batchSize == batch { end += 1 }
+            out.append(start..<end)
+            start = end
+        }
+        return out
+    }
+
+    /// The points that can share a static half: same batch size, groups and logit scale.
+    struct StaticKey: Hashable {
+        var batchSize: Int
+        var groups: Int
+        var logitScale: Double
+        init(_ p: ScoringParameters) { (batchSize, groups, logitScale) = (p.batchSize, p.groups, p.logitScale) }
+    }
+
+    /// Scores `features` (rows at stream `positions`) for every point; returns one score per
+    /// row per point, in `points`' order. `progress(done, total)` counts point-batches and is
+    /// called on the calling thread.
+    public static func score(
+        features: Matrix, positions: [Int], text: Matrix, numID: Int, permutation: PermutationSource,
+        points: [ScoringParameters], threads: Int, progress: (Int, Int) -> Void = { _, _ in }
+    ) throws(AdaNegScorer.Problem) -> [[SampleScore]] {
+        precondition(positions.count == features.rows, "one position per row")
+        var scorers = [AdaNegScorer]()
+        for p in points { scorers.append(try AdaNegScorer(text: text, numID: numID, parameters: p, permutation: permutation)) }
+        var order = [StaticKey]()
+        var members = [StaticKey: [Int]]()
+        for (i, p) in points.enumerated() {
+            let key = StaticKey(p)
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(i)
+        }
+        let total = order.reduce(0) { sum, key in
+            sum + batches(positions: positions, batchSize: key.batchSize).count * members[key]!.count
+        }
+        let results = ResultSlots(points.count)
+        let shared = ScorerSlots(scorers)
+        let cores = ProcessInfoCores.count
+        var done = 0
+        for key in order {
+            let group = members[key]!
+            for range in batches(positions: positions, batchSize: key.batchSize) {
+                let rows = features.rows(range)
+                let rowPositions = Array(positions[range])
+                BLAS.setThreads(cores)
+                let computed = try shared.scorer(group[0]).staticBatch(rows)
+                let lanes = max(1, min(threads, group.count))
+                if lanes > 1 { BLAS.setThreads(1) }
+                DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                    var k = lane
+                    while k < group.count {
+                        let i = group[k]
+                        shared.withScorer(i) { scorer in
+                            let pending = scorer.beginBatch(rows, positions: rowPositions, computed: computed)
+                            results.append(scorer.finishBatch(pending), to: i)
+                        }
+                        k += lanes
+                    }
+                }
+                done += group.count
+                progress(done, total)
+            }
+        }
+        BLAS.setThreads(cores)
+        return results.take()
+    }
+}
+
+/// The scorers of a sweep, each touched by one thread at a time (a point belongs to one lane).
+/// Raw storage, so that lanes touching different elements never overlap an access to the whole.
+private final class ScorerSlots: @unchecked Sendable {
+    private let base: UnsafeMutablePointer<AdaNegScorer>
+    private let count: Int
+    init(_ scorers: [AdaNegScorer]) {
+        count = scorers.count
+        base = .allocate(capacity: max(1, count))
+        base.initialize(from: scorers, count: count)
+    }
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    func scorer(_ i: Int) -> AdaNegScorer { base[i] }
+
+    func withScorer(_ i: Int, _ body: (inout AdaNegScorer) -> Void) { body(&base[i]) }
+}
+
+/// Per-point score lists, each appended to by the one lane that owns the point.
+private final class ResultSlots: @unchecked Sendable {
+    private let base: UnsafeMutablePointer<[SampleScore]>
+    private let count: Int
+    init(_ count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(1, count))
+        base.initialize(repeating: [], count: count)
+    }
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    func append(_ scores: [SampleScore], to i: Int) { base[i] += scores }
+
+    func take() -> [[SampleScore]] { Array(UnsafeBufferPointer(start: base, count: count)) }
+}

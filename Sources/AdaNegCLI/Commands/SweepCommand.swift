@@ -1,0 +1,231 @@
+import AdaNeg
+import ArgumentParser
+import Foundation
+import JobSpec
+import JobStore
+import Platform
+import Report
+
+/// `adaneg sweep`: a grid of scoring configurations over a job's stored features, without
+/// embedding anything and without touching the job's results.
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Score a job's stored features for every point of a grid of scoring parameters (ablations, tuning).",
+        discussion: """
+        Each --set NAME=V1,V2,… (or NAME=FROM:TO:STEP, both ends included, or a mix) sweeps one \
+        scoring parameter of the job spec, under its job key: \(ScoringParameter.allCases.map(\.key).joined(separator: ", ")). \
+        The grid is their Cartesian product, every other parameter at the job's value. Every point \
+        scores every task sequentially, as one worker syncing every batch would, so a point equals \
+        `rescore --workers 1` with the same values. Nothing is embedded and the job's results are \
+        never changed.
+
+        Finished points are stored in the database (table sweep_points): run the same command \
+        again after an interruption and only the missing points are scored. A database that is \
+        read-only or in use by another process (a running `serve`) still works; the points are \
+        then not stored, and the command says so. A job whose image features were dropped \
+        (keep_features: false) cannot be swept.
+
+        Output: table (sorted by AdaNeg's mean FPR95, the job's own configuration marked), json \
+        ({"job", "points": [{"params", "sets", "average"}]}; sets and average as in \
+        `report --format json`), csv, md, or html (heat maps, line plots, best point per metric).
+        """
+    )
+
+    @Option(help: "The database of the job.") var db: String
+    @Argument(help: "Name of the job to sweep.") var job: String
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("A scoring parameter and its values: NAME=V1,V2,… or NAME=FROM:TO:STEP (repeatable).", valueName: "NAME=VALUES"))
+    var sets: [String] = []
+    @Option(name: .customLong("max-points"), help: "The most points the grid may have.")
+    var maxPoints: Int = SweepGrid.defaultMaxPoints
+    @OptionGroup var workerCount: WorkerCountOptions
+    @Option(help: "table, json, csv, md or html.") var format: String = "table"
+    @Option(help: "Write the result to this file instead of standard output.") var out: String?
+
+    func validate() throws {
+        if ReportFormat(rawValue: format) == nil {
+            throw ValidationError("unknown format '\(format)': use one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        // Every argument is checked before the database is opened: a bad --set writes nothing.
+        guard !sets.isEmpty else {
+            throw CommandFailure("give at least one --set NAME=V1,V2,… (NAME one of \(ScoringParameter.allCases.map(\.key).joined(separator: ", ")))")
+        }
+        guard maxPoints >= 1 else { throw CommandFailure("--max-points must be at least 1 (got \(maxPoints))") }
+        do { _ = try SweepGrid(sets: sets, base: ScoringParameters(), maxPoints: maxPoints) } catch { throw CommandFailure(error.description) }
+        let threads = try workerCount.count(default: ProcessInfo.processInfo.activeProcessorCount)
+        let format = ReportFormat(rawValue: format) ?? .table
+        let output: OutputTarget?
+        do { output = try Self.outputTarget(out, db: db) } catch { throw CommandFailure(error.description) }
+
+        // Read and check everything through a read-only connection first (a job refused
+        // leaves the file as it was); the writer, which stores points, is opened afterwards.
+        let inputs: SweepInputs
+        let grid: SweepGrid
+        do {
+            let reader = try Self.reader(db)
+            do { inputs = try SweepInputs.load(store: reader, job: job) } catch { throw CommandFailure(error.description) }
+            do { grid = try SweepGrid(sets: sets, base: inputs.plan.scoring, maxPoints: maxPoints) } catch { throw CommandFailure(error.description) }
+            try Self.checkAgainstJob(grid, inputs: inputs)
+        }
+        let (store, writer, readOnlyReason) = try Self.open(db)
+        if let readOnlyReason {
+            StandardError.warn("\(db) \(readOnlyReason): the points are scored but not stored (running this again scores them again)")
+        }
+
+        let points = grid.points
+        var results = [String: SweepPoint]()
+        do {
+            for (key, text) in try store.sweepPoints(job: inputs.jobID) { results[key] = try? SweepPoint.decode(text) }
+        } catch {
+            throw CommandFailure("\(db): reading the stored sweep points: \(error)")
+        }
+        var pending = [ScoringParameters]()
+        var seen = Set<String>()
+        for p in points where results[p.pointKey] == nil && seen.insert(p.pointKey).inserted { pending.append(p) }
+        let reused = points.count - pending.count
+        if reused > 0 {
+            StandardError.write("sweep: \(Plural.count(reused, "point")) of \(points.count) already stored in \(db); scoring \(pending.count)\n")
+        }
+        let progress = SweepProgress(points: pending.count, samplesPerPoint: inputs.samplesPerPoint)
+        // Points that share a batch size, groups and logit scale share each batch's static
+        // half, so chunks keep them together; a chunk is stored as soon as it is done.
+        pending.sort { ($0.batchSize, $0.groups, $0.logitScale) < ($1.batchSize, $1.groups, $1.logitScale) }
+        let chunkSize = max(threads, 16)
+        var start = 0
+        while start < pending.count {
+            let chunk = Array(pending[start ..< min(pending.count, start + chunkSize)])
+            let scored: [SweepPoint]
+            do {
+                scored = try inputs.score(chunk, threads: threads) { done, total in progress.within(chunk: chunk.count, done: done, total: total) }
+            } catch {
+                throw CommandFailure(error.description)
+            }
+            for p in scored { results[p.params.pointKey] = p }
+            if let writer {
+                do {
+                    try writer.storeSweepPoints(job: inputs.jobID, try scored.map { ($0.params.pointKey, try $0.json()) },
+                                                now: Date().timeIntervalSince1970)
+                } catch {
+                    throw CommandFailure("\(db): storing the sweep points: \(error)")
+                }
+            }
+            start += chunk.count
+            progress.finished(chunk.count)
+        }
+        progress.end()
+
+        let report = SweepReport(job: inputs.jobName, jobParams: inputs.plan.scoring, axes: grid.axes,
+                                 points: points.compactMap { results[$0.pointKey] })
+        do {
+            try ReportOutput.write(try report.render(format), to: output)
+        } catch let error as ReportError {
+            throw CommandFailure(error.description)
+        } catch {
+            throw CommandFailure("rendering the sweep: \(error)")
+        }
+    }
+
+    /// `--out`, checked before any work: an empty file or a previous sweep output may be
+    /// replaced, never the database, its side files or anything else.
+    static func outputTarget(_ path: String?, db: String) throws(OutputError) -> OutputTarget? {
+        guard let path, path != "-" else { return nil }
+        let inputs = ["", "-wal", "-shm", "-journal", ".lock"].map { OutputTarget.Input(db + $0, flag: "--db") }
+        return try OutputTarget.file(path, flag: "--out", replacing: SweepOutput.replaceable, inputs: inputs)
+    }
+
+    /// The database read-only, to load and check the job before anything is written. A
+    /// database from an older adaneg (readers do not migrate) is opened by the writer, which
+    /// migrates it. A missing file is never created.
+    static func reader(_ db: String) throws -> StoreReader {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: db, isDirectory: &isDirectory) else { throw CommandFailure("\(db): no such database") }
+        if isDirectory.boolValue { throw CommandFailure("\(db): is a directory, not a database file") }
+        do {
+            return try StoreReader(readingAt: db)
+        } catch {
+            if error.description.contains("readers do not migrate"), case let (store, _, _)? = try? open(db) { return store }
+            throw CommandFailure(error.description)
+        }
+    }
+
+    /// The database for writing points when it can be; else read-only, with why.
+    static func open(_ db: String) throws -> (StoreReader, StoreWriter?, String?) {
+        // A file SQLite cannot write, or a folder where its lock cannot be made: read-only.
+        let folder = URL(fileURLWithPath: db).deletingLastPathComponent().path
+        let writable = FileManager.default.isWritableFile(atPath: db) && FileManager.default.isWritableFile(atPath: folder)
+        var reason = "is read-only"
+        if writable {
+            do {
+                let writer = try StoreWriter(path: db)
+                return (writer, writer, nil)
+            } catch let error as StoreError {
+                switch error {
+                case .inUse: reason = "is in use (\(error.description))"
+                case .database(_, let message) where message.contains("readonly") || message.contains("read-only"):
+                    reason = "is read-only (\(message))"
+                default: throw CommandFailure(error.description)
+                }
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+        }
+        do {
+            return (try StoreReader(readingAt: db), nil, reason)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
+
+    /// What the grid must fit besides each parameter's own range: the job's negatives.
+    static func checkAgainstJob(_ grid: SweepGrid, inputs: SweepInputs) throws {
+        let negatives = inputs.plan.labelCount - inputs.plan.numID
+        for axis in grid.axes where axis.parameter == .groups {
+            for case let .integer(g) in axis.values where g > negatives {
+                throw CommandFailure("--set 'groups=…': groups \(g) is more than the job's \(negatives) negative labels; groups takes integers 1 to \(negatives) for this job")
+            }
+        }
+    }
+}
+
+/// Points done, points/s and the ETA on standard error (one redrawn line on a terminal, a
+/// line per finished chunk otherwise).
+final class SweepProgress {
+    private let started = Date()
+    private let terminal = isatty(2) != 0
+    private let points: Int
+    private let samplesPerPoint: Int
+    private var finishedPoints = 0
+    private var lastDrawn = Date.distantPast
+
+    init(points: Int, samplesPerPoint: Int) {
+        self.points = points
+        self.samplesPerPoint = samplesPerPoint
+    }
+
+    /// Progress inside a chunk of `chunk` points: `done` of `total` point-batches.
+    func within(chunk: Int, done: Int, total: Int) {
+        guard terminal, Date().timeIntervalSince(lastDrawn) >= 0.5 || done == total else { return }
+        lastDrawn = Date()
+        let fraction = total > 0 ? Double(done) / Double(total) : 1
+        StandardError.redraw(line(Double(finishedPoints) + fraction * Double(chunk)))
+    }
+
+    func finished(_ count: Int) {
+        finishedPoints += count
+        if terminal { StandardError.redraw(line(Double(finishedPoints))) } else { StandardError.write(line(Double(finishedPoints)) + "\n") }
+    }
+
+    func end() { if terminal && points > 0 { StandardError.write("\n") } }
+
+    private func line(_ done: Double) -> String {
+        let elapsed = Date().timeIntervalSince(started)
+        let rate = elapsed > 0 ? done / elapsed : 0
+        let eta = rate > 0 ? (Double(points) - done) / rate : .infinity
+        return String(format: "sweep: %.0f/%d points  %.2f points/s (%.0f samples/s)  ", done, points, rate, rate * Double(samplesPerPoint))
+            + "ETA \(ProgressText.duration(eta))"
+    }
+}

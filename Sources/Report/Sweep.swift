@@ -1,0 +1,150 @@
+import AdaNeg
+import Foundation
+import JobPlan
+import JobProtocol
+import JobStore
+import Tensor
+
+/// One point of a sweep and its metrics: `sets` and `average` have the shape of the per-set and
+/// average objects of `report --format json` (fractions in [0, 1]).
+public struct SweepPoint: Codable, Sendable {
+    public var params: ScoringParameters
+    public var sets: [JobReport.SetReport]
+    public var average: JobReport.Summary
+
+    public init(params: ScoringParameters, sets: [JobReport.SetReport], average: JobReport.Summary) {
+        self.params = params
+        self.sets = sets
+        self.average = average
+    }
+
+    /// The stored form (`sweep_points.result`).
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    public static func decode(_ text: String) throws -> SweepPoint {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(SweepPoint.self, from: Data(text.utf8))
+    }
+}
+
+/// A job's stored features, read once for every point of a sweep: each task's stream (rows at
+/// their stream positions, as `report --compare-sequential` reads them), the label text
+/// features and the negative permutation of the plan.
+public struct SweepInputs: Sendable {
+    public var jobName: String
+    public var jobID: Int64
+    public var plan: WorkPlan
+    public var tasks: [TaskRecord]
+    public var streams: [StreamFeatures]
+    public var text: Matrix
+    public var permutation: PermutationSource
+
+    /// Why a job cannot be swept, in words for the user.
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Reads the job's inputs. Refuses a job whose image features were dropped
+    /// (`keep_features: false`) and one whose input files changed since it was submitted.
+    public static func load(store: StoreReader, job name: String) throws(Refusal) -> SweepInputs {
+        do {
+            guard let job = try store.job(named: name) else {
+                throw Refusal(ReportError.unknownJob(name: name, known: try store.jobs().map(\.name)).description)
+            }
+            let plan = try store.plan(job: job.id)
+            if plan.sets.contains(where: \.isImages) && !plan.keepFeatures {
+                throw Refusal("job '\(name)' ran with keep_features: false: its image features were dropped when it was done, so there are no stored features to sweep over (a sweep never embeds; `rescore` embeds the images again, and a job run with keep_features: true can be swept)")
+            }
+            do {
+                try plan.verifyScorerInputs()
+            } catch {
+                throw Refusal("cannot sweep '\(name)': \(error)")
+            }
+            let text: Matrix, permutation: PermutationSource
+            do {
+                text = try plan.loadTextFeatures()
+                permutation = try plan.loadPermutation()
+            } catch {
+                throw Refusal("cannot sweep '\(name)': cannot read the job's text features or permutation: \(error)")
+            }
+            let tasks = try store.tasks(job: job.id)
+            var streams = [StreamFeatures]()
+            for t in tasks {
+                do {
+                    streams.append(try store.streamFeatures(task: t.id))
+                } catch {
+                    throw Refusal("cannot sweep '\(name)': task \(t.id) (\(t.oodName)): \(error.description)")
+                }
+            }
+            let stored = streams.reduce(0) { $0 + $1.positions.count }
+            if stored == 0 {
+                throw Refusal("job '\(name)' has no stored features to sweep over (no sample of it was embedded or read yet)")
+            }
+            return SweepInputs(jobName: job.name, jobID: job.id, plan: plan, tasks: tasks, streams: streams, text: text, permutation: permutation)
+        } catch let refusal as Refusal {
+            throw refusal
+        } catch {
+            throw Refusal("\(error)")
+        }
+    }
+
+    /// Samples scored per point (every task's rows with a feature).
+    public var samplesPerPoint: Int { streams.reduce(0) { $0 + $1.positions.count } }
+
+    /// Scores `points` over every task and computes their metrics. `progress(done, total)`
+    /// counts point-batches over all tasks.
+    public func score(_ points: [ScoringParameters], threads: Int,
+                      progress: (Int, Int) -> Void = { _, _ in }) throws(Refusal) -> [SweepPoint] {
+        let methods = JobReport.methods(proxy: plan.scoring.proxy.rawValue)
+        var perPoint = Array(repeating: [JobReport.SetReport](), count: points.count)
+        let total = streams.reduce(0) { sum, s in
+            sum + points.reduce(0) { $0 + SweepScorer.batches(positions: s.positions, batchSize: $1.batchSize).count }
+        }
+        var before = 0
+        for (task, stream) in zip(tasks, streams) {
+            let scores: [[SampleScore]]
+            do {
+                scores = try SweepScorer.score(features: stream.features, positions: stream.positions, text: text, numID: plan.numID,
+                                               permutation: permutation, points: points, threads: threads) { done, _ in
+                    progress(before + done, total)
+                }
+            } catch {
+                throw Refusal("scoring task \(task.id) (\(task.oodName)): \(error.description)")
+            }
+            before += points.reduce(0) { $0 + SweepScorer.batches(positions: stream.positions, batchSize: $1.batchSize).count }
+            for (i, list) in scores.enumerated() {
+                perPoint[i].append(Self.setReport(task: task, stream: stream, scores: list, methods: methods))
+            }
+        }
+        return zip(points, perPoint).map { p, sets in
+            SweepPoint(params: p, sets: sets, average: JobReport.summary("Average", sets, methods: methods))
+        }
+    }
+
+    /// One set's metrics for one point, as the report computes them from stored results.
+    static func setReport(task: TaskRecord, stream: StreamFeatures, scores: [SampleScore], methods: [ReportMethod]) -> JobReport.SetReport {
+        let idCount = stream.labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        var metrics = [String: OODMetrics]()
+        var notes = [String]()
+        for (method, m) in zip(ScoringMethod.allCases, methods) {
+            do {
+                metrics[m.key] = try OODMetrics.compute(conf: scores.map { method.score(of: $0) }, labels: stream.labels,
+                                                        pred: scores.map { method.prediction(of: $0) })
+            } catch {
+                if !notes.contains(error.description) { notes.append(error.description) }
+            }
+        }
+        let errored = stream.missing.count
+        return JobReport.SetReport(
+            name: task.oodName, group: task.oodGroup, task: task.id, samples: task.sampleCount, results: stream.positions.count + errored,
+            idCount: idCount, oodCount: stream.labels.count - idCount, errored: errored, missing: 0, partial: false, units: nil,
+            metrics: metrics, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+    }
+}
