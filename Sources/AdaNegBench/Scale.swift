@@ -51,6 +51,8 @@ enum Scale {
         @Option(name: .customLong("max-behind"), help: "Coordinator: entries a worker may be behind when it scores (-1: no bound).") var maxBehind = -1
         @Option(name: .customLong("window"), help: "Coordinator: positions past the frontier a batch may be scored (-1: no bound, 0: automatic).") var window = -1
         @Option(help: "scale-clients: the coordinator's URL.") var url = ""
+        @Option(name: .customLong("dir"), help: "scale-serve: the job's files (kept between restarts).") var directory: String?
+        @Option(help: "scale-serve: the port to listen on (loopback).") var port = 0
         @Option(name: .customLong("out"), help: "scale-clients: where to write the clients' statistics.") var outFile: String?
 
         func validate() throws {
@@ -86,6 +88,8 @@ enum Scale {
         }
         if mode == "scale-clients" {
             try await clients(options)
+        } else if mode == "scale-serve" {
+            try await serve(options)
         } else {
             try await coordinator(options)
         }
@@ -104,7 +108,18 @@ enum Scale {
         defer { try? FileManager.default.removeItem(at: dir) }
         let database = o.database ?? dir.appendingPathComponent("scale.sqlite").path
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+        let planStart = Date()
+        let (coordinator, submitted) = try await job(o, dir: dir, database: database, logger: quiet)
+        let planSeconds = Date().timeIntervalSince(planStart)
 
+        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0), logger: quiet)
+        let port = server.port
+        try await measure(o, coordinator: coordinator, submitted: submitted, server: server, port: port, dir: dir, database: database, planSeconds: planSeconds)
+    }
+
+    /// The simulation's job in `dir` (its sparse files written when missing) and a coordinator
+    /// on `database` holding it: submitted, or found there (a restart resumes it).
+    static func job(_ o: Options, dir: URL, database: String, logger: Logger) async throws -> (Coordinator, SubmitResponse) {
         // Four tasks of S/4 samples: an ID set of S/5 shared by four OOD sets of S/20.
         let idCount = o.samples / 5, oodCount = o.samples / 20
         try sparseNPY(dir.appendingPathComponent("text.npy").path, descr: "<f4", shape: [o.classes + o.negatives, o.dimension])
@@ -127,13 +142,32 @@ enum Scale {
         let spec = try JobSpecLoader.parse(yaml: yaml, baseDirectory: dir.path)
         let policy = BankPolicy(pullBytes: o.pullKiB << 10, maxBehind: o.maxBehind < 0 ? nil : o.maxBehind,
                                 window: o.window < 0 ? .off : o.window == 0 ? .automatic : .positions(o.window))
-        let coordinator = try Coordinator(databasePath: database, configuration: .init(leaseSeconds: o.leaseSeconds, banks: policy), logger: quiet)
-        let planStart = Date()
-        let submitted = try await coordinator.submit(spec)
-        let planSeconds = Date().timeIntervalSince(planStart)
+        let coordinator = try Coordinator(databasePath: database, configuration: .init(leaseSeconds: o.leaseSeconds, banks: policy), logger: logger)
+        return (coordinator, try await coordinator.submit(spec))
+    }
 
-        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0), logger: quiet)
-        let port = server.port
+    /// `scale-serve`: the coordinator alone, on `--port`, its job's files in `--dir` and its
+    /// database at `--db`, until it is killed: the chaos script kills it with `kill -9` while
+    /// `scale-clients` run and starts it again on the same database and port.
+    static func serve(_ o: Options) async throws {
+        guard let dirPath = o.directory, let database = o.database, o.port > 0 else {
+            throw ScaleError.failed("scale-serve needs --dir, --db and --port")
+        }
+        let dir = URL(fileURLWithPath: dirPath)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var logger = Logger(label: "scale-serve")
+        logger.logLevel = .warning
+        let (coordinator, submitted) = try await job(o, dir: dir, database: database, logger: logger)
+        let renewed = try await coordinator.renewLeasesAfterRestart()
+        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: o.port), logger: logger)
+        // Written at once (not buffered): the chaos script waits for this line.
+        FileHandle.standardOutput.write(Data("SCALE-SERVE listening on \(server.port): job \(submitted.name), \(submitted.units) units, \(submitted.created ? "submitted" : "resumed"), \(renewed) leases renewed\n".utf8))
+        while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
+    }
+
+    /// Runs the clients against the served job and prints the figures.
+    static func measure(_ o: Options, coordinator: Coordinator, submitted: SubmitResponse, server: InProcessServer, port: Int,
+                        dir: URL, database: String, planSeconds: Double) async throws {
 
         let statsFile = dir.appendingPathComponent("clients.json").path
         let child = Process()
@@ -208,7 +242,7 @@ enum Scale {
             "pulled_entries_per_sync": stats.meanPulled, "pulled_rows_per_sync": stats.mean(stats.pulledRows),
             "sync_requests": stats.pulledBytes.count, "syncs_per_second": Double(stats.pulledBytes.count) / wall,
             "pull_budget_bytes": o.pullKiB << 10, "max_behind": o.maxBehind, "window": o.window,
-            "frontier_waits": stats.waits, "frontier_gave_up": stats.gaveUp,
+            "frontier_waits": stats.waits, "frontier_gave_up": stats.gaveUp, "units_abandoned": stats.abandoned,
         ]
         let line = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print("SCALE-JSON " + String(decoding: line, as: UTF8.self))
@@ -217,6 +251,8 @@ enum Scale {
 
     /// A `.npy` file of the given shape whose data are zeros and take no disk space (sparse).
     static func sparseNPY(_ path: String, descr: String, shape: [Int]) throws {
+        // A restarted `scale-serve` finds its files as submitted (the same digests).
+        if FileManager.default.fileExists(atPath: path) { return }
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         let unpadded = 10 + header.utf8.count + 1
@@ -265,12 +301,14 @@ enum Scale {
         /// Steps that waited for the frontier, and that gave up waiting.
         var waits = 0
         var gaveUp = 0
+        /// Units given up on a 409 (the lease went elsewhere).
+        var abandoned = 0
         var meanPulled: Double { mean(pulled) }
         func mean(_ v: [Int]) -> Double { v.isEmpty ? 0 : Double(v.reduce(0, +)) / Double(v.count) }
 
         mutating func merge(_ o: ClientStats) {
             lease += o.lease; sync += o.sync; heartbeat += o.heartbeat; complete += o.complete; pulled += o.pulled
-            pulledRows += o.pulledRows; pulledBytes += o.pulledBytes; pushedBytes += o.pushedBytes; waits += o.waits; gaveUp += o.gaveUp
+            pulledRows += o.pulledRows; pulledBytes += o.pulledBytes; pushedBytes += o.pushedBytes; waits += o.waits; gaveUp += o.gaveUp; abandoned += o.abandoned
         }
     }
 
@@ -315,47 +353,55 @@ enum Scale {
                 try await Task.sleep(nanoseconds: 50_000_000)
                 continue
             }
-            let plan: WorkPlan
-            if let p = plans[grant.job] { plan = p } else { plan = try await client.plan(job: grant.job); plans[grant.job] = plan }
-            if versions[grant.task] == nil {
-                // The replica's first pull, as `adaneg worker` makes it: until within the bound.
-                versions[grant.task] = try await BankCatchUp.step(log, task: grant.task, since: 0, position: 0, delta: BankDelta(), scoringAt: nil,
-                                                                  dimension: plan.dimension, maxWait: grant.leaseSeconds / 2, merge: { _ in }).version
-            }
-            var lastBeat = Date()
-            let b = plan.scoring.batchSize
-            var start = 0, batch = 0
-            while start < grant.count {
-                let end = min(grant.count, start + b)
-                batch += 1
-                if o.batchMilliseconds > 0 { try await Task.sleep(nanoseconds: UInt64(o.batchMilliseconds * 1e6)) }
-                if batch % plan.syncEvery == 0 || end >= grant.count {
-                    let k = min(o.entriesPerBatch, end - start)
-                    let stride = max(1, (end - start) / max(k, 1))
-                    let entries = (0..<k).map { j in
-                        BankEntry(row: Int(rng.next(upperBound: UInt64(plan.labelCount))),
-                                  key: BankKey(primary: Float(rng.nextUnit()), position: grant.firstSample + start + j * stride),
-                                  feature: pool[Int(rng.next(upperBound: UInt64(pool.count)))])
+            do {
+                let plan: WorkPlan
+                if let p = plans[grant.job] { plan = p } else { plan = try await client.plan(job: grant.job); plans[grant.job] = plan }
+                if versions[grant.task] == nil {
+                    // The replica's first pull, as `adaneg worker` makes it: until within the bound.
+                    versions[grant.task] = try await BankCatchUp.step(log, task: grant.task, since: 0, position: 0, delta: BankDelta(), scoringAt: nil,
+                                                                      dimension: plan.dimension, maxWait: grant.leaseSeconds / 2, merge: { _ in }).version
+                }
+                var lastBeat = Date()
+                let b = plan.scoring.batchSize
+                var start = 0, batch = 0
+                while start < grant.count {
+                    let end = min(grant.count, start + b)
+                    batch += 1
+                    if o.batchMilliseconds > 0 { try await Task.sleep(nanoseconds: UInt64(o.batchMilliseconds * 1e6)) }
+                    if batch % plan.syncEvery == 0 || end >= grant.count {
+                        let k = min(o.entriesPerBatch, end - start)
+                        let stride = max(1, (end - start) / max(k, 1))
+                        let entries = (0..<k).map { j in
+                            BankEntry(row: Int(rng.next(upperBound: UInt64(plan.labelCount))),
+                                      key: BankKey(primary: Float(rng.nextUnit()), position: grant.firstSample + start + j * stride),
+                                      feature: pool[Int(rng.next(upperBound: UInt64(pool.count)))])
+                        }
+                        let outcome = try await BankCatchUp.step(log, task: grant.task, since: versions[grant.task] ?? 0, position: grant.firstSample + end,
+                                                                 delta: BankDelta(entries: entries), scoringAt: grant.firstSample + start,
+                                                                 dimension: plan.dimension, maxWait: grant.leaseSeconds / 2, merge: { _ in })
+                        if outcome.waitedSeconds > 0 { log.stats.waits += 1 }
+                        if outcome.gaveUp { log.stats.gaveUp += 1 }
+                        versions[grant.task] = outcome.version
                     }
-                    let outcome = try await BankCatchUp.step(log, task: grant.task, since: versions[grant.task] ?? 0, position: grant.firstSample + end,
-                                                             delta: BankDelta(entries: entries), scoringAt: grant.firstSample + start,
-                                                             dimension: plan.dimension, maxWait: grant.leaseSeconds / 2, merge: { _ in })
-                    if outcome.waitedSeconds > 0 { log.stats.waits += 1 }
-                    if outcome.gaveUp { log.stats.gaveUp += 1 }
-                    versions[grant.task] = outcome.version
+                    if Date().timeIntervalSince(lastBeat) > grant.leaseSeconds / 3 {
+                        _ = try await timed(&log.stats.heartbeat) { try await client.heartbeat(unit: grant.unit, worker: id) }
+                        lastBeat = Date()
+                    }
+                    start = end
                 }
-                if Date().timeIntervalSince(lastBeat) > grant.leaseSeconds / 3 {
-                    _ = try await timed(&log.stats.heartbeat) { try await client.heartbeat(unit: grant.unit, worker: id) }
-                    lastBeat = Date()
-                }
-                start = end
+                let n = grant.count
+                let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n),
+                                          confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
+                                          adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
+                let request = CompletionRequest(worker: id, attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)
+                _ = try await timed(&log.stats.complete) { try await client.complete(unit: grant.unit, request) }
+            } catch let error as ClientError where error.status == 409 {
+                // The lease went to another worker (expired while the coordinator was down, or
+                // a restarted coordinator's bank refused a stale version): as `adaneg worker`
+                // does, give the unit up; its results are the other worker's.
+                log.stats.abandoned += 1
+                versions[grant.task] = nil
             }
-            let n = grant.count
-            let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n),
-                                      confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
-                                      adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
-            let request = CompletionRequest(worker: id, attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)
-            _ = try await timed(&log.stats.complete) { try await client.complete(unit: grant.unit, request) }
         }
     }
 

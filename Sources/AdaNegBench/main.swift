@@ -15,7 +15,7 @@ import Worker
 // `AdaNegBench scale …` is the scale simulation instead (Scale.swift, bench/scale.sh);
 // `AdaNegBench hash …` the cost of checking an input file's digest (HashBench.swift, bench/hash.sh).
 
-if let mode = CommandLine.arguments.dropFirst().first, mode == "scale" || mode == "scale-clients" {
+if let mode = CommandLine.arguments.dropFirst().first, mode == "scale" || mode == "scale-clients" || mode == "scale-serve" {
     do {
         try await Scale.main(mode: mode, arguments: Array(CommandLine.arguments.dropFirst(2)))
         exit(0)

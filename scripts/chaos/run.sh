@@ -13,6 +13,11 @@
 #   disk-full         the database on a small tmpfs: fill it with a dummy file until
 #                     the coordinator's writes fail, hold, free it                    (F times)
 #   combined (full)   all of the above in one run
+#   scale-kill        kill -9 the coordinator during the 1,000-worker scale simulation
+#                     (scripts/chaos/scale-kill.sh: AdaNegBench scale-serve + scale-clients),
+#                     restart it on the same database and port; nothing lost or doubled
+#                     (ci: 1,000 workers, one unit of 2 batches each, 1 kill; full: the
+#                     2,048,000-sample run of issue 26, 2 kills)                      (1 run)
 #
 # Each scenario runs on a fresh database; an undisturbed run with the same worker count, unit
 # size and sync schedule is the baseline. After each run: every unit done, every sample exactly
@@ -28,7 +33,7 @@
 #   scripts/chaos/run.sh [--mode ci|full] [--workers 3] [--seed N] [--out DIR] [--keep]
 #                        [--batch-ms 250] [--lease 2] [--id-samples 10000] [--ood-samples 10000]
 #                        [--outage-seconds N]
-#                        [--only worker-kill,coordinator-kill,sigstop,outage,disk-full,combined]
+#                        [--only worker-kill,coordinator-kill,sigstop,outage,disk-full,combined,scale-kill]
 #
 #   ci   (default) 10 worker kills, 3 coordinator kills, 1 SIGSTOP, 1 20-s outage, 1 disk fill
 #   full 20 worker kills, 5 coordinator kills, 3 SIGSTOPs, 1 5-min outage, 2 disk fills, combined
@@ -391,6 +396,21 @@ run_scenario outage "the coordinator down for ${OUTAGE_SECONDS}s, restarted on t
 run_scenario disk-full "fill the tmpfs under the database, then free it" disk_fills
 if [ "$COMBINED" = 1 ]; then
   run_scenario combined "10 worker kills, 1 disk fill, 1 SIGSTOP, 2 coordinator kills in one run" combined
+fi
+if [ -z "$ONLY" ] || [[ "$ONLY" == *",scale-kill,"* ]]; then
+  hz_log "=== scale-kill: kill -9 the coordinator during the 1,000-worker scale simulation"
+  if [ "$MODE" = full ]; then SCALE_ARGS=(--samples 2048000 --unit-batches 4 --batch-ms 2000 --kills 2)
+  else SCALE_ARGS=(--samples 512000 --unit-batches 2 --batch-ms 1000 --kills 1); fi
+  sk_started=$SECONDS
+  if bash "$(dirname "$0")/scale-kill.sh" --workers 1000 "${SCALE_ARGS[@]}" --seed "$SEED" --out "$OUT/scale-kill" >"$OUT/scale-kill.log" 2>&1; then
+    sk_result=ok
+  else
+    sk_result=FAILED FAILED=1 CHAOS_FAILED=1
+  fi
+  IFS=$'\t' read -r _ sk_samples _ sk_lost sk_dup sk_integrity _ _ _ _ < <(tail -n 1 "$OUT/scale-kill/scale-kill.tsv" 2>/dev/null || echo)
+  printf 'scale-kill\tkill -9 the coordinator during the 1,000-worker simulation\t%s\t%s\t%s\t%s\t0\t%s\t-\t-\t%s\t%s\t%s\n' \
+    "${SCALE_ARGS[-1]}" "${sk_samples:-?}" "${sk_lost:-?}" "${sk_dup:-?}" "${SCALE_ARGS[-1]}" "${sk_integrity:-?}" "$((SECONDS - sk_started))" "$sk_result" >>"$SUMMARY"
+  hz_log "    scale-kill: $sk_result (log $OUT/scale-kill.log)"
 fi
 
 {
