@@ -91,6 +91,12 @@ struct SweepScorerTests {
                     p.variant = memleng == 8 ? .adagap : .noadagap
                     p.inScore = memleng == 1 ? .multiply : .combine
                     points.append(p)
+                    // The same point with other λ and in_score: one adaptive pass serves them all.
+                    for (lambda, inScore) in [(0.5, InScoreMode.combine), (2, .adaonly), (0.1, .vanillaonly)] {
+                        var q = p
+                        (q.lambda, q.inScore) = (lambda, inScore)
+                        points.append(q)
+                    }
                 }
             }
         }
@@ -104,7 +110,7 @@ struct SweepScorerTests {
                 for range in SweepScorer.batches(positions: positions, batchSize: p.batchSize) {
                     want += scorer.finishBatch(try scorer.beginBatch(features.rows(range), positions: Array(positions[range])))
                 }
-                #expect(got[k] == want, "point \(k) (\(p.pointKeyForTests)) with \(threads) threads")
+                #expect(got[k] == want, "point \(k) (\(p.pointKey)) with \(threads) threads")
             }
         }
     }
@@ -116,8 +122,4 @@ struct SweepScorerTests {
         #expect(SweepScorer.batches(positions: [], batchSize: 3).isEmpty)
         #expect(SweepScorer.batches(positions: [4, 5], batchSize: 1) == [0..<1, 1..<2])
     }
-}
-
-extension ScoringParameters {
-    var pointKeyForTests: String { values.map { "\($0.0.key)=\($0.1)" }.joined(separator: ",") }
 }

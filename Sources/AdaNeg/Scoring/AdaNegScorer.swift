@@ -107,6 +107,24 @@ public struct AdaNegScorer: Sendable {
 
     /// Phase 2: adaptive proxies from the bank as it is now, `S_ada`, prediction, final scores.
     public mutating func finishBatch(_ batch: PendingBatch) -> [SampleScore] {
+        finishBatch(batch, outputs: [Output(lambda: parameters.lambda, inScore: parameters.inScore)])[0]
+    }
+
+    /// How the final score and the prediction combine `S_ada` and `S_nl`: λ and `in_score`
+    /// change nothing else (not the bank, not the proxies), so a sweep gets every (λ, in_score)
+    /// of a point from one adaptive pass.
+    public struct Output: Sendable, Hashable {
+        public var lambda: Double
+        public var inScore: InScoreMode
+        public init(lambda: Double, inScore: InScoreMode) {
+            self.lambda = lambda
+            self.inScore = inScore
+        }
+    }
+
+    /// Phase 2 with several final combinations: one list of scores per entry of `outputs`,
+    /// each what a scorer with that λ and `in_score` would return.
+    public mutating func finishBatch(_ batch: PendingBatch, outputs: [Output]) -> [[SampleScore]] {
         let features = batch.features, z = batch.z, summaries = batch.summaries
         let b = features.rows
         let width = space.labelCount
@@ -117,29 +135,33 @@ public struct AdaNegScorer: Sendable {
                       logitScale: s, beta: parameters.effectiveBeta)
         let adaptiveSummaries = Self.summarize(adaptive, space: space)
 
-        var out = [SampleScore]()
-        out.reserveCapacity(b)
-        let lambda = parameters.lambda
-        z.storage.withUnsafeBufferPointer { zBuf in
-            adaptive.storage.withUnsafeBufferPointer { aBuf in
-                for i in 0..<b {
-                    let st = summaries[i], ad = adaptiveSummaries[i]
-                    let pred = predict(zBuf.baseAddress! + i * width, st, aBuf.baseAddress! + i * width, ad)
-                    let sNL = st.groupedScore, sAda = ad.groupedScore
-                    let conf: Double
-                    switch parameters.inScore {
-                    case .adaonly: conf = sAda
-                    case .vanillaonly: conf = sNL
-                    case .combine: conf = parameters.variant == .adagap ? sAda + sNL : sAda + lambda * sNL
-                    case .multiply: conf = sAda * sNL
+        var all = [[SampleScore]]()
+        for output in outputs {
+            var out = [SampleScore]()
+            out.reserveCapacity(b)
+            let lambda = output.lambda
+            z.storage.withUnsafeBufferPointer { zBuf in
+                adaptive.storage.withUnsafeBufferPointer { aBuf in
+                    for i in 0..<b {
+                        let st = summaries[i], ad = adaptiveSummaries[i]
+                        let pred = predict(zBuf.baseAddress! + i * width, st, aBuf.baseAddress! + i * width, ad, lambda: lambda)
+                        let sNL = st.groupedScore, sAda = ad.groupedScore
+                        let conf: Double
+                        switch output.inScore {
+                        case .adaonly: conf = sAda
+                        case .vanillaonly: conf = sNL
+                        case .combine: conf = parameters.variant == .adagap ? sAda + sNL : sAda + lambda * sNL
+                        case .multiply: conf = sAda * sNL
+                        }
+                        let mcm = exp(Double(st.maxID) - st.lseID)
+                        out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda),
+                                               predStatic: st.argmaxID))
                     }
-                    let mcm = exp(Double(st.maxID) - st.lseID)
-                    out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda),
-                                           predStatic: st.argmaxID))
                 }
             }
+            all.append(out)
         }
-        return out
+        return all
     }
 
     /// Scores one batch (rows of `features`, L2-normalised) at stream positions
@@ -254,11 +276,11 @@ public struct AdaNegScorer: Sendable {
 
     /// `argmax_{i≤C} softmax(z)_i + λ·softmax(z')_i` over all labels (AdaGap: ID-only softmaxes,
     /// no λ).
-    private func predict(_ z: UnsafePointer<Float>, _ st: LogitSummary, _ a: UnsafePointer<Float>, _ ad: LogitSummary) -> Int {
+    private func predict(_ z: UnsafePointer<Float>, _ st: LogitSummary, _ a: UnsafePointer<Float>, _ ad: LogitSummary, lambda: Double) -> Int {
         let adagap = parameters.variant == .adagap
         let shiftZ = adagap ? st.lseID : st.lseAll
         let shiftA = adagap ? ad.lseID : ad.lseAll
-        let lambda = adagap ? 1 : Float(parameters.lambda)
+        let lambda = adagap ? 1 : Float(lambda)
         var best = 0
         var bestValue = -Float.infinity
         for i in 0..<space.numID {

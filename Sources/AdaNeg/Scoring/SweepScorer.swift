@@ -38,22 +38,40 @@ public enum SweepScorer {
     /// Scores `features` (rows at stream `positions`) for every point; returns one score per
     /// row per point, in `points`' order. `progress(done, total)` counts point-batches and is
     /// called on the calling thread.
+    ///
+    /// Points that differ only in λ and `in_score` share one scorer: those two only combine
+    /// `S_ada` and `S_nl` at the end (`AdaNegScorer.finishBatch(_:outputs:)`).
     public static func score(
         features: Matrix, positions: [Int], text: Matrix, numID: Int, permutation: PermutationSource,
         points: [ScoringParameters], threads: Int, progress: (Int, Int) -> Void = { _, _ in }
     ) throws(AdaNegScorer.Problem) -> [[SampleScore]] {
         precondition(positions.count == features.rows, "one position per row")
+        // One scorer per point up to λ and in_score, in first-seen order, with its points.
+        var scorerKeys = [String: Int]()
         var scorers = [AdaNegScorer]()
-        for p in points { scorers.append(try AdaNegScorer(text: text, numID: numID, parameters: p, permutation: permutation)) }
+        var fanOut = [[(point: Int, output: AdaNegScorer.Output)]]()
+        for (i, p) in points.enumerated() {
+            var key = p
+            (key.lambda, key.inScore) = (0, .combine)
+            let output = AdaNegScorer.Output(lambda: p.lambda, inScore: p.inScore)
+            if let j = scorerKeys[key.pointKey] {
+                fanOut[j].append((i, output))
+            } else {
+                scorerKeys[key.pointKey] = scorers.count
+                scorers.append(try AdaNegScorer(text: text, numID: numID, parameters: p, permutation: permutation))
+                fanOut.append([(i, output)])
+            }
+        }
+        let targetsOf = fanOut
         var order = [StaticKey]()
         var members = [StaticKey: [Int]]()
-        for (i, p) in points.enumerated() {
-            let key = StaticKey(p)
+        for (j, scorer) in scorers.enumerated() {
+            let key = StaticKey(scorer.parameters)
             if members[key] == nil { order.append(key) }
-            members[key, default: []].append(i)
+            members[key, default: []].append(j)
         }
         let total = order.reduce(0) { sum, key in
-            sum + batches(positions: positions, batchSize: key.batchSize).count * members[key]!.count
+            sum + batches(positions: positions, batchSize: key.batchSize).count * members[key]!.reduce(0) { $0 + fanOut[$1].count }
         }
         let results = ResultSlots(points.count)
         let shared = ScorerSlots(scorers)
@@ -61,6 +79,7 @@ public enum SweepScorer {
         var done = 0
         for key in order {
             let group = members[key]!
+            let pointsInGroup = group.reduce(0) { $0 + fanOut[$1].count }
             for range in batches(positions: positions, batchSize: key.batchSize) {
                 let rows = features.rows(range)
                 let rowPositions = Array(positions[range])
@@ -71,15 +90,17 @@ public enum SweepScorer {
                 DispatchQueue.concurrentPerform(iterations: lanes) { lane in
                     var k = lane
                     while k < group.count {
-                        let i = group[k]
-                        shared.withScorer(i) { scorer in
+                        let j = group[k]
+                        let targets = targetsOf[j]
+                        shared.withScorer(j) { scorer in
                             let pending = scorer.beginBatch(rows, positions: rowPositions, computed: computed)
-                            results.append(scorer.finishBatch(pending), to: i)
+                            let scored = scorer.finishBatch(pending, outputs: targets.map(\.output))
+                            for (target, scores) in zip(targets, scored) { results.append(scores, to: target.point) }
                         }
                         k += lanes
                     }
                 }
-                done += group.count
+                done += pointsInGroup
                 progress(done, total)
             }
         }

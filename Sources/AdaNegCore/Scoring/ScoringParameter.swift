@@ -271,4 +271,10 @@ extension ScoringParameters {
     public var values: [(ScoringParameter, ScoringParameter.Value)] {
         ScoringParameter.allCases.map { ($0, $0.value(in: self)) }
     }
+
+    /// Every parameter as `key=value`, in the job format's order: the identity of a sweep point
+    /// (stored points are found by it, whatever grid produced them).
+    public var pointKey: String {
+        values.map { "\($0.0.key)=\($0.1)" }.joined(separator: ",")
+    }
 }
