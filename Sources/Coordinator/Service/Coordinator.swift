@@ -6,6 +6,7 @@ import JobSpec
 import JobStore
 import Logging
 import NPY
+import Synchronization
 import TensorCore
 
 /// Lease and retry policy.
@@ -46,7 +47,11 @@ public actor Coordinator {
     /// The jobs' feature files, whose rows travel in the leases: workers need no copy of them.
     let featureFiles = FeatureFileRows()
     /// Leases that expired, for status and metrics.
-    public private(set) var expiredLeases = 0
+    public nonisolated var expiredLeases: Int { expiredLeaseCount.load(ordering: .relaxed) }
+    private let expiredLeaseCount = Atomic<Int>(0)
+    /// Read-only connections for the GET routes and `/metrics` (nil: an in-memory database,
+    /// read through the writer): reads never wait for the actor (`read`).
+    nonisolated let readers: StoreReaders?
     /// Reads image jobs' model folders for planning (the model code lives above this module).
     let models: any ModelFacts
 
@@ -59,6 +64,7 @@ public actor Coordinator {
         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) throws(StoreError) {
         store = try StoreWriter(path: databasePath)
+        readers = store.makeReaders()
         self.configuration = configuration
         self.models = models
         self.clock = clock
@@ -140,7 +146,7 @@ public actor Coordinator {
         return record
     }
 
-    public func jobs() throws(StoreError) -> [JobRecord] { try store.jobs() }
+    public nonisolated func jobs() async throws(StoreError) -> [JobRecord] { try await read { r throws(StoreError) in try r.jobs() } }
 
     // MARK: Leases
 
@@ -162,7 +168,7 @@ public actor Coordinator {
         let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds,
                                                     parkAfter: configuration.parkExpiredLeases ? configuration.maxAttempts : nil)
         if expired > 0 {
-            expiredLeases += expired
+            expiredLeaseCount.add(expired, ordering: .relaxed)
             logger.warning("leases expired", metadata: ["count": "\(expired)"])
         }
         guard let unit = leased else {
@@ -324,30 +330,45 @@ public actor Coordinator {
 
     // MARK: Status and results
 
-    public func status(job name: String) throws(StoreError) -> JobStatus {
-        try store.status(job: name, now: clock(), expiredLeases: expiredLeases)
+    // Reads below go through `read`: a read-only connection of their own, not the actor.
+
+    public nonisolated func status(job name: String) async throws(StoreError) -> JobStatus {
+        let now = clock(), expired = expiredLeases
+        return try await read { r throws(StoreError) in try r.status(job: name, now: now, expiredLeases: expired) }
     }
 
-    public func results(task: Int64) throws(StoreError) -> [ResultRecord] {
-        try store.results(task: task)
+    public nonisolated func results(task: Int64) async throws(StoreError) -> [ResultRecord] {
+        try await read { r throws(StoreError) in try r.results(task: task) }
     }
 
     /// A task's stream order (set, item, label per position): for re-scoring sequentially.
-    public func stream(task: Int64) throws(StoreError) -> (sets: [Int], items: [Int], labels: [Int]) {
-        try store.stream(task: task)
+    public nonisolated func stream(task: Int64) async throws(StoreError) -> (sets: [Int], items: [Int], labels: [Int]) {
+        try await read { r throws(StoreError) in try r.stream(task: task) }
     }
 
-    public func tasks(job: Int64) throws(StoreError) -> [TaskRecord] {
-        try store.tasks(job: job)
+    public nonisolated func tasks(job: Int64) async throws(StoreError) -> [TaskRecord] {
+        try await read { r throws(StoreError) in try r.tasks(job: job) }
     }
 
-    public func units(task: Int64) throws(StoreError) -> [UnitRecord] {
-        try store.units(task: task)
+    public nonisolated func units(task: Int64) async throws(StoreError) -> [UnitRecord] {
+        try await read { r throws(StoreError) in try r.units(task: task) }
     }
 
     /// A task's stored features in stream order (`StoreReader.streamFeatures`).
-    public func streamFeatures(task id: Int64) throws(StoreError) -> StreamFeatures {
-        try store.streamFeatures(task: id)
+    public nonisolated func streamFeatures(task id: Int64) async throws(StoreError) -> StreamFeatures {
+        try await read { r throws(StoreError) in try r.streamFeatures(task: id) }
+    }
+
+    /// Runs a read on a read-only connection (`StoreReaders`), so GET routes and `/metrics`
+    /// never queue behind leases, completions or planning on the actor; an in-memory database
+    /// is read through the writer, on the actor.
+    nonisolated func read<T: Sendable>(_ body: @Sendable (StoreReader) throws(StoreError) -> T) async throws(StoreError) -> T {
+        if let readers { return try readers.read(body) }
+        return try await readOnWriter(body)
+    }
+
+    private func readOnWriter<T: Sendable>(_ body: @Sendable (StoreReader) throws(StoreError) -> T) throws(StoreError) -> T {
+        try body(store)
     }
 
     public func integrityCheck() throws(StoreError) -> String {
