@@ -13,7 +13,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     name        TEXT NOT NULL UNIQUE,
     spec_yaml   TEXT NOT NULL,
     plan_json   TEXT NOT NULL,
-    created_at  REAL NOT NULL
+    created_at  REAL NOT NULL,
+    -- The name of the token that submitted it (`serve --tokens`; NULL without tokens), and when
+    -- `adaneg cancel` cancelled it (NULL if it was not): schema 4.
+    submitted_by TEXT,
+    cancelled_at REAL
 );
 
 -- One task per OOD set: the ID set and that OOD set, shuffled by the job's seed. The task
@@ -69,7 +73,7 @@ CREATE TABLE IF NOT EXISTS units (
     first_sample  INTEGER NOT NULL,
     sample_count  INTEGER NOT NULL,
     state         TEXT NOT NULL DEFAULT 'pending'
-                  CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+                  CHECK (state IN ('pending', 'leased', 'done', 'failed', 'cancelled')),
     attempts      INTEGER NOT NULL DEFAULT 0,
     lease_owner   TEXT,
     lease_expires REAL,

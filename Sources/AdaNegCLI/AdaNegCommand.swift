@@ -23,6 +23,7 @@ public struct AdaNegCommand: AsyncParsableCommand {
             WorkerCommand.self,
             SubmitCommand.self,
             StatusCommand.self,
+            CancelCommand.self,
             TokenCommand.self,
             ReportCommand.self,
             RescoreCommand.self,

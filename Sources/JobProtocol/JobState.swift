@@ -10,6 +10,9 @@ public enum JobState: String, Codable, Sendable {
     case finishedWithFailures = "finished with failures"
     /// Nothing left to run and no unit done: every unit failed.
     case failed
+    /// Cancelled (`adaneg cancel`): the units not done were dropped; the results already
+    /// stored are kept.
+    case cancelled
 
     /// Whether nothing is left to lease or wait for.
     public var isFinished: Bool { self != .running }
@@ -19,6 +22,7 @@ extension UnitCounts {
     /// The job's state from these counts.
     public var state: JobState {
         if !isFinished { return .running }
+        if cancelled > 0 { return .cancelled }
         if failed == 0 { return .complete }
         return done == 0 ? .failed : .finishedWithFailures
     }

@@ -248,6 +248,20 @@ public struct CompletionResponse: Codable, Sendable {
     public init(outcome: CompletionOutcome) { self.outcome = outcome }
 }
 
+/// `POST /v1/jobs/{name}/cancel` response: the units dropped (0 when the job was already
+/// cancelled or finished).
+public struct CancelResponse: Codable, Sendable, Equatable {
+    public var job: Int64
+    public var name: String
+    public var droppedUnits: Int
+
+    public init(job: Int64, name: String, droppedUnits: Int) {
+        self.job = job
+        self.name = name
+        self.droppedUnits = droppedUnits
+    }
+}
+
 /// `POST /v1/jobs` response.
 public struct SubmitResponse: Codable, Sendable {
     public var job: Int64

@@ -38,6 +38,10 @@ public struct JobProgress: Codable, Sendable, Equatable {
     public var finishedAt: Double?
     /// The lease period a worker is judged by: one that has not been seen for longer is gone.
     public var leaseSeconds: Double?
+    /// The name of the token that submitted the job (nil without tokens, or before names were
+    /// recorded), and when it was cancelled (nil if it was not).
+    public var submittedBy: String?
+    public var cancelledAt: Double?
 
     /// Seconds from submission to the end of the last unit, or to `now` while work remains.
     public var elapsedSeconds: Double? {
@@ -155,8 +159,12 @@ public struct JobProgress: Codable, Sendable, Equatable {
         expiredLeases: Int,
         startedAt: Double? = nil,
         finishedAt: Double? = nil,
-        leaseSeconds: Double? = nil
+        leaseSeconds: Double? = nil,
+        submittedBy: String? = nil,
+        cancelledAt: Double? = nil
     ) {
+        self.submittedBy = submittedBy
+        self.cancelledAt = cancelledAt
         self.job = job
         self.now = now
         self.units = units

@@ -4,6 +4,8 @@ import AdaNegCore
 
 public enum UnitState: String, Codable, Sendable, CaseIterable {
     case pending, leased, done, failed
+    /// Dropped by `adaneg cancel` before it was done (its job's stored results are kept).
+    case cancelled
 }
 
 public struct UnitRecord: Sendable, Equatable {
@@ -128,10 +130,21 @@ public struct UnitCounts: Codable, Sendable, Equatable {
     public var leased = 0
     public var done = 0
     public var failed = 0
+    public var cancelled = 0
 
     public init() {}
 
-    public var total: Int { pending + leased + done + failed }
+    /// `cancelled` is optional on the wire: a coordinator from before `adaneg cancel` omits it.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pending = try c.decode(Int.self, forKey: .pending)
+        leased = try c.decode(Int.self, forKey: .leased)
+        done = try c.decode(Int.self, forKey: .done)
+        failed = try c.decode(Int.self, forKey: .failed)
+        cancelled = try c.decodeIfPresent(Int.self, forKey: .cancelled) ?? 0
+    }
+
+    public var total: Int { pending + leased + done + failed + cancelled }
 
     /// The count of units in `state`.
     public subscript(state: UnitState) -> Int {
@@ -141,6 +154,7 @@ public struct UnitCounts: Codable, Sendable, Equatable {
             case .leased: leased
             case .done: done
             case .failed: failed
+            case .cancelled: cancelled
             }
         }
         set {
@@ -149,6 +163,7 @@ public struct UnitCounts: Codable, Sendable, Equatable {
             case .leased: leased = newValue
             case .done: done = newValue
             case .failed: failed = newValue
+            case .cancelled: cancelled = newValue
             }
         }
     }

@@ -36,7 +36,25 @@ enum Schema {
         2: """
         ALTER TABLE results ADD COLUMN pred_static INTEGER;
         """,
-        // 3 → 4: claimed by the security work (NOTES.md).
+        // 3 → 4: the name of the token that submitted each job, when it was cancelled, and the
+        // units' `cancelled` state (SQLite cannot widen a CHECK: the table is copied, by column).
+        3: """
+        ALTER TABLE jobs ADD COLUMN submitted_by TEXT;
+        ALTER TABLE jobs ADD COLUMN cancelled_at REAL;
+        CREATE TABLE units_v4 (
+            id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL REFERENCES tasks(id),
+            first_sample INTEGER NOT NULL, sample_count INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'leased', 'done', 'failed', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_expires REAL, last_error TEXT, completed_at REAL,
+            completed_by TEXT, compute_seconds REAL, wait_seconds REAL, bank_id_rows INTEGER, bank_neg_rows INTEGER);
+        INSERT INTO units_v4 (id, task_id, first_sample, sample_count, state, attempts, lease_owner, lease_expires, last_error,
+                              completed_at, completed_by, compute_seconds, wait_seconds, bank_id_rows, bank_neg_rows)
+            SELECT id, task_id, first_sample, sample_count, state, attempts, lease_owner, lease_expires, last_error,
+                   completed_at, completed_by, compute_seconds, wait_seconds, bank_id_rows, bank_neg_rows FROM units;
+        DROP TABLE units;
+        ALTER TABLE units_v4 RENAME TO units;
+        CREATE INDEX IF NOT EXISTS units_by_state ON units(state, task_id, first_sample);
+        """,
         // 4 → 5: the finished points of `adaneg sweep`, so an interrupted sweep resumes.
         4: """
         CREATE TABLE IF NOT EXISTS sweep_points (

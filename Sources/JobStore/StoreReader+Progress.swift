@@ -47,6 +47,7 @@ extension StoreReader {
         guard let record = try job(named: name) else { throw .unknownJob(name) }
         let jobID = record.id
         let job: [SQLValue] = [.int(jobID)]
+        let owner = try ownership(job: jobID)
 
         // Units by task and state.
         var perTask = [Int64: UnitCounts]()
@@ -90,7 +91,8 @@ extension StoreReader {
             },
             workers: try workerProgress(job: jobID, known: status.workers, now: status.now, leaseSeconds: leaseSeconds),
             failed: status.failed, expiredLeases: status.expiredLeases,
-            startedAt: record.createdAt, finishedAt: finished, leaseSeconds: leaseSeconds)
+            startedAt: record.createdAt, finishedAt: finished, leaseSeconds: leaseSeconds,
+            submittedBy: owner.submittedBy, cancelledAt: owner.cancelledAt)
     }
 
     /// The workers that hold or have completed units of this job (another job's workers are

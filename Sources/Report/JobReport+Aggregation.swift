@@ -54,6 +54,7 @@ extension JobReport {
                     case .leased: c.leased += 1
                     case .done: c.done += 1
                     case .failed: c.failed += 1
+                    case .cancelled: c.cancelled += 1
                     }
                 }
                 return c

@@ -9,9 +9,10 @@ import Platform
 public enum ProgressText {
     public static func render(_ p: JobProgress) -> String {
         let u = p.units
-        var lines = ["job \(safe(p.job)): \(u.done)/\(Plural.count(u.total, "unit")) done, \(u.leased) leased, \(u.pending) pending, \(u.failed) failed; "
+        var lines = ["job \(safe(p.job)): \(u.done)/\(Plural.count(u.total, "unit")) done, \(u.leased) leased, \(u.pending) pending, \(u.failed) failed\(u.cancelled > 0 ? ", \(u.cancelled) cancelled" : ""); "
             + "\(p.results)/\(Plural.count(p.samples, "sample")) scored" + (p.errored > 0 ? " (\(p.errored) errored)" : "")]
         lines.append("  " + speedLine(p))
+        if let by = p.submittedBy { lines.append("  submitted by token \(safe(by))") }
         if let elapsed = p.elapsedSeconds {
             lines.append("  elapsed \(duration(elapsed))" + (p.finishedAt == nil ? " since submission" : " from submission to the last unit"))
         }
@@ -49,6 +50,8 @@ public enum ProgressText {
         case .finishedWithFailures:
             return "finished with failures: \(p.units.failed) of \(Plural.count(p.units.total, "unit")) failed (their samples have no results)"
         case .complete: return "finished"
+        case .cancelled:
+            return "CANCELLED: \(p.units.cancelled) of \(Plural.count(p.units.total, "unit")) dropped; the \(p.units.done) done keep their results"
         case .running: break
         }
         guard let t = p.throughput else { return "throughput: not measured yet (no completed unit with timing); ETA unknown" }

@@ -54,6 +54,9 @@ extension JobReport {
         case .finishedWithFailures:
             return "FINISHED WITH FAILURES: \(u.done)/\(Plural.count(u.total, "unit")) done, \(u.failed) failed; "
                 + "\(progress.results)/\(Plural.count(progress.samples, "sample")) have results. Metrics cover the scored samples only."
+        case .cancelled:
+            return "CANCELLED: \(u.done)/\(Plural.count(u.total, "unit")) done, \(u.cancelled) dropped; "
+                + "\(progress.results)/\(Plural.count(progress.samples, "sample")) have results. Metrics cover the scored samples only."
         case .running, .complete: break
         }
         if progress.partial {

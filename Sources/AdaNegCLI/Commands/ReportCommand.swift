@@ -84,6 +84,7 @@ struct ReportCommand: AsyncParsableCommand {
             let state = switch u.state {
             case .failed: "failed (every unit failed, \(Plural.count(u.total, "unit")))"
             case .finishedWithFailures: "finished with failures (\(u.failed) of \(Plural.count(u.total, "unit")) failed)"
+            case .cancelled: "was cancelled (\(u.cancelled) of \(Plural.count(u.total, "unit")) dropped)"
             case .running, .complete: "is not finished"
             }
             StandardError.warn("job \(job) \(state): the report is partial (\(report.progress.results)/\(Plural.count(report.progress.samples, "sample")))")

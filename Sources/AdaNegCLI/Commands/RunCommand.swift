@@ -100,6 +100,8 @@ enum RunSummary {
             return JobFailure("job '\(o.status.job)' failed: every unit failed (\(Plural.count(units.total, "unit"))), nothing was scored\(first)")
         case .finishedWithFailures:
             return JobFailure("job '\(o.status.job)' finished with failures: \(units.failed) of \(Plural.count(units.total, "unit")) failed\(first)")
+        case .cancelled:
+            return JobFailure("job '\(o.status.job)' was cancelled: \(units.cancelled) of \(Plural.count(units.total, "unit")) dropped")
         case .running, .complete:
             break
         }
@@ -123,6 +125,7 @@ enum RunSummary {
         switch o.status.units.state {
         case .failed: lines.append("job '\(o.status.job)' FAILED: every unit failed")
         case .finishedWithFailures: lines.append("job '\(o.status.job)' finished with failures")
+        case .cancelled: lines.append("job '\(o.status.job)' was cancelled")
         case .running, .complete: break
         }
         let errored = o.report.sets.reduce(0) { $0 + $1.errored }

@@ -40,6 +40,8 @@ public enum AccessPolicy {
         "GET /v1/jobs/{name}": readers,
         "GET /v1/jobs/{name}/results": readers,
         "GET /v1/jobs/{name}/progress": readers,
+        // `submit` only for the jobs its token submitted (checked by the route).
+        "POST /v1/jobs/{name}/cancel": [.admin, .submit],
         // Reports read the plan (sets, tasks) as well as workers.
         "GET /v1/plans/{job}": readers.union(workers),
         "GET /v1/artefacts/{sha256}": workers,

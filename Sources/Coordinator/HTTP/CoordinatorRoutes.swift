@@ -43,7 +43,21 @@ struct CoordinatorRoutes {
             } catch {
                 throw HTTPError(.badRequest, message: "\(error)")
             }
-            return try await mapped { try await c.submit(spec) }
+            let reply = try await mapped { try await c.submit(spec) }
+            // The job keeps the name of the token that submitted it (status shows it; a
+            // `submit` token may cancel only its own jobs).
+            if let caller = RequestCaller.current { try await mapped { try await c.recordSubmitter(job: reply.job, name: caller.name) } }
+            return reply
+        }
+
+        router.post("/v1/jobs/:name/cancel") { _, context -> CancelResponse in
+            let name = try context.parameters.require("name")
+            let owner = try await mapped { try await c.ownership(job: name) }
+            if let caller = RequestCaller.current, caller.role == .submit, owner.submittedBy != caller.name {
+                throw HTTPError(.forbidden, message: "token '\(caller.name)' has role submit, which cancels only the jobs it submitted; job '\(name)' was submitted by "
+                                + (owner.submittedBy.map { "token '\($0)'" } ?? "no named token") + ": cancelling it needs role admin")
+            }
+            return try await mapped { try await c.cancel(job: name) }
         }
 
         router.get("/v1/jobs/:name") { _, context -> JobStatus in
@@ -234,6 +248,7 @@ struct JobListing: Codable, Sendable, ResponseEncodable {
 
 extension TaskResults: ResponseEncodable {}
 extension SubmitResponse: ResponseEncodable {}
+extension CancelResponse: ResponseEncodable {}
 extension JobStatus: ResponseEncodable {}
 extension WorkPlan: ResponseEncodable {}
 extension LeaseResponse: ResponseEncodable {}
