@@ -86,9 +86,13 @@ struct EncoderWeights: Sendable {
 public struct WeightMemory: Sendable, Equatable {
     public var mapped = 0
     public var owned = 0
+    /// Bytes of packed blocks (mapped from a converted-weights cache, `PackedCache`), which the
+    /// products read instead of the plain values.
+    public var packed = 0
 
     mutating func add(_ w: WeightMatrix) {
         if w.isMapped { mapped += w.byteCount } else { owned += w.byteCount }
+        packed += w.packed.reduce(0) { $0 + $1.byteCount }
     }
 }
 
@@ -100,6 +104,17 @@ struct CheckpointReader {
     let file: SafetensorsFile
     /// The precision linear layers are converted to as they are read (once, at load).
     var precision: Precision = .fp32
+    /// The file is a converted-weights cache whose packed blocks were packed for this machine's
+    /// oneDNN and kernel (`PackedCache`): product weights then carry them.
+    let packedBlocksHold: Bool
+
+    init(file: SafetensorsFile, precision: Precision = .fp32) {
+        self.file = file
+        self.precision = precision
+        let recorded = file.metadata["adaneg_packing"] ?? ""
+        packedBlocksHold = file.metadata["adaneg_cache_version"] == ConvertedWeights.formatVersion && !recorded.isEmpty
+            && recorded == PackedCache.expectedSignature(of: file)
+    }
 
     func tensor(_ name: String, _ shape: [Int]) throws(CheckpointError) -> [Float] {
         guard let info = file.tensors[name] else { throw .missingTensor(name: name, file: file.path) }
@@ -124,7 +139,10 @@ struct CheckpointReader {
         guard info.shape == shape else { throw .wrongShape(name: name, file: file.path, expected: shape, found: info.shape) }
         if let mapped = file.mapped(name, as: precision) {
             if let (index, value) = file.firstNonFinite(name) { throw .nonFinite(name: name, file: file.path, index: index, value: value) }
-            return WeightMatrix(rows: rows, cols: cols, mapped: mapped)
+            var matrix = WeightMatrix(rows: rows, cols: cols, mapped: mapped)
+            matrix.packed = PackedCache.mapped(name, in: file, rows: rows, cols: cols, element: matrix.element,
+                                               signatureHolds: packedBlocksHold)
+            return matrix
         }
         return WeightMatrix(rows: rows, cols: cols, values: try tensor(name, shape), precision: precision)
     }

@@ -15,7 +15,8 @@ import Glibc
 /// data section, verified on every load: a truncated or corrupt entry is rebuilt, never used.
 /// Builds take an exclusive `flock`, so workers starting together convert once.
 public enum ConvertedWeights {
-    static let formatVersion = "1"
+    /// 2: product weights also stored packed for oneDNN (`PackedCache`).
+    static let formatVersion = "2"
 
     public enum CacheError: Error, CustomStringConvertible {
         case unwritable(path: String, reason: String)
@@ -102,6 +103,9 @@ public enum ConvertedWeights {
         let m = file.metadata
         guard m["adaneg_cache_version"] == formatVersion else { return "format version \(m["adaneg_cache_version"] ?? "none")" }
         guard m["adaneg_source"] == key, m["adaneg_precision"] == precision.rawValue else { return "made for another checkpoint or precision" }
+        guard m["adaneg_packing"] == PackedCache.expectedSignature(of: file) else {
+            return "weights packed for another oneDNN or CPU kernel"
+        }
         let (length, hash) = file.withDataBytes { ($0.count, dataHash($0)) }
         guard m["adaneg_data_length"] == String(length) else { return "data length \(length), recorded \(m["adaneg_data_length"] ?? "none")" }
         guard m["adaneg_data_hash"] == hash else { return "data checksum \(hash), recorded \(m["adaneg_data_hash"] ?? "none")" }
@@ -125,10 +129,11 @@ public enum ConvertedWeights {
         var dtype: String
         var shape: [Int]
         var bytes: () throws -> Data
-        var byteCount: Int { shape.reduce(1, *) * (dtype == "BF16" ? 2 : 4) }
+        var byteCount: Int { shape.reduce(1, *) * (dtype == "BF16" ? 2 : dtype == "U8" ? 1 : 4) }
     }
 
-    static func entries(of file: SafetensorsFile, precision: Precision) throws -> [Entry] {
+    /// The tensors of the converted file; with `packing`, each product weight's packed blocks too.
+    static func entries(of file: SafetensorsFile, precision: Precision, packing: Bool) throws -> [Entry] {
         let weightType = precision == .fp32 ? "F32" : "BF16"
         func floats(_ name: String) throws -> [Float] {
             guard let values = file.floats(name) else {
@@ -152,17 +157,37 @@ public enum ConvertedWeights {
                 var shape = info.shape
                 if !shape.isEmpty { shape[0] *= 3 }
                 let dtype = isWeight ? weightType : "F32"
-                out.append(Entry(name: fused, dtype: dtype, shape: shape) {
+                let bytes = { () throws -> Data in
                     var all: [Float] = []
                     for part in parts { all += try floats(part) }
                     return encode(all, as: dtype)
-                })
+                }
+                out.append(Entry(name: fused, dtype: dtype, shape: shape, bytes: bytes))
+                if packing { out += packedEntries(fused, shape: shape, dtype: dtype, bytes: bytes) }
                 continue
             }
             let dtype = CheckpointNames.isProductWeight(name) ? weightType : "F32"
-            out.append(Entry(name: name, dtype: dtype, shape: info.shape) { encode(try floats(name), as: dtype) })
+            let bytes = { () throws -> Data in encode(try floats(name), as: dtype) }
+            out.append(Entry(name: name, dtype: dtype, shape: info.shape, bytes: bytes))
+            if packing { out += packedEntries(name, shape: info.shape, dtype: dtype, bytes: bytes) }
         }
         return out
+    }
+
+    /// The packed blocks of one product weight (`PackedCache`), each computed from the plain
+    /// bytes when written.
+    static func packedEntries(_ name: String, shape: [Int], dtype: String, bytes: @escaping () throws -> Data) -> [Entry] {
+        guard shape.count == 2 else { return [] }
+        let element: MatmulOperand.Element = dtype == "BF16" ? .bf16 : .f32
+        return PackedCache.blocks(of: name, rows: shape[0]).compactMap { block in
+            guard let layout = OneDNNMatmul.shared.packedLayout(n: block.count, k: shape[1], element: element) else { return nil }
+            return Entry(name: PackedCache.tensorName(name, block), dtype: "U8", shape: [layout.byteCount]) {
+                guard let packed = PackedCache.pack(try bytes(), cols: shape[1], block: block, element: element) else {
+                    throw CacheError.unwritable(path: name, reason: "oneDNN could not pack rows \(block) of \(name)")
+                }
+                return packed
+            }
+        }
     }
 
     /// Writes the converted checkpoint to a temporary file next to `path`, then renames it into
@@ -174,7 +199,22 @@ public enum ConvertedWeights {
         for name in file.tensors.keys.sorted() {
             if let (index, value) = file.firstNonFinite(name) { throw CheckpointError.nonFinite(name: name, file: file.path, index: index, value: value) }
         }
-        let items = try entries(of: file, precision: precision)
+        // Packed only where every block shape has a packed layout here (the signature says which).
+        let weightType = precision == .fp32 ? "F32" : "BF16"
+        var planned: [(name: String, shape: [Int], dtype: String)] = []
+        for (name, info) in file.tensors where CheckpointNames.isProductWeight(name) {
+            var shape = info.shape
+            var plannedName = name
+            if name.contains(".self_attn.q_proj.") {
+                plannedName = name.replacingOccurrences(of: ".self_attn.q_proj.", with: "." + CheckpointNames.fusedQKV + ".")
+                if !shape.isEmpty { shape[0] *= 3 }
+            } else if name.contains(".self_attn.k_proj.") || name.contains(".self_attn.v_proj.") {
+                continue
+            }
+            planned.append((plannedName, shape, weightType))
+        }
+        let packing = PackedCache.signature(PackedCache.shapes(planned)) ?? ""
+        let items = try entries(of: file, precision: precision, packing: !packing.isEmpty)
         // Layout first (sizes come from shapes), then stream the bytes.
         var header: [String: Any] = [:]
         var plan: [(entry: Entry?, padding: Int)] = []
@@ -200,7 +240,7 @@ public enum ConvertedWeights {
         }
         // The data checksum is only known after the data; the header is written last, into
         // a reserved, space-padded region of fixed size.
-        let reserve = 64 * ((try headerBytes(header, metadata: metadata(key: key, precision: precision, length: offset, hash: String(repeating: "f", count: 16))).count + 64 + 63) / 64)
+        let reserve = 64 * ((try headerBytes(header, metadata: metadata(key: key, precision: precision, length: offset, hash: String(repeating: "f", count: 16), packing: packing)).count + 64 + 63) / 64)
         var hasher = StreamingHash()
         do {
             try out.seek(toOffset: UInt64(8 + reserve))
@@ -210,7 +250,7 @@ public enum ConvertedWeights {
                 hasher.add(data)
                 try out.write(contentsOf: data)
             }
-            var json = try headerBytes(header, metadata: metadata(key: key, precision: precision, length: offset, hash: hasher.hex))
+            var json = try headerBytes(header, metadata: metadata(key: key, precision: precision, length: offset, hash: hasher.hex, packing: packing))
             guard json.count <= reserve else { throw CacheError.unwritable(path: temporary, reason: "header larger than reserved") }
             json.append(contentsOf: [UInt8](repeating: 0x20, count: reserve - json.count))
             var length = UInt64(reserve).littleEndian
@@ -227,9 +267,9 @@ public enum ConvertedWeights {
         removeTemporary = false
     }
 
-    static func metadata(key: String, precision: Precision, length: Int, hash: String) -> [String: String] {
+    static func metadata(key: String, precision: Precision, length: Int, hash: String, packing: String) -> [String: String] {
         ["adaneg_cache_version": formatVersion, "adaneg_source": key, "adaneg_precision": precision.rawValue,
-         "adaneg_data_length": String(length), "adaneg_data_hash": hash]
+         "adaneg_data_length": String(length), "adaneg_data_hash": hash, "adaneg_packing": packing]
     }
 
     static func headerBytes(_ tensors: [String: Any], metadata: [String: String]) throws -> Data {

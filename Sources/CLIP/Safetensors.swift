@@ -125,6 +125,13 @@ public struct SafetensorsFile: @unchecked Sendable {
         return MappedWeights(base: mapping.base + dataStart + info.offsets.lowerBound, precision: precision, owner: mapping)
     }
 
+    /// A tensor's bytes in place whatever its dtype (packed weights of a converted-weights
+    /// cache), with the mapping that keeps them alive; nil when the file is not mapped.
+    func mappedBytes(_ name: String) -> (UnsafeRawPointer, AnyObject)? {
+        guard let mapping, let info = tensors[name] else { return nil }
+        return (mapping.base + dataStart + info.offsets.lowerBound, mapping)
+    }
+
     /// The bytes of the data section, in place (for checksums of a converted-weights cache).
     func withDataBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try bytes.withUnsafeBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[dataStart...])) }

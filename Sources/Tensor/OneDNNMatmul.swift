@@ -69,6 +69,9 @@ public struct MatmulShape: Hashable, Sendable {
     /// Threads the product runs on. Part of the key because oneDNN sizes its work split when it
     /// generates the kernel, and a kernel made for two threads run on one thread's team is slower.
     public var threads: Int
+    /// The weights are in the packed layout `OneDNNMatmul.packedLayout` gave for this `n × k`
+    /// and element type (see PackedWeights.swift), not in `weights`' strides.
+    public var packedWeights = false
 
     public init(outer: Int = 1, batch: Int = 1, m: Int, n: Int, k: Int, src: MatmulOperand, weights: MatmulOperand, dst: MatmulOperand,
                 bias: Bool = false, activation: MatmulActivation? = nil, accumulate: Bool = false, threads: Int) {
@@ -93,7 +96,7 @@ public struct MatmulShape: Hashable, Sendable {
 public final class OneDNNMatmul: @unchecked Sendable {
     public static let shared = OneDNNMatmul()
 
-    private final class Entry {
+    final class Entry {
         let primitive: dnnl_primitive_t
         let src: dnnl_memory_desc_t
         let weights: dnnl_memory_desc_t
@@ -101,6 +104,7 @@ public final class OneDNNMatmul: @unchecked Sendable {
         let bias: dnnl_memory_desc_t?
         let scratchpad: dnnl_memory_desc_t
         let scratchpadBytes: Int
+        var implementation = ""
         init(primitive: dnnl_primitive_t, src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t,
              bias: dnnl_memory_desc_t?, scratchpad: dnnl_memory_desc_t, scratchpadBytes: Int) {
             self.primitive = primitive; self.src = src; self.weights = weights; self.dst = dst
@@ -108,9 +112,14 @@ public final class OneDNNMatmul: @unchecked Sendable {
         }
     }
 
-    private let lock = NSLock()
+    let lock = NSLock()
     private var engine: dnnl_engine_t?
     private var cache: [MatmulShape: Entry] = [:]
+    /// Shapes with packed weights that no fast kernel takes (their products run on the plain
+    /// weights instead).
+    private var refusedPacked: Set<MatmulShape> = []
+    /// The packed layouts handed out by `packedLayout`, by weight block.
+    var packedDescriptors: [PackedKey: dnnl_memory_desc_t] = [:]
     private var failure: String?
     private var warnedFallback = false
     private var implementation: String?
@@ -195,6 +204,19 @@ public final class OneDNNMatmul: @unchecked Sendable {
         }
     }
 
+    /// The kernel oneDNN runs `shape` on (e.g. `brg:avx512_core`), nil where it runs none.
+    public func kernel(of shape: MatmulShape) -> String? {
+        guard let entry = primitive(for: shape) else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        return entry.implementation
+    }
+
+    /// True when `shape` runs on a oneDNN kernel (for packed weights: a brgemm kernel that takes
+    /// the packed layout), so `run` would not take the reference path.
+    public func canRun(_ shape: MatmulShape) -> Bool {
+        primitive(for: shape) != nil
+    }
+
     /// Why oneDNN cannot run bf16 products here, nil while it can (checked by creating a small
     /// primitive).
     public func unavailableReason() -> String? {
@@ -233,10 +255,8 @@ public final class OneDNNMatmul: @unchecked Sendable {
         return engine
     }
 
-    private func primitive(for shape: MatmulShape) -> Entry? {
-        lock.lock(); defer { lock.unlock() }
-        if let entry = cache[shape] { return entry }
-        if failure != nil { return nil }
+    /// The CPU engine, created on first use; nil when oneDNN cannot create one. Call with `lock` held.
+    func engineLocked() -> dnnl_engine_t? {
         if engine == nil {
             var e: dnnl_engine_t?
             guard dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success, let e else {
@@ -244,6 +264,24 @@ public final class OneDNNMatmul: @unchecked Sendable {
                 return nil
             }
             engine = e
+        }
+        return engine
+    }
+
+    private func primitive(for shape: MatmulShape) -> Entry? {
+        lock.lock(); defer { lock.unlock() }
+        if let entry = cache[shape] { return entry }
+        if failure != nil { return nil }
+        guard let engine = engineLocked() else { return nil }
+        if shape.packedWeights {
+            guard !refusedPacked.contains(shape), let packed = packedDescriptors[PackedKey(shape)],
+                  let entry = Self.create(shape, engine: engine, packed: packed), entry.implementation.contains("brg") else {
+                refusedPacked.insert(shape)
+                return nil
+            }
+            entry.entry.implementation = entry.implementation
+            cache[shape] = entry.entry
+            return entry.entry
         }
         guard let entry = Self.create(shape, engine: engine) else {
             // The plain product failing means no bf16 matmul at all on this CPU; a fused variant
@@ -253,19 +291,20 @@ public final class OneDNNMatmul: @unchecked Sendable {
             }
             return nil
         }
+        entry.entry.implementation = entry.implementation
         cache[shape] = entry.entry
         implementation = entry.implementation
         return entry.entry
     }
 
-    private static func create(_ shape: MatmulShape, engine: dnnl_engine_t?) -> (entry: Entry, implementation: String)? {
+    static func create(_ shape: MatmulShape, engine: dnnl_engine_t?, packed: dnnl_memory_desc_t? = nil) -> (entry: Entry, implementation: String)? {
         // 2-D for one product, else 4-D (outer, batch, rows, cols) even where `outer` is 1: the
         // attention layouts `[sequence, head, position, dh]` read in place are dense 4-D layouts
         // (oneDNN's "acbd"), which its brgemm kernels take; as 3-D they would not be dense.
         let ndims = shape.outer > 1 || shape.batch > 1 ? 4 : 2
         var src = dnnl_memory_desc_t(), wei = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t(), bias = dnnl_memory_desc_t()
         var ok = describe(&src, ndims, [shape.outer, shape.batch, shape.m, shape.k], shape.src)
-        ok = ok && describe(&wei, ndims, [shape.outer, shape.batch, shape.k, shape.n], shape.weights)
+        if let packed { wei = packed } else { ok = ok && describe(&wei, ndims, [shape.outer, shape.batch, shape.k, shape.n], shape.weights) }
         ok = ok && describe(&dst, ndims, [shape.outer, shape.batch, shape.m, shape.n], shape.dst)
         if shape.bias {
             let n = shape.n

@@ -16,6 +16,9 @@ public struct WeightMatrix: Sendable {
     public let rows: Int
     public let cols: Int
     public let storage: Storage
+    /// Blocks of the same values in oneDNN's packed layout (from a converted-weights cache),
+    /// which the fused products read instead of `storage` where a kernel takes them.
+    public var packed: [PackedWeights] = []
 
     /// Takes fp32 values (`rows × cols`) and keeps them in `precision`.
     public init(rows: Int, cols: Int, values: [Float], precision: Precision) {
@@ -178,6 +181,16 @@ public enum WeightProducts {
         let shape = MatmulShape(m: m, n: n, k: k, src: MatmulOperand(w.element, rowStride: lda),
                                 weights: OneDNNMatmul.transposedWeights(k: k, w.element), dst: MatmulOperand(element, rowStride: ldc),
                                 bias: bias != nil, activation: activation, accumulate: accumulate, threads: BLAS.threads)
+        if let block = w.packed.first(where: { $0.rows == range }) {
+            var packedShape = shape
+            packedShape.packedWeights = true
+            if OneDNNMatmul.shared.canRun(packedShape) {
+                withExtendedLifetime(block.owner) {
+                    OneDNNMatmul.shared.run(packedShape, src: a, weights: block.base, bias: bias, dst: out)
+                }
+                return
+            }
+        }
         w.withRawValues { base in
             OneDNNMatmul.shared.run(shape, src: a, weights: base + range.lowerBound * k * w.element.size, bias: bias, dst: out)
         }

@@ -1,6 +1,7 @@
 import CLIP
 import Foundation
 import Platform
+import Tensor
 import Testing
 
 /// The converted-weights cache: built once, mapped afterwards (shared by processes), identical
@@ -65,6 +66,68 @@ struct ConvertedWeightsTests {
         guard case .rebuilt = afterCut.cacheOutcome else { Issue.record("a truncated entry was used"); return }
         #expect(try features(afterCut) == expected)
         #expect(try CLIPModel(directory: dir, precision: .bf16, weightCache: root).cacheOutcome == .reused)
+    }
+
+    /// Where oneDNN packs weights on this machine (a brgemm kernel: AVX-512 or AMX).
+    static var packs: Bool { OneDNNMatmul.shared.packedLayout(n: 64, k: 64, element: .bf16) != nil }
+
+    @Test("product weights are stored packed too and loads read them; a flipped byte in a packed block is caught by the checksum",
+          arguments: [Precision.fp32, .bf16])
+    func packedBlocks(precision: Precision) throws {
+        let root = try Self.freshRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
+        let expected = try features(try CLIPModel(directory: dir, precision: precision))
+        let first = try CLIPModel(directory: dir, precision: precision, weightCache: root)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix(".safetensors") })
+        let path = root.appendingPathComponent(name)
+        let file = try SafetensorsFile(path: path.path)
+        let packedNames = file.tensors.keys.filter { $0.contains(".packed.") }.sorted()
+        guard Self.packs else {
+            #expect(packedNames.isEmpty && first.weightMemory.packed == 0)
+            return
+        }
+        // Q, K and V packed apart, the other three products whole: 6 blocks per layer.
+        let layers = file.tensors.keys.filter { $0.hasSuffix(".self_attn.qkv_proj.weight") }.count
+        #expect(layers > 0 && packedNames.count == 6 * layers, "\(packedNames)")
+        #expect(file.metadata["adaneg_packing"]?.contains(OneDNNMatmul.version) == true)
+        let second = try CLIPModel(directory: dir, precision: precision, weightCache: root)
+        #expect(second.cacheOutcome == .reused)
+        #expect(second.weightMemory.packed > 0 && second.weightMemory.packed == first.weightMemory.packed)
+        #expect(try features(second) == expected)
+
+        // One flipped byte inside a packed block (not the plain values): rebuilt, never used.
+        let block = try #require(file.tensors[packedNames[0]])
+        let dataStart = 8 + Int(try Data(contentsOf: path).prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        var bytes = try Data(contentsOf: path)
+        bytes[dataStart + block.offsets.lowerBound + block.offsets.count / 2] ^= 0x41
+        try bytes.write(to: path)
+        let afterFlip = try CLIPModel(directory: dir, precision: precision, weightCache: root)
+        guard case .rebuilt(let reason) = afterFlip.cacheOutcome else { Issue.record("a corrupt packed block was used"); return }
+        #expect(reason.contains("checksum"), "\(reason)")
+        #expect(try features(afterFlip) == expected)
+    }
+
+    @Test("an entry packed for another oneDNN or CPU kernel is rebuilt, not misread")
+    func packedElsewhere() throws {
+        try #require(Self.packs, "oneDNN packs no weights on this CPU")
+        let root = try Self.freshRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
+        let expected = try features(try CLIPModel(directory: dir, precision: .bf16))
+        _ = try CLIPModel(directory: dir, precision: .bf16, weightCache: root)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix(".safetensors") })
+        let path = root.appendingPathComponent(name)
+        // Another machine's signature: same length, another oneDNN version.
+        var bytes = try Data(contentsOf: path)
+        let needle = Data("oneDNN \(OneDNNMatmul.version)".utf8)
+        let range = try #require(bytes.range(of: needle))
+        bytes.replaceSubrange(range, with: Data("oneDNN \(String(repeating: "9", count: OneDNNMatmul.version.count))".utf8))
+        try bytes.write(to: path)
+        let reloaded = try CLIPModel(directory: dir, precision: .bf16, weightCache: root)
+        guard case .rebuilt(let reason) = reloaded.cacheOutcome else { Issue.record("a foreign packing was used"); return }
+        #expect(reason.contains("packed for another"), "\(reason)")
+        #expect(try features(reloaded) == expected)
     }
 
     @Test("an unwritable cache folder falls back to loading directly")

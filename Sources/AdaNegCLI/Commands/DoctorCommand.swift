@@ -81,6 +81,8 @@ struct DoctorReport: Codable {
     var onednn: String
     var precisions: [PrecisionInfo]
     var autoPrecision: String
+    /// What runs the towers here: each precision's product kernel, packed weights, the pool.
+    var kernels: KernelChoices
     var memory: MemoryFigures?
     /// The GPU section: devices and CUDA library versions, or why the GPU path is unavailable.
     var gpu: GPUSurvey?
@@ -110,6 +112,7 @@ struct DoctorReport: Codable {
             onednn: OneDNNMatmul.version,
             precisions: precisions,
             autoPrecision: bf16Available ? auto.rawValue : Precision.fp32.rawValue,
+            kernels: KernelChoices.current(),
             memory: MemoryInfo.current().map { MemoryFigures(totalBytes: $0.totalBytes, availableBytes: $0.availableBytes) },
             gpu: GPUSurvey.probe()
         )
@@ -129,6 +132,7 @@ struct DoctorReport: Codable {
             lines.append(line)
         }
         lines.append("auto:       \(autoPrecision)")
+        lines += kernels.lines
         if let memory { lines.append("memory:     \(gib(memory.availableBytes)) available of \(gib(memory.totalBytes))") }
         if let gpu { lines += gpu.lines }
         return lines.joined(separator: "\n")
