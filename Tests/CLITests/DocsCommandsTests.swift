@@ -65,9 +65,9 @@ struct DocsCommandsTests {
         let commands = try Self.commands(in: "README.md") + Self.commands(in: "jobs/README.md")
         let skipped = commands.filter { Self.skipReason($0) != nil }
         // Every block's command is accounted for: these are the ones that need what a test lacks.
-        #expect(skipped.count == 24, "skipped: \(skipped)")
+        #expect(skipped.count == 27, "skipped: \(skipped)")
         var runnable = commands.filter { Self.skipReason($0) == nil }
-        #expect(runnable.count == 9, "\(runnable)")
+        #expect(runnable.count == 12, "\(runnable)")
         // `bash scripts/demo.sh` ends in `adaneg demo`: run that first, as the quick start does.
         runnable.insert("adaneg demo --workers 1", at: 0)
         // The score-features example's inputs: a synthetic stream with 10,000 negatives, so the
@@ -83,7 +83,7 @@ struct DocsCommandsTests {
             let result = try run(args, in: scratch)
             #expect(result.status == 0, "`\(line)` exited with \(result.status): \(result.stderr.suffix(2000))")
         }
-        #expect(scratch.exists("report.html") && scratch.exists("scores.csv") && scratch.exists("runs/x.sqlite"))
+        #expect(scratch.exists("report.html") && scratch.exists("scores.csv") && scratch.exists("runs/x.sqlite") && scratch.exists("sweep.html"))
     }
 
     @Test("run on the example job before its data exist says how to create them")
