@@ -141,6 +141,47 @@ struct TLSCLITests {
         #expect(old.status == 2 && old.stderr.contains("127.0.0.1") && old.stderr.contains("expired on 2020-01-02"), "\(old.stderr)")
     }
 
+    @Test("cancel from the command line: the submitter's name in status, another submit token refused (exit 2, 403), the owner cancels, status says CANCELLED")
+    func cancelCommand() async throws {
+        let pki = try PKI()
+        let lines = [try newToken(pki, role: "submit", name: "alice"), try newToken(pki, role: "submit", name: "bob"), try newToken(pki, role: "read", name: "reader")]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: pki.path("tokens.txt"), atomically: true, encoding: .utf8)
+        let made = try CLI.run(["synthesize", "--layout", "job", "--out", pki.path("data"), "--classes", "10", "--negatives", "50", "--dim", "16",
+                                "--id-samples", "200", "--ood-samples", "100"])
+        #expect(made.status == 0, "\(made.stderr)")
+        try """
+        name: cancel-me
+        id: {features: data/id.npy, labels: data/id-labels.npy}
+        ood:
+          - {name: covered, group: far, features: data/ood-covered.npy}
+        negatives: {count: 50, text_features: data/text.npy}
+        scoring: {batch_size: 16}
+        unit_batches: 1
+        seed: 0
+
+        """.write(toFile: pki.path("job.yaml"), atomically: true, encoding: .utf8)
+        let server = try await ServerProcess(db: pki.path("db.sqlite"), extra: ["--tls-cert", pki.path("server.pem"), "--tls-key", pki.path("server.key"),
+                                                                             "--tokens", pki.path("tokens.txt")])
+        defer { server.stop() }
+        let url = server.url.absoluteString.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        func run(_ command: String, _ token: String, _ rest: [String]) throws -> CLI.Result {
+            try CLI.run([command, "--coordinator", url, "--token-file", pki.path("\(token).secret"), "--ca-file", pki.path("ca.pem")] + rest)
+        }
+        let submitted = try run("submit", "alice", [pki.path("job.yaml")])
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        #expect(try run("status", "reader", ["cancel-me"]).stdout.contains("submitted by token alice"))
+        let refused = try run("cancel", "bob", ["cancel-me"])
+        #expect(refused.status == 2 && refused.stderr.contains("403") && refused.stderr.contains("alice"), "\(refused.stderr)")
+        let reader = try run("cancel", "reader", ["cancel-me"])
+        #expect(reader.status == 2 && reader.stderr.contains("403"), "\(reader.stderr)")
+        let cancelled = try run("cancel", "alice", ["cancel-me"])
+        #expect(cancelled.status == 0 && cancelled.stdout.contains("cancelled job 'cancel-me'") && cancelled.stdout.contains("dropped"), "\(cancelled.stdout) \(cancelled.stderr)")
+        let status = try run("status", "reader", ["cancel-me"])
+        #expect(status.stdout.contains("CANCELLED"), "\(status.stdout)")
+        let missing = try run("cancel", "alice", ["no-such-job"])
+        #expect(missing.status == 2 && missing.stderr.contains("404"), "\(missing.stderr)")
+    }
+
     @Test("SIGHUP reloads the certificate and the tokens file; a pair that does not load keeps the previous one")
     func reloadOnHangup() async throws {
         let pki = try PKI()
