@@ -91,14 +91,22 @@ final class SQLiteConnection {
     }
 
     /// Runs `body` in one transaction; rolls back if it throws.
+    /// Runs `body` atomically. Inside a transaction already (a group commit, `GroupCommit`), a
+    /// savepoint: the body is still all or nothing, and the enclosing transaction goes on.
     func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        try execute("BEGIN IMMEDIATE")
+        let nested = sqlite3_get_autocommit(handle) == 0
+        try execute(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE")
         do {
             let value = try body()
-            try execute("COMMIT")
+            try execute(nested ? "RELEASE nested" : "COMMIT")
             return value
         } catch {
-            try? execute("ROLLBACK")
+            if nested {
+                try? execute("ROLLBACK TO nested")
+                try? execute("RELEASE nested")
+            } else {
+                try? execute("ROLLBACK")
+            }
             throw error
         }
     }

@@ -52,6 +52,8 @@ public actor Coordinator {
     /// Read-only connections for the GET routes and `/metrics` (nil: an in-memory database,
     /// read through the writer): reads never wait for the actor (`read`).
     nonisolated let readers: StoreReaders?
+    /// Writes queued from outside the actor, committed in groups on `store` (`write`).
+    nonisolated let groupCommit = GroupCommit()
     /// Reads image jobs' model folders for planning (the model code lives above this module).
     let models: any ModelFacts
 
@@ -223,11 +225,14 @@ public actor Coordinator {
 
     /// Extends the worker's lease; a refused heartbeat (unknown unit, not the holder) leaves no
     /// trace, so arbitrary worker ids do not accumulate in the status.
-    public func heartbeat(unit: Int64, worker: String) throws(StoreError) -> Bool {
-        let now = clock()
-        guard try store.extendLease(unit: unit, worker: worker, expires: now + configuration.leaseSeconds) else { return false }
-        try store.touchWorker(id: worker, host: "", now: now)
-        return true
+    /// Heartbeats are group-committed (`write`): many workers' beats cost one transaction.
+    public nonisolated func heartbeat(unit: Int64, worker: String) async throws(StoreError) -> Bool {
+        let now = clock(), expires = now + configuration.leaseSeconds
+        return try await write { store throws(StoreError) -> Bool in
+            guard try store.extendLease(unit: unit, worker: worker, expires: expires) else { return false }
+            try store.touchWorker(id: worker, host: "", now: now)
+            return true
+        }
     }
 
     /// Accepts a unit's results once. A completion for a unit that is already done is a
