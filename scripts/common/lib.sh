@@ -141,7 +141,7 @@ hz_start_coordinator() {
     [ $SECONDS -ge $deadline ] && hz_die "the coordinator did not listen within 60s (log $log)"
     sleep 0.05
   done
-  HZ_COORD_PORT=$(grep -ao 'coordinator listening on http://[^ ]*' "$log" | tail -n 1 | sed 's/.*://')
+  HZ_COORD_PORT=$(grep -ao 'coordinator listening on https\{0,1\}://[^ ]*' "$log" | tail -n 1 | sed 's/.*://')
 }
 
 # hz_curl URL [curl options...]: prints the HTTP status code only.
@@ -165,6 +165,23 @@ hz_demo_data() {
 # DATA_DIR, with units of UNIT_BATCHES batches of 256 (default 1: 54 units, so faults land in
 # many places), syncing after every batch.
 # hz_new_token FILE MODE: a random bearer token in FILE with permissions MODE.
+# A private CA and a coordinator certificate signed by it, made with openssl (none is committed):
+# DIR/ca.pem (what clients trust with --ca-file), DIR/server.pem and DIR/server.key (serve's
+# --tls-cert/--tls-key). SAN is the certificate's subjectAltName, e.g. "IP:10.231.0.1,DNS:localhost".
+hz_tls_pki() {
+  local dir=$1 san=$2
+  command -v openssl >/dev/null || hz_ensure_packages openssl
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 -subj "/CN=adaneg test CA" 2>/dev/null \
+    || hz_die "openssl could not make the test CA"
+  openssl req -newkey rsa:2048 -nodes -keyout "$dir/server.key" -out "$dir/server.csr" -subj "/CN=adaneg coordinator" 2>/dev/null \
+    || hz_die "openssl could not make the coordinator's key"
+  printf 'subjectAltName=%s\n' "$san" >"$dir/san.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" \
+    -days 2 -extfile "$dir/san.ext" 2>/dev/null || hz_die "openssl could not sign the coordinator's certificate"
+  chmod 600 "$dir/ca.key" "$dir/server.key"
+}
+
 hz_new_token() {
   head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"
   chmod "$2" "$1"

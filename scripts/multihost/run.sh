@@ -2,8 +2,10 @@
 # Several hosts on one machine: network namespaces joined by veth pairs through a bridge.
 #
 #   namespace <p>c   the coordinator: bridge br0 10.231.0.1/24, `adaneg serve --host 10.231.0.1
-#                    --token-file T` (a non-loopback address needs the bearer token)
-#   namespace <p>w1..w3   one worker each: eth0 10.231.0.11..13/24, `adaneg worker --token-file T`
+#                    --tls-cert --tls-key --tokens` (HTTPS with a CA made here by openssl, and
+#                    one token per role: worker, submit, read)
+#   namespace <p>w1..w3   one worker each: eth0 10.231.0.11..13/24, `adaneg worker --ca-file CA
+#                    --token-file WORKER` (submit uses the submit token)
 #
 # The addresses exist only inside these namespaces (nothing is routed to or from the machine's
 # own network). Scenarios, each on a fresh database:
@@ -27,7 +29,8 @@
 #
 # After each: every unit done, every sample exactly one result, no duplicate completion,
 # integrity_check ok, MCM/NegLabel per sample equal to the first run's; worker 2 rides out the
-# outage (exits 0). Also checks that requests without the token get 401.
+# outage (exits 0). Also checks that requests without a token get 401, the worker token reading
+# the job list 403, the read token 200, and that a client not trusting the CA gets no answer.
 #
 #   scripts/multihost/run.sh [--out DIR] [--keep] [--batch-ms 300] [--lease 3]
 #
@@ -92,8 +95,19 @@ for i in 1 2 3; do
 done
 hz_log "namespaces: ${NAMESPACES[*]} (coordinator $COORD_IP, workers $SUBNET.11-13)"
 
-TOKEN="$OUT/token"
-hz_new_token "$TOKEN" 600
+# TLS with role tokens (issue 23): a private CA made here, a certificate for the coordinator's
+# address, one token per role; the workers trust the CA with --ca-file.
+hz_tls_pki "$OUT/pki" "IP:$COORD_IP"
+TOKENS="$OUT/tokens.txt"
+: >"$TOKENS"
+for role in worker submit read; do
+  rm -f "$OUT/$role.secret"
+  "$ADANEG" token new --role "$role" --name "multihost-$role" --secret-out "$OUT/$role.secret" >>"$TOKENS" \
+    || hz_die "adaneg token new --role $role failed"
+done
+TOKEN="$OUT/worker.secret"
+SERVE_TLS=(--tls-cert "$OUT/pki/server.pem" --tls-key "$OUT/pki/server.key" --tokens "$TOKENS")
+CA=(--ca-file "$OUT/pki/ca.pem")
 JOB=multihost-demo
 hz_demo_data "$OUT/data"
 hz_demo_job "$OUT/job.yaml" "$JOB" "$OUT/data" 1
@@ -107,7 +121,7 @@ W_PID=()
 ISOLATE=0
 start_worker() {
   local i=$1
-  local worker=("$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" --threads 1 --id "host$i"
+  local worker=("$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" "${CA[@]}" --threads 1 --id "host$i"
                 --simulate-batch-ms "$BATCH_MS" --artefact-cache "$OUT/cache-w$i")
   if [ "$ISOLATE" = 1 ]; then
     # A private mount namespace: the data folder replaced by an empty tmpfs, an empty cwd.
@@ -168,7 +182,7 @@ outage() {
   hz_log "  link of worker 2 restored after $((SECONDS - t0))s; unit $UNIT: $unit_state"
 }
 
-reaches() { [ "$(in_ns "${P}w$1" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/v1/jobs")" = 401 ]; }
+reaches() { [ "$(in_ns "${P}w$1" curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$OUT/pki/ca.pem" "$URL/v1/jobs")" = 401 ]; }
 
 BASE_DB=""
 run_scenario() {
@@ -177,17 +191,21 @@ run_scenario() {
   DB="$OUT/$name.sqlite" LOG="$OUT/$name.log" OUTAGE="none"
   rm -f "$DB" "$DB-wal" "$DB-shm" "$LOG".*
   HZ_NETNS_EXEC=(ip netns exec "$NS_C")
-  hz_start_coordinator "$DB" "$LOG.coordinator" "$COORD_IP" 0 --token-file "$TOKEN" --lease-seconds "$LEASE"
+  hz_start_coordinator "$DB" "$LOG.coordinator" "$COORD_IP" 0 "${SERVE_TLS[@]}" --lease-seconds "$LEASE"
   HZ_NETNS_EXEC=()  # back to this namespace for what follows
-  URL="http://$COORD_IP:$HZ_COORD_PORT"
+  URL="https://$COORD_IP:$HZ_COORD_PORT"
   local code i
   # Every host reaches the coordinator over the bridge (curl: no ping on a minimal Debian).
   for i in 1 2 3; do hz_wait_until 20 "host w$i to reach $URL" reaches "$i"; done
-  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/v1/jobs")
+  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$OUT/pki/ca.pem" "$URL/v1/jobs")
   [ "$code" = 401 ] || hz_die "a request without the token got $code, not 401"
-  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $(cat "$TOKEN")" "$URL/v1/jobs")
-  [ "$code" = 200 ] || hz_die "a request with the token got $code, not 200"
-  in_ns "${P}w1" "$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$OUT/job.yaml" >>"$LOG.coordinator" 2>&1 \
+  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$OUT/pki/ca.pem" -H "Authorization: Bearer $(cat "$TOKEN")" "$URL/v1/jobs")
+  [ "$code" = 403 ] || hz_die "the worker token reading the job list got $code, not 403"
+  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$OUT/pki/ca.pem" -H "Authorization: Bearer $(cat "$OUT/read.secret")" "$URL/v1/jobs")
+  [ "$code" = 200 ] || hz_die "the read token got $code, not 200"
+  code=$(in_ns "${P}w1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/v1/jobs" || true)
+  [ "$code" = 000 ] || hz_die "a client that does not trust the CA got an answer ($code)"
+  in_ns "${P}w1" "$ADANEG" submit --coordinator "$URL" --token-file "$OUT/submit.secret" "${CA[@]}" "$OUT/job.yaml" >>"$LOG.coordinator" 2>&1 \
     || hz_die "submit from host w1 failed (log $LOG.coordinator)"
   for i in 1 2 3; do start_worker "$i"; done
   [ "$kind" = none ] || outage "$kind"
@@ -292,10 +310,10 @@ run_image_scenario() {
   in_ns "${P}w1" env HF_ENDPOINT="$HUB" HF_HOME="$OUT/data/hf" "$ADANEG" run "$job" --workers 1 --db "$base" \
     >"$LOG.base" 2>&1 || hz_die "adaneg run of $name failed: $(tail -n 5 "$LOG.base")"
   HZ_NETNS_EXEC=(ip netns exec "$NS_C")
-  hz_start_coordinator "$DB" "$LOG.coordinator" "$COORD_IP" 0 --token-file "$TOKEN"
+  hz_start_coordinator "$DB" "$LOG.coordinator" "$COORD_IP" 0 "${SERVE_TLS[@]}"
   HZ_NETNS_EXEC=()
-  URL="http://$COORD_IP:$HZ_COORD_PORT"
-  in_ns "${P}w1" env HF_ENDPOINT="$HUB" HF_HOME="$OUT/data/hf" "$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$job" \
+  URL="https://$COORD_IP:$HZ_COORD_PORT"
+  in_ns "${P}w1" env HF_ENDPOINT="$HUB" HF_HOME="$OUT/data/hf" "$ADANEG" submit --coordinator "$URL" --token-file "$OUT/submit.secret" "${CA[@]}" "$job" \
     >>"$LOG.coordinator" 2>&1 || hz_die "submit of $name failed (log $LOG.coordinator)"
   mkdir -p "$OUT/empty-$name"
   local rc=0
@@ -303,7 +321,7 @@ run_image_scenario() {
     unshare --mount --propagation private \
     sh -c 'mount -t tmpfs adaneg-empty "$1" && test -z "$(ls -A "$1")" && cd "$2" && shift 2 && exec "$@"' \
     isolate "$OUT/data" "$OUT/empty-$name" \
-    "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" --threads "$BASE_THREADS" --id isolated \
+    "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" "${CA[@]}" --threads "$BASE_THREADS" --id isolated \
     --artefact-cache "$OUT/cache-$name" >"$LOG.w1" 2>&1 || rc=$?
   kill -TERM "$HZ_COORD_PID"
   hz_wait_exit "$HZ_COORD_PID" 30 || true

@@ -5,7 +5,8 @@
 #   2. starts a private munged (own key, socket and state under the work directory) and a
 #      private slurmctld + slurmd on this host (own slurm.conf, free ports, linuxproc process
 #      tracking: no cgroups or systemd needed), and waits until the node is idle;
-#   3. starts a coordinator with a bearer token, submits the demo job, and submits the worker
+#   3. starts a coordinator over TLS with role tokens (a CA made by openssl; the array's tasks get
+#      a worker token and --ca-file through ADANEG_CA_FILE), submits the demo job, and submits the worker
 #      array (sbatch --array=0-(N-1)) against it;
 #   4. waits (bounded) for the array to leave the queue and checks: every array task ran an
 #      adaneg worker that exited 0, the job is complete with exactly one result per sample, no
@@ -138,20 +139,27 @@ stop_slurm_jobs() { [ -n "${ARRAY_JOB:-}" ] && scancel "$ARRAY_JOB" 2>/dev/null;
 hz_on_cleanup stop_slurm_jobs
 
 # --- coordinator and job ---------------------------------------------------------------------
-TOKEN="$OUT/token"
-hz_new_token "$TOKEN" 644
+# TLS with role tokens (issue 23): a CA made here by openssl, a worker token for the array
+# (readable by the Slurm job's user, as the test's token file always was) and a submit token.
+hz_tls_pki "$OUT/pki" "IP:127.0.0.1"
+TOKENS="$OUT/tokens.txt"
+rm -f "$OUT/worker.secret" "$OUT/submit.secret"
+"$ADANEG" token new --role worker --name slurm-array --secret-out "$OUT/worker.secret" >"$TOKENS" || loud "adaneg token new failed"
+"$ADANEG" token new --role submit --name slurm-submit --secret-out "$OUT/submit.secret" >>"$TOKENS" || loud "adaneg token new failed"
+chmod 644 "$OUT/worker.secret" "$OUT/pki/ca.pem"
+TOKEN="$OUT/worker.secret"
 JOB=slurm-demo
 hz_demo_data "$OUT/data"
 hz_demo_job "$OUT/job.yaml" "$JOB" "$OUT/data" 1
 DB="$OUT/slurm.sqlite"
 LOG="$OUT/coordinator.log"
-hz_start_coordinator "$DB" "$LOG" 127.0.0.1 0 --token-file "$TOKEN" --lease-seconds 10
-URL="http://127.0.0.1:$HZ_COORD_PORT"
-"$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$OUT/job.yaml" >>"$LOG" 2>&1 || loud "submit failed: $(tail -n 3 "$LOG")"
+hz_start_coordinator "$DB" "$LOG" 127.0.0.1 0 --tls-cert "$OUT/pki/server.pem" --tls-key "$OUT/pki/server.key" --tokens "$TOKENS" --lease-seconds 10
+URL="https://127.0.0.1:$HZ_COORD_PORT"
+"$ADANEG" submit --coordinator "$URL" --token-file "$OUT/submit.secret" --ca-file "$OUT/pki/ca.pem" "$OUT/job.yaml" >>"$LOG" 2>&1 || loud "submit failed: $(tail -n 3 "$LOG")"
 
 # --- the worker array ---------------------------------------------------------------------------
 mkdir -p "$OUT/logs"
-ARRAY_JOB=$(cd "$OUT/logs" && ADANEG_COORDINATOR="$URL" ADANEG_TOKEN_FILE="$TOKEN" ADANEG_BIN="$ADANEG" ADANEG_THREADS=1 \
+ARRAY_JOB=$(cd "$OUT/logs" && ADANEG_COORDINATOR="$URL" ADANEG_TOKEN_FILE="$TOKEN" ADANEG_CA_FILE="$OUT/pki/ca.pem" ADANEG_BIN="$ADANEG" ADANEG_THREADS=1 \
   sbatch --parsable --array=0-$((WORKERS - 1)) --cpus-per-task=1 --mem-per-cpu=512M --time=00:10:00 \
     --output="$OUT/logs/worker-%A_%a.log" "$HZ_ROOT/deploy/slurm/adaneg-workers.sbatch") \
   || loud "sbatch failed"
