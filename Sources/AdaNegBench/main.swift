@@ -44,6 +44,17 @@ let quiet: Logger = {
     return logger
 }()
 
+// `AdaNegBench tls [ROUNDS]`: round trips over HTTPS against plain HTTP (TLSBench.swift).
+if CommandLine.arguments.dropFirst().first == "tls" {
+    do {
+        try await TLSBench.main(arguments: Array(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("AdaNegBench tls: \(error)\n".utf8))
+        exit(1)
+    }
+}
+
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
     let t0 = Date()
     try await body()

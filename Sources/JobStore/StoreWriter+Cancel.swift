@@ -31,8 +31,9 @@ extension StoreWriter {
 
     /// Cancels `job`: its pending and leased units become `cancelled` (no worker gets them, and
     /// a worker holding one learns it at its next heartbeat, sync or completion), done and
-    /// failed units and every stored result stay. Returns the units dropped; a second cancel
-    /// drops none and keeps the first time.
+    /// failed units and every stored result stay. Returns the units dropped. A job with nothing
+    /// left to run is not marked cancelled (nothing changes); a second cancel drops none and keeps
+    /// the first time.
     public func cancel(job: Int64, now: Double) throws(StoreError) -> Int {
         try db.transaction { () throws(StoreError) -> Int in
             try db.prepare("""
@@ -40,7 +41,9 @@ extension StoreWriter {
                 WHERE state IN ('pending', 'leased') AND task_id IN (SELECT id FROM tasks WHERE job_id = ?)
                 """).run([.int(job)])
             let dropped = db.changes
-            try db.prepare("UPDATE jobs SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL").run([.double(now), .int(job)])
+            if dropped > 0 {
+                try db.prepare("UPDATE jobs SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL").run([.double(now), .int(job)])
+            }
             return dropped
         }
     }

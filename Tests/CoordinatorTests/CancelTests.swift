@@ -105,6 +105,13 @@ struct CancelTests {
         #expect(try store.unit(id: 1)?.state == .done && store.unit(id: 2)?.state == .cancelled && store.unit(id: 3)?.state == .cancelled)
         #expect(try store.results(task: 1).count == 2)
         #expect(try store.cancel(job: 1, now: 50) == 0 && store.ownership(job: 1).cancelledAt == 42)
+        // A finished job is left as it is: nothing dropped, not marked cancelled.
+        try store.db.execute("""
+            INSERT INTO jobs (id, name, spec_yaml, plan_json, created_at) VALUES (2, 'finished', 'name: finished', '{}', 0);
+            INSERT INTO tasks (id, job_id, ood_index, ood_name, sample_count) VALUES (2, 2, 1, 'x', 2);
+            INSERT INTO units (id, task_id, first_sample, sample_count, state, completed_at) VALUES (4, 2, 0, 2, 'done', 5);
+            """)
+        #expect(try store.cancel(job: 2, now: 60) == 0 && store.ownership(job: 2).cancelledAt == nil && store.unit(id: 4)?.state == .done)
         #expect(try store.integrityCheck() == "ok")
     }
 }

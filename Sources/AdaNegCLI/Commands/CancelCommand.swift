@@ -11,7 +11,7 @@ struct CancelCommand: AsyncParsableCommand {
         discussion: """
         Workers holding one of its units learn it at their next call and move on to other jobs; \
         `status` shows the job as cancelled. Needs an admin token, or the submit token that \
-        submitted the job. Cancelling again drops nothing.
+        submitted the job. A job with nothing left to run (finished, or cancelled before) is left as it is.
         """
     )
 
@@ -24,7 +24,11 @@ struct CancelCommand: AsyncParsableCommand {
                                        caFile: try connection.checkedCAFile())
         do {
             let reply = try await client.cancel(job: job)
-            print("cancelled job '\(TerminalText.escaped(reply.name))' (#\(reply.job)): \(Plural.count(reply.droppedUnits, "unit")) dropped; results already stored are kept")
+            if reply.droppedUnits == 0 {
+                print("job '\(TerminalText.escaped(reply.name))' (#\(reply.job)) has no unit left to cancel (finished, or cancelled before): nothing changed")
+            } else {
+                print("cancelled job '\(TerminalText.escaped(reply.name))' (#\(reply.job)): \(Plural.count(reply.droppedUnits, "unit")) dropped; results already stored are kept")
+            }
         } catch {
             throw CommandFailure("\(error)")
         }
