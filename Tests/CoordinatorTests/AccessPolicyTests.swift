@@ -100,26 +100,11 @@ struct AccessPolicyTests {
 
     @Test("openapi.yaml declares each operation's roles as the policy does")
     func openAPIRoles() throws {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("openapi.yaml").path) {
-            url.deleteLastPathComponent()
-        }
-        let text = try String(contentsOf: url.appendingPathComponent("openapi.yaml"), encoding: .utf8)
         var documented: [String: Set<Role>] = [:]
-        var path: String?
-        var operation: String?
-        var inPaths = false
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "paths:" { inPaths = true; continue }
-            guard inPaths else { continue }
-            if line.hasPrefix("  /"), line.hasSuffix(":") {
-                path = String(line.dropFirst(2).dropLast())
-            } else if let p = path, line.hasPrefix("    "), !line.hasPrefix("     "), line.hasSuffix(":") {
-                operation = "\(line.trimmingCharacters(in: .whitespaces).dropLast().uppercased()) \(p)"
-            } else if let op = operation, line.trimmingCharacters(in: .whitespaces).hasPrefix("x-roles:") {
-                let list = line.split(separator: "[").last?.split(separator: "]").first ?? ""
-                documented[op] = Set(list.split(separator: ",").compactMap { Role(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
-            }
+        for (operation, lines) in try OpenAPIDocument.operations() {
+            guard let line = lines.first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("x-roles:") }) else { continue }
+            let list = line.split(separator: "[").last?.split(separator: "]").first ?? ""
+            documented[operation] = Set(list.split(separator: ",").compactMap { Role(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
         }
         #expect(documented == AccessPolicy.rules, "openapi x-roles differ from AccessPolicy.rules: \(documented) vs \(AccessPolicy.rules)")
     }
