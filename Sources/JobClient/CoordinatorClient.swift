@@ -104,6 +104,13 @@ public struct CoordinatorClient: Sendable, BankSync {
         try await json("POST", "/v1/leases", body: LeaseRequest(worker: worker, host: host))
     }
 
+    /// `POST /v1/leases` decoded as `T`: the scale simulation, which scores nothing, decodes only
+    /// the fields it uses and leaves the rows undecoded, so a thousand simulated workers cost
+    /// one process what a thousand real ones would not.
+    public func lease<T: Decodable>(worker: String, host: String, as type: T.Type) async throws -> T {
+        try await json("POST", "/v1/leases", body: LeaseRequest(worker: worker, host: host))
+    }
+
     public func heartbeat(unit: Int64, worker: String) async throws -> Bool {
         do {
             _ = try await send("POST", "/v1/units/\(unit)/heartbeat", body: try encode(UnitRequest(worker: worker)), contentType: "application/json")
