@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hostile input against the coordinator's HTTP API, on a coordinator that holds a finished job:
 #
-#   1. the demo job is run to completion (serve --token-file + 2 workers), and every stored table
+#   1. the demo job is run to completion (serve --token-file over HTTPS with a CA made here by openssl, + 2 workers; every client verifies the certificate), and every stored table
 #      but `workers` is hashed (scripts/common/dbcheck.py dump);
 #   2. schemathesis (PyPI, in the .venv-fuzz virtualenv) generates requests from openapi.yaml
 #      (examples, coverage, fuzzing and stateful phases, positive and negative data) with the
@@ -70,17 +70,22 @@ JOB=fuzz-demo
 TOKEN="$OUT/token"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN"
 chmod 600 "$TOKEN"
+# Over TLS (issue 23): a CA made here by openssl; every client (schemathesis, hostile.py, submit,
+# the workers) verifies the coordinator's certificate against it.
+hz_tls_pki "$OUT/pki" "IP:127.0.0.1,DNS:localhost"
+TLS=(--tls-cert "$OUT/pki/server.pem" --tls-key "$OUT/pki/server.key")
+CA=(--ca-file "$OUT/pki/ca.pem")
 hz_demo_data "$OUT/data"
 hz_demo_job "$OUT/job.yaml" "$JOB" "$OUT/data" 1
 DB="$OUT/fuzz.sqlite"
 LOG="$OUT/coordinator.log"
 rm -f "$DB" "$DB-wal" "$DB-shm"
-hz_start_coordinator "$DB" "$LOG" 127.0.0.1 0 --token-file "$TOKEN" --lease-seconds 5
-URL="http://127.0.0.1:$HZ_COORD_PORT"
-"$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$OUT/job.yaml" >>"$LOG" 2>&1 || hz_die "submit failed"
-hz_spawn "$OUT/worker1.log" "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" --threads 1 --id fuzz-w1
+hz_start_coordinator "$DB" "$LOG" 127.0.0.1 0 --token-file "$TOKEN" "${TLS[@]}" --lease-seconds 5
+URL="https://127.0.0.1:$HZ_COORD_PORT"
+"$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "${CA[@]}" "$OUT/job.yaml" >>"$LOG" 2>&1 || hz_die "submit failed"
+hz_spawn "$OUT/worker1.log" "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" "${CA[@]}" --threads 1 --id fuzz-w1
 W1=$HZ_LAST_PID
-hz_spawn "$OUT/worker2.log" "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" --threads 1 --id fuzz-w2
+hz_spawn "$OUT/worker2.log" "$ADANEG" worker --coordinator "$URL" --token-file "$TOKEN" "${CA[@]}" --threads 1 --id fuzz-w2
 W2=$HZ_LAST_PID
 hz_wait_exit "$W1" 300 || hz_die "worker 1 failed: $(tail -n 3 "$OUT/worker1.log")"
 hz_wait_exit "$W2" 300 || hz_die "worker 2 failed: $(tail -n 3 "$OUT/worker2.log")"
@@ -121,7 +126,7 @@ for pass in random-ids known-ids; do
   [ $pass = known-ids ] && config=(--config-file "$OUT/schemathesis-known-ids.toml")
   hz_log "schemathesis, $pass (gating: not_a_server_error, ignored_auth; up to ${MAX_TIME}s)"
   set +e
-  timeout $((MAX_TIME + 120)) "$ST" "${config[@]}" run "$HZ_ROOT/openapi.yaml" --url "$URL" \
+  timeout $((MAX_TIME + 120)) "$ST" "${config[@]}" run "$HZ_ROOT/openapi.yaml" --url "$URL" --tls-verify "$OUT/pki/ca.pem" \
     -H "Authorization: Bearer $(cat "$TOKEN")" \
     --checks not_a_server_error,ignored_auth --max-examples "$EXAMPLES" --seed "$SEED" \
     --max-time "$MAX_TIME" --workers 1 --request-timeout 60 --generation-database none --no-color \
@@ -138,7 +143,7 @@ done
 # --- schemathesis, informational pass ----------------------------------------------------------
 hz_log "schemathesis (informational: every other check, fewer examples)"
 set +e
-timeout 300 "$ST" run "$HZ_ROOT/openapi.yaml" --url "$URL" -H "Authorization: Bearer $(cat "$TOKEN")" \
+timeout 300 "$ST" run "$HZ_ROOT/openapi.yaml" --url "$URL" --tls-verify "$OUT/pki/ca.pem" -H "Authorization: Bearer $(cat "$TOKEN")" \
   --checks all --exclude-checks not_a_server_error,ignored_auth --max-examples 20 --seed "$SEED" \
   --workers 1 --generation-database none --no-color >"$OUT/schemathesis-conformance.log" 2>&1
 set -e
@@ -147,7 +152,7 @@ hz_alive "$HZ_COORD_PID" || fail "the coordinator died during the conformance pa
 
 # --- hand-written hostile requests -------------------------------------------------------------
 hz_log "hostile requests (tools/fuzz/hostile.py)"
-if ! "$HZ_PY" "$HZ_ROOT/tools/fuzz/hostile.py" --url "$URL" --token-file "$TOKEN" --job "$JOB" --tasks "$TASKS" \
+if ! "$HZ_PY" "$HZ_ROOT/tools/fuzz/hostile.py" --url "$URL" --token-file "$TOKEN" --ca-file "$OUT/pki/ca.pem" --job "$JOB" --tasks "$TASKS" \
     --dimension 128 --done-unit "$DONE_UNIT" --data "$OUT/data" --pid "$HZ_COORD_PID" --json "$OUT/hostile.json" >"$OUT/hostile.log" 2>&1; then
   fail "hostile requests: $(grep -E 'FAILURE|DEAD' "$OUT/hostile.log" | head -n 10)"
 fi
@@ -163,14 +168,14 @@ if ! cmp -s "$OUT/dump.before.json" "$OUT/dump.after.json"; then
 fi
 kill -TERM "$HZ_COORD_PID"
 hz_wait_exit "$HZ_COORD_PID" 30 || true
-hz_start_coordinator "$DB" "$LOG" 127.0.0.1 "$HZ_COORD_PORT" --token-file "$TOKEN" --lease-seconds 5
+hz_start_coordinator "$DB" "$LOG" 127.0.0.1 "$HZ_COORD_PORT" --token-file "$TOKEN" "${TLS[@]}" --lease-seconds 5
 for t in ${TASKS//,/ }; do
-  code=$("$HZ_PY" - "$URL" "$TOKEN" "$t" <<'EOF'
-import http.client, struct, sys, urllib.parse
+  code=$("$HZ_PY" - "$URL" "$TOKEN" "$t" "$OUT/pki/ca.pem" <<'EOF'
+import http.client, ssl, struct, sys, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
-c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+c = http.client.HTTPSConnection(u.hostname, u.port, timeout=60, context=ssl.create_default_context(cafile=sys.argv[4]))
 try:
-    c.request("POST", f"/v1/tasks/{sys.argv[3]}/bank", struct.pack("<IIIIq", 0x4B424441, 1, 128, 0, 0),
+    c.request("POST", f"/v1/tasks/{sys.argv[3]}/bank", struct.pack("<6I7q", 0x4B424441, 2, 128, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0),
               {"Authorization": "Bearer " + open(sys.argv[2]).read().strip(), "Content-Type": "application/octet-stream"})
     print(c.getresponse().status)
 except OSError as e:
@@ -191,10 +196,10 @@ hz_dbcheck check --db "$DB" --job "$JOB" --json "$OUT/check.json" >/dev/null || 
 # leases one of its units and, as the holder, sends completions that are each out of range in
 # one field (every one must be 400, with the lease kept), then one valid completion. What is
 # stored must be exactly that one: the unit done with pred 0 and every score 0.5, nothing else.
-hz_start_coordinator "$DB" "$LOG" 127.0.0.1 "$HZ_COORD_PORT" --token-file "$TOKEN" --lease-seconds 300
+hz_start_coordinator "$DB" "$LOG" 127.0.0.1 "$HZ_COORD_PORT" --token-file "$TOKEN" "${TLS[@]}" --lease-seconds 300
 hz_demo_job "$OUT/leased.yaml" fuzz-leased "$OUT/data" 1
-"$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "$OUT/leased.yaml" >>"$LOG" 2>&1 || fail "submit of the leased-phase job failed"
-if ! "$HZ_PY" "$HZ_ROOT/tools/fuzz/hostile.py" --url "$URL" --token-file "$TOKEN" --job fuzz-leased --tasks 0 --dimension 128 \
+"$ADANEG" submit --coordinator "$URL" --token-file "$TOKEN" "${CA[@]}" "$OUT/leased.yaml" >>"$LOG" 2>&1 || fail "submit of the leased-phase job failed"
+if ! "$HZ_PY" "$HZ_ROOT/tools/fuzz/hostile.py" --url "$URL" --token-file "$TOKEN" --ca-file "$OUT/pki/ca.pem" --job fuzz-leased --tasks 0 --dimension 128 \
     --leased 100 --json "$OUT/hostile-leased.json" >"$OUT/hostile-leased.log" 2>&1; then
   fail "leased-unit completions: $(grep -E 'FAILURE|DEAD' "$OUT/hostile-leased.log" | head -n 10)"
 fi

@@ -30,6 +30,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -85,15 +86,27 @@ def hostile_specs(data):
 
 
 class Runner:
-    def __init__(self, url, token, strict):
+    def __init__(self, url, token, strict, ca_file=None):
         u = urllib.parse.urlparse(url)
-        self.host, self.port = u.hostname, u.port or 80
+        # https://: every request goes over TLS, verified against --ca-file (issue 23).
+        self.tls = u.scheme == "https"
+        self.context = ssl.create_default_context(cafile=ca_file) if self.tls else None
+        self.host, self.port = u.hostname, u.port or (443 if self.tls else 80)
         self.token = token
         self.strict = strict
         self.failures = []
         self.findings = []
         self.count = 0
         self.statuses = {}
+
+    def connection(self, timeout):
+        if self.tls:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def socket(self, timeout):
+        s = socket.create_connection((self.host, self.port), timeout=timeout)
+        return self.context.wrap_socket(s, server_hostname=self.host) if self.tls else s
 
     def request(self, name, method, path, body=b"", headers=None, expect=(400,), auth=True, timeout=60):
         self.count += 1
@@ -103,7 +116,7 @@ class Runner:
         h.update(headers or {})
         started = time.time()
         try:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            conn = self.connection(timeout)
             conn.putrequest(method, path, skip_accept_encoding=True)
             for k, v in h.items():
                 conn.putheader(k, v)
@@ -137,7 +150,7 @@ class Runner:
         """A chunked body of `total` bytes (no Content-Length): the limit must hold anyway."""
         self.count += 1
         try:
-            s = socket.create_connection((self.host, self.port), timeout=60)
+            s = self.socket(60)
             s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.token}\r\n"
                        "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
             chunk = b"%x\r\n" % (1 << 20) + b"\0" * (1 << 20) + b"\r\n"
@@ -179,12 +192,13 @@ class Runner:
         """Sends raw bytes on a fresh TCP connection; the server may answer or close."""
         self.count += 1
         try:
-            s = socket.create_connection((self.host, self.port), timeout=10)
+            s = self.socket(10)
             s.sendall(payload)
-            try:
-                s.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+            if not self.tls:  # a TLS socket cannot half-close; the server's head timeout ends it
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
             data = b""
             try:
                 while True:
@@ -208,7 +222,7 @@ class Runner:
 
     def alive(self):
         try:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+            conn = self.connection(10)
             conn.request("GET", "/v1/health", headers={"Authorization": f"Bearer {self.token}"})
             return conn.getresponse().status == 200
         except OSError:
@@ -380,6 +394,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True)
     p.add_argument("--token-file", required=True)
+    p.add_argument("--ca-file", help="the CA that signed an https:// coordinator's certificate")
     p.add_argument("--job", required=True, help="a finished job on the coordinator")
     p.add_argument("--tasks", required=True, help="its task ids, comma-separated")
     p.add_argument("--dimension", type=int, required=True)
@@ -393,7 +408,7 @@ def main():
                         "send out-of-range completions as its holder, then one valid completion; prints the unit id last")
     args = p.parse_args()
     token = open(args.token_file).read().strip()
-    r = Runner(args.url, token, args.strict)
+    r = Runner(args.url, token, args.strict, args.ca_file)
     if args.leased is not None:
         leased_unit_phase(r, args.leased)
         finish(r, args)
