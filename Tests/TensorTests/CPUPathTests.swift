@@ -7,13 +7,7 @@ import Testing
 /// through oneDNN with fused post-ops, and weights packed for oneDNN's kernels.
 @Suite("CPU path: OpenMP pool, fused fp32 products, packed weights")
 struct CPUPathTests {
-    func random(_ count: Int, seed: UInt64) -> [Float] {
-        var state = seed
-        return (0..<count).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
-        }
-    }
+    func random(_ count: Int, seed: UInt64) -> [Float] { WeightProductsTests().random(count, seed: seed) }
 
     @Test("the OpenMP pool covers every index exactly once, whatever the team size; a nested region runs on its caller alone",
           arguments: [(0, 2), (1, 2), (7, 2), (1000, 2), (1001, 3), (64, 1), (5, 8)])

@@ -51,10 +51,13 @@ def main():
     ap.add_argument("--images", type=int, default=96, help="images in the long run (the short one has 32)")
     ap.add_argument("--negmining", action="store_true", help="also time mine-negatives on ImageNet's classes")
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
-    ap.add_argument("--max-load", type=float, default=2.6,
+    ap.add_argument("--max-load", type=float, default=1.3 * os.cpu_count(),
                     help="a round whose 1-minute load average before or after exceeds this is reported but left out of the medians "
-                         "(2 cores: the benchmark itself brings it to about 2)")
+                         "(default 1.3 x the cores: the benchmark itself brings it to about the core count)")
     ap.add_argument("--no-torch", action="store_true", help="skip torch's model-only timings (faster rounds)")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
+                    help="also time adaneg with these environment settings, right after the default, per precision "
+                         "(e.g. dispatch:ADANEG_CPU_POOL=dispatch to measure a lever; reported as adaneg_LABEL_PRECISION)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     threads = args.threads
@@ -141,6 +144,12 @@ def main():
             tl, _ = run([args.adaneg, "embed-images", "--images", long] + base, env)
             sample(f"adaneg_{precision}", marginal / (tl - ts))
             outputs[precision] = np.load(out)
+            for variant in args.variant:
+                label, _, settings = variant.partition(":")
+                venv = dict(env, **dict(item.split("=", 1) for item in settings.split(",") if item))
+                ts, _ = run([args.adaneg, "embed-images", "--images", short] + base, venv)
+                tl, _ = run([args.adaneg, "embed-images", "--images", long] + base, venv)
+                sample(f"adaneg_{label}_{precision}", marginal / (tl - ts))
         after = loadavg()
         loads.append((before, after))
         flag = " (loaded: left out)" if max(before, after) > args.max_load else ""
@@ -207,6 +216,11 @@ def main():
     if negmining:
         lines += ["", "NegMining for ImageNet (1,000 classes, WordNet candidates, 10,000 negatives), wall time of `mine-negatives`: "
                   + ", ".join(f"{p} {t:.1f} s" for p, t in negmining) + "."]
+    for variant in args.variant:
+        label = variant.partition(":")[0]
+        lines += [f"Variant `{variant}` (same rounds): fp32 {median(samples[f'adaneg_{label}_fp32']):.2f} img/s "
+                  f"({ratio(f'adaneg_{label}_fp32', 'adaneg_fp32'):.2f}x the default), bf16 {median(samples[f'adaneg_{label}_bf16']):.2f} img/s "
+                  f"({ratio(f'adaneg_{label}_bf16', 'adaneg_bf16'):.2f}x)."]
     lines += ["", f"Rounds in the medians (1-minute load ≤ {args.max_load} before and after): "
               + ", ".join(str(i + 1) for i in quiet) + f" of {len(loads)}.",
               "Load per round (before -> after): " + "; ".join(f"{b:.2f} -> {a:.2f}" for b, a in loads) + ".",
