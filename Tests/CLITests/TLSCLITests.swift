@@ -182,6 +182,47 @@ struct TLSCLITests {
         #expect(missing.status == 2 && missing.stderr.contains("404"), "\(missing.stderr)")
     }
 
+    @Test("serve: bad TLS, token and limit options exit 2 naming the flag; plain HTTP beyond loopback warns that tokens travel in clear")
+    func serveOptions() async throws {
+        let pki = try PKI()
+        try "admin ops sha256:\(String(repeating: "ab", count: 32))\nboss x sha256:\(String(repeating: "cd", count: 32))\n"
+            .write(toFile: pki.path("bad-tokens.txt"), atomically: true, encoding: .utf8)
+        try "s3cret\n".write(toFile: pki.path("admin.secret"), atomically: true, encoding: .utf8)
+        let db = pki.path("db.sqlite")
+        let cases: [([String], [String])] = [
+            (["--tls-cert", pki.path("server.pem")], ["--tls-cert and --tls-key go together"]),
+            (["--tls-cert", pki.path("nope.pem"), "--tls-key", pki.path("server.key")], ["--tls-cert", "nope.pem"]),
+            (["--tls-cert", pki.path("server.pem"), "--tls-key", pki.path("other-ca.key")], ["--tls-key", "does not match"]),
+            (["--tls-cert", pki.path("bad-tokens.txt"), "--tls-key", pki.path("server.key")], ["--tls-cert", "bad-tokens.txt"]),
+            (["--tokens", pki.path("bad-tokens.txt")], ["bad-tokens.txt line 2", "unknown role 'boss'"]),
+            (["--tokens", pki.path("nope.txt")], ["--tokens", "nope.txt"]),
+            (["--max-connections", "0"], ["--max-connections"]),
+            (["--max-connections", "100000000"], ["--max-connections"]),
+            (["--head-timeout", "0"], ["--head-timeout"]),
+            (["--keep-alive", "-1"], ["--keep-alive"]),
+        ]
+        for (extra, needles) in cases {
+            let r = try CLI.run(["serve", "--db", db, "--port", "0"] + extra)
+            #expect(r.status == 2 && needles.allSatisfy(r.stderr.contains), "\(extra): \(r.status) \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: db), "a refused serve created its database")
+        // Plain HTTP beyond loopback: a warning at start-up.
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["serve", "--db", db, "--host", "0.0.0.0", "--port", "0", "--token-file", pki.path("admin.secret")]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        var stderr = ""
+        try await Wait.until(20, "serve's start-up warning") {
+            stderr += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+            return stderr.contains("plain HTTP")
+        }
+        #expect(stderr.contains("travel in clear") && stderr.contains("--tls-cert"))
+    }
+
     @Test("SIGHUP reloads the certificate and the tokens file; a pair that does not load keeps the previous one")
     func reloadOnHangup() async throws {
         let pki = try PKI()
