@@ -45,7 +45,7 @@ enum Scale {
         @Option(name: .customLong("batch-ms"), help: "Milliseconds a simulated worker sleeps per batch.") var batchMilliseconds = 0.0
         @Option(help: "Batches per unit.") var unitBatches = 8
         @Option(help: "Samples per batch.") var batchSize = 256
-        @Option(name: .customLong("lease"), help: "Lease seconds.") var leaseSeconds = 30.0
+        @Option(name: .customLong("lease"), help: "Lease seconds (serve's default).") var leaseSeconds = 60.0
         @Option(name: .customLong("db"), help: "Keep the coordinator's database here.") var database: String?
         @Option(name: .customLong("pull-kib"), help: "Coordinator: most KiB one bank pull carries.") var pullKiB = 256
         @Option(name: .customLong("max-behind"), help: "Coordinator: entries a worker may be behind when it scores (-1: no bound).") var maxBehind = -1
@@ -54,6 +54,8 @@ enum Scale {
         @Option(name: .customLong("dir"), help: "scale-serve: the job's files (kept between restarts).") var directory: String?
         @Option(help: "scale-serve: the port to listen on (loopback).") var port = 0
         @Option(name: .customLong("out"), help: "scale-clients: where to write the clients' statistics.") var outFile: String?
+        @Option(name: .customLong("tls-dir"), help: "Serve HTTPS with DIR/server.pem and DIR/server.key; clients trust DIR/ca.pem (bench/tls.sh makes them).")
+        var tlsDirectory: String?
 
         func validate() throws {
             for (flag, value) in [("--samples", samples), ("--workers", workers), ("--dim", dimension), ("--classes", classes),
@@ -67,6 +69,12 @@ enum Scale {
 
         var clientArguments: [String] {
             ["--workers", "\(workers)", "--entries", "\(entriesPerBatch)", "--batch-ms", "\(batchMilliseconds)", "--dim", "\(dimension)"]
+                + (tlsDirectory.map { ["--tls-dir", $0] } ?? [])
+        }
+
+        /// The server's certificate and key when `--tls-dir` is given (issue 23's TLS figures).
+        func tls() throws -> ReloadableTLS? {
+            try tlsDirectory.map { try ReloadableTLS(certificatePath: "\($0)/server.pem", keyPath: "\($0)/server.key") }
         }
     }
 
@@ -112,7 +120,7 @@ enum Scale {
         let (coordinator, submitted) = try await job(o, dir: dir, database: database, logger: quiet)
         let planSeconds = Date().timeIntervalSince(planStart)
 
-        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0), logger: quiet)
+        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0, tls: try o.tls()), logger: quiet)
         let port = server.port
         try await measure(o, coordinator: coordinator, submitted: submitted, server: server, port: port, dir: dir, database: database, planSeconds: planSeconds)
     }
@@ -172,7 +180,7 @@ enum Scale {
         let statsFile = dir.appendingPathComponent("clients.json").path
         let child = Process()
         child.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-        child.arguments = ["scale-clients", "--url", "http://127.0.0.1:\(port)", "--out", statsFile] + o.clientArguments
+        child.arguments = ["scale-clients", "--url", "\(o.tlsDirectory == nil ? "http" : "https")://127.0.0.1:\(port)", "--out", statsFile] + o.clientArguments
         let cpu0 = processCPUSeconds()
         let t0 = Date()
         try child.run()
@@ -316,7 +324,7 @@ enum Scale {
         guard let url = URL(string: o.url) else { throw ScaleError.failed("scale-clients needs --url <coordinator URL>") }
         // A real worker is a process with its own connections (lease or completion, bank sync,
         // heartbeat): the simulated fleet gets as many, not one worker's pool shared by all.
-        let client = CoordinatorClient(base: url, connectionsPerHost: min(1024, 2 * o.workers))
+        let client = CoordinatorClient(base: url, connectionsPerHost: min(1024, 2 * o.workers), caFile: o.tlsDirectory.map { "\($0)/ca.pem" })
         let features = SharedFeatures(dimension: o.dimension)
         let stats = try await withThrowingTaskGroup(of: ClientStats.self) { group in
             for i in 0..<o.workers {
@@ -350,7 +358,9 @@ enum Scale {
             let response = try await timed(&log.stats.lease) { try await client.lease(worker: id, host: "sim", as: SimLease.self) }
             guard let grant = response.grant else {
                 if response.finished { return log.stats }
-                try await Task.sleep(nanoseconds: 50_000_000)
+                // As `adaneg worker` polls (`WorkerOptions.idlePoll`): a thousand idle simulated
+                // workers polling faster would be a load no real fleet makes.
+                try await Task.sleep(nanoseconds: 500_000_000)
                 continue
             }
             do {

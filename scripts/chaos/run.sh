@@ -16,7 +16,7 @@
 #   scale-kill        kill -9 the coordinator during the 1,000-worker scale simulation
 #                     (scripts/chaos/scale-kill.sh: AdaNegBench scale-serve + scale-clients),
 #                     restart it on the same database and port; nothing lost or doubled
-#                     (ci: 1,000 workers, one unit of 2 batches each, 1 kill; full: the
+#                     (ci: 1,000 workers, D = 64, one unit of one batch each, 1 kill; full: the
 #                     2,048,000-sample run of issue 26, 2 kills)                      (1 run)
 #
 # Each scenario runs on a fresh database; an undisturbed run with the same worker count, unit
@@ -400,7 +400,7 @@ fi
 if [ -z "$ONLY" ] || [[ "$ONLY" == *",scale-kill,"* ]]; then
   hz_log "=== scale-kill: kill -9 the coordinator during the 1,000-worker scale simulation"
   if [ "$MODE" = full ]; then SCALE_ARGS=(--samples 2048000 --unit-batches 4 --batch-ms 2000 --kills 2)
-  else SCALE_ARGS=(--samples 512000 --unit-batches 2 --batch-ms 1000 --kills 1); fi
+  else SCALE_ARGS=(--samples 256000 --unit-batches 1 --batch-ms 1000 --dim 64 --kills 1); fi
   sk_started=$SECONDS
   if bash "$(dirname "$0")/scale-kill.sh" --workers 1000 "${SCALE_ARGS[@]}" --seed "$SEED" --out "$OUT/scale-kill" >"$OUT/scale-kill.log" 2>&1; then
     sk_result=ok

@@ -12,7 +12,7 @@
 # (scripts/common/dbcheck.py check), and the clients exited 0.
 #
 #   scripts/chaos/scale-kill.sh [--workers 1000] [--samples 2048000] [--unit-batches 4]
-#                               [--batch-ms 2000] [--kills 1] [--seed N] [--out DIR]
+#                               [--batch-ms 2000] [--kills 1] [--dim 512] [--seed N] [--out DIR]
 #
 # BENCH=/path/to/AdaNegBench selects the binary (default: next to $ADANEG, else .build/debug).
 # Writes $OUT/scale-kill.tsv (one line: the figures and the result); exit status 0 only if all
@@ -29,6 +29,7 @@ while [ $# -gt 0 ]; do
     --unit-batches) UNIT_BATCHES=$2; shift 2 ;;
     --batch-ms) BATCH_MS=$2; shift 2 ;;
     --kills) KILLS=$2; shift 2 ;;
+    --dim) DIM=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
