@@ -5,7 +5,7 @@
 # where Pillow is), so the device run needs only its own torch.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${ADANEG:-.build-release/release/adaneg}
+BIN=${ADANEG:-.build-release/release/adaneg}   # e.g. ADANEG=/work/rel/release/adaneg
 [ -x "$BIN" ] || { echo "no release binary at $BIN (swift build -c release --product adaneg --scratch-path .build-release)" >&2; exit 2; }
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
@@ -17,7 +17,8 @@ ldd "$BIN" | awk '/=> \// {print $3}' | while read -r lib; do
     *) cp -L "$lib" "$STAGE/adaneg/lib/" ;;
   esac
 done
-.venv-clip/bin/python - "$STAGE/adaneg/images" <<'PY'
+# Any Python with Pillow and numpy (PYTHON=/work/venv-cpu/bin/python in a session whose venv lives there).
+"${PYTHON:-.venv-clip/bin/python}" - "$STAGE/adaneg/images" <<'PY'
 import os, sys
 sys.path.insert(0, "bench/clip")
 from bench import make_images
