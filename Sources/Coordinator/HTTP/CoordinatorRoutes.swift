@@ -29,7 +29,7 @@ struct CoordinatorRoutes {
         router.get("/v1/health") { _, _ in ["status": "ok"] }
 
         router.get("/v1/jobs") { _, _ in
-            try await mapped { try await c.jobs().map { JobListing(id: $0.id, name: $0.name, createdAt: $0.createdAt) } }
+            try await c.jobs().map { JobListing(id: $0.id, name: $0.name, createdAt: $0.createdAt) }
         }
 
         router.post("/v1/jobs") { request, _ -> SubmitResponse in
@@ -43,26 +43,26 @@ struct CoordinatorRoutes {
             } catch {
                 throw HTTPError(.badRequest, message: "\(error)")
             }
-            let reply = try await mapped { try await c.submit(spec) }
+            let reply = try await c.submit(spec)
             // The job keeps the name of the token that submitted it (status shows it; a
             // `submit` token may cancel only its own jobs).
-            if let caller = RequestCaller.current { try await mapped { try await c.recordSubmitter(job: reply.job, name: caller.name) } }
+            if let caller = RequestCaller.current { try await c.recordSubmitter(job: reply.job, name: caller.name) }
             return reply
         }
 
         router.post("/v1/jobs/:name/cancel") { _, context -> CancelResponse in
             let name = try context.parameters.require("name")
-            let owner = try await mapped { try await c.ownership(job: name) }
+            let owner = try await c.ownership(job: name)
             if let caller = RequestCaller.current, caller.role == .submit, owner.submittedBy != caller.name {
                 throw HTTPError(.forbidden, message: "token '\(caller.name)' has role submit, which cancels only the jobs it submitted; job '\(name)' was submitted by "
                                 + (owner.submittedBy.map { "token '\($0)'" } ?? "no named token") + ": cancelling it needs role admin")
             }
-            return try await mapped { try await c.cancel(job: name) }
+            return try await c.cancel(job: name)
         }
 
         router.get("/v1/jobs/:name") { _, context -> JobStatus in
             let name = try context.parameters.require("name")
-            return try await mapped { try await c.status(job: name) }
+            return try await c.status(job: name)
         }
 
         router.get("/v1/jobs/:name/results") { request, context -> TaskResults in
@@ -70,16 +70,14 @@ struct CoordinatorRoutes {
             guard let task = request.uri.queryParameters.get("task", as: Int64.self) else {
                 throw HTTPError(.badRequest, message: "query parameter 'task' (a task id) is required")
             }
-            return try await mapped {
-                let job = try await c.job(named: name)
-                guard try await c.tasks(job: job.id).contains(where: { $0.id == task }) else { throw StoreError.unknownTask(task) }
-                return TaskResults(task: task, results: try await c.results(task: task))
-            }
+            let job = try await c.job(named: name)
+            guard try await c.tasks(job: job.id).contains(where: { $0.id == task }) else { throw StoreError.unknownTask(task) }
+            return TaskResults(task: task, results: try await c.results(task: task))
         }
 
         router.get("/v1/plans/:job") { _, context -> WorkPlan in
             let job = try context.parameters.require("job", as: Int64.self)
-            return try await mapped { try await c.plan(job: job) }
+            return try await c.plan(job: job)
         }
 
         router.get("/v1/artefacts/:sha256") { _, context -> Response in
@@ -87,7 +85,7 @@ struct CoordinatorRoutes {
             guard ArtefactDigest.isSHA256(digest) else {
                 throw HTTPError(.badRequest, message: "artefacts are addressed by their sha256: 64 lower-case hex digits")
             }
-            guard let file = try await mapped({ try await c.artefact(sha256: digest) }) else {
+            guard let file = try await c.artefact(sha256: digest) else {
                 throw HTTPError(.notFound, message: "no job names a file with sha256 \(digest)")
             }
             // The worker verifies every byte; a size that moved is refused here already, saying
@@ -104,14 +102,14 @@ struct CoordinatorRoutes {
         router.post("/v1/leases") { request, _ -> LeaseResponse in
             let body: LeaseRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker, host: body.host)
-            return try await mapped { try await c.lease(worker: body.worker, host: body.host) }
+            return try await c.lease(worker: body.worker, host: body.host)
         }
 
         router.post("/v1/units/:unit/heartbeat") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
-            let held = try await mapped { try await c.heartbeat(unit: unit, worker: body.worker) }
+            let held = try await c.heartbeat(unit: unit, worker: body.worker)
             guard held else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
             return .noContent
         }
@@ -120,14 +118,14 @@ struct CoordinatorRoutes {
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: CompletionRequest = try await Self.json(request, limit: limit)
             try Self.checkIdentity(worker: body.worker)
-            return CompletionResponse(outcome: try await mapped { try await c.complete(unit: unit, body) })
+            return CompletionResponse(outcome: try await c.complete(unit: unit, body))
         }
 
         router.post("/v1/units/:unit/fail") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
-            let state = try await mapped { try await c.fail(unit: unit, worker: body.worker, error: body.error ?? "unspecified") }
+            let state = try await c.fail(unit: unit, worker: body.worker, error: body.error ?? "unspecified")
             guard state != nil else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
             return .noContent
         }
@@ -136,7 +134,7 @@ struct CoordinatorRoutes {
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
-            let released = try await mapped { try await c.release(unit: unit, worker: body.worker) }
+            let released = try await c.release(unit: unit, worker: body.worker)
             guard released else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
             return .noContent
         }
@@ -159,7 +157,7 @@ struct CoordinatorRoutes {
                 switch rejection {
                 case let .invalid(message): throw HTTPError(.badRequest, message: message)
                 case let .conflict(message): throw HTTPError(.conflict, message: message)
-                case let .store(failure): return try await mapped { () async throws -> Response in throw failure }
+                case let .store(failure): throw failure
                 }
             }
             let data = BankWire.encode(reply, since: sync.since, position: sync.position, dimension: dimension)
@@ -221,30 +219,11 @@ struct CoordinatorRoutes {
     }
 }
 
-/// Runs a coordinator call, turning store errors into HTTP errors with their message.
-func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as StoreError {
-        switch error {
-        case .unknownJob, .unknownUnit, .unknownTask: throw HTTPError(.notFound, message: error.description)
-        case .notLeaseHolder, .jobConflict, .inputChanged: throw HTTPError(.conflict, message: error.description)
-        case .invalidResults, .invalidJob: throw HTTPError(.badRequest, message: error.description)
-        case .database, .newerSchema, .inUse, .foreign:
-            // The only 5xx the API gives: the store failed (a full disk, an unreadable file).
-            // Workers retry it; the operator needs to see it here.
-            Logger(label: "adaneg.coordinator").error("request failed in the store: \(error.description)")
-            throw HTTPError(.internalServerError, message: error.description)
-        }
-    }
-}
-
 struct JobListing: Codable, Sendable, ResponseEncodable {
     var id: Int64
     var name: String
     var createdAt: Double
 }
-
 
 extension TaskResults: ResponseEncodable {}
 extension SubmitResponse: ResponseEncodable {}

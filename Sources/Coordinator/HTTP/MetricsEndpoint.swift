@@ -28,13 +28,13 @@ struct ObservabilityRoutes {
         router.add(middleware: BankSyncTiming(timer: metrics.bankSync))
         let c = coordinator, m = metrics
         router.get("/metrics") { _, _ -> Response in
-            let text = try await mapped { try await m.scrape() }
+            let text = try await m.scrape()
             return Response(status: .ok, headers: [.contentType: CoordinatorMetrics.contentType],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/v1/jobs/:name/progress") { _, context -> JobProgress in
             let name = try context.parameters.require("name")
-            return try await mapped { try await c.progress(job: name) }
+            return try await c.progress(job: name)
         }
     }
 }
