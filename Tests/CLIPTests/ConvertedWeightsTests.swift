@@ -40,15 +40,21 @@ struct ConvertedWeightsTests {
         #expect(entries.count == 1 && entries[0].hasSuffix("-\(precision.rawValue).safetensors"))
     }
 
+    /// A fresh cache folder holding the fixture model's entry in `precision`: the folder, the
+    /// model folder, the entry's path, and the features of a load without the cache.
+    func builtEntry(_ precision: Precision) throws -> (root: URL, dir: String, path: URL, expected: [Float]) {
+        let root = try Self.freshRoot()
+        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
+        let expected = try features(try CLIPModel(directory: dir, precision: precision))
+        _ = try CLIPModel(directory: dir, precision: precision, weightCache: root)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix(".safetensors") })
+        return (root, dir, root.appendingPathComponent(name), expected)
+    }
+
     @Test("a corrupt or truncated entry is detected and rebuilt, never used")
     func corruption() throws {
-        let root = try Self.freshRoot()
+        let (root, dir, path, expected) = try builtEntry(.bf16)
         defer { try? FileManager.default.removeItem(at: root) }
-        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
-        let expected = try features(try CLIPModel(directory: dir, precision: .bf16))
-        _ = try CLIPModel(directory: dir, precision: .bf16, weightCache: root)
-        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix(".safetensors") })
-        let path = root.appendingPathComponent(name)
 
         // One flipped byte in the data section.
         var bytes = try Data(contentsOf: path)
@@ -111,13 +117,8 @@ struct ConvertedWeightsTests {
     @Test("an entry packed for another oneDNN or CPU kernel is rebuilt, not misread")
     func packedElsewhere() throws {
         try #require(Self.packs, "oneDNN packs no weights on this CPU")
-        let root = try Self.freshRoot()
+        let (root, dir, path, expected) = try builtEntry(.bf16)
         defer { try? FileManager.default.removeItem(at: root) }
-        let dir = try Fixtures.modelDirectory("tiny-p32-quickgelu-fp32")
-        let expected = try features(try CLIPModel(directory: dir, precision: .bf16))
-        _ = try CLIPModel(directory: dir, precision: .bf16, weightCache: root)
-        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix(".safetensors") })
-        let path = root.appendingPathComponent(name)
         // Another machine's signature: same length, another oneDNN version.
         var bytes = try Data(contentsOf: path)
         let needle = Data("oneDNN \(OneDNNMatmul.version)".utf8)
