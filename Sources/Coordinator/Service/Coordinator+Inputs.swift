@@ -106,8 +106,11 @@ extension Coordinator {
         let persistence = try BankStore.open(databasePath: path)
         return await banks.bank(task: id) {
             TaskBankActor(task: id, persistence: persistence, policy: policy, stallSeconds: stall,
-                          logger: logger, clock: clock) { () async throws(StoreError) in
-                try await self.bankSeed(task: id)
+                          logger: logger, clock: clock) { [weak self] () async throws(StoreError) in
+                // Weak: the coordinator holds its banks; a bank holding it back would keep a
+                // dropped coordinator (and its database lock) alive.
+                guard let self else { throw .database(path: path, message: "the coordinator is gone") }
+                return try await self.bankSeed(task: id)
             }
         }
     }

@@ -330,6 +330,8 @@ public actor Coordinator {
 
     /// Tells a task's bank that a unit will push nothing more, so its frontier moves past it.
     nonisolated func unitFinished(task: Int64, firstSample: Int) {
+        // The registry only, not the coordinator: a dropped coordinator must end (its lock with it).
+        let banks = self.banks
         Task { await banks.existing(task: task)?.finished(unitStartingAt: firstSample) }
     }
 
