@@ -40,11 +40,17 @@ import urllib.parse
 MAGIC = 0x4B424441
 
 
-def bank_delta(entries, dimension, version=0, dim_field=None, count_field=None, fmt=1):
-    body = struct.pack("<IIIIq", MAGIC, fmt, dim_field if dim_field is not None else dimension,
-                       count_field if count_field is not None else len(entries), version)
-    for row, priority, position, feature in entries:
-        body += struct.pack("<ifq", row, priority, position) + struct.pack(f"<{dimension}f", *feature)
+def bank_delta(entries, dimension, since=0, dim_field=None, count_field=None, fmt=2, element=4, version=0, position=0,
+               reply_fields=(0, 0, 0, 0)):
+    """A bank sync in wire format 2 (BankWire): 80-byte header, then row, priority, position, D float32."""
+    if fmt == 1:  # the old 24-byte header, refused since format 2
+        body = struct.pack("<IIIIq", MAGIC, 1, dimension, len(entries), since)
+    else:
+        body = struct.pack("<6I7q", MAGIC, fmt, dim_field if dim_field is not None else dimension,
+                           count_field if count_field is not None else len(entries), element, 0,
+                           since, version, position, *reply_fields)
+    for row, priority, position_, feature in entries:
+        body += struct.pack("<ifq", row, priority, position_) + struct.pack(f"<{dimension}f", *feature)
     return body
 
 
@@ -474,7 +480,16 @@ def main():
     cases = [
         ("shorter than the header", b"ADBK", (400,)),
         ("bad magic", b"XXXX" + bank_delta([], dim)[4:], (400,)),
-        ("format 2", bank_delta([], dim, fmt=2), (400,)),
+        ("format 1 (the old header)", bank_delta([], dim, fmt=1), (400,)),
+        ("format 3", bank_delta([], dim, fmt=3), (400,)),
+        ("float16 features in a request", bank_delta([], dim, element=2), (400,)),
+        ("reply field 'version' set in a request", bank_delta([], dim, version=5), (400,)),
+        ("reply field 'frontier' set in a request", bank_delta([], dim, reply_fields=(0, 3, 0, 0)), (400,)),
+        ("negative since", bank_delta([], dim, since=-1), (400,)),
+        ("negative position field", bank_delta([], dim, position=-1), (400,)),
+        ("position field past the task", bank_delta([], dim, position=1 << 40), (400,)),
+        ("row past the bank", bank_delta([(1 << 30, 0.1, 7, unit_feature)], dim), (400,)),
+        ("entry position past the task", bank_delta([(0, 0.1, 1 << 40, unit_feature)], dim), (400,)),
         ("dimension mismatch", bank_delta([(0, 0.1, 1, [0.0] * 7)], 7), (400,)),
         ("count larger than the body", bank_delta([(0, 0.1, 1, unit_feature)], dim, count_field=0xFFFFFFFF), (400,)),
         ("count smaller than the body", bank_delta([(0, 0.1, 1, unit_feature)] * 2, dim, count_field=1), (400,)),
@@ -489,7 +504,7 @@ def main():
     for label, body, expect in cases:
         r.request(f"bank: {label}", "POST", bank, body, headers=ctype, expect=expect)
     r.request("bank: empty delta (a pull)", "POST", bank, bank_delta([], dim), headers=ctype, expect=(200,))
-    r.request("bank: version from the future", "POST", bank, bank_delta([], dim, version=(1 << 62)), headers=ctype, expect=(200,))
+    r.request("bank: since from the future", "POST", bank, bank_delta([], dim, since=(1 << 62)), headers=ctype, expect=(409,))
     r.request("bank: unknown task", "POST", "/v1/tasks/987654321/bank", bank_delta([], dim), headers=ctype, expect=(404,))
     r.request("bank: task -1", "POST", "/v1/tasks/-1/bank", bank_delta([], dim), headers=ctype, expect=(404,))
     r.request("bank: task 'abc'", "POST", "/v1/tasks/abc/bank", bank_delta([], dim), headers=ctype, expect=(400,))
