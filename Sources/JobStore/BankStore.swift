@@ -15,7 +15,12 @@ public final class BankStore: StoreReader, @unchecked Sendable {
     /// then live in memory only).
     public static func open(databasePath path: String) throws(StoreError) -> BankStore? {
         guard path != ":memory:" else { return nil }
-        return BankStore(connection: try SQLiteConnection(path: path))
+        let connection = try SQLiteConnection(path: path)
+        // Per connection, as the writer's (`Schema.prepare`): WAL is the file's, but without
+        // these every merge's commit would sync the disk and foreign keys go unchecked.
+        try connection.execute("PRAGMA synchronous = NORMAL")
+        try connection.execute("PRAGMA foreign_keys = ON")
+        return BankStore(connection: connection)
     }
 
     /// Persists one merge: accepted entries in, evicted entries out, the new version, atomically.
