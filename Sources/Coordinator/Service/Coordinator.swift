@@ -238,7 +238,7 @@ public actor Coordinator {
     /// Accepts a unit's results once. A completion for a unit that is already done is a
     /// harmless duplicate; one from a worker that does not hold the lease is refused and
     /// changes nothing.
-    public func complete(unit id: Int64, _ request: CompletionRequest) throws(StoreError) -> CompletionOutcome {
+    public func complete(unit id: Int64, _ request: CompletionRequest) async throws(StoreError) -> CompletionOutcome {
         guard let unit = try store.unit(id: id) else { throw .unknownUnit(id) }
         if unit.state == .done {
             logger.notice("duplicate completion ignored", metadata: ["unit": "\(id)", "worker": "\(request.worker.loggable)"])
@@ -271,18 +271,18 @@ public actor Coordinator {
         }
         try store.complete(unit: unit, request: request, now: clock(), features: features)
         leasedRefs.forget(task: unit.task, firstSample: unit.firstSample, count: unit.sampleCount)
-        unitFinished(task: unit.task, firstSample: unit.firstSample)
         if let model = plan.model, !plan.keepFeatures, try store.unitCounts(job: task.job).isFinished {
             try store.deleteFeatures(job: task.job, model: model.featureKey)
             logger.info("job finished; its image features were dropped (keep_features: false)", metadata: ["job": "\(plan.jobName)"])
         }
+        await unitFinished(task: unit.task, firstSample: unit.firstSample)
         return .accepted
     }
 
-    public func fail(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
+    public func fail(unit: Int64, worker: String, error: String) async throws(StoreError) -> UnitState? {
         let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: configuration.maxAttempts)
         logger.warning("unit failed", metadata: ["unit": "\(unit)", "worker": "\(worker.loggable)", "error": "\(error.loggable)", "now": "\(state?.rawValue ?? "not held")"])
-        if state == .failed, let parked = try store.unit(id: unit) { unitFinished(task: parked.task, firstSample: parked.firstSample) }
+        if state == .failed, let parked = try store.unit(id: unit) { await unitFinished(task: parked.task, firstSample: parked.firstSample) }
         return state
     }
 
@@ -294,10 +294,10 @@ public actor Coordinator {
     /// each unit it held counts a failed attempt with `reason`, and is parked as failed after
     /// `maxAttempts`, so a unit that kills every worker ends instead of looping. Returns the
     /// units and their new states.
-    public func workerDied(_ worker: String, reason: String) throws(StoreError) -> [(unit: Int64, state: UnitState)] {
+    public func workerDied(_ worker: String, reason: String) async throws(StoreError) -> [(unit: Int64, state: UnitState)] {
         var out = [(unit: Int64, state: UnitState)]()
         for unit in try store.leasedUnits(worker: worker) {
-            if let state = try fail(unit: unit.id, worker: worker, error: reason) { out.append((unit.id, state)) }
+            if let state = try await fail(unit: unit.id, worker: worker, error: reason) { out.append((unit.id, state)) }
         }
         return out
     }
@@ -329,10 +329,11 @@ public actor Coordinator {
     }
 
     /// Tells a task's bank that a unit will push nothing more, so its frontier moves past it.
-    nonisolated func unitFinished(task: Int64, firstSample: Int) {
-        // The registry only, not the coordinator: a dropped coordinator must end (its lock with it).
-        let banks = self.banks
-        Task { await banks.existing(task: task)?.finished(unitStartingAt: firstSample) }
+    /// Awaited by the caller (no detached task), so the frontier has moved when `complete` or
+    /// `fail` returns and nothing outlives a dropped coordinator. Called last, after the store's
+    /// state changed: the actor may interleave other calls while it waits on the bank.
+    private func unitFinished(task: Int64, firstSample: Int) async {
+        await banks.existing(task: task)?.finished(unitStartingAt: firstSample)
     }
 
     // MARK: Status and results
