@@ -40,14 +40,27 @@ public struct AdaNegScorer: Sendable {
     ) throws(Problem) {
         let problems = parameters.problems()
         guard problems.isEmpty else { throw .invalidParameters(problems) }
+        let space: LabelSpace
         do {
             space = try LabelSpace(text: text, numID: numID, groups: parameters.groups, permutation: permutation)
         } catch {
             throw .labels(error)
         }
+        try self.init(space: space, parameters: parameters, recordsDelta: recordsDelta)
+    }
+
+    /// A scorer over a label space built already (its groups must be `parameters.groups`): the
+    /// points of a sweep share one space (the reordered text, 22 MB at ImageNet's shape) per
+    /// number of groups.
+    public init(space: LabelSpace, parameters: ScoringParameters, recordsDelta: Bool = false) throws(Problem) {
+        let problems = parameters.problems()
+        guard problems.isEmpty else { throw .invalidParameters(problems) }
+        precondition(space.groups == parameters.groups, "a label space of \(space.groups) groups for \(parameters.groups)")
+        self.space = space
         self.parameters = parameters
-        bank = MemoryBank(rowCount: text.rows, memoryLength: parameters.memoryLength, dimension: text.cols, recordsDelta: recordsDelta)
-        proxies = ProxyCache(proxy: parameters.proxy, rowCount: text.rows, memoryLength: parameters.memoryLength, dimension: text.cols)
+        let rows = space.labelCount
+        bank = MemoryBank(rowCount: rows, memoryLength: parameters.memoryLength, dimension: space.dimension, recordsDelta: recordsDelta)
+        proxies = ProxyCache(proxy: parameters.proxy, rowCount: rows, memoryLength: parameters.memoryLength, dimension: space.dimension)
         window = parameters.variant == .adagap ? AdaGapWindow() : nil
     }
 
@@ -135,31 +148,42 @@ public struct AdaNegScorer: Sendable {
                       logitScale: s, beta: parameters.effectiveBeta)
         let adaptiveSummaries = Self.summarize(adaptive, space: space)
 
-        var all = [[SampleScore]]()
-        for output in outputs {
-            var out = [SampleScore]()
-            out.reserveCapacity(b)
-            let lambda = output.lambda
-            z.storage.withUnsafeBufferPointer { zBuf in
-                adaptive.storage.withUnsafeBufferPointer { aBuf in
-                    for i in 0..<b {
-                        let st = summaries[i], ad = adaptiveSummaries[i]
-                        let pred = predict(zBuf.baseAddress! + i * width, st, aBuf.baseAddress! + i * width, ad, lambda: lambda)
-                        let sNL = st.groupedScore, sAda = ad.groupedScore
+        let c = space.numID
+        let adagap = parameters.variant == .adagap
+        var all = [[SampleScore]](repeating: [], count: outputs.count)
+        for o in all.indices { all[o].reserveCapacity(b) }
+        // The ID softmax terms of the prediction depend on neither λ nor in_score: computed
+        // once per sample, then combined for each output.
+        var staticTerms = [Float](repeating: 0, count: c)
+        var adaptiveTerms = [Float](repeating: 0, count: c)
+        z.storage.withUnsafeBufferPointer { zBuf in
+            adaptive.storage.withUnsafeBufferPointer { aBuf in
+                for i in 0..<b {
+                    let st = summaries[i], ad = adaptiveSummaries[i]
+                    let zRow = zBuf.baseAddress! + i * width, aRow = aBuf.baseAddress! + i * width
+                    let shiftZ = adagap ? st.lseID : st.lseAll
+                    let shiftA = adagap ? ad.lseID : ad.lseAll
+                    for k in 0..<c {
+                        staticTerms[k] = Float(exp(Double(zRow[k]) - shiftZ))
+                        adaptiveTerms[k] = Float(exp(Double(aRow[k]) - shiftA))
+                    }
+                    let sNL = st.groupedScore, sAda = ad.groupedScore
+                    let mcm = exp(Double(st.maxID) - st.lseID)
+                    for (o, output) in outputs.enumerated() {
+                        let lambda = output.lambda
+                        let pred = predict(staticTerms, adaptiveTerms, lambda: adagap ? 1 : Float(lambda))
                         let conf: Double
                         switch output.inScore {
                         case .adaonly: conf = sAda
                         case .vanillaonly: conf = sNL
-                        case .combine: conf = parameters.variant == .adagap ? sAda + sNL : sAda + lambda * sNL
+                        case .combine: conf = adagap ? sAda + sNL : sAda + lambda * sNL
                         case .multiply: conf = sAda * sNL
                         }
-                        let mcm = exp(Double(st.maxID) - st.lseID)
-                        out.append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda),
-                                               predStatic: st.argmaxID))
+                        all[o].append(SampleScore(pred: pred, conf: Float(conf), confVanilla: Float(sNL), mcm: Float(mcm), adaptive: Float(sAda),
+                                                  predStatic: st.argmaxID))
                     }
                 }
             }
-            all.append(out)
         }
         return all
     }
@@ -275,16 +299,12 @@ public struct AdaNegScorer: Sendable {
     // MARK: Prediction
 
     /// `argmax_{i≤C} softmax(z)_i + λ·softmax(z')_i` over all labels (AdaGap: ID-only softmaxes,
-    /// no λ).
-    private func predict(_ z: UnsafePointer<Float>, _ st: LogitSummary, _ a: UnsafePointer<Float>, _ ad: LogitSummary, lambda: Double) -> Int {
-        let adagap = parameters.variant == .adagap
-        let shiftZ = adagap ? st.lseID : st.lseAll
-        let shiftA = adagap ? ad.lseID : ad.lseAll
-        let lambda = adagap ? 1 : Float(lambda)
+    /// λ = 1), from the two softmaxes' ID terms.
+    private func predict(_ staticTerms: [Float], _ adaptiveTerms: [Float], lambda: Float) -> Int {
         var best = 0
         var bestValue = -Float.infinity
         for i in 0..<space.numID {
-            let p = Float(exp(Double(z[i]) - shiftZ)) + lambda * Float(exp(Double(a[i]) - shiftA))
+            let p = staticTerms[i] + lambda * adaptiveTerms[i]
             if p > bestValue {
                 bestValue = p
                 best = i

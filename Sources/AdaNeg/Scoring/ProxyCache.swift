@@ -156,7 +156,14 @@ struct ProxyCache {
         let slotPools = pools
         let width = adaptive.cols
         let poolCount = bank.poolCount
-        let inverseScale = 1 / logitScale
+        let rows = features.rows
+        // Eight samples at a time, one SIMD lane each: every lane runs exactly the scalar
+        // sequence of operations (no fused multiply-adds, same order), so a sample's logit
+        // does not depend on which lane or block it falls in.
+        let blocks = (rows + Lanes.scalarCount - 1) / Lanes.scalarCount
+        let inverseScale = Lanes(repeating: 1 / logitScale)
+        let scale = Lanes(repeating: logitScale)
+        let negativeBeta = Lanes(repeating: -beta)
         adaptive.storage.withUnsafeMutableBufferPointer { outBuf in
             let out = SharedPointer(outBuf.baseAddress!)
             z.storage.withUnsafeBufferPointer { zBuf in
@@ -165,31 +172,41 @@ struct ProxyCache {
                     let qp = SharedConstPointer(qBuf.baseAddress!)
                     grams.withUnsafeBufferPointer { gBuf in
                         let gp = SharedConstPointer(gBuf.baseAddress!)
-                        parallelChunks(features.rows, minimumChunk: 4) { range in
-                            var sims = [Float](repeating: 0, count: stride)
-                            var weights = [Float](repeating: 0, count: stride)
-                            for i in range {
-                                let zRow = zp.base + i * width
-                                let qRow = qp.base + i * poolCount
-                                let dst = out.base + i * width
+                        parallelChunks(blocks, minimumChunk: 1) { range in
+                            var sims = [Lanes](repeating: .zero, count: stride)
+                            var weights = [Lanes](repeating: .zero, count: stride)
+                            for block in range {
+                                let first = block * Lanes.scalarCount
+                                let lanes = min(Lanes.scalarCount, rows - first)
                                 for j in 0..<columns.count {
                                     let n = counts[j] + 1
-                                    sims[0] = zRow[columns[j]] * inverseScale
-                                    for s in 1..<n { sims[s] = qRow[slotPools[j * stride + s - 1]] }
-                                    var numerator: Float = 0
+                                    let column = columns[j]
+                                    var text = Lanes.zero
+                                    for l in 0..<lanes { text[l] = zp.base[(first + l) * width + column] }
+                                    sims[0] = text * inverseScale
+                                    for s in 1..<n {
+                                        let index = slotPools[j * stride + s - 1]
+                                        var v = Lanes.zero
+                                        for l in 0..<lanes { v[l] = qp.base[(first + l) * poolCount + index] }
+                                        sims[s] = v
+                                    }
+                                    var numerator = Lanes.zero
                                     for s in 0..<n {
-                                        let w = FastExp.exp(-beta * (1 - sims[s]))
+                                        let w = FastExp.exp(negativeBeta * (1 - sims[s]))
                                         weights[s] = w
                                         numerator += w * sims[s]
                                     }
                                     let gram = gp.base + j * stride * stride
-                                    var quadratic: Float = 0
+                                    var quadratic = Lanes.zero
                                     for a in 0..<n {
-                                        var acc: Float = 0
-                                        for b in 0..<n { acc += gram[a * stride + b] * weights[b] }
+                                        var acc = Lanes.zero
+                                        for b in 0..<n { acc += Lanes(repeating: gram[a * stride + b]) * weights[b] }
                                         quadratic += weights[a] * acc
                                     }
-                                    dst[columns[j]] = quadratic > 0 ? logitScale * numerator / quadratic.squareRoot() : 0
+                                    let logits = scale * numerator / quadratic.squareRoot()
+                                    for l in 0..<lanes {
+                                        out.base[(first + l) * width + column] = quadratic[l] > 0 ? logits[l] : 0
+                                    }
                                 }
                             }
                         }
@@ -199,3 +216,5 @@ struct ProxyCache {
         }
     }
 }
+
+private typealias Lanes = FastExp.Lanes

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import Tensor
 
 /// Scores one task's stream for many parameter points (`adaneg sweep`), each exactly as one
@@ -46,21 +47,36 @@ public enum SweepScorer {
         points: [ScoringParameters], threads: Int, progress: (Int, Int) -> Void = { _, _ in }
     ) throws(AdaNegScorer.Problem) -> [[SampleScore]] {
         precondition(positions.count == features.rows, "one position per row")
-        // One scorer per point up to λ and in_score, in first-seen order, with its points.
+        // One scorer per point up to λ and in_score, in first-seen order, with its points; one
+        // label space per number of groups, shared by its scorers.
         var scorerKeys = [String: Int]()
         var scorers = [AdaNegScorer]()
         var fanOut = [[(point: Int, output: AdaNegScorer.Output)]]()
+        var spaces = [Int: LabelSpace]()
         for (i, p) in points.enumerated() {
             var key = p
             (key.lambda, key.inScore) = (0, .combine)
             let output = AdaNegScorer.Output(lambda: p.lambda, inScore: p.inScore)
             if let j = scorerKeys[key.pointKey] {
                 fanOut[j].append((i, output))
-            } else {
-                scorerKeys[key.pointKey] = scorers.count
-                scorers.append(try AdaNegScorer(text: text, numID: numID, parameters: p, permutation: permutation))
-                fanOut.append([(i, output)])
+                continue
             }
+            scorerKeys[key.pointKey] = scorers.count
+            let problems = p.problems()
+            guard problems.isEmpty else { throw .invalidParameters(problems) }
+            let space: LabelSpace
+            if let known = spaces[p.groups] {
+                space = known
+            } else {
+                do {
+                    space = try LabelSpace(text: text, numID: numID, groups: p.groups, permutation: permutation)
+                } catch {
+                    throw .labels(error)
+                }
+                spaces[p.groups] = space
+            }
+            scorers.append(try AdaNegScorer(space: space, parameters: p))
+            fanOut.append([(i, output)])
         }
         let targetsOf = fanOut
         var order = [StaticKey]()
@@ -78,18 +94,20 @@ public enum SweepScorer {
         let cores = ProcessInfoCores.count
         var done = 0
         for key in order {
-            let group = members[key]!
+            // The costliest scorers first, each taken by the next free lane: the batch ends
+            // when its slowest lane does.
+            let group = members[key]!.sorted { cost(scorers[$0].parameters) > cost(scorers[$1].parameters) }
             let pointsInGroup = group.reduce(0) { $0 + fanOut[$1].count }
+            let lanes = max(1, min(threads, group.count))
             for range in batches(positions: positions, batchSize: key.batchSize) {
                 let rows = features.rows(range)
                 let rowPositions = Array(positions[range])
                 BLAS.setThreads(cores)
                 let computed = try shared.scorer(group[0]).staticBatch(rows)
-                let lanes = max(1, min(threads, group.count))
                 if lanes > 1 { BLAS.setThreads(1) }
-                DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-                    var k = lane
-                    while k < group.count {
+                let next = WorkCounter()
+                DispatchQueue.concurrentPerform(iterations: lanes) { _ in
+                    while case let k = next.take(), k < group.count {
                         let j = group[k]
                         let targets = targetsOf[j]
                         shared.withScorer(j) { scorer in
@@ -97,7 +115,6 @@ public enum SweepScorer {
                             let scored = scorer.finishBatch(pending, outputs: targets.map(\.output))
                             for (target, scores) in zip(targets, scored) { results.append(scores, to: target.point) }
                         }
-                        k += lanes
                     }
                 }
                 done += pointsInGroup
@@ -107,6 +124,18 @@ public enum SweepScorer {
         BLAS.setThreads(cores)
         return results.take()
     }
+
+    /// A scorer's relative cost per batch, to start the slow ones first: the sample proxy's
+    /// pool product and L² work per (sample, cached row) grow with L.
+    static func cost(_ p: ScoringParameters) -> Int {
+        p.proxy == .sample ? 4 + p.memoryLength * p.memoryLength / 8 : 2
+    }
+}
+
+/// The next scorer index for the lanes of a batch.
+private final class WorkCounter: Sendable {
+    private let next = Atomic<Int>(0)
+    func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
 }
 
 /// The scorers of a sweep, each touched by one thread at a time (a point belongs to one lane).
