@@ -22,7 +22,7 @@ import Glibc
 /// files of the right shape: planning reads headers and labels only), plans the job, serves it
 /// on loopback and starts `AdaNegBench scale-clients` as a child process, so the coordinator's
 /// CPU time (getrusage of this process) is measured apart from the clients'. A simulated worker
-/// does what `adaneg worker` does on the wire — lease, fetch the plan, pull the task's bank,
+/// does what `adaneg worker` does on the wire — lease, fetch the unit's rows and the plan, pull the task's bank,
 /// per batch push a bank delta (D-dimensional entries) and pull everyone else's, heartbeat at a
 /// third of the lease, complete with a full unit of results — but embeds and scores nothing
 /// (a no-op embedder; optionally sleeping `--batch-ms` per batch).
@@ -223,6 +223,7 @@ enum Scale {
         print("| call | count | p50 ms | p95 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|---|")
         print(row("lease", stats.lease))
+        print(row("unit rows (\(o.unitBatches * o.batchSize) × \(o.dimension) float32)", stats.rows))
         print(row("bank sync (push + pull)", stats.sync))
         print(row("heartbeat", stats.heartbeat))
         print(row("complete (\(o.unitBatches * o.batchSize) results)", stats.complete))
@@ -242,6 +243,7 @@ enum Scale {
             "coordinator_cpu_seconds": cpu, "coordinator_cores_mean": cpu / wall, "coordinator_cores_peak_second": peakCPU,
             "client_cpu_seconds": childCPU, "coordinator_peak_rss_bytes": peakRSSBytes(),
             "lease_ms": ["p50": ms(stats.lease, 0.5), "p95": ms(stats.lease, 0.95), "p99": ms(stats.lease, 0.99), "max": 1000 * (stats.lease.max() ?? 0)],
+            "rows_ms": ["p50": ms(stats.rows, 0.5), "p95": ms(stats.rows, 0.95), "p99": ms(stats.rows, 0.99), "max": 1000 * (stats.rows.max() ?? 0)],
             "sync_ms": ["p50": ms(stats.sync, 0.5), "p95": ms(stats.sync, 0.95), "p99": ms(stats.sync, 0.99)],
             "heartbeat_ms": ["p50": ms(stats.heartbeat, 0.5), "p95": ms(stats.heartbeat, 0.95), "p99": ms(stats.heartbeat, 0.99)],
             "complete_ms": ["p50": ms(stats.complete, 0.5), "p95": ms(stats.complete, 0.95), "p99": ms(stats.complete, 0.99)],
@@ -298,6 +300,8 @@ enum Scale {
 
     struct ClientStats: Codable {
         var lease: [Double] = []
+        /// Fetching a leased unit's rows (`GET /v1/units/{unit}/rows`).
+        var rows: [Double] = []
         var sync: [Double] = []
         var heartbeat: [Double] = []
         var complete: [Double] = []
@@ -315,7 +319,7 @@ enum Scale {
         func mean(_ v: [Int]) -> Double { v.isEmpty ? 0 : Double(v.reduce(0, +)) / Double(v.count) }
 
         mutating func merge(_ o: ClientStats) {
-            lease += o.lease; sync += o.sync; heartbeat += o.heartbeat; complete += o.complete; pulled += o.pulled
+            lease += o.lease; rows += o.rows; sync += o.sync; heartbeat += o.heartbeat; complete += o.complete; pulled += o.pulled
             pulledRows += o.pulledRows; pulledBytes += o.pulledBytes; pushedBytes += o.pushedBytes; waits += o.waits; gaveUp += o.gaveUp; abandoned += o.abandoned
         }
     }
@@ -364,6 +368,9 @@ enum Scale {
                 continue
             }
             do {
+                // The unit's rows, as `adaneg worker` fetches them (leases carry none).
+                let rows = try await timed(&log.stats.rows) { try await client.rows(unit: grant.unit, worker: id, attempt: grant.attempt) }
+                guard rows.count == grant.count else { throw ScaleError.failed("unit \(grant.unit): \(rows.count) rows for \(grant.count) samples") }
                 let plan: WorkPlan
                 if let p = plans[grant.job] { plan = p } else { plan = try await client.plan(job: grant.job); plans[grant.job] = plan }
                 if versions[grant.task] == nil {
@@ -415,7 +422,7 @@ enum Scale {
         }
     }
 
-    /// The fields of a lease a simulated worker uses (`LeaseResponse` without the samples' rows).
+    /// The fields of a lease a simulated worker uses.
     struct SimLease: Decodable {
         struct Grant: Decodable {
             var unit: Int64

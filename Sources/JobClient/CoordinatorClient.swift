@@ -111,6 +111,19 @@ public struct CoordinatorClient: Sendable, BankSync {
         try await json("POST", "/v1/leases", body: LeaseRequest(worker: worker, host: host))
     }
 
+    /// `GET /v1/units/{unit}/rows`: the leased unit's feature-file rows (`UnitRowsWire`).
+    public func rows(unit: Int64, worker: String, attempt: Int) async throws -> UnitRows {
+        // Every character but unreserved ones escaped: a '+' in a worker id must not read as a space.
+        let id = worker.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "-._~").union(.alphanumerics)) ?? worker
+        let path = "/v1/units/\(unit)/rows"
+        let data = try await send("GET", path + "?worker=\(id)&attempt=\(attempt)", body: nil, contentType: "application/json")
+        do {
+            return try UnitRowsWire.decode(data)
+        } catch {
+            throw ClientError.malformedReply(path: path, reason: error.description)
+        }
+    }
+
     public func heartbeat(unit: Int64, worker: String) async throws -> Bool {
         do {
             _ = try await send("POST", "/v1/units/\(unit)/heartbeat", body: try encode(UnitRequest(worker: worker)), contentType: "application/json")

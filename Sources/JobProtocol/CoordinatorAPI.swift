@@ -4,6 +4,9 @@
 public protocol CoordinatorAPI: BankSync {
     /// The next unit for `worker`, or none (with whether the coordinator's jobs are finished).
     func lease(worker: String, host: String) async throws -> LeaseResponse
+    /// The feature-file rows of a unit `worker` holds under `attempt` (leases carry none):
+    /// as the files hold them, not normalised (`UnitRows`).
+    func rows(unit: Int64, worker: String, attempt: Int) async throws -> UnitRows
     /// Extends the lease; false: the unit is no longer this worker's.
     func heartbeat(unit: Int64, worker: String) async throws -> Bool
     func complete(unit: Int64, _ request: CompletionRequest) async throws -> CompletionOutcome

@@ -28,6 +28,27 @@ public final class NPYRowReader: @unchecked Sendable {
         return true
     }
 
+    /// Row `index` as little-endian float32 bytes into `out` (`cols × 4` bytes): a float32
+    /// file's bytes are copied as they are (one `memcpy`, no conversion per value); other types
+    /// go through `DType.convert`, as `copyRow` does. False if the row does not exist.
+    /// The coordinator serves a leased unit's rows this way (`GET /v1/units/{unit}/rows`).
+    @discardableResult
+    public func copyRowBytes(_ index: Int, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        guard index >= 0, index < rows, out.count >= cols * 4 else { return false }
+        if array.dtype == .float32 {
+            array.data.withUnsafeBytes { raw in
+                out.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[index * cols * 4 ..< (index + 1) * cols * 4]))
+            }
+            return true
+        }
+        var row = [Float](repeating: 0, count: cols)
+        row.withUnsafeMutableBufferPointer { buffer in
+            array.data.withUnsafeBytes { raw in array.dtype.convert(raw, first: index * cols, into: buffer) }
+        }
+        for (i, v) in row.enumerated() { out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
+        return true
+    }
+
     /// Row `index` as a new array, or nil if it does not exist.
     public func row(_ index: Int) -> [Float]? {
         var out = [Float](repeating: 0, count: cols)

@@ -62,30 +62,32 @@ extension Worker {
         guard grant.items.count == grant.count, grant.labels.count == grant.count, grant.count <= plan.unitSize else {
             throw WorkerError.plan("unit \(grant.unit): the lease lists \(grant.count) sets, \(grant.items.count) items and \(grant.labels.count) labels for a unit of at most \(plan.unitSize) samples")
         }
-        try await checkOwnCopies(grant, plan: plan)
+        let rows = try await featureRows(grant, plan: plan)
+        try await checkOwnCopies(grant, plan: plan, rows: rows)
         var out = Matrix(rows: grant.count, cols: d)
         var errors = [String?](repeating: nil, count: grant.count)
         var toEmbed = [Int]()
         for i in 0..<grant.count {
             let set = grant.sets[i]
             guard set >= 0, set < plan.sets.count else { throw WorkerError.plan("sample \(grant.firstSample + i): set \(set) is not in the plan") }
-            if let path = plan.sets[set].features, let row = grant.stored?.feature(i), row.count == d {
-                // The coordinator's row, normalised there by the same reader.
-                if !row.allSatisfy(\.isFinite) {
-                    errors[i] = NPYError.nonFiniteRow(path: path, row: grant.items[i]).description
+            if let path = plan.sets[set].features, let received = rows?.row(i) {
+                // The coordinator's copy of the file's row: checked and normalised here by the
+                // same step as a row read from the file (`FeatureFileRows.normalized`).
+                let row: [Float]
+                do {
+                    row = try FeatureFileRows.normalized(Array(received), path: path, item: grant.items[i])
+                } catch {
+                    // NaN or ±∞ in the file: that sample's error; its slot is left out of the batch.
+                    errors[i] = error.description
                     continue
                 }
                 out.setRow(i, row)
                 if row.allSatisfy({ $0 == 0 }) {
                     errors[i] = "\(path): row \(grant.items[i]) is all zeros (an image that could not be embedded)"
                 }
-            } else if plan.sets[set].features != nil, let error = grant.stored?.errors[i] {
-                // A row the coordinator read and refused (NaN or ±∞): that sample's error.
-                errors[i] = error
             } else if let path = plan.sets[set].features {
-                // Rows missing from the lease (a coordinator that could not read them, or from
-                // before rows travelled): this machine's copy of the file, checked by
-                // `checkOwnCopies` against the digest recorded at submission.
+                // Rows the coordinator could not read: this machine's copy of the file, checked
+                // by `checkOwnCopies` against the digest recorded at submission.
                 let source = try featureFiles.reader(path)
                 guard source.cols == d else { throw WorkerError.input("\(path): \(source.cols) columns, the plan expects \(d)") }
                 let item = grant.items[i]
@@ -158,13 +160,26 @@ extension Worker {
         return UnitInputs(features: out, errors: errors, upload: upload)
     }
 
-    /// The feature files whose rows the lease left out (a coordinator that could not read
-    /// them) are read from this machine's copy: each is checked first against the digest
-    /// recorded at submission (hashed once per process, off the actor), so a different file
-    /// under the same path fails the unit, naming it, instead of being scored.
-    func checkOwnCopies(_ grant: LeaseGrant, plan: WorkPlan) async throws {
+    /// The unit's feature-file rows from the coordinator (`GET /v1/units/{unit}/rows`; leases
+    /// carry none), or nil when the unit has no sample of a feature set. A reply that does not
+    /// fit the unit fails it, saying so.
+    func featureRows(_ grant: LeaseGrant, plan: WorkPlan) async throws -> UnitRows? {
+        let wanted = grant.sets.contains { $0 >= 0 && $0 < plan.sets.count && plan.sets[$0].features != nil }
+        guard wanted else { return nil }
+        let rows = try await api.rows(unit: grant.unit, worker: options.id, attempt: grant.attempt)
+        guard rows.count == grant.count, rows.dimension == plan.dimension else {
+            throw WorkerError.input("unit \(grant.unit): the coordinator sent rows for \(rows.count) samples of \(rows.dimension) values; the unit has \(grant.count) samples of \(plan.dimension)")
+        }
+        return rows
+    }
+
+    /// The feature files whose rows the coordinator left out (it could not read them) are read
+    /// from this machine's copy: each is checked first against the digest recorded at
+    /// submission (hashed once per process, off the actor), so a different file under the same
+    /// path fails the unit, naming it, instead of being scored.
+    func checkOwnCopies(_ grant: LeaseGrant, plan: WorkPlan, rows: UnitRows?) async throws {
         var sets = Set<Int>()
-        for i in 0..<min(grant.count, grant.sets.count) where grant.stored?.feature(i) == nil {
+        for i in 0..<min(grant.count, grant.sets.count) where rows?.row(i) == nil {
             let set = grant.sets[i]
             if set >= 0, set < plan.sets.count, plan.sets[set].features != nil { sets.insert(set) }
         }

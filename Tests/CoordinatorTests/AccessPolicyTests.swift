@@ -61,6 +61,8 @@ struct AccessPolicyTests {
         let ownAnswer: [String: Set<Int>] = [
             "POST /v1/jobs": [400], "POST /v1/units/{unit}/heartbeat": [409], "POST /v1/units/{unit}/complete": [400, 409],
             "POST /v1/units/{unit}/fail": [409], "POST /v1/units/{unit}/release": [409], "POST /v1/tasks/{task}/bank": [400],
+            // No worker or attempt in the query: refused after the role check.
+            "GET /v1/units/{unit}/rows": [400],
         ]
         var rows = 0
         for (route, allowed) in AccessPolicy.rules.sorted(by: { $0.key < $1.key }) {

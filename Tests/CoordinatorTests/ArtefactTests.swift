@@ -100,19 +100,23 @@ struct ArtefactTests {
         #expect(try await restarted.artefact(sha256: String(repeating: "a", count: 64)) == nil)
     }
 
-    @Test("a lease of a features job carries the unit's rows, normalised as the worker would")
+    @Test("a lease of a features job carries no rows; its holder fetches them raw over HTTP and normalises them as a reader of the file would")
     func rowsInLeases() async throws {
         let cluster = try await TestCluster()
         defer { Task { await cluster.shutdown() } }
         let job = try FeaturesJob(in: try folder(cluster, "a"), shape: Self.shape)
         _ = try await cluster.coordinator.submit(try job.spec())
-        let grant = try #require(try await cluster.client().lease(worker: "w", host: "h").grant)
-        let stored = try #require(grant.stored)
-        let expected = job.features(sets: grant.sets, items: grant.items, kinds: [.covered, .uncovered]).rowNormalized()
-        #expect(stored.dimension == Self.shape.dimension)
+        let client = cluster.client()
+        let grant = try #require(try await client.lease(worker: "w", host: "h").grant)
+        #expect(grant.stored == nil)
+        let rows = try await client.rows(unit: grant.unit, worker: "w", attempt: grant.attempt)
+        let raw = job.features(sets: grant.sets, items: grant.items, kinds: [.covered, .uncovered])
+        let expected = raw.rowNormalized()
+        #expect(rows.dimension == Self.shape.dimension && rows.count == grant.count)
         for i in 0..<grant.count {
-            let row = try #require(stored.feature(i), "sample \(i) has no row")
-            #expect(row == Array(expected.row(i)), "sample \(i)")
+            let row = try #require(rows.row(i), "sample \(i) has no row")
+            #expect(Array(row) == Array(raw.row(i)), "sample \(i): the file's values")
+            #expect(try FeatureFileRows.normalized(Array(row), path: "features", item: grant.items[i]) == Array(expected.row(i)), "sample \(i)")
         }
     }
 

@@ -164,7 +164,8 @@ struct InputDigestTests {
         var leasedTasks = Set<Int64>()
         while let grant = try await third.lease(worker: "w", host: "h").grant {
             leasedTasks.insert(grant.task)
-            #expect(grant.stored?.rows.allSatisfy { $0 != nil } == true)
+            let rows = try UnitRowsWire.decode(try await third.unitRows(unit: grant.unit, worker: "w", attempt: grant.attempt).encoded())
+            #expect(grant.stored == nil && rows.count == grant.count && rows.rowIndex.allSatisfy { $0 != nil })
             _ = try await third.fail(unit: grant.unit, worker: "w", error: "test")
         }
         #expect(!leasedTasks.contains(task.id) && leasedTasks.count == 1)
@@ -203,7 +204,8 @@ struct InputDigestTests {
                                 to: "\(dir.path)/ood-covered.npy")
         let second = try Coordinator(databasePath: db, logger: Self.quiet)
         let grant = try #require(try await second.lease(worker: "w", host: "h").grant)
-        #expect(grant.stored?.rows.allSatisfy { $0 != nil } == true)
+        let rows = try UnitRowsWire.decode(try await second.unitRows(unit: grant.unit, worker: "w", attempt: grant.attempt).encoded())
+        #expect(rows.count == grant.count && rows.rowIndex.allSatisfy { $0 != nil })
         _ = try await second.syncBank(task: grant.task, since: 0, delta: BankDelta())
         #expect(try await second.units(task: grant.task).allSatisfy { $0.state != .failed })
     }
@@ -277,7 +279,7 @@ struct InputDigestTests {
         #expect(f16 == f32)
     }
 
-    @Test("a worker reading its own copy of a feature file (rows missing from the lease) checks it first: a changed copy fails the unit, naming it")
+    @Test("a worker reading its own copy of a feature file (rows the coordinator left out) checks it first: a changed copy fails the unit, naming it")
     func workerChecksItsOwnCopy() async throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -287,15 +289,15 @@ struct InputDigestTests {
                             options: WorkerOptions(id: "w", host: "h"), logger: Self.quiet)
         // A lease without rows for an ID and an OOD sample.
         let grant = LeaseGrant(unit: 1, task: 1, job: 1, firstSample: 0, sets: [0, 1], items: [0, 0], labels: [0, -1], leaseSeconds: 30, attempt: 1)
-        try await worker.checkOwnCopies(grant, plan: plan)
+        try await worker.checkOwnCopies(grant, plan: plan, rows: nil)
         try FileManager.default.copyItem(atPath: "\(dir.path)/id.npy", toPath: "\(dir.path)/id-copy.npy")
         try Self.overwrite("\(dir.path)/id.npy", with: "\(dir.path)/id-copy.npy")
-        try await worker.checkOwnCopies(grant, plan: plan) // the same bytes, rewritten: still the recorded content
+        try await worker.checkOwnCopies(grant, plan: plan, rows: nil) // the same bytes, rewritten: still the recorded content
         var other = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/ood-covered.npy"))
         other[other.count - 1] ^= 0x01
         try other.write(to: URL(fileURLWithPath: "\(dir.path)/ood-covered.npy"))
         await #expect {
-            try await worker.checkOwnCopies(grant, plan: plan)
+            try await worker.checkOwnCopies(grant, plan: plan, rows: nil)
         } throws: { error in
             "\(error)".contains("\(dir.path)/ood-covered.npy changed since submission")
         }

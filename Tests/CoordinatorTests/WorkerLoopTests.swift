@@ -126,7 +126,10 @@ struct WorkerLoopTests {
         let grant = try #require(try await coordinator.lease(worker: "w0", host: "test").grant)
         let plan = try await coordinator.plan(job: grant.job)
         var features = Matrix(rows: grant.count, cols: plan.dimension)
-        for i in 0..<grant.count { features.setRow(i, try #require(grant.stored?.feature(i))) }
+        let rows = try UnitRowsWire.decode(try await coordinator.unitRows(unit: grant.unit, worker: "w0", attempt: grant.attempt).encoded())
+        for i in 0..<grant.count {
+            features.setRow(i, try FeatureFileRows.normalized(Array(try #require(rows.row(i))), path: "features", item: grant.items[i]))
+        }
         let inputs = Worker.UnitInputs(features: features, errors: [String?](repeating: nil, count: grant.count), upload: nil)
         let scorer = try AdaNegScorer(text: plan.loadTextFeatures(), numID: plan.numID, parameters: plan.scoring,
                                       permutation: plan.loadPermutation(), recordsDelta: true)
@@ -232,6 +235,11 @@ struct InProcessAPI: CoordinatorAPI {
         var response = try await call("lease") { try await coordinator.lease(worker: worker, host: host) }
         if let corruptUnit, response.grant?.unit == corruptUnit { response.grant?.sets[0] = 99 }
         return response
+    }
+
+    /// Through the wire format, as the HTTP client receives it.
+    func rows(unit: Int64, worker: String, attempt: Int) async throws -> UnitRows {
+        try await call("rows") { try UnitRowsWire.decode(try await coordinator.unitRows(unit: unit, worker: worker, attempt: attempt).encoded()) }
     }
 
     func heartbeat(unit: Int64, worker: String) async throws -> Bool {

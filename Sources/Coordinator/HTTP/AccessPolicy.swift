@@ -4,7 +4,7 @@ public enum Role: String, CaseIterable, Sendable, Comparable {
     case admin
     /// Submit jobs, cancel the jobs it submitted, and read.
     case submit
-    /// Lease, plans, artefacts, bank sync, heartbeat, complete, fail, release.
+    /// Lease, a leased unit's rows, plans, artefacts, bank sync, heartbeat, complete, fail, release.
     case worker
     /// Status, progress, reports (results and plans), metrics.
     case read
@@ -46,6 +46,7 @@ public enum AccessPolicy {
         "GET /v1/plans/{job}": readers.union(workers),
         "GET /v1/artefacts/{sha256}": workers,
         "POST /v1/leases": workers,
+        "GET /v1/units/{unit}/rows": workers,
         "POST /v1/units/{unit}/heartbeat": workers,
         "POST /v1/units/{unit}/complete": workers,
         "POST /v1/units/{unit}/fail": workers,

@@ -105,6 +105,34 @@ struct CoordinatorRoutes {
             return try await c.lease(worker: body.worker, host: body.host)
         }
 
+        // The leased unit's feature-file rows, binary (`UnitRowsWire`), for its lease holder only;
+        // built outside the actor and written straight into the response buffer.
+        router.get("/v1/units/:unit/rows") { request, context -> Response in
+            let unit = try context.parameters.require("unit", as: Int64.self)
+            guard let worker = request.uri.queryParameters.get("worker") else {
+                throw HTTPError(.badRequest, message: "query parameter 'worker' (the lease holder's id) is required")
+            }
+            try Self.checkIdentity(worker: worker)
+            guard let text = request.uri.queryParameters.get("attempt") else {
+                throw HTTPError(.badRequest, message: "query parameter 'attempt' (the lease's attempt) is required")
+            }
+            guard let attempt = Int(text), attempt >= 0 else {
+                throw HTTPError(.badRequest, message: "query parameter 'attempt': '\(text.prefix(40))' is not an attempt number (an integer, 0 or more)")
+            }
+            let rows = try await c.unitRows(unit: unit, worker: worker, attempt: attempt)
+            let size = rows.byteCount
+            let buffer = await BlockingIO.run { () -> ByteBuffer in
+                var buffer = ByteBufferAllocator().buffer(capacity: size)
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                    rows.write(into: UnsafeMutableRawBufferPointer(rebasing: out[0..<size]))
+                    return size
+                }
+                return buffer
+            }
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(size)],
+                            body: .init(byteBuffer: buffer))
+        }
+
         router.post("/v1/units/:unit/heartbeat") { request, context -> HTTPResponse.Status in
             let unit = try context.parameters.require("unit", as: Int64.self)
             let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))

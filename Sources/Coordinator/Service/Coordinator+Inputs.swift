@@ -5,8 +5,9 @@ import JobProtocol
 import JobStore
 import Platform
 
-/// The paths where the coordinator reads a job's input files after submission — a lease's
-/// feature rows and a bank rebuilt after a restart — each checked against the digests recorded
+/// The paths where the coordinator reads a job's input files after submission — a lease (whose
+/// rows its holder then fetches, `Coordinator+Rows.swift`) and a bank rebuilt after a restart —
+/// each checked against the digests recorded
 /// at submission (`WorkPlan.inputs`). Hashing a file not yet hashed by this process runs on
 /// `BlockingIO`'s threads, outside the actor; a file hashed before costs a `stat`.
 extension Coordinator {
@@ -35,18 +36,12 @@ extension Coordinator {
                 _ = try await failUnchecked(unit: leased.grant.unit, worker: worker, error: "\(error)")
                 continue
             }
-            for file in files { try? featureFiles.refresh(file.path) }
             var grant = leased.grant
-            var features = leased.features
-            // The rows are read from memory-mapped files (page faults are disk reads): on
-            // `BlockingIO`'s threads, never the cooperative pool's, which health and leases share.
-            let (plan, sets, items) = (leased.plan, grant.sets, grant.items)
-            let (rows, rowErrors) = await BlockingIO.run { self.featureRows(plan: plan, sets: sets, items: items) }
-            for i in rows.indices where rows[i] != nil { features[i] = rows[i] }
-            var errors = leased.errors
-            for i in rowErrors.indices where rowErrors[i] != nil { errors[i] = rowErrors[i] }
-            if leased.plan.model != nil || rows.contains(where: { $0 != nil }) || rowErrors.contains(where: { $0 != nil }) {
-                grant.stored = StoredFeatures(dimension: leased.plan.dimension, features: features, errors: errors)
+            // Feature-file rows do not travel in the lease: the holder fetches them from
+            // `GET /v1/units/{unit}/rows` (`unitRows`), as raw float32. Image features the
+            // coordinator stores still come here, with their per-image errors.
+            if leased.plan.model != nil {
+                grant.stored = StoredFeatures(dimension: leased.plan.dimension, features: leased.features, errors: leased.errors)
             }
             return LeaseResponse(grant: grant, finished: false)
         }
@@ -54,7 +49,7 @@ extension Coordinator {
 
     /// Parks a leased unit as failed at once (a changed or lost input: every attempt would fail
     /// alike).
-    private func failUnchecked(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
+    func failUnchecked(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
         let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: 0)
         logger.error("unit failed: an input is not as submitted", metadata: ["unit": "\(unit)", "error": "\(error.loggable)"])
         return state
@@ -103,7 +98,7 @@ extension Coordinator {
         guard try await hasTask(id) else { throw .unknownTask(id) }
         let (path, policy, logger, clock) = (await databasePath, configuration.banks, logger, clock)
         let stall = configuration.leaseSeconds / 2
-        let persistence = try BankStore.open(databasePath: path)
+        let persistence = BankPersistence(self, path: path)
         return await banks.bank(task: id) {
             TaskBankActor(task: id, persistence: persistence, policy: policy, stallSeconds: stall,
                           logger: logger, clock: clock) { [weak self] () async throws(StoreError) in

@@ -44,7 +44,8 @@ public actor Coordinator {
     private var leasedRefs = LeasedReferences()
     /// Files the stored plans name, by content: what `GET /v1/artefacts/{sha256}` serves.
     private var artefacts = ArtefactIndex()
-    /// The jobs' feature files, whose rows travel in the leases: workers need no copy of them.
+    /// The jobs' feature files, whose rows a lease holder fetches (`unitRows`): workers need no
+    /// copy of them.
     let featureFiles = FeatureFileRows()
     /// Leases that expired, for status and metrics.
     public nonisolated var expiredLeases: Int { expiredLeaseCount.load(ordering: .relaxed) }
@@ -152,8 +153,8 @@ public actor Coordinator {
 
     // MARK: Leases
 
-    /// A unit leased by the store, with what the lease answers before its feature-file rows are
-    /// read (outside the actor, by `lease`).
+    /// A unit leased by the store, with what the lease answers once its task's feature files
+    /// are checked (outside the actor, by `lease`).
     struct LeasedUnit: Sendable {
         var grant: LeaseGrant
         var plan: WorkPlan
@@ -164,7 +165,7 @@ public actor Coordinator {
         var errors: [String?]
     }
 
-    /// Takes the next unit from the store (`lease` reads its rows, outside the actor).
+    /// Takes the next unit from the store (`lease` checks its files, outside the actor).
     func leaseUnit(worker: String, host: String) throws(StoreError) -> LeaseStep {
         let now = clock()
         let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds,
@@ -193,34 +194,6 @@ public actor Coordinator {
             errors = stored.map { $0?.error }
         }
         return .unit(LeasedUnit(grant: grant, plan: plan, taskSets: [0, task.oodIndex], features: features, errors: errors))
-    }
-
-    /// The normalised feature-file rows of a unit's samples of feature sets (nil for image
-    /// samples), read here so a worker needs no copy of the files. A row the coordinator
-    /// cannot read is left out: the worker then reads its own copy (checked against the digest
-    /// recorded at submission) or fails the unit, and the reason is logged here. Runs outside
-    /// the actor: reading a unit's rows is the lease's largest piece of work.
-    /// A row holding NaN or ±∞ is that sample's error (`errors`), sent instead of the row.
-    nonisolated func featureRows(plan: WorkPlan, sets: [Int], items: [Int]) -> (rows: [[Float]?], errors: [String?]) {
-        var out = [[Float]?](repeating: nil, count: sets.count)
-        var errors = [String?](repeating: nil, count: sets.count)
-        var unreadable: String?
-        for i in sets.indices {
-            guard sets[i] >= 0, sets[i] < plan.sets.count, let path = plan.sets[sets[i]].features else { continue }
-            do {
-                guard let row = try featureFiles.normalizedRow(path, item: items[i]), row.count == plan.dimension else {
-                    unreadable = unreadable ?? "\(path): no row \(items[i]) of \(plan.dimension) values"
-                    continue
-                }
-                out[i] = row
-            } catch NPYError.nonFiniteRow {
-                errors[i] = NPYError.nonFiniteRow(path: path, row: items[i]).description
-            } catch {
-                unreadable = unreadable ?? "\(path): \(error)"
-            }
-        }
-        if let unreadable { logger.warning("feature rows left out of a lease (workers read their own copy)", metadata: ["reason": "\(unreadable.loggable)"]) }
-        return (out, errors)
     }
 
     /// Extends the worker's lease; a refused heartbeat (unknown unit, not the holder) leaves no

@@ -39,8 +39,24 @@ public final class FeatureFileRows: @unchecked Sendable {
     /// Row `item` of `path`, normalised; nil when the file has no such row. A row holding NaN
     /// or ±∞ throws `NPYError.nonFiniteRow`: that sample's error, never a value to score or send.
     public func normalizedRow(_ path: String, item: Int) throws(NPYError) -> [Float]? {
-        guard var row = try reader(path).row(item) else { return nil }
+        guard let row = try reader(path).row(item) else { return nil }
+        return try Self.normalized(row, path: path, item: item)
+    }
+
+    /// Row `item` of `path` as the file holds it, as little-endian float32 bytes (not
+    /// normalised, not checked): what the coordinator sends a lease holder, who checks and
+    /// normalises it with `normalized`. False when the file has no such row.
+    public func copyRowBytes(_ path: String, item: Int, into out: UnsafeMutableRawBufferPointer) throws(NPYError) -> Bool {
+        try reader(path).copyRowBytes(item, into: out)
+    }
+
+    /// Row `item` of `path` as the file holds it, checked and normalised: a row holding NaN or
+    /// ±∞ throws `NPYError.nonFiniteRow`, naming `path` and `item`. The one step between a row
+    /// and a score, whether the row was read here (`normalizedRow`) or received from the
+    /// coordinator, so both give the same bits and the same errors.
+    public static func normalized(_ row: [Float], path: String, item: Int) throws(NPYError) -> [Float] {
         guard row.allSatisfy(\.isFinite) else { throw .nonFiniteRow(path: path, row: item) }
+        var row = row
         UnitNorm.normalize(&row)
         return row
     }
