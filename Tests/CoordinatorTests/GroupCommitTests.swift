@@ -60,4 +60,28 @@ struct GroupCommitTests {
         #expect(answers.count == 8 && answers.allSatisfy { $0.1 && !$0.2 })
         #expect(coordinator.groupCommit.writes == 16 && coordinator.groupCommit.groups <= 16)
     }
+
+    @Test("writes on one line build on each other: after one is not stored, the later ones of that line are not run; other writes are")
+    func lines() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("group-line-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let writer = try StoreWriter(path: dir.appendingPathComponent("db.sqlite").path)
+        let group = GroupCommit()
+        let line = GroupCommit.Line()
+        let ok = group.enqueue(line: line) { store throws(StoreError) in try store.touchWorker(id: "first", host: "h", now: 1); return 0 }
+        let bad = group.enqueue(line: line) { _ throws(StoreError) in throw StoreError.unknownUnit(3) }
+        let other = group.enqueue { store throws(StoreError) in try store.touchWorker(id: "other", host: "h", now: 2); return 0 }
+        group.commit(on: writer)
+        let after = group.enqueue(line: line) { store throws(StoreError) in try store.touchWorker(id: "after", host: "h", now: 3); return 0 }
+        group.commit(on: writer)
+        #expect(group.ranThrough == after)
+        #expect((try? group.take(ok)?.get()) != nil && (try? group.take(other)?.get()) != nil)
+        guard case .failure? = group.take(bad), case .failure? = group.take(after), case .unknownUnit(3)? = line.failure else {
+            Issue.record("the failed write and the one queued after it on its line fail; the line keeps the first failure")
+            return
+        }
+        let workers = try writer.workers().map(\.id)
+        #expect(Set(workers) == ["first", "other"])
+    }
 }

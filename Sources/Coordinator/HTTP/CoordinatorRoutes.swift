@@ -36,13 +36,9 @@ struct CoordinatorRoutes {
             let body = try await Self.specBody(request, limit: min(limit, JobSpecLoader.maxSpecBytes))
             guard let yaml = String(data: body, encoding: .utf8) else { throw HTTPError(.badRequest, message: "job spec is not UTF-8 text") }
             let base = request.uri.queryParameters.get("base") ?? FileManager.default.currentDirectoryPath
-            let spec: JobSpec
-            do {
-                // Validation reads the files the spec names: off the cooperative pool.
-                spec = try await BlockingIO.run { () throws(JobSpecError) in try JobSpecLoader.parse(yaml: yaml, baseDirectory: base) }
-            } catch {
-                throw HTTPError(.badRequest, message: "\(error)")
-            }
+            // Validation reads the files the spec names: off the cooperative pool. A spec that
+            // does not validate answers 400 listing its problems (`JobSpecError: HTTPResponseError`).
+            let spec = try await BlockingIO.run { () throws(JobSpecError) in try JobSpecLoader.parse(yaml: yaml, baseDirectory: base) }
             let reply = try await c.submit(spec)
             // The job keeps the name of the token that submitted it (status shows it; a
             // `submit` token may cancel only its own jobs).
@@ -172,22 +168,10 @@ struct CoordinatorRoutes {
             let body = try await Self.limitedBody(request, limit: limit, what: "a bank sync")
             // One straight path: the header gives the dimension; the task's bank actor checks
             // the rest against itself, merges, persists and answers, or refuses with nothing stored.
-            let (dimension, sync): (Int, BankSyncRequest)
-            do {
-                (dimension, sync) = try BankWire.decodeRequest(body)
-            } catch {
-                throw HTTPError(.badRequest, message: "\(error)")
-            }
-            let reply: BankSyncReply
-            do {
-                reply = try await c.syncBank(task: task, sync, dimension: dimension)
-            } catch let rejection as BankSyncRejection {
-                switch rejection {
-                case let .invalid(message): throw HTTPError(.badRequest, message: message)
-                case let .conflict(message): throw HTTPError(.conflict, message: message)
-                case let .store(failure): throw failure
-                }
-            }
+            // Both errors answer as themselves (`RequestErrors+HTTP.swift`): 400 naming the
+            // field, 409, or the store's status.
+            let (dimension, sync) = try BankWire.decodeRequest(body)
+            let reply = try await c.syncBank(task: task, sync, dimension: dimension)
             let data = BankWire.encode(reply, since: sync.since, position: sync.position, dimension: dimension)
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -7,8 +7,7 @@ extension Coordinator {
     /// from outside the actor, and a burst of them costs one commit, not one each.
     public nonisolated func write<T: Sendable>(_ write: @escaping @Sendable (StoreWriter) throws(StoreError) -> T) async throws(StoreError) -> T {
         let id = groupCommit.enqueue { writer throws(StoreError) -> any Sendable in try write(writer) }
-        let outcome = await commitQueued(id)
-        switch outcome {
+        switch await committed(id) {
         case let .success(value):
             // `enqueue` wrapped a `T`, so the value is one.
             guard let value = value as? T else { preconditionFailure("group commit returned another type") }
@@ -18,11 +17,16 @@ extension Coordinator {
         }
     }
 
-    /// Commits what is queued, unless an earlier commit already ran write `id` (it was queued
-    /// while the actor was busy, and went with that group).
-    private func commitQueued(_ id: Int) -> Result<any Sendable, StoreError> {
-        if let done = groupCommit.take(id) { return done }
-        groupCommit.commit(on: store)
+    /// Write `id`'s outcome, once committed.
+    private func committed(_ id: Int) -> Result<any Sendable, StoreError> {
+        commit(through: id)
         return groupCommit.take(id) ?? .failure(.database(path: store.path, message: "group commit lost write \(id)"))
+    }
+
+    /// Commits what is queued, unless an earlier commit already ran write `id` (it was queued
+    /// while the actor was busy, and went with that group). Returns once write `id` has its
+    /// outcome.
+    func commit(through id: Int) {
+        if groupCommit.ranThrough < id { groupCommit.commit(on: store) }
     }
 }

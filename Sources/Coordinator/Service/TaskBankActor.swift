@@ -63,14 +63,38 @@ struct BankSeed: Sendable {
 
 extension StoreReader.StoredBankEntry: @unchecked Sendable {}
 
+/// How a task's bank stores its merges: on the coordinator's one writer, through its group
+/// commit. `enqueue` is synchronous, so a bank's merges are queued, and run, in the order the
+/// actor made them; `commit` returns once write `id` (and everything queued before it) ran.
+struct BankPersistence: Sendable {
+    let group: GroupCommit
+    /// The database's path, for messages.
+    let path: String
+    let commit: @Sendable (_ through: Int) async -> Void
+
+    /// Persistence on `coordinator`'s writer (held weakly: a bank must not keep a dropped
+    /// coordinator, and its database lock, alive; without it a commit does nothing and the
+    /// write is reported lost).
+    init(_ coordinator: Coordinator, path: String) {
+        group = coordinator.groupCommit
+        self.path = path
+        commit = { [weak coordinator] id in await coordinator?.commit(through: id) }
+    }
+}
+
 /// One task's authoritative bank as its own actor: merges of different tasks run in parallel,
-/// and no lease or completion waits behind a merge (the `Coordinator` actor is not involved).
-/// One call checks a sync, merges it, persists it (through the bank's own connection) and
-/// answers the reply.
+/// and no lease or completion waits behind a merge (the `Coordinator` actor only runs the
+/// grouped writes). One call checks a sync, merges it in memory, queues its persistence on the
+/// coordinator's one writer (`GroupCommit`) and answers the reply once what it answers is stored.
 actor TaskBankActor {
     let task: Int64
     private let seed: @Sendable () async throws(StoreError) -> BankSeed
-    private let persistence: BankStore?
+    private let persistence: BankPersistence
+    /// This bank's merges as a line of writes: one not stored stops the ones after it.
+    private var line = GroupCommit.Line()
+    /// The id of the last merge queued; a reply waits for it, so a worker never holds entries
+    /// that a coordinator killed now would not have stored.
+    private var lastWrite = 0
     private let policy: BankPolicy
     private let logger: Logger
     private var state: TaskBank?
@@ -82,7 +106,7 @@ actor TaskBankActor {
     private let stallSeconds: Double
     private var frontierSeen = (position: -1, at: 0.0)
 
-    init(task: Int64, persistence: BankStore?, policy: BankPolicy, stallSeconds: Double, logger: Logger,
+    init(task: Int64, persistence: BankPersistence, policy: BankPolicy, stallSeconds: Double, logger: Logger,
          clock: @escaping @Sendable () -> Double, seed: @escaping @Sendable () async throws(StoreError) -> BankSeed) {
         self.task = task
         self.persistence = persistence
@@ -114,17 +138,14 @@ actor TaskBankActor {
         // Mutated in place: a copy would duplicate the whole feature pool (hundreds of MB).
         state = nil
         let outcome = bank.merge(request.delta)
-        if !outcome.accepted.isEmpty, let persistence {
-            do {
-                var features: (model: String, refs: [String?])?
-                if let model = plan.model {
-                    features = (model.featureKey, try persistence.refs(task: task, job: record.job, positions: outcome.accepted.map(\.key.position)))
-                }
-                try persistence.applyBankMerge(task: task, accepted: outcome.accepted, evicted: outcome.evicted, version: outcome.version, features: features)
-            } catch {
-                // Left unloaded: the next sync rebuilds it from the database, which holds the last good state.
-                throw .store(error)
+        var mine: Int?
+        if !outcome.accepted.isEmpty {
+            let (task, job, model) = (task, record.job, plan.model?.featureKey)
+            let id = persistence.group.enqueue(line: line) { writer throws(StoreError) -> any Sendable in
+                try writer.applyBankMerge(task: task, job: job, accepted: outcome.accepted, evicted: outcome.evicted,
+                                          version: outcome.version, featureModel: model)
             }
+            (mine, lastWrite) = (id, id)
         }
         bank.pushed(through: request.position)
         let entryBytes = BankWire.entrySize(dimension: dimension, element: .float16)
@@ -133,7 +154,32 @@ actor TaskBankActor {
         let reply = BankSyncReply(delta: pulled.delta, version: pulled.version, behind: pulled.behind, frontier: bank.progress.frontier,
                                   window: window(bank.progress, unitSize: plan.unitSize), maxBehind: policy.maxBehind)
         state = bank
+        try await stored(through: lastWrite, mine: mine)
         return reply
+    }
+
+    /// Waits until every merge up to `id` ran on the writer; throws when one of them (`mine`,
+    /// or one before it that this reply's entries may come from) was not stored. The bank is
+    /// then dropped and rebuilt on the next sync from what the database holds.
+    private func stored(through id: Int, mine: Int?) async throws(BankSyncRejection) {
+        guard id > 0 else { return }
+        let waited = line
+        if persistence.group.ranThrough < id { await persistence.commit(id) }
+        var failure = waited.failure
+        if let mine {
+            switch persistence.group.take(mine) {
+            case .success?: break
+            case let .failure(error)?: failure = failure ?? error
+            case nil: failure = failure ?? .database(path: persistence.path, message: "the coordinator stopped before bank merge \(mine) was stored")
+            }
+        }
+        guard let failure else { return }
+        if waited === line {
+            // Left unloaded: the next sync rebuilds it from the database, which holds the last good state.
+            state = nil
+            line = GroupCommit.Line()
+        }
+        throw .store(failure)
     }
 
     /// Records that a unit will push nothing more (done, or parked as failed), so the frontier
