@@ -134,7 +134,7 @@ struct CoordinatorRoutes {
             let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
             let held = try await c.heartbeat(unit: unit, worker: body.worker)
-            guard held else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
+            guard held else { throw StoreError.notLeaseHolder(unit: unit, worker: body.worker) }
             return .noContent
         }
 
@@ -150,7 +150,7 @@ struct CoordinatorRoutes {
             let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
             let state = try await c.fail(unit: unit, worker: body.worker, error: body.error ?? "unspecified")
-            guard state != nil else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
+            guard state != nil else { throw StoreError.notLeaseHolder(unit: unit, worker: body.worker) }
             return .noContent
         }
 
@@ -159,7 +159,7 @@ struct CoordinatorRoutes {
             let body: UnitRequest = try await Self.json(request, limit: min(limit, RequestSizes.smallBodyBytes))
             try Self.checkIdentity(worker: body.worker)
             let released = try await c.release(unit: unit, worker: body.worker)
-            guard released else { throw HTTPError(.conflict, message: "worker '\(body.worker)' does not hold the lease on unit \(unit)") }
+            guard released else { throw StoreError.notLeaseHolder(unit: unit, worker: body.worker) }
             return .noContent
         }
 
