@@ -125,8 +125,18 @@ actor TaskBankActor {
     /// Checks a worker's sync, merges its delta, persists the merge and answers what the worker
     /// misses. A request refused here changed nothing.
     func sync(_ request: BankSyncRequest, dimension: Int) async throws(BankSyncRejection) -> BankSyncReply {
-        var bank: TaskBank
-        do { bank = try await loaded() } catch { throw .store(error) }
+        do { _ = try await loaded() } catch { throw .store(error) }
+        let (reply, mine) = try merged(request, dimension: dimension)
+        try await stored(through: lastWrite, mine: mine)
+        return reply
+    }
+
+    /// Checks, merges, queues the merge's write and pulls, on the loaded bank, without a
+    /// suspension point: the bank is mutated in place and no copy of it outlives this call, so
+    /// a sync that enters the actor while another awaits its write finds it uniquely referenced
+    /// (a copy held across the await made every overlapping merge copy the whole feature pool).
+    private func merged(_ request: BankSyncRequest, dimension: Int) throws(BankSyncRejection) -> (BankSyncReply, mine: Int?) {
+        guard var bank = state else { throw .store(.unknownTask(task)) }
         guard let plan, let record else { throw .store(.unknownTask(task)) }
         if let problem = BankSyncCheck.problem(request, dimension: dimension, taskDimension: bank.bank.dimension, rowCount: bank.bank.rowCount,
                                                samples: record.sampleCount) {
@@ -154,8 +164,7 @@ actor TaskBankActor {
         let reply = BankSyncReply(delta: pulled.delta, version: pulled.version, behind: pulled.behind, frontier: bank.progress.frontier,
                                   window: window(bank.progress, unitSize: plan.unitSize), maxBehind: policy.maxBehind)
         state = bank
-        try await stored(through: lastWrite, mine: mine)
-        return reply
+        return (reply, mine)
     }
 
     /// Waits until every merge up to `id` ran on the writer; throws when one of them (`mine`,
