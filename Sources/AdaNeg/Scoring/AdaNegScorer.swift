@@ -97,6 +97,11 @@ public struct AdaNegScorer: Sendable {
     public struct StaticBatch: Sendable {
         let z: Matrix
         let summaries: [LogitSummary]
+        /// Per sample, the bank keys under `replacement: entropy` (the entropies of the ID and
+        /// of the negative softmax of `z`), when computed once for the scorers that share this
+        /// batch (`withEntropies`); NaN where no scorer needs one.
+        var idEntropies: [Float]?
+        var negativeEntropies: [Float]?
     }
 
     /// Phase 0: the static logits and their summaries, without touching the bank.
@@ -106,13 +111,57 @@ public struct AdaNegScorer: Sendable {
         return StaticBatch(z: z, summaries: Self.summarize(z, space: space))
     }
 
+    /// The batch with its samples' entropy keys computed once for several scorers: the ID
+    /// entropy of every sample some scorer with `replacement: entropy` would call ID-confident
+    /// (grouped score above its ID gate), the negative one below an OOD gate. An AdaGap scorer
+    /// moves its gates, so it asks for every sample's. The same function computes them as a
+    /// lone scorer would, so the bank is the same bit for bit.
+    public static func withEntropies(_ computed: StaticBatch, for scorers: [AdaNegScorer]) -> StaticBatch {
+        let keyed = scorers.filter { $0.parameters.replacement == .entropy && $0.bank.capacity > 0 }
+        guard let space = keyed.first?.space else { return computed }
+        var idGate = Float.infinity, oodGate = -Float.infinity
+        for scorer in keyed {
+            let adagap = scorer.parameters.variant == .adagap
+            idGate = min(idGate, adagap ? -.infinity : scorer.parameters.idGate)
+            oodGate = max(oodGate, adagap ? .infinity : scorer.parameters.oodGate)
+        }
+        let b = computed.z.rows, width = space.labelCount, c = space.numID
+        let gates = (id: idGate, ood: oodGate)
+        var id = [Float](repeating: .nan, count: b), negatives = [Float](repeating: .nan, count: b)
+        let summaries = computed.summaries
+        computed.z.storage.withUnsafeBufferPointer { zBuf in
+            let zp = SharedConstPointer(zBuf.baseAddress!)
+            id.withUnsafeMutableBufferPointer { idBuf in
+                let ip = SharedPointer(idBuf.baseAddress!)
+                negatives.withUnsafeMutableBufferPointer { negBuf in
+                    let np = SharedPointer(negBuf.baseAddress!)
+                    parallelChunks(b, minimumChunk: 8) { range in
+                        for i in range {
+                            let st = summaries[i], row = zp.base + i * width
+                            if Float(st.groupedScore) > gates.id {
+                                ip.base[i] = softmaxEntropy(UnsafeBufferPointer(start: row, count: c), lse: st.lseID)
+                            }
+                            if Float(st.groupedScore) < gates.ood {
+                                np.base[i] = softmaxEntropy(UnsafeBufferPointer(start: row + c, count: space.numNegatives), lse: st.lseNegatives)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var out = computed
+        (out.idEntropies, out.negativeEntropies) = (id, negatives)
+        return out
+    }
+
     /// Phase 1 from a static half computed by a scorer with the same label space and logit
     /// scale (`staticBatch`): the bank update from this batch's confident samples.
     public mutating func beginBatch(_ features: Matrix, positions: [Int], computed: StaticBatch) -> PendingBatch {
         precondition(positions.count == features.rows, "one position per feature row")
         precondition(computed.z.rows == features.rows && computed.z.cols == space.labelCount, "static batch of another shape")
         let z = computed.z, summaries = computed.summaries
-        let activity = updateBank(features: features, z: z, summaries: summaries, positions: positions)
+        let activity = updateBank(features: features, z: z, summaries: summaries, positions: positions,
+                                  entropies: (computed.idEntropies, computed.negativeEntropies))
         let start = positions.first ?? nextPosition
         nextPosition = (positions.last ?? start - 1) + 1
         return PendingBatch(features: features, z: z, summaries: summaries, start: start, activity: activity)
@@ -237,7 +286,9 @@ public struct AdaNegScorer: Sendable {
     @discardableResult
     public mutating func mergeBank(_ delta: BankDelta) -> BankDelta { bank.merge(delta) }
 
-    private mutating func updateBank(features: Matrix, z: Matrix, summaries: [LogitSummary], positions: [Int]) -> BatchBankActivity {
+    private mutating func updateBank(
+        features: Matrix, z: Matrix, summaries: [LogitSummary], positions: [Int], entropies: (id: [Float]?, negatives: [Float]?)
+    ) -> BatchBankActivity {
         var activity = BatchBankActivity()
         var (idGate, oodGate) = (parameters.idGate, parameters.oodGate)
         if var w = window {
@@ -263,7 +314,8 @@ public struct AdaNegScorer: Sendable {
                 for (i, st) in summaries.enumerated() where Float(st.groupedScore) > idGate {
                     activity.idConfident += 1
                     let row = zBuf.baseAddress! + i * width
-                    let h = useEntropy ? softmaxEntropy(UnsafeBufferPointer(start: row, count: c), lse: st.lseID) : 0
+                    let shared = entropies.id?[i] ?? .nan
+                    let h = !useEntropy ? 0 : !shared.isNaN ? shared : softmaxEntropy(UnsafeBufferPointer(start: row, count: c), lse: st.lseID)
                     record(bank.insert(row: st.argmaxID, key: BankKey(primary: h, position: positions[i]), feature: feature(i)))
                 }
                 for (i, st) in summaries.enumerated() where Float(st.groupedScore) < oodGate {
@@ -271,7 +323,8 @@ public struct AdaNegScorer: Sendable {
                     let row = zBuf.baseAddress! + i * width
                     let negatives = UnsafeBufferPointer(start: row + c, count: space.numNegatives)
                     let label = argmaxNegative(negatives)
-                    let h = useEntropy ? softmaxEntropy(negatives, lse: st.lseNegatives) : 0
+                    let shared = entropies.negatives?[i] ?? .nan
+                    let h = !useEntropy ? 0 : !shared.isNaN ? shared : softmaxEntropy(negatives, lse: st.lseNegatives)
                     record(bank.insert(row: label, key: BankKey(primary: h, position: positions[i]), feature: feature(i)))
                 }
             }

@@ -145,50 +145,66 @@ struct ProxyCache {
         bank: MemoryBank, space: LabelSpace, logitScale: Float, beta: Float
     ) {
         let poolMatrix = Matrix(rows: bank.poolCount, cols: dimension, storage: bank.pool)
-        let q = BLAS.matmulTransposed(features, poolMatrix) // B × P cosine similarities
+        // P × B cosine similarities, a pool entry's for the whole batch contiguous: the loops
+        // below run over the cached rows and stream each row's entries along the batch.
+        let q = BLAS.matmulTransposed(poolMatrix, features)
+        let rows = features.rows
+        let nc = cachedRows.count
         let columns = cachedRows.map { space.internalColumn[$0] }
         let counts = cachedRows.map { bank.counts[$0] }
         let stride = slotsPerRow
-        var pools = [Int](repeating: 0, count: cachedRows.count * stride)
+        var pools = [Int](repeating: 0, count: nc * stride)
         for (j, row) in cachedRows.enumerated() {
             for s in 0..<counts[j] { pools[j * stride + s] = bank.poolIndex(row: row, slot: s) }
         }
         let slotPools = pools
+        // The cached rows in column order, so that gathering their static logits out of (and
+        // scattering the results into) the B × labels matrices walks each row forwards.
+        let byColumn = (0..<nc).sorted { columns[$0] < columns[$1] }
         let width = adaptive.cols
-        let poolCount = bank.poolCount
-        let rows = features.rows
+        // `text[j·B + i]`: sample i's static logit of cached row j; `results` likewise.
+        var text = [Float](repeating: 0, count: nc * rows)
+        z.storage.withUnsafeBufferPointer { zBuf in
+            for i in 0..<rows {
+                let zRow = zBuf.baseAddress! + i * width
+                for j in byColumn { text[j * rows + i] = zRow[columns[j]] }
+            }
+        }
+        var results = [Float](repeating: 0, count: nc * rows)
         // Eight samples at a time, one SIMD lane each: every lane runs exactly the scalar
         // sequence of operations (no fused multiply-adds, same order), so a sample's logit
         // does not depend on which lane or block it falls in.
-        let blocks = (rows + Lanes.scalarCount - 1) / Lanes.scalarCount
         let inverseScale = Lanes(repeating: 1 / logitScale)
         let scale = Lanes(repeating: logitScale)
         let negativeBeta = Lanes(repeating: -beta)
-        adaptive.storage.withUnsafeMutableBufferPointer { outBuf in
-            let out = SharedPointer(outBuf.baseAddress!)
-            z.storage.withUnsafeBufferPointer { zBuf in
-                let zp = SharedConstPointer(zBuf.baseAddress!)
+        let width8 = Lanes.scalarCount
+        text.withUnsafeBufferPointer { tBuf in
+            let tp = SharedConstPointer(tBuf.baseAddress!)
+            results.withUnsafeMutableBufferPointer { rBuf in
+                let rp = SharedPointer(rBuf.baseAddress!)
                 q.storage.withUnsafeBufferPointer { qBuf in
                     let qp = SharedConstPointer(qBuf.baseAddress!)
                     grams.withUnsafeBufferPointer { gBuf in
                         let gp = SharedConstPointer(gBuf.baseAddress!)
-                        parallelChunks(blocks, minimumChunk: 1) { range in
+                        parallelChunks(nc, minimumChunk: 16) { range in
                             var sims = [Lanes](repeating: .zero, count: stride)
                             var weights = [Lanes](repeating: .zero, count: stride)
-                            for block in range {
-                                let first = block * Lanes.scalarCount
-                                let lanes = min(Lanes.scalarCount, rows - first)
-                                for j in 0..<columns.count {
-                                    let n = counts[j] + 1
-                                    let column = columns[j]
-                                    var text = Lanes.zero
-                                    for l in 0..<lanes { text[l] = zp.base[(first + l) * width + column] }
-                                    sims[0] = text * inverseScale
+                            /// Eight values from `base`, the lanes past `lanes` zero.
+                            func load(_ base: UnsafePointer<Float>, _ lanes: Int) -> Lanes {
+                                if lanes == width8 { return UnsafeRawPointer(base).loadUnaligned(as: Lanes.self) }
+                                var v = Lanes.zero
+                                for l in 0..<lanes { v[l] = base[l] }
+                                return v
+                            }
+                            for j in range {
+                                let n = counts[j] + 1
+                                let gram = gp.base + j * stride * stride
+                                var first = 0
+                                while first < rows {
+                                    let lanes = min(width8, rows - first)
+                                    sims[0] = load(tp.base + j * rows + first, lanes) * inverseScale
                                     for s in 1..<n {
-                                        let index = slotPools[j * stride + s - 1]
-                                        var v = Lanes.zero
-                                        for l in 0..<lanes { v[l] = qp.base[(first + l) * poolCount + index] }
-                                        sims[s] = v
+                                        sims[s] = load(qp.base + slotPools[j * stride + s - 1] * rows + first, lanes)
                                     }
                                     var numerator = Lanes.zero
                                     for s in 0..<n {
@@ -196,22 +212,28 @@ struct ProxyCache {
                                         weights[s] = w
                                         numerator += w * sims[s]
                                     }
-                                    let gram = gp.base + j * stride * stride
                                     var quadratic = Lanes.zero
                                     for a in 0..<n {
                                         var acc = Lanes.zero
                                         for b in 0..<n { acc += Lanes(repeating: gram[a * stride + b]) * weights[b] }
                                         quadratic += weights[a] * acc
                                     }
-                                    let logits = scale * numerator / quadratic.squareRoot()
-                                    for l in 0..<lanes {
-                                        out.base[(first + l) * width + column] = quadratic[l] > 0 ? logits[l] : 0
-                                    }
+                                    var logits = scale * numerator / quadratic.squareRoot()
+                                    logits.replace(with: 0, where: .!(quadratic .> 0))
+                                    let dst = rp.base + j * rows + first
+                                    for l in 0..<lanes { dst[l] = logits[l] }
+                                    first += lanes
                                 }
                             }
                         }
                     }
                 }
+            }
+        }
+        adaptive.storage.withUnsafeMutableBufferPointer { out in
+            for i in 0..<rows {
+                let dst = out.baseAddress! + i * width
+                for j in byColumn { dst[columns[j]] = results[j * rows + i] }
             }
         }
     }

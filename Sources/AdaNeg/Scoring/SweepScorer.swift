@@ -103,7 +103,8 @@ public enum SweepScorer {
                 let rows = features.rows(range)
                 let rowPositions = Array(positions[range])
                 BLAS.setThreads(cores)
-                let computed = try shared.scorer(group[0]).staticBatch(rows)
+                let staticHalf = try shared.scorer(group[0]).staticBatch(rows)
+                let computed = group.count > 1 ? AdaNegScorer.withEntropies(staticHalf, for: group.map { shared.scorer($0) }) : staticHalf
                 if lanes > 1 { BLAS.setThreads(1) }
                 let next = WorkCounter()
                 DispatchQueue.concurrentPerform(iterations: lanes) { _ in
