@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 /// CLIP's text tower (`CLIPTextTransformer` + `text_projection`): token and position
@@ -5,9 +6,10 @@ import Tensor
 /// and L2 normalisation.
 ///
 /// Attention is causal, so the hidden state at the end-of-text token depends only on the tokens
-/// up to it: each prompt is encoded only that far (not padded to 77), and prompts of similar
-/// length are batched together with their padding after the pooled position, which changes
-/// nothing.
+/// up to it: each prompt is encoded only that far (not padded to 77). Where the fused (oneDNN)
+/// encoder runs, the prompts are laid out as a trie of their tokens (`TokenTrie`) and every
+/// shared prefix is computed once (`runTree`); otherwise prompts of similar length are batched
+/// together with their padding after the pooled position, which changes nothing.
 public struct TextTransformer: Sendable {
     public let config: CLIPTextConfig
     public let projectionDim: Int
@@ -17,8 +19,18 @@ public struct TextTransformer: Sendable {
     let encoder: EncoderWeights
     let projection: [Float]           // projectionDim × hidden
 
-    /// Most prompts per forward batch.
+    /// Most prompts per forward batch (length-grouped path).
     public var maxBatch = 128
+    /// Most trie nodes per forward chunk (trie path): the rows of each product. Larger chunks
+    /// share more prefixes and run longer products, at `rows × (8·hidden + intermediate)`
+    /// activations (about 40 MB for ViT-B/16's text tower at 4,096 rows, fp32).
+    public var maxRows = TextTransformer.defaultMaxRows
+
+    /// 4,096, or `ADANEG_TEXT_CHUNK_ROWS` (to measure other chunk sizes; see BENCHMARKS.md).
+    static let defaultMaxRows: Int = {
+        if let raw = getenv("ADANEG_TEXT_CHUNK_ROWS"), let rows = Int(String(cString: raw)), rows > 0 { return rows }
+        return 4096
+    }()
 
     // MARK: Loading
 
@@ -55,8 +67,52 @@ public struct TextTransformer: Sendable {
     /// `max_position_embeddings` long). Returns `count × projectionDim` L2-normalised rows in
     /// input order.
     public func embed(tokenSequences: [[Int]]) throws(CLIPModelError) -> [Float] {
-        let d = config.hiddenSize
         let lengths = try encodedLengths(tokenSequences)
+        if let element = TransformerEncoder.fusedElement(encoder) {
+            return embedTrie(tokenSequences, lengths: lengths, element: element)
+        }
+        return embedByLength(tokenSequences, lengths: lengths)
+    }
+
+    /// The trie path: each chunk of the sequences' token trie through `runTree`, its pooled
+    /// nodes projected.
+    func embedTrie(_ tokenSequences: [[Int]], lengths: [Int], element: MatmulOperand.Element) -> [Float] {
+        let d = config.hiddenSize
+        let quantum = TransformerEncoder.treeRowQuantum
+        let trie = TokenTrie(tokenSequences.indices.map { Array(tokenSequences[$0][..<lengths[$0]]) }, maxRows: max(quantum, maxRows))
+        var out = [Float](repeating: 0, count: tokenSequences.count * projectionDim)
+        for var chunk in trie.chunks {
+            chunk.pad(toMultipleOf: quantum)
+            var pooled = chunk.pooledNodes
+            if let last = pooled.last, pooled.count % quantum != 0 {
+                pooled += repeatElement(last, count: quantum - pooled.count % quantum)
+            }
+            var x = [Float](repeating: 0, count: chunk.count * d)
+            var hidden: [Float] = []
+            tokenEmbedding.withUnsafeBufferPointer { te in
+                positionEmbedding.withUnsafeBufferPointer { pe in
+                    x.withUnsafeMutableBufferPointer { xp in
+                        guard let T = te.baseAddress, let P = pe.baseAddress, let X = xp.baseAddress else { return }
+                        for i in 0..<chunk.count {
+                            let row = X + i * d, e = T + chunk.tokens[i] * d, p = P + chunk.positions[i] * d
+                            for j in 0..<d { row[j] = e[j] + p[j] }
+                        }
+                        hidden = TransformerEncoder.runTree(encoder, element: element, x: X, chunk: chunk, pooled: pooled)
+                    }
+                }
+            }
+            let features = project(hidden, batch: pooled.count, norm: finalNorm, hidden: d, projection: projection, projectionDim: projectionDim)
+            for (row, index) in chunk.sequences.enumerated() {
+                for j in 0..<projectionDim { out[index * projectionDim + j] = features[row * projectionDim + j] }
+            }
+        }
+        return out
+    }
+
+    /// The length-grouped path (the OpenBLAS fp32 encoder): prompts of similar length padded
+    /// to the longest of their batch.
+    func embedByLength(_ tokenSequences: [[Int]], lengths: [Int]) -> [Float] {
+        let d = config.hiddenSize
         var out = [Float](repeating: 0, count: tokenSequences.count * projectionDim)
         for group in Self.lengthGroups(lengths, maxBatch: maxBatch) {
             let seqLength = group.map { lengths[$0] }.max() ?? 1

@@ -30,14 +30,19 @@ public enum NegativeSelection {
     /// η (ties: candidate order), adjectives first, each part in ascending η.
     /// Returns indices into the noun and adjective candidate lists.
     public static func select(count m: Int, nounEtas: [Float], adjectiveEtas: [Float]) -> (adjectives: [Int], nouns: [Int]) {
-        let total = nounEtas.count + adjectiveEtas.count
-        guard total > 0, m > 0 else { return ([], []) }
-        var a = Int((Double(m) * Double(adjectiveEtas.count) / Double(total)).rounded(.down))
-        a = min(a, adjectiveEtas.count)
-        let n = min(m - a, nounEtas.count)
+        let (a, n) = split(count: m, nouns: nounEtas.count, adjectives: adjectiveEtas.count)
         func lowest(_ etas: [Float], _ k: Int) -> [Int] {
             Array(etas.indices.sorted { (etas[$0], $0) < (etas[$1], $1) }.prefix(k))
         }
         return (lowest(adjectiveEtas, a), lowest(nounEtas, n))
+    }
+
+    /// How many adjectives and nouns step 5 keeps, from the candidates' counts alone (so the
+    /// embedding pass knows before any η how many of each part's features it must keep).
+    public static func split(count m: Int, nouns: Int, adjectives: Int) -> (adjectives: Int, nouns: Int) {
+        let total = nouns + adjectives
+        guard total > 0, m > 0 else { return (0, 0) }
+        let a = min(Int((Double(m) * Double(adjectives) / Double(total)).rounded(.down)), adjectives)
+        return (a, min(m - a, nouns))
     }
 }

@@ -71,8 +71,17 @@ struct TextCommandsTests {
         #expect(!chosen.contains { $0[0] == "tench" || ($0[0] == "rock" && $0[1] == "adj") })
         let etas = chosen.map { Float($0[2])! }
         #expect(Array(etas.prefix(2)) == etas.prefix(2).sorted() && Array(etas.dropFirst(2)) == etas.dropFirst(2).sorted())
-        let (rows, _, _) = try NPYFile.readMatrix(out + "/text-features.npy")
+        let (rows, cols, features) = try NPYFile.readMatrix(out + "/text-features.npy")
         #expect(rows == 5 + 8)
+        // Each negative's row is its own prompt's feature (kept from the η pass, not embedded again).
+        let clip = try CLIPModel(directory: dir, towers: .text)
+        let prompts = chosen.map { $0[1] == "adj" ? "This is a \($0[0]) photo." : "The nice \($0[0])." }
+        let expected = try clip.embedTexts(prompts)
+        for (i, prompt) in prompts.enumerated() {
+            let row = Array(features[(5 + i) * cols ..< (6 + i) * cols]), want = expected.row(i)
+            let dot = zip(row, want).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(dot >= 0.99999, "negative \(i) \(prompt.debugDescription): cosine \(dot) to its prompt's feature")
+        }
         #expect(FileManager.default.fileExists(atPath: out + "/manifest.json"))
 
         let second = try CLI.run(args)

@@ -70,6 +70,40 @@ struct NegMiningTests {
         }
     }
 
+    /// `LowestEtas` replaces a second embedding of the chosen prompts: fed block by block, in
+    /// any order, it must hold every candidate `select` picks, with that candidate's own row.
+    @Test("the lowest-η candidates kept during the η pass are exactly the ones select picks, with their features",
+          arguments: [1, 7, 64, 500])
+    func lowestEtasMatchesSelect(block: Int) throws {
+        var rng = SystemRandomNumberGenerator()
+        let count = 300, cols = 4
+        // Few distinct values, so ties are everywhere.
+        let etas = (0..<count).map { _ in Float(Int.random(in: 0..<40, using: &rng)) / 40 }
+        for k in [0, 1, 37, count, count + 5] {
+            var lowest = LowestEtas(keep: k, cols: cols)
+            let order = (0..<count).shuffled(using: &rng)
+            for start in stride(from: 0, to: count, by: block) {
+                let slice = Array(order[start..<min(count, start + block)])
+                let rows = Matrix(rows: slice.count, cols: cols, storage: slice.flatMap { i in (0..<cols).map { Float(i * cols + $0) } })
+                lowest.add(indices: slice, etas: slice.map { etas[$0] }, features: rows)
+            }
+            let chosen = NegativeSelection.select(count: k, nounEtas: etas, adjectiveEtas: []).nouns
+            #expect(chosen.count == min(k, count))
+            let features = try #require(lowest.features(of: chosen), "k \(k): a chosen candidate was not kept")
+            #expect(features == chosen.flatMap { i in (0..<cols).map { Float(i * cols + $0) } }, "k \(k): a kept row is not its candidate's")
+            #expect(Set(lowest.indices) == Set(chosen))
+        }
+    }
+
+    @Test("split: adjectives ⌊M·a/(a+n)⌋, nouns the rest, each at most what there is")
+    func splitCounts() {
+        #expect(NegativeSelection.split(count: 10, nouns: 7, adjectives: 3) == (3, 7))
+        #expect(NegativeSelection.split(count: 10_000, nouns: 58_668, adjectives: 12_353) == (1_739, 8_261))
+        #expect(NegativeSelection.split(count: 10, nouns: 2, adjectives: 1) == (1, 2))
+        #expect(NegativeSelection.split(count: 0, nouns: 5, adjectives: 5) == (0, 0))
+        #expect(NegativeSelection.split(count: 5, nouns: 0, adjectives: 0) == (0, 0))
+    }
+
     @Test("prompts per part of speech")
     func prompts() {
         #expect(PartOfSpeech.noun.prompt("rock") == "The nice rock.")

@@ -88,19 +88,30 @@ public struct NegativeMiner: Sendable {
             done += n
             progress(done, total)
         }
-        let nounEta = try PromptEmbedding.etas(clip, prompts: filtered.nouns.map(PartOfSpeech.noun.prompt), idFeatures: idFeatures, block: block, progress: advance)
-        let adjEta = try PromptEmbedding.etas(clip, prompts: filtered.adjectives.map(PartOfSpeech.adj.prompt), idFeatures: idFeatures, block: block, progress: advance)
+        // The η pass keeps the features of as many lowest-η candidates per part as step 5 takes.
+        let split = NegativeSelection.split(count: count, nouns: filtered.nouns.count, adjectives: filtered.adjectives.count)
+        let (nounEta, nounLowest) = try PromptEmbedding.etas(clip, prompts: filtered.nouns.map(PartOfSpeech.noun.prompt), idFeatures: idFeatures,
+                                                             block: block, keep: split.nouns, progress: advance)
+        let (adjEta, adjLowest) = try PromptEmbedding.etas(clip, prompts: filtered.adjectives.map(PartOfSpeech.adj.prompt), idFeatures: idFeatures,
+                                                           block: block, keep: split.adjectives, progress: advance)
         let chosen = NegativeSelection.select(count: count, nounEtas: nounEta, adjectiveEtas: adjEta)
         if chosen.adjectives.count + chosen.nouns.count < count {
             log("warning: only \(Plural.count(chosen.adjectives.count + chosen.nouns.count, "candidate")) \(Plural.noun(chosen.adjectives.count + chosen.nouns.count, "is", "are")) available for \(Plural.count(count, "negative"))")
         }
         let labels: [(word: String, pos: PartOfSpeech, eta: Float)] =
             chosen.adjectives.map { (filtered.adjectives[$0], .adj, adjEta[$0]) } + chosen.nouns.map { (filtered.nouns[$0], .noun, nounEta[$0]) }
-        let negatives = try PromptEmbedding.embed(clip, prompts: labels.map { $0.pos.prompt($0.word) }, block: block)
+        // The chosen candidates' features from the η pass (`LowestEtas` keeps every one `select`
+        // picks); embedding them again is only the fallback should one be missing.
+        let negatives: [Float]
+        if let adjectives = adjLowest.features(of: chosen.adjectives), let nouns = nounLowest.features(of: chosen.nouns) {
+            negatives = adjectives + nouns
+        } else {
+            negatives = try PromptEmbedding.embed(clip, prompts: labels.map { $0.pos.prompt($0.word) }, block: block).storage
+        }
 
         var all = idFeatures.storage
-        all += negatives.storage
-        let rows = idFeatures.rows + negatives.rows
+        all += negatives
+        let rows = idFeatures.rows + labels.count
         // The checkpoint's weights are checked at load; this is the last guard: a job scores
         // every sample against these rows, so a NaN here would make every score NaN.
         if let bad = all.firstIndex(where: { !$0.isFinite }) {

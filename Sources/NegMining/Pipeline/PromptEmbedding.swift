@@ -36,18 +36,30 @@ enum PromptEmbedding {
         return Matrix(rows: prompts.count, cols: cols, storage: storage)
     }
 
-    /// η of every prompt, a block at a time: only one block of features exists at once.
-    /// `progress` gets the number of prompts embedded by each block.
-    static func etas(_ clip: CLIPModel, prompts: [String], idFeatures: Matrix, block: Int, progress: (Int) -> Void) throws -> [Float] {
-        var out = [Float]()
-        out.reserveCapacity(prompts.count)
-        for start in stride(from: 0, to: prompts.count, by: block) {
-            let slice = Array(prompts[start..<min(prompts.count, start + block)])
-            var features = try clip.embedTexts(slice)
+    /// η of every prompt, a block at a time (only one block of features exists at once), and
+    /// the features of the `keep` prompts with the lowest η (`LowestEtas`). The prompts are
+    /// embedded in the order of their tokens, so that each block's prompts share their
+    /// prefixes, which the text tower computes once (`TokenTrie`); η is per prompt, so the order
+    /// changes no value. `progress` gets the number of prompts embedded by each block.
+    static func etas(_ clip: CLIPModel, prompts: [String], idFeatures: Matrix, block: Int, keep: Int,
+                     progress: (Int) -> Void) throws -> (etas: [Float], lowest: LowestEtas) {
+        guard let tokenizer = clip.tokenizer else { throw MiningError("no vocab.json and merges.txt: the tokenizer is needed to embed the prompts") }
+        let tokens = prompts.map { tokenizer.tokenize($0) }
+        let order = tokens.indices.sorted { a, b in
+            for (s, t) in zip(tokens[a], tokens[b]) where s != t { return s < t }
+            return (tokens[a].count, a) < (tokens[b].count, b)
+        }
+        var out = [Float](repeating: 0, count: prompts.count)
+        var lowest = LowestEtas(keep: keep, cols: idFeatures.cols)
+        for start in stride(from: 0, to: order.count, by: block) {
+            let slice = Array(order[start..<min(order.count, start + block)])
+            var features = try clip.embedTokens(slice.map { tokens[$0] })
             features.normalizeRows()
-            out += NegativeSelection.etas(candidates: features, idFeatures: idFeatures)
+            let etas = NegativeSelection.etas(candidates: features, idFeatures: idFeatures)
+            for (r, index) in slice.enumerated() { out[index] = etas[r] }
+            lowest.add(indices: slice, etas: etas, features: features)
             progress(slice.count)
         }
-        return out
+        return (out, lowest)
     }
 }
