@@ -23,6 +23,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Folder for the data, the job specs and the database: created if missing; an empty folder or a previous demo's is replaced, any other folder refused.") var dir: String = "demo-data"
     @Option(help: "Seed for the data and the stream order.") var seed: UInt64 = 0
     @OptionGroup var workerCount: WorkerCountOptions
+    @OptionGroup var banks: BankPolicyOptions
     @Option(help: "C, ID classes.") var classes: Int = SyntheticBenchmark.Shape.demo.classes
     @Option(help: "M, negative labels.") var negatives: Int = SyntheticBenchmark.Shape.demo.negatives
     @Option(help: "D, feature dimension.") var dim: Int = SyntheticBenchmark.Shape.demo.dimension
@@ -67,8 +68,9 @@ struct DemoCommand: AsyncParsableCommand {
         for proxy in ProxyKind.allCases {
             let spec = try JobLoading.load("\(dir)/demo-\(proxy.rawValue).yaml")
             StandardError.write("running job \(spec.name) (\(proxy.rawValue)-adaptive proxies) with \(Plural.count(workers, "worker"))\n")
-            runs[proxy] = try await EmbeddedRun(spec: spec, databasePath: database, workers: workers,
-                                                threadsPerWorker: max(1, cores / workers)).run()
+            var run = EmbeddedRun(spec: spec, databasePath: database, workers: workers, threadsPerWorker: max(1, cores / workers))
+            run.banks = try banks.policy()
+            runs[proxy] = try await run.run()
         }
         guard let task = runs[.task], let sample = runs[.sample] else { return }
         let sets = task.report.sets.map(\.name)

@@ -40,7 +40,7 @@ struct ReportCommand: AsyncParsableCommand {
             throw ValidationError("--compare-sequential needs --db: it re-scores the stored features, which the coordinator's HTTP API does not serve")
         }
         if ReportFormat(rawValue: format) == nil {
-            throw ValidationError("unknown format '\(format)': use one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CommandFailure("--format: unknown format '\(format)': use one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 

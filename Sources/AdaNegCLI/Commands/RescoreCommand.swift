@@ -29,6 +29,7 @@ struct RescoreCommand: AsyncParsableCommand {
     @Argument(help: "Name of the job to re-score.") var job: String
     @Option(help: "Name of the new job.") var name: String?
     @OptionGroup var workerCount: WorkerCountOptions
+    @OptionGroup var banks: BankPolicyOptions
     /// The hyperparameters to change; the rest stay the job's.
     @OptionGroup var scoring: ScoringOptions
 
@@ -81,7 +82,9 @@ struct RescoreCommand: AsyncParsableCommand {
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let count = try workerCount.count(default: cores)
-        let outcome = try await EmbeddedRun(spec: spec, databasePath: db, workers: count, threadsPerWorker: max(1, cores / count)).run()
+        var run = EmbeddedRun(spec: spec, databasePath: db, workers: count, threadsPerWorker: max(1, cores / count))
+        run.banks = try banks.policy()
+        let outcome = try await run.run()
         print("re-scored '\(job)' as '\(spec.name)'")
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))

@@ -29,6 +29,7 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "The job spec (YAML).") var job: String
     @OptionGroup var workerCount: WorkerCountOptions
     @OptionGroup var deviceOptions: DeviceOptions
+    @OptionGroup var banks: BankPolicyOptions
     @Option(name: .customLong("batch-size"), help: "Images per forward pass on the workers' GPU (default: what fits its memory).")
     var batchSize: Int?
     @Option(help: "SQLite database for the run.") var db: String?
@@ -67,6 +68,7 @@ struct RunCommand: AsyncParsableCommand {
         run.device = gpu?.description
         run.gpuBatchSize = gpu == nil ? nil : batchSize
         run.maxPixels = maxPixels
+        run.banks = try banks.policy()
         let outcome = try await run.run()
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))

@@ -32,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a lease lasts without a heartbeat.") var leaseSeconds: Double = 60
     @Option(help: "Attempts before a unit is parked as failed.") var maxAttempts: Int = 3
     @OptionGroup var security: ServerSecurityOptions
+    @OptionGroup var banks: BankPolicyOptions
 
     /// TCP ports are 16-bit: NIO would silently truncate 99999 to 34463.
     /// Out-of-range numbers are a user error (exit 2), checked before anything starts.
@@ -50,10 +51,11 @@ struct ServeCommand: AsyncParsableCommand {
         let limits = try security.limits()
         let tls = try security.tls()
         let registry = try security.tokens(adminSecret: token).map(TokenRegistry.init)
+        let bankPolicy = try banks.policy()
         let coordinator: Coordinator
         do {
             coordinator = try Coordinator(databasePath: db, configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts,
-                                                                                 parkExpiredLeases: true),
+                                                                                 parkExpiredLeases: true, banks: bankPolicy),
                                           models: CLIPModelFacts())
             _ = try await coordinator.renewLeasesAfterRestart()
         } catch {

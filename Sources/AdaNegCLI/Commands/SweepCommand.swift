@@ -45,7 +45,7 @@ struct SweepCommand: ParsableCommand {
 
     func validate() throws {
         if ReportFormat(rawValue: format) == nil {
-            throw ValidationError("unknown format '\(format)': use one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CommandFailure("--format: unknown format '\(format)': use one of \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 

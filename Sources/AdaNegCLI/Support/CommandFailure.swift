@@ -74,6 +74,11 @@ extension AdaNegCommand {
             // A job that ran to its end with failures (units failed): 1, not 2.
             StandardError.write("error: \(TerminalText.escaped(failure.message, keepingLineBreaks: true))\n")
             Foundation.exit(JobFailure.exitStatus)
+        } catch where ArgumentRefusal.isBadValue(error) {
+            // A flag's value refused (malformed, not a choice, out of range): bad input, 2,
+            // with ArgumentParser's message, which names the flag.
+            StandardError.write(TerminalText.escaped(ArgumentRefusal.message(fullMessage(for: error)), keepingLineBreaks: true) + "\n")
+            Foundation.exit(2)
         } catch {
             // ArgumentParser's own messages quote the arguments: escaped too (help and
             // `--version`, which exit 0, are printed as they are).
@@ -104,5 +109,38 @@ enum Deadline {
             guard let first = try await group.next() else { throw Expired() }
             return first
         }
+    }
+}
+
+/// Which of ArgumentParser's refusals are bad input. A value given for a flag that is not one
+/// (a malformed number, an unknown choice) or that a command's `validate()` refuses with a
+/// `CommandFailure` (a range, an unknown format) is bad input and exits 2, like every other
+/// refusal of input; a command line malformed as such (an unknown flag, a missing argument or
+/// value, an extra argument, a `ValidationError` for flags missing or excluding each other)
+/// stays a usage error, 64. ArgumentParser reports both
+/// as one error type it keeps internal, so its case is read by name (the version is pinned in
+/// Package.resolved; `BadFlagValueCLITests` fails if the names change).
+enum ArgumentRefusal {
+    static func isBadValue(_ error: any Error) -> Bool { refused(error) }
+
+    /// Whether `value` (an error, or the parser error inside one) is a refused value; a
+    /// validation error may arrive wrapped twice (an option group's `validate()`).
+    private static func refused(_ value: Any) -> Bool {
+        if value is CommandFailure { return true }
+        let mirror = Mirror(reflecting: value)
+        if let inner = mirror.children.first(where: { $0.label == "parserError" })?.value { return refused(inner) }
+        guard mirror.displayStyle == .enum, let refusal = mirror.children.first else { return false }
+        switch refusal.label {
+        case "unableToParseValue": return true
+        // `validate()` throws `CommandFailure` for a refused value; a `ValidationError` there is
+        // a missing or conflicting flag: usage.
+        case "userValidationError": return refused(refusal.value)
+        default: return false
+        }
+    }
+
+    /// ArgumentParser's text ("Error: …", usage lines) in adaneg's form: "error: …".
+    static func message(_ text: String) -> String {
+        text.hasPrefix("Error: ") ? "error: " + text.dropFirst("Error: ".count) : "error: " + text
     }
 }

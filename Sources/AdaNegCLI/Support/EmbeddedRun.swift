@@ -35,6 +35,8 @@ struct EmbeddedRun {
     var maxPixels: Int?
     /// Attempts before a unit is parked as failed.
     var maxAttempts = 3
+    /// The banks' pull budget and staleness bounds (`--bank-*`, `BankPolicyOptions`).
+    var banks = BankPolicy()
 
     struct Outcome {
         /// The same report `adaneg report` prints for this job.
@@ -54,7 +56,7 @@ struct EmbeddedRun {
         let coordinator: Coordinator
         do {
             coordinator = try Coordinator(databasePath: databasePath,
-                                          configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, parkExpiredLeases: true),
+                                          configuration: .init(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, parkExpiredLeases: true, banks: banks),
                                           models: CLIPModelFacts(), logger: logger)
             let reply = try await coordinator.submit(spec)
             if !quiet {
@@ -72,22 +74,25 @@ struct EmbeddedRun {
         }
         let port = server.port
 
-        // The supervision runs as a service: SIGINT and SIGTERM reach it as ServiceLifecycle's
-        // graceful shutdown, and it stops the workers before the run ends.
-        let supervision = Supervision { () async throws -> (status: JobStatus, deaths: [Int64: String]) in
-            let pool = try WorkerPool(count: workers) { index in try spawnWorker(index: index, port: port) }
-            return (try await monitor(coordinator, pool: pool, started: started), pool.deaths)
-        }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: supervision, successTerminationBehavior: .gracefullyShutdownGroup,
-                             failureTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))
+        // One service group: each worker process is a service (`WorkerProcess`), run as child
+        // tasks of the fleet; SIGINT and SIGTERM reach them as graceful shutdown (SIGTERM to each
+        // process, which gives its unit back), and past the deadline as cancellation (SIGKILL).
+        // The progress watch ends with the fleet.
+        let fleet = Supervision { () async throws -> Fleet in try await superviseWorkers(coordinator, port: port) }
+        let watch = Supervision { () async throws in try await watchProgress(coordinator, started: started) }
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: watch, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
+                       .init(service: fleet, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigint, .sigterm], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(30)
+        configuration.maximumCancellationDuration = .seconds(10)
+        let group = ServiceGroup(configuration: configuration)
         let supervised: Result<(status: JobStatus, deaths: [Int64: String]), any Error>
         do {
             try await group.run()
-            supervised = supervision.result ?? .failure(CommandFailure("the run ended before its workers started"))
+            supervised = try await .success(outcome(coordinator, fleet: fleet))
         } catch {
-            supervised = .failure(supervision.result.flatMap { if case let .failure(e) = $0 { e } else { nil } } ?? error)
+            supervised = .failure([fleet.failure, watch.failure].compactMap { $0 }.first ?? error)
         }
         await server.stop()
         let (status, deaths) = try supervised.get()
@@ -110,7 +115,8 @@ struct EmbeddedRun {
 
     static var workerPrefix: String { "local-\(ProcessInfo.processInfo.processIdentifier)-" }
 
-    private func spawnWorker(index: Int, port: Int) throws -> (id: String, process: Process) {
+    /// A local worker process, configured, not started.
+    private func makeWorker(index: Int, port: Int) -> WorkerProcess {
         let process = Process()
         let id = Self.workerPrefix + "\(index)"
         process.executableURL = Self.executable
@@ -125,82 +131,88 @@ struct EmbeddedRun {
         // The parent already said what it had to say about the BLAS kernel: not once more per worker.
         process.environment = BLASKernelCheck.childEnvironment
         if quiet { process.standardError = FileHandle.nullDevice }
-        do {
-            try process.run()
-        } catch {
-            throw CommandFailure("cannot start worker process \(Self.executable.path): \(error.localizedDescription)")
-        }
-        return (id, process)
+        return WorkerProcess(id: id, process: process)
     }
 
-    /// Polls until no unit is pending or leased and every worker has exited. On SIGINT or
-    /// SIGTERM the workers are asked to stop (they release their units) and the run ends;
-    /// running the same command again resumes. A worker process that dies (a signal, a
-    /// non-zero exit) fails the units it held, which parks a unit after `maxAttempts`, and is
-    /// replaced while work remains: a unit that kills every worker ends as failed instead of
-    /// stranding the job.
-    private func monitor(_ coordinator: Coordinator, pool: WorkerPool, started: Date) async throws -> JobStatus {
-        let progress = ProgressLine(enabled: !quiet)
-        while true {
-            if Task.isShuttingDownGracefully {
-                progress.finish()
-                await stop(pool)
-                let status = try await coordinatorStatus(coordinator)
-                throw CommandFailure("interrupted with \(status.units.done) of \(Plural.count(status.units.total, "unit")) done; run the same command again to resume")
+    /// What the local workers did: the units their deaths took with them, and whether the run
+    /// was interrupted (SIGINT or SIGTERM) rather than ending with its workers.
+    struct Fleet: Sendable {
+        var deaths: [Int64: String]
+        var interrupted: Bool
+    }
+
+    /// Runs the worker processes until each has exited. A worker that dies (a signal, a non-zero
+    /// exit) fails the units it held, which parks a unit after `maxAttempts`, and is replaced
+    /// while work remains: a unit that kills every worker ends as failed instead of stranding
+    /// the job. Workers that keep dying before any work end the run (the others are killed:
+    /// leaving the task group cancels them).
+    private func superviseWorkers(_ coordinator: Coordinator, port: Int) async throws -> Fleet {
+        try await withThrowingTaskGroup(of: WorkerProcess.self) { group in
+            var deaths = WorkerDeaths()
+            var next = 0
+            func start() {
+                let worker = makeWorker(index: next, port: port)
+                next += 1
+                group.addTask {
+                    try await worker.run()
+                    return worker
+                }
             }
-            for death in pool.collectDeaths() {
+            for _ in 0..<workers { start() }
+            while let worker = try await group.next() {
+                guard let ending = worker.ending, let death = WorkerDeaths.death(of: worker.id, ending) else { continue }
                 let outcome: [(unit: Int64, state: UnitState)]
                 do {
                     outcome = try await coordinator.workerDied(death.id, reason: death.reason)
                 } catch {
-                    throw CommandFailure(error.description)
+                    throw CommandFailure("\(error)")
                 }
-                pool.record(death, units: outcome.map(\.unit))
+                deaths.record(death, units: outcome.map(\.unit))
                 if !quiet {
                     let units = outcome.map { "unit \($0.unit) \($0.state == .failed ? "parked as failed" : "returned to pending")" }
                     StandardError.write("\n\(death.reason)\(units.isEmpty ? "" : "; " + units.joined(separator: ", "))\n")
                 }
-                if let reason = pool.dyingBeforeWork {
-                    progress.finish()
-                    pool.killAll()
+                if let reason = deaths.dyingBeforeWork {
                     throw CommandFailure("worker processes keep dying before they finish a unit: \(reason)")
                 }
+                if !Task.isShuttingDownGracefully, try await !coordinatorStatus(coordinator).units.isFinished { start() }
             }
-            // The database's disk is full (or failing): the workers' results would only be
-            // refused and retried. `run` owns its coordinator, so it stops with the cause;
-            // what is stored is kept and the same command resumes.
+            // Shutting down here, before the fleet's own end shut the group down: a signal.
+            return Fleet(deaths: deaths.units, interrupted: Task.isShuttingDownGracefully)
+        }
+    }
+
+    /// Redraws the progress line until the fleet ends. The database's disk full (or failing)
+    /// stops the run: the workers' results would only be refused and retried. `run` owns its
+    /// coordinator, so it stops with the cause; what is stored is kept and the same command
+    /// resumes.
+    private func watchProgress(_ coordinator: Coordinator, started: Date) async throws {
+        let progress = ProgressLine(enabled: !quiet)
+        defer { progress.finish() }
+        while !Task.isShuttingDownGracefully {
             if let failure = await coordinator.storageFailure {
-                progress.finish()
-                await stop(pool)
                 throw CommandFailure("\(failure); the run stopped (`adaneg serve` would wait for space): free space and run the same command again to resume")
             }
             let status = try await coordinatorStatus(coordinator)
             progress.update(status, elapsed: Date().timeIntervalSince(started))
-            if !status.units.isFinished && pool.needsReplacement {
-                try pool.replaceDead()
+            // Cancelled by the fleet's end (graceful shutdown): the watch ends with it.
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: 200_000_000) }
+            } catch {
+                break
             }
-            let alive = pool.runningCount
-            if status.units.isFinished && alive == 0 {
-                progress.finish()
-                return status
-            }
-            if alive == 0 && !status.units.isFinished {
-                progress.finish()
-                throw CommandFailure("all workers exited with \(Plural.count(status.units.pending, "unit")) pending; re-run the same command to resume")
-            }
-            try await Task.sleep(nanoseconds: 200_000_000)
         }
     }
 
-    /// Asks the workers to stop (they release their units), waits up to 30 s, then kills the rest.
-    private func stop(_ pool: WorkerPool) async {
-        pool.stopAll()
-        let deadline = Date().addingTimeInterval(30)
-        while pool.anyRunning && Date() < deadline {
-            // Cancelled: no more waiting, the rest is killed.
-            if (try? await Task.sleep(nanoseconds: 50_000_000)) == nil { break }
+    /// The run's outcome once its services ended: the job finished, or why it stopped.
+    private func outcome(_ coordinator: Coordinator, fleet: Supervision<Fleet>) async throws -> (status: JobStatus, deaths: [Int64: String]) {
+        guard case let .success(workers)? = fleet.result else { throw CommandFailure("the run ended before its workers started") }
+        let status = try await coordinatorStatus(coordinator)
+        if status.units.isFinished { return (status, workers.deaths) }
+        if workers.interrupted {
+            throw CommandFailure("interrupted with \(status.units.done) of \(Plural.count(status.units.total, "unit")) done; run the same command again to resume")
         }
-        pool.killAll()
+        throw CommandFailure("all workers exited with \(Plural.count(status.units.pending, "unit")) pending; re-run the same command to resume")
     }
 
     private func coordinatorStatus(_ coordinator: Coordinator) async throws -> JobStatus {
@@ -220,76 +232,6 @@ struct EmbeddedRun {
     }
 }
 
-/// The embedded run's worker processes: who is running, who died of what, and replacements.
-final class WorkerPool {
-    struct Death {
-        var id: String
-        var reason: String
-    }
-
-    private let spawn: (Int) throws -> (id: String, process: Process)
-    private var workers: [(id: String, process: Process, handled: Bool)] = []
-    private var nextIndex = 0
-    /// Dead workers waiting for a replacement.
-    private var dead = 0
-    /// Consecutive deaths that took no unit with them: the workers die before any work.
-    private var idleDeaths = 0
-    private var lastReason = ""
-    /// Per unit, the reason of the last worker death on it.
-    private(set) var deaths: [Int64: String] = [:]
-
-    init(count: Int, spawn: @escaping (Int) throws -> (id: String, process: Process)) throws {
-        self.spawn = spawn
-        for _ in 0..<count { try start() }
-    }
-
-    private func start() throws {
-        let (id, process) = try spawn(nextIndex)
-        nextIndex += 1
-        workers.append((id, process, false))
-    }
-
-    var runningCount: Int { workers.count { $0.process.isRunning } }
-    var anyRunning: Bool { runningCount > 0 }
-    var needsReplacement: Bool { dead > 0 }
-
-    /// Three deaths in a row without a unit: replacing them again would loop.
-    var dyingBeforeWork: String? { idleDeaths >= 3 ? lastReason : nil }
-
-    /// Workers that ended abnormally since the last call (a clean exit is not a death).
-    func collectDeaths() -> [Death] {
-        var out = [Death]()
-        for i in workers.indices where !workers[i].handled && !workers[i].process.isRunning {
-            workers[i].handled = true
-            let p = workers[i].process
-            if p.terminationReason == .uncaughtSignal {
-                let name = strsignal(p.terminationStatus).map { String(cString: $0) } ?? "signal"
-                out.append(Death(id: workers[i].id, reason: "worker process \(workers[i].id) died of signal \(p.terminationStatus) (\(name))"))
-            } else if p.terminationStatus != 0 {
-                out.append(Death(id: workers[i].id, reason: "worker process \(workers[i].id) exited with status \(p.terminationStatus)"))
-            }
-        }
-        return out
-    }
-
-    func record(_ death: Death, units: [Int64]) {
-        dead += 1
-        lastReason = death.reason
-        idleDeaths = units.isEmpty ? idleDeaths + 1 : 0
-        for unit in units { deaths[unit] = death.reason }
-    }
-
-    func replaceDead() throws {
-        while dead > 0 {
-            dead -= 1
-            try start()
-        }
-    }
-
-    func stopAll() { for w in workers where w.process.isRunning { w.process.terminate() } }
-    func killAll() { for w in workers where w.process.isRunning { kill(w.process.processIdentifier, SIGKILL) } }
-}
-
 /// One piece of work run as a service, keeping its result: how `run` lets ServiceLifecycle
 /// deliver SIGINT and SIGTERM (as graceful shutdown) to its supervision loop.
 final class Supervision<Value: Sendable>: Service, Sendable {
@@ -302,6 +244,9 @@ final class Supervision<Value: Sendable>: Service, Sendable {
 
     /// What the body returned or threw; nil until it ended.
     var result: Result<Value, any Error>? { stored.withLock { $0 } }
+
+    /// What the body threw, if it did.
+    var failure: (any Error)? { if case let .failure(error)? = result { error } else { nil } }
 
     func run() async throws {
         let outcome: Result<Value, any Error>

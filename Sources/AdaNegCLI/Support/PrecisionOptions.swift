@@ -10,7 +10,7 @@ struct PrecisionOptions: ParsableArguments {
 
     func validate() throws {
         guard let precision, precision.lowercased() != "fp16" else { return }
-        do { _ = try PrecisionChoice.parse(precision) } catch { throw ValidationError(error.description) }
+        do { _ = try PrecisionChoice.parse(precision) } catch { throw CommandFailure("--precision: \(error.description)") }
     }
 
     /// The precision to run in on this machine's CPU; a note on standard error when `auto` fell back.

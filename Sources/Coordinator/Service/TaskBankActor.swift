@@ -29,6 +29,13 @@ public struct BankPolicy: Sendable {
         case positions(Int)
     }
 
+    /// The values each setting accepts (`serve`/`run` flags and the simulation check them here):
+    /// a pull must hold its header and at least a few entries, and no reply may grow past what
+    /// a request body may be.
+    public static let pullBytesRange = 4096...(64 << 20)
+    public static let maxBehindRange = 0...1_000_000_000
+    public static let windowRange = 1...1_000_000_000
+
     public init(pullBytes: Int = 256 << 10, maxBehind: Int? = 0, window: Window = .automatic) {
         self.pullBytes = pullBytes
         self.maxBehind = maxBehind
