@@ -116,7 +116,7 @@ public enum BankWire {
                 case .float32:
                     for (i, v) in e.feature.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: values + 4 * i, as: UInt32.self) }
                 case .float16:
-                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: Float16(v).bitPattern.littleEndian, toByteOffset: values + 2 * i, as: UInt16.self) }
+                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: HalfPrecision.bits(v).littleEndian, toByteOffset: values + 2 * i, as: UInt16.self) }
                 }
                 offset += entrySize
             }

@@ -207,6 +207,71 @@ public struct UnitResults: Codable, Sendable, Equatable {
     }
 }
 
+/// The wire form of the columns: each numeric column is one base64 block of little-endian
+/// 32-bit values (`pred`/`predStatic` int32, scores float32), not a JSON array of numbers,
+/// which cost the coordinator more to parse than the rest of a completion together (2,048
+/// samples × 6 columns of decimal text per unit). A column sent as a JSON array of numbers
+/// (older workers, hand-written requests) is still read. `errors` stays a JSON array.
+extension UnitResults {
+    enum CodingKeys: String, CodingKey {
+        case pred, conf, confVanilla, mcm, adaptive, errors, predStatic
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func floats(_ key: CodingKeys) throws -> [Float] {
+            if let text = try? c.decode(String.self, forKey: key) {
+                return try Self.block(text, key, c) { Float(bitPattern: $0) }
+            }
+            return try c.decode([Float].self, forKey: key)
+        }
+        func ints(_ key: CodingKeys) throws -> [Int] {
+            if let text = try? c.decode(String.self, forKey: key) {
+                return try Self.block(text, key, c) { Int(Int32(bitPattern: $0)) }
+            }
+            return try c.decode([Int].self, forKey: key)
+        }
+        pred = try ints(.pred)
+        conf = try floats(.conf)
+        confVanilla = try floats(.confVanilla)
+        mcm = try floats(.mcm)
+        adaptive = try floats(.adaptive)
+        errors = try c.decode([String?].self, forKey: .errors)
+        predStatic = try !c.contains(.predStatic) || c.decodeNil(forKey: .predStatic) ? nil : ints(.predStatic)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        func block(_ values: [UInt32]) -> String {
+            var data = Data(count: values.count * 4)
+            data.withUnsafeMutableBytes { raw in
+                for (i, v) in values.enumerated() { raw.storeBytes(of: v.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
+            }
+            return data.base64EncodedString()
+        }
+        // Out-of-range predictions are clamped, so they stay out of range and are refused.
+        try c.encode(block(pred.map { UInt32(bitPattern: Int32(clamping: $0)) }), forKey: .pred)
+        try c.encode(block(conf.map(\.bitPattern)), forKey: .conf)
+        try c.encode(block(confVanilla.map(\.bitPattern)), forKey: .confVanilla)
+        try c.encode(block(mcm.map(\.bitPattern)), forKey: .mcm)
+        try c.encode(block(adaptive.map(\.bitPattern)), forKey: .adaptive)
+        try c.encode(errors, forKey: .errors)
+        if let predStatic { try c.encode(block(predStatic.map { UInt32(bitPattern: Int32(clamping: $0)) }), forKey: .predStatic) }
+    }
+
+    /// A base64 block of little-endian 32-bit values; a malformed one is refused naming its key.
+    private static func block<T>(_ text: String, _ key: CodingKeys, _ c: KeyedDecodingContainer<CodingKeys>,
+                                 _ value: (UInt32) -> T) throws -> [T] {
+        guard let data = Data(base64Encoded: text), data.count % 4 == 0 else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c,
+                                                   debugDescription: "results.\(key.stringValue): not base64 of little-endian 32-bit values (or a JSON array of numbers)")
+        }
+        return data.withUnsafeBytes { raw in
+            (0..<data.count / 4).map { value(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+        }
+    }
+}
+
 /// `POST /v1/units/{id}/complete` request.
 public struct CompletionRequest: Codable, Sendable {
     public var worker: String

@@ -17,7 +17,8 @@ refused (400) and store nothing (the fuzz script hashes the database before and 
 
 With --leased NUM_CLASSES it runs only the leased-unit phase instead: against a coordinator with
 a pending job, it leases a unit and, as its holder, sends completions each out of range in one
-field (each must be 400 naming the field, the lease kept), then one valid completion (pred 0,
+field (each must be 400 naming the field, the lease kept), reads the unit's rows as its holder
+and as others (GET /v1/units/{unit}/rows: 200 for the holder only), then one valid completion (pred 0,
 every score 0.5), which the caller checks is all that was stored (dbcheck.py only-unit).
 
 Every request must get an answer below 500 (and the coordinator must still answer /v1/health
@@ -293,6 +294,7 @@ def leased_unit_phase(r, num_classes):
     for label, token in [("NaN", "NaN"), ("Infinity", "Infinity")]:
         raw = json.dumps(column("conf", 0.25)).replace("0.25", token, 1)
         r.request(f"leased unit {unit}, holder sends conf {label}", "POST", path, raw.encode(), expect=(400,))
+    unit_rows(r, unit, holder["worker"], attempt, n)
     r.request(f"leased unit {unit}, a valid completion from another worker", "POST", path,
               json.dumps(dict(valid, worker="intruder")).encode(), expect=(409,))
     r.request(f"leased unit {unit}, a valid completion for another attempt", "POST", path,
@@ -302,6 +304,34 @@ def leased_unit_phase(r, num_classes):
     r.request(f"leased unit {unit}: the valid completion", "POST", path, json.dumps(valid).encode(), expect=(200,))
     r.request(f"leased unit {unit}: the same completion again (a duplicate)", "POST", path, json.dumps(valid).encode(), expect=(200,))
     print(f"leased unit: {unit} {n}")
+
+
+def unit_rows(r, unit, worker, attempt, n):
+    """Issue 26: a leased unit's rows (GET /v1/units/{unit}/rows, UnitRowsWire format 1) go to its
+    holder under its attempt only; everyone else gets 409, a missing or malformed query field 400
+    naming it. Nothing is stored by any of these reads."""
+    base = f"/v1/units/{unit}/rows"
+    q = urllib.parse.quote
+    answer = r.request(f"leased unit {unit}: the holder reads its rows", "GET", f"{base}?worker={q(worker)}&attempt={attempt}", expect=(200,))
+    if answer and answer[0] == 200:
+        body = answer[1]
+        if len(body) < 16 or struct.unpack("<4I", body[:16])[:3] != (0x57524441, 1, n):
+            r.failures.append(f"leased unit {unit}: the rows reply is not format 1 for {n} samples: {body[:16]!r}")
+    for label, query, status, word in [
+        ("another worker", f"worker=intruder&attempt={attempt}", 409, "intruder"),
+        ("another attempt", f"worker={q(worker)}&attempt={attempt + 1}", 409, f"unit {unit}"),
+        ("no worker", f"attempt={attempt}", 400, "worker"),
+        ("no attempt", f"worker={q(worker)}", 400, "attempt"),
+        ("attempt -1", f"worker={q(worker)}&attempt=-1", 400, "attempt"),
+        ("attempt 'x'", f"worker={q(worker)}&attempt=x", 400, "attempt"),
+        ("attempt 2^64", f"worker={q(worker)}&attempt=18446744073709551616", 400, "attempt"),
+        ("worker id with ESC", f"worker={q(chr(27) + '[2J')}&attempt={attempt}", 400, "worker"),
+        ("worker id of 254 characters", f"worker={'w' * 254}&attempt={attempt}", 400, "worker"),
+    ]:
+        name = f"leased unit {unit}: rows for {label}"
+        answer = r.request(name, "GET", f"{base}?{query}", expect=(status,))
+        if answer and answer[0] == status and word not in answer[1].decode(errors="replace"):
+            r.failures.append(f"{name}: refused, but the message does not name {word!r}: {answer[1][:160]!r}")
 
 
 # Worker ids and host names a terminal would interpret (issue 22, item 12), or that say nothing.
@@ -464,6 +494,8 @@ def main():
         r.request(f"heartbeat unit {unit!r}", "POST", path, b'{"worker": "intruder"}', expect=(400, 404, 409))
         r.request(f"fail unit {unit!r}", "POST", f"/v1/units/{unit}/fail", b'{"worker": "intruder", "error": "x"}', expect=(400, 404, 409))
         r.request(f"release unit {unit!r}", "POST", f"/v1/units/{unit}/release", b'{"worker": "intruder"}', expect=(400, 404, 409))
+        r.request(f"rows of unit {unit!r}", "GET", f"/v1/units/{unit}/rows?worker=intruder&attempt=1", expect=(400, 404, 409))
+    r.request("rows of a done unit as an intruder", "GET", f"/v1/units/{args.done_unit}/rows?worker=intruder&attempt=1", expect=(409,))
     completion = {"worker": "intruder", "attempt": 1, "computeSeconds": 0, "waitSeconds": 0,
                   "results": {"pred": [1], "conf": [0.5], "confVanilla": [0.5], "mcm": [0.5], "adaptive": [0.5], "errors": [None]}}
     r.request("complete a done unit (wrong size, not the holder)", "POST", f"/v1/units/{args.done_unit}/complete",

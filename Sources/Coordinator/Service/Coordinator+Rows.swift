@@ -55,7 +55,7 @@ extension Coordinator {
         }
         guard let samples else { throw .notLeaseHolder(unit: id, worker: worker) }
         guard let task else { throw .unknownTask(unit.task) }
-        let plan = try await plan(job: task.job)
+        let plan = try await knownPlan(job: task.job)
         let files = plan.recordedFeatureFiles(sets: [0, task.oodIndex])
         do {
             try await InputDigests.shared.verify(files)

@@ -41,6 +41,9 @@ public actor Coordinator {
     /// The tasks' authoritative banks, each its own actor (`TaskBankActor`).
     let banks = BankRegistry()
     private var plans: [Int64: WorkPlan] = [:]
+    /// The same plans, readable without the actor (`knownPlan`): a leased unit's rows are served
+    /// without queueing behind completions on it. Plans never change once stored.
+    private nonisolated let sharedPlans = Mutex<[Int64: WorkPlan]>([:])
     private var leasedRefs = LeasedReferences()
     /// Files the stored plans name, by content: what `GET /v1/artefacts/{sha256}` serves.
     private var artefacts = ArtefactIndex()
@@ -128,8 +131,15 @@ public actor Coordinator {
         if let plan = plans[id] { return plan }
         let plan = try store.plan(job: id)
         plans[id] = plan
+        sharedPlans.withLock { $0[id] = plan }
         artefacts.add(plan)
         return plan
+    }
+
+    /// A job's plan without the actor once this process has read it; else through `plan(job:)`.
+    nonisolated func knownPlan(job id: Int64) async throws(StoreError) -> WorkPlan {
+        if let plan = sharedPlans.withLock({ $0[id] }) { return plan }
+        return try await plan(job: id)
     }
 
     /// The file a stored plan names with this content digest, and its recorded size; nil when

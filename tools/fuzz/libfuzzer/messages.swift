@@ -2,8 +2,9 @@
 // (leases, unit requests, completions with their feature blocks) and the completion checks a
 // completion must pass before anything is stored; also a work plan as a worker decodes and
 // checks it; and the body as a bank sync, through the wire decoder and the checks a sync must pass
-// before it is merged (`BankSyncCheck`). Built with Sources/JobProtocol/{Messages,Records,WorkPlan,
-// BankWire,BankSync}.swift, Sources/Coordinator/Service/{CompletionCheck,BankSyncCheck}.swift, and
+// before it is merged (`BankSyncCheck`); and the body as a leased unit's rows (`UnitRowsWire`), which
+// must re-encode to itself. Built with Sources/JobProtocol/{Messages,Records,WorkPlan,
+// BankWire,BankSync,UnitRows}.swift, Sources/Coordinator/Service/{CompletionCheck,BankSyncCheck}.swift, and
 // the AdaNegCore and JobSpec types they use.
 import Foundation
 
@@ -26,6 +27,11 @@ public func fuzzMessages(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     if let (dimension, sync) = try? BankWire.decodeRequest(body) {
         _ = BankSyncCheck.problem(sync, dimension: dimension, taskDimension: plan.dimension, rowCount: plan.labelCount, samples: 16)
+    }
+    // A leased unit's rows as a worker receives them: a decoded body re-encodes to the same bytes.
+    if let rows = try? UnitRowsWire.decode(body) {
+        guard UnitRowsWire.encode(rows) == body else { fatalError("decoded unit rows do not re-encode to the same body") }
+        for i in 0..<min(rows.count, 64) { _ = rows.row(i) }
     }
     if let received = try? decoder.decode(WorkPlan.self, from: body) {
         _ = received.problems(availableBytes: 1 << 30)

@@ -1,0 +1,74 @@
+import AdaNeg
+@testable import Coordinator
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JobClient
+import JobProtocol
+import Testing
+
+/// Completions carry their numeric columns as base64 blocks of 32-bit values (not JSON number
+/// arrays); a JSON array is still read, and every value is checked as before.
+@Suite("Completion columns on the wire")
+struct CompletionWireTests {
+    static let shape = SyntheticBenchmark.Shape(classes: 6, negatives: 30, dimension: 12, idSamples: 40, oodSamples: 24)
+
+    @Test("columns encode as base64 blocks and decode to the same values, bit for bit; JSON arrays decode too")
+    func roundTrip() throws {
+        let r = UnitResults(pred: [0, 5, 2], conf: [0.1, 0.987_654_3, 1e-30], confVanilla: [0.5, 0.25, 1], mcm: [0, 1, 0.3],
+                            adaptive: [0.7, 0.2, 0.9], errors: [nil, "bad image", nil], predStatic: [1, 2, 3])
+        let json = try JSONEncoder().encode(r)
+        let text = String(decoding: json, as: UTF8.self)
+        #expect(!text.contains("0.9876") && text.contains("\"errors\":[null,\"bad image\",null]"), "\(text)")
+        let back = try JSONDecoder().decode(UnitResults.self, from: json)
+        #expect(back == r && back.conf.map(\.bitPattern) == r.conf.map(\.bitPattern))
+        let arrays = #"{"pred":[0,5,2],"conf":[0.1,0.9876543,1e-30],"confVanilla":[0.5,0.25,1],"mcm":[0,1,0.3],"adaptive":[0.7,0.2,0.9],"errors":[null,"bad image",null],"predStatic":[1,2,3]}"#
+        #expect(try JSONDecoder().decode(UnitResults.self, from: Data(arrays.utf8)) == r)
+        var noStatic = r
+        noStatic.predStatic = nil
+        #expect(try JSONDecoder().decode(UnitResults.self, from: JSONEncoder().encode(noStatic)).predStatic == nil)
+    }
+
+    @Test("a malformed block is a 400 naming its column; a NaN or out-of-range value in a block is refused as in an array; nothing is stored")
+    func refusals() async throws {
+        let cluster = try await TestCluster()
+        defer { Task { await cluster.shutdown() } }
+        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8, unitBatches: 1)
+        _ = try await cluster.coordinator.submit(try job.spec())
+        let client = cluster.client()
+        let grant = try #require(try await client.lease(worker: "w", host: "h").grant)
+        let n = grant.count
+        func request(_ change: (inout UnitResults) -> Void) -> CompletionRequest {
+            var r = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n), confVanilla: Array(repeating: 0.5, count: n),
+                                mcm: Array(repeating: 0.5, count: n), adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n),
+                                predStatic: Array(repeating: 0, count: n))
+            change(&r)
+            return CompletionRequest(worker: "w", attempt: grant.attempt, results: r, computeSeconds: 1, waitSeconds: 0)
+        }
+        func post(_ body: Data) async throws -> (Int, String) {
+            var http = URLRequest(url: URL(string: "http://127.0.0.1:\(cluster.port)/v1/units/\(grant.unit)/complete")!)
+            http.httpMethod = "POST"
+            http.httpBody = body
+            let (data, response) = try await URLSession.shared.data(for: http)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let valid = try JSONEncoder().encode(request { _ in })
+        var text = String(decoding: valid, as: UTF8.self)
+        for key in ["conf", "pred", "mcm"] {
+            let broken = text.replacingOccurrences(of: "\"\(key)\":\"", with: "\"\(key)\":\"!!")
+            let (status, body) = try await post(Data(broken.utf8))
+            #expect(status == 400 && body.contains("results.\(key)"), "\(key): \(status) \(body)")
+        }
+        for (label, change, word) in [("conf NaN", { (r: inout UnitResults) in r.conf[1] = .nan }, "conf"),
+                                      ("mcm ∞", { (r: inout UnitResults) in r.mcm[0] = .infinity }, "mcm"),
+                                      ("pred past Int32", { (r: inout UnitResults) in r.pred[0] = Int(Int32.max) + 5 }, "pred")] {
+            let (status, body) = try await post(try JSONEncoder().encode(request(change)))
+            #expect(status == 400 && body.contains(word), "\(label): \(status) \(body)")
+        }
+        #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
+        text = String(decoding: valid, as: UTF8.self)
+        #expect(try await post(Data(text.utf8)).0 == 200)
+        #expect(try await cluster.coordinator.results(task: grant.task).count == n)
+    }
+}
