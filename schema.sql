@@ -138,3 +138,16 @@ CREATE TABLE IF NOT EXISTS sweep_points (
     created_at REAL NOT NULL,
     PRIMARY KEY (job_id, point)
 ) WITHOUT ROWID;
+
+-- The finished tasks of sweep points not finished yet (schema 6): one row per job, point and
+-- task, its result the JSON of that task's set metrics. A sweep scores all its points task by
+-- task, so an interrupted one resumes at the task it was in; when a point's last task is done,
+-- the point moves to sweep_points and its rows here are deleted.
+CREATE TABLE IF NOT EXISTS sweep_sets (
+    job_id     INTEGER NOT NULL REFERENCES jobs(id),
+    point      TEXT NOT NULL,
+    task_id    INTEGER NOT NULL,
+    result     TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (job_id, point, task_id)
+) WITHOUT ROWID;

@@ -5,7 +5,7 @@ import Foundation
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
 enum Schema {
     /// The version `schema.sql` describes.
-    static let currentVersion = 5
+    static let currentVersion = 6
 
     /// The top-level `schema.sql`, embedded in the binary at build time (the target's
     /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
@@ -61,6 +61,13 @@ enum Schema {
             job_id INTEGER NOT NULL REFERENCES jobs(id), point TEXT NOT NULL,
             result TEXT NOT NULL, created_at REAL NOT NULL,
             PRIMARY KEY (job_id, point)) WITHOUT ROWID;
+        """,
+        // 5 → 6: a sweep point's finished tasks, so a sweep resumes per (point, task).
+        5: """
+        CREATE TABLE IF NOT EXISTS sweep_sets (
+            job_id INTEGER NOT NULL REFERENCES jobs(id), point TEXT NOT NULL, task_id INTEGER NOT NULL,
+            result TEXT NOT NULL, created_at REAL NOT NULL,
+            PRIMARY KEY (job_id, point, task_id)) WITHOUT ROWID;
         """,
     ]
 

@@ -19,17 +19,27 @@ public struct SweepPoint: Codable, Sendable {
     }
 
     /// The stored form (`sweep_points.result`).
-    public func json() throws -> String {
+    public func json() throws -> String { try Self.storedJSON(self) }
+
+    public static func decode(_ text: String) throws -> SweepPoint { try decodeStored(SweepPoint.self, text) }
+
+    /// The stored form of one task's set of a point not finished yet (`sweep_sets.result`).
+    public static func json(set: JobReport.SetReport) throws -> String { try storedJSON(set) }
+
+    public static func decodeSet(_ text: String) throws -> JobReport.SetReport { try decodeStored(JobReport.SetReport.self, text) }
+
+    /// Sorted keys; infinities and NaN as strings (a metric can be undefined).
+    static func storedJSON<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    public static func decode(_ text: String) throws -> SweepPoint {
+    static func decodeStored<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try decoder.decode(SweepPoint.self, from: Data(text.utf8))
+        return try decoder.decode(type, from: Data(text.utf8))
     }
 }
 
@@ -102,30 +112,78 @@ public struct SweepInputs: Sendable {
     /// counts point-batches over all tasks.
     public func score(_ points: [ScoringParameters], threads: Int,
                       progress: (Int, Int) -> Void = { _, _ in }) throws(Refusal) -> [SweepPoint] {
-        let methods = JobReport.methods(proxy: plan.scoring.proxy.rawValue)
         var perPoint = Array(repeating: [JobReport.SetReport](), count: points.count)
-        let total = streams.reduce(0) { sum, s in
-            sum + points.reduce(0) { $0 + SweepScorer.batches(positions: s.positions, batchSize: $1.batchSize).count }
-        }
+        let total = tasks.indices.reduce(0) { $0 + batchCount(task: $1, points: points) }
         var before = 0
-        for (task, stream) in zip(tasks, streams) {
-            let scores: [[SampleScore]]
-            do {
-                scores = try SweepScorer.score(features: stream.features, positions: stream.positions, text: text, numID: plan.numID,
-                                               permutation: permutation, points: points, threads: threads) { done, _ in
-                    progress(before + done, total)
-                }
-            } catch {
-                throw Refusal("scoring task \(task.id) (\(task.oodName)): \(error.description)")
-            }
-            before += points.reduce(0) { $0 + SweepScorer.batches(positions: stream.positions, batchSize: $1.batchSize).count }
-            for (i, list) in scores.enumerated() {
-                perPoint[i].append(Self.setReport(task: task, stream: stream, scores: list, methods: methods))
-            }
+        for t in tasks.indices {
+            let sets = try scoreTask(t, points: points, threads: threads) { done, _ in progress(before + done, total) }
+            before += batchCount(task: t, points: points)
+            for (i, set) in sets.enumerated() { perPoint[i].append(set) }
         }
-        return zip(points, perPoint).map { p, sets in
-            SweepPoint(params: p, sets: sets, average: JobReport.summary("Average", sets, methods: methods))
+        return zip(points, perPoint).map { point($0, sets: $1) }
+    }
+
+    /// Scores `points` over task `index` (of `tasks`): one set report per point, in order.
+    /// The points share each batch's static half (`SweepScorer`), so scoring all the points of
+    /// a grid task by task pays for it once per task.
+    public func scoreTask(_ index: Int, points: [ScoringParameters], threads: Int,
+                          progress: (Int, Int) -> Void = { _, _ in }) throws(Refusal) -> [JobReport.SetReport] {
+        let task = tasks[index], stream = streams[index]
+        let scores: [[SampleScore]]
+        do {
+            scores = try SweepScorer.score(features: stream.features, positions: stream.positions, text: text, numID: plan.numID,
+                                           permutation: permutation, points: points, threads: threads, progress: progress)
+        } catch {
+            throw Refusal("scoring task \(task.id) (\(task.oodName)): \(error.description)")
         }
+        let methods = JobReport.methods(proxy: plan.scoring.proxy.rawValue)
+        return scores.map { Self.setReport(task: task, stream: stream, scores: $0, methods: methods) }
+    }
+
+    /// Point-batches that scoring `points` over task `index` takes (the unit of progress).
+    public func batchCount(task index: Int, points: [ScoringParameters]) -> Int {
+        points.reduce(0) { $0 + SweepScorer.batches(positions: streams[index].positions, batchSize: $1.batchSize).count }
+    }
+
+    /// A point from its sets, one per task in `tasks`' order, and their average.
+    public func point(_ params: ScoringParameters, sets: [JobReport.SetReport]) -> SweepPoint {
+        let methods = JobReport.methods(proxy: plan.scoring.proxy.rawValue)
+        return SweepPoint(params: params, sets: sets, average: JobReport.summary("Average", sets, methods: methods))
+    }
+
+    /// The points in chunks scored together (sharing each batch's static half): in order,
+    /// each chunk's scorers' banks within `budget` bytes at the largest task's length, and
+    /// at least `minimum` scorers (points up to λ and in_score) to a chunk.
+    public func chunks(_ points: [ScoringParameters], budget: Int, minimum: Int) -> [[ScoringParameters]] {
+        let longest = streams.map(\.positions.count).max() ?? 0
+        let labels = plan.labelCount, dimension = text.cols
+        func bytes(_ p: ScoringParameters) -> Int {
+            let l = p.memoryLength
+            // A sample enters at most one row, so the pool never outgrows the stream.
+            let entries = min(MemoryEstimate.product(labels, l - 1) ?? .max, longest)
+            let proxies = p.proxy == .sample ? MemoryEstimate.product(labels, l, l, 4) ?? .max : MemoryEstimate.product(labels, dimension, 4) ?? .max
+            let bank = MemoryEstimate.product(entries, dimension * 4 + 24) ?? .max
+            return bank > .max - proxies ? .max : bank + proxies
+        }
+        var out = [[ScoringParameters]]()
+        var current = [ScoringParameters](), scorers = Set<String>(), used = 0
+        for p in points {
+            var key = p
+            (key.lambda, key.inScore) = (0, .combine)
+            let isNew = !scorers.contains(key.pointKey)
+            let cost = isNew ? bytes(p) : 0
+            if isNew && scorers.count >= minimum && used > budget - cost {
+                out.append(current)
+                (current, scorers, used) = ([], [], 0)
+            }
+            if isNew {
+                scorers.insert(key.pointKey)
+                used += min(cost, budget)
+            }
+            current.append(p)
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
     }
 
     /// One set's metrics for one point, as the report computes them from stored results.

@@ -1,7 +1,7 @@
 import AdaNeg
 import Crypto
 import Foundation
-import JobStore
+@testable import JobStore
 import NPY
 import Report
 import Testing
@@ -131,6 +131,45 @@ struct SweepCLITests {
         // The job's own results are untouched: its report is what it was.
         let store = try StoreReader(readingAt: db)
         #expect(try store.jobs().map(\.name) == ["swept"])
+    }
+
+    @Test("an interrupted sweep resumes inside a point: its finished tasks are not scored again, its last one is")
+    func resumesWithinAPoint() throws {
+        let s = try Scratch()
+        let db = try Self.job(s)
+        let args = ["sweep", "--db", db, "swept", "--set", "lambda=0.1,1", "--format", "json"]
+        let first = try CLI.run(args)
+        #expect(first.status == 0, "\(first.stderr)")
+        // As if interrupted after the first task of point lambda=1: that task's set is in
+        // sweep_sets, with an AUROC no scorer gives as a marker, and the point is not stored.
+        let (jobID, key, original) = try { () throws -> (Int64, String, SweepPoint) in
+            let writer = try StoreWriter(path: db)
+            let job = try #require(try writer.job(named: "swept"))
+            let stored = try writer.sweepPoints(job: job.id)
+            let (key, text) = try #require(stored.first { (try? SweepPoint.decode($0.value).params.lambda) == 1 })
+            let point = try SweepPoint.decode(text)
+            var set = point.sets[0]
+            set.metrics["adaneg"]?.auroc = 0.123456
+            try writer.storeSweepSets(job: job.id, [(key, set.task, try SweepPoint.json(set: set))], now: 0)
+            try writer.db.execute("DELETE FROM sweep_points WHERE point = '\(key)'")
+            #expect(try writer.sweepSets(job: job.id)[key]?.count == 1)
+            return (job.id, key, point)
+        }()
+        let again = try CLI.run(args)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("1 point of 2 already stored in \(db), and 1 task of unfinished ones; scoring 1"), "\(again.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as! [String: Any]
+        let points = try #require(json["points"] as? [[String: Any]])
+        let resumed = try #require(points.first { ($0["params"] as? [String: Any])?["lambda"] as? Double == 1 })
+        let sets = try #require(resumed["sets"] as? [[String: Any]])
+        func auroc(_ set: [String: Any]) -> Double? { ((set["metrics"] as? [String: Any])?["adaneg"] as? [String: Any])?["auroc"] as? Double }
+        #expect(auroc(sets[0]) == 0.123456, "the stored task was not scored again")
+        let scored = try #require(auroc(sets[1])), want = try #require(original.sets[1].metrics["adaneg"]?.auroc)
+        #expect(abs(scored - want) < 1e-12, "the missing task was scored: \(scored) vs \(want)")
+        // The point is stored whole again and its partial rows are gone.
+        let store = try StoreReader(readingAt: db)
+        #expect(try store.sweepPoints(job: jobID)[key] != nil)
+        #expect(try store.sweepSets(job: jobID).isEmpty)
     }
 
     @Test("a database in use by another writer still sweeps, says the points are not stored, and stores none")

@@ -103,6 +103,9 @@ CREATE TABLE IF NOT EXISTS workers (
         #expect(try store.results(task: 1).map(\.conf) == [0.5, 0.25])
         try store.storeFeatures(model: "m", entries: [(ref: "file:///a.jpg", vector: [1, 0], error: nil)])
         #expect(try store.features(model: "m", refs: ["file:///a.jpg"]).first??.vector == [1, 0])
+        // Schema 6: a sweep point's finished tasks.
+        try store.storeSweepSets(job: 1, [(point: "memleng=2", task: 1, result: "{}")], now: 0)
+        #expect(try store.sweepSets(job: 1) == ["memleng=2": [1: "{}"]])
         #expect(try store.integrityCheck() == "ok")
         // Opening again is a no-op.
         _ = try StoreWriter(path: path)

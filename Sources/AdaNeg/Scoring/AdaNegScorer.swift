@@ -75,6 +75,7 @@ public struct AdaNegScorer: Sendable {
         let summaries: [LogitSummary]
         public let start: Int
         public let activity: BatchBankActivity
+        var staticTerms: [Float]?
     }
 
     /// Phase 1: static logits, `S_nl`, and the bank update from this batch's confident samples.
@@ -102,6 +103,9 @@ public struct AdaNegScorer: Sendable {
         /// batch (`withEntropies`); NaN where no scorer needs one.
         var idEntropies: [Float]?
         var negativeEntropies: [Float]?
+        /// B × C: `softmax(z)` over all labels at the ID columns, the prediction's static terms
+        /// (the same for every scorer but AdaGap's, which takes the ID-only softmax).
+        var staticTerms: [Float]?
     }
 
     /// Phase 0: the static logits and their summaries, without touching the bank.
@@ -154,6 +158,29 @@ public struct AdaNegScorer: Sendable {
         return out
     }
 
+    /// The batch with the prediction's static terms computed once for several scorers (those
+    /// of every variant but AdaGap), by the expression a lone scorer evaluates.
+    public static func withStaticTerms(_ computed: StaticBatch, space: LabelSpace) -> StaticBatch {
+        let b = computed.z.rows, width = space.labelCount, c = space.numID
+        var terms = [Float](repeating: 0, count: b * c)
+        let summaries = computed.summaries
+        computed.z.storage.withUnsafeBufferPointer { zBuf in
+            let zp = SharedConstPointer(zBuf.baseAddress!)
+            terms.withUnsafeMutableBufferPointer { tBuf in
+                let tp = SharedPointer(tBuf.baseAddress!)
+                parallelChunks(b, minimumChunk: 8) { range in
+                    for i in range {
+                        let row = zp.base + i * width, shift = summaries[i].lseAll
+                        for k in 0..<c { tp.base[i * c + k] = Float(exp(Double(row[k]) - shift)) }
+                    }
+                }
+            }
+        }
+        var out = computed
+        out.staticTerms = terms
+        return out
+    }
+
     /// Phase 1 from a static half computed by a scorer with the same label space and logit
     /// scale (`staticBatch`): the bank update from this batch's confident samples.
     public mutating func beginBatch(_ features: Matrix, positions: [Int], computed: StaticBatch) -> PendingBatch {
@@ -164,7 +191,8 @@ public struct AdaNegScorer: Sendable {
                                   entropies: (computed.idEntropies, computed.negativeEntropies))
         let start = positions.first ?? nextPosition
         nextPosition = (positions.last ?? start - 1) + 1
-        return PendingBatch(features: features, z: z, summaries: summaries, start: start, activity: activity)
+        return PendingBatch(features: features, z: z, summaries: summaries, start: start, activity: activity,
+                            staticTerms: parameters.variant == .adagap ? nil : computed.staticTerms)
     }
 
     /// Phase 2: adaptive proxies from the bank as it is now, `S_ada`, prediction, final scores.
@@ -212,10 +240,12 @@ public struct AdaNegScorer: Sendable {
                     let zRow = zBuf.baseAddress! + i * width, aRow = aBuf.baseAddress! + i * width
                     let shiftZ = adagap ? st.lseID : st.lseAll
                     let shiftA = adagap ? ad.lseID : ad.lseAll
-                    for k in 0..<c {
-                        staticTerms[k] = Float(exp(Double(zRow[k]) - shiftZ))
-                        adaptiveTerms[k] = Float(exp(Double(aRow[k]) - shiftA))
+                    if let shared = batch.staticTerms {
+                        for k in 0..<c { staticTerms[k] = shared[i * c + k] }
+                    } else {
+                        for k in 0..<c { staticTerms[k] = Float(exp(Double(zRow[k]) - shiftZ)) }
                     }
+                    for k in 0..<c { adaptiveTerms[k] = Float(exp(Double(aRow[k]) - shiftA)) }
                     let sNL = st.groupedScore, sAda = ad.groupedScore
                     let mcm = exp(Double(st.maxID) - st.lseID)
                     for (o, output) in outputs.enumerated() {

@@ -127,13 +127,15 @@ struct ProxyCache {
         let rows = cachedRows.map { space.internalColumn[$0] }
         let width = adaptive.cols
         let nc = rows.count
+        // In column order, so the writes walk each row of the B × labels matrix forwards.
+        let byColumn = (0..<nc).sorted { rows[$0] < rows[$1] }
         adaptive.storage.withUnsafeMutableBufferPointer { out in
             projected.storage.withUnsafeBufferPointer { proj in
                 inverseNorms.withUnsafeBufferPointer { inv in
                     for i in 0..<features.rows {
                         let dst = out.baseAddress! + i * width
                         let src = proj.baseAddress! + i * nc
-                        for j in 0..<nc { dst[rows[j]] = src[j] * inv[j] }
+                        for j in byColumn { dst[rows[j]] = src[j] * inv[j] }
                     }
                 }
             }

@@ -104,7 +104,15 @@ public enum SweepScorer {
                 let rowPositions = Array(positions[range])
                 BLAS.setThreads(cores)
                 let staticHalf = try shared.scorer(group[0]).staticBatch(rows)
-                let computed = group.count > 1 ? AdaNegScorer.withEntropies(staticHalf, for: group.map { shared.scorer($0) }) : staticHalf
+                var shareable = staticHalf
+                if group.count > 1 {
+                    let members = group.map { shared.scorer($0) }
+                    shareable = AdaNegScorer.withEntropies(shareable, for: members)
+                    if members.filter({ $0.parameters.variant != .adagap }).count > 1 {
+                        shareable = AdaNegScorer.withStaticTerms(shareable, space: members[0].space)
+                    }
+                }
+                let computed = shareable
                 if lanes > 1 { BLAS.setThreads(1) }
                 let next = WorkCounter()
                 DispatchQueue.concurrentPerform(iterations: lanes) { _ in

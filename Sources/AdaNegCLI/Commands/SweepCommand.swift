@@ -78,8 +78,12 @@ struct SweepCommand: ParsableCommand {
 
         let points = grid.points
         var results = [String: SweepPoint]()
+        var storedSets = [String: [Int64: JobReport.SetReport]]()
         do {
             for (key, text) in try store.sweepPoints(job: inputs.jobID) { results[key] = try? SweepPoint.decode(text) }
+            for (key, sets) in try store.sweepSets(job: inputs.jobID) {
+                for (task, text) in sets { storedSets[key, default: [:]][task] = try? SweepPoint.decodeSet(text) }
+            }
         } catch {
             throw CommandFailure("\(db): reading the stored sweep points: \(error)")
         }
@@ -87,23 +91,47 @@ struct SweepCommand: ParsableCommand {
         var seen = Set<String>()
         for p in points where results[p.pointKey] == nil && seen.insert(p.pointKey).inserted { pending.append(p) }
         let reused = points.count - pending.count
-        if reused > 0 {
-            StandardError.write("sweep: \(Plural.count(reused, "point")) of \(points.count) already stored in \(db); scoring \(pending.count)\n")
+        let partial = pending.reduce(0) { $0 + (storedSets[$1.pointKey]?.count ?? 0) }
+        if reused > 0 || partial > 0 {
+            StandardError.write("sweep: \(Plural.count(reused, "point")) of \(points.count) already stored in \(db)"
+                + (partial > 0 ? ", and \(Plural.count(partial, "task")) of unfinished ones" : "") + "; scoring \(pending.count)\n")
         }
-        let progress = SweepProgress(points: pending.count, samplesPerPoint: inputs.samplesPerPoint)
         // Points that share a batch size, groups and logit scale share each batch's static
-        // half, so chunks keep them together; a chunk is stored as soon as it is done.
+        // half, so chunks keep them together and score them task by task; each task's sets
+        // are stored as soon as they are done, and a point when its last task is.
         pending.sort { ($0.batchSize, $0.groups, $0.logitScale) < ($1.batchSize, $1.groups, $1.logitScale) }
-        let chunkSize = max(threads, 16)
-        var start = 0
-        while start < pending.count {
-            let chunk = Array(pending[start ..< min(pending.count, start + chunkSize)])
-            let scored: [SweepPoint]
-            do {
-                scored = try inputs.score(chunk, threads: threads) { done, total in progress.within(chunk: chunk.count, done: done, total: total) }
-            } catch {
-                throw CommandFailure(error.description)
+        let budget = Int(min(UInt64(4) << 30, ProcessInfo.processInfo.physicalMemory / 3))
+        let chunks = inputs.chunks(pending, budget: budget, minimum: threads)
+        func todo(_ chunk: [ScoringParameters], task t: Int) -> [ScoringParameters] {
+            chunk.filter { storedSets[$0.pointKey]?[inputs.tasks[t].id] == nil }
+        }
+        let total = chunks.reduce(0) { sum, chunk in
+            sum + inputs.tasks.indices.reduce(0) { $0 + inputs.batchCount(task: $1, points: todo(chunk, task: $1)) }
+        }
+        let progress = SweepProgress(points: pending.count, samplesPerPoint: inputs.samplesPerPoint, batches: total)
+        for chunk in chunks {
+            for t in inputs.tasks.indices {
+                let task = inputs.tasks[t].id
+                let remaining = todo(chunk, task: t)
+                guard !remaining.isEmpty else { continue }
+                let sets: [JobReport.SetReport]
+                do {
+                    sets = try inputs.scoreTask(t, points: remaining, threads: threads) { done, _ in progress.batches(done: done) }
+                } catch {
+                    throw CommandFailure(error.description)
+                }
+                progress.finishedBatches(inputs.batchCount(task: t, points: remaining))
+                for (p, set) in zip(remaining, sets) { storedSets[p.pointKey, default: [:]][task] = set }
+                if let writer, t < inputs.tasks.count - 1 {
+                    do {
+                        try writer.storeSweepSets(job: inputs.jobID, try zip(remaining, sets).map { ($0.pointKey, task, try SweepPoint.json(set: $1)) },
+                                                  now: Date().timeIntervalSince1970)
+                    } catch {
+                        throw CommandFailure("\(db): storing the sweep points' sets: \(error)")
+                    }
+                }
             }
+            let scored = chunk.map { p in inputs.point(p, sets: inputs.tasks.map { storedSets[p.pointKey]![$0.id]! }) }
             for p in scored { results[p.params.pointKey] = p }
             if let writer {
                 do {
@@ -113,7 +141,6 @@ struct SweepCommand: ParsableCommand {
                     throw CommandFailure("\(db): storing the sweep points: \(error)")
                 }
             }
-            start += chunk.count
             progress.finished(chunk.count)
         }
         progress.end()
@@ -192,40 +219,48 @@ struct SweepCommand: ParsableCommand {
 }
 
 /// Points done, points/s and the ETA on standard error (one redrawn line on a terminal, a
-/// line per finished chunk otherwise).
+/// line per finished chunk otherwise). The ETA comes from point-batches (every point's
+/// batches over every task), the unit of work, since points finish a chunk at a time.
 final class SweepProgress {
     private let started = Date()
     private let terminal = isatty(2) != 0
     private let points: Int
     private let samplesPerPoint: Int
+    private let totalBatches: Int
     private var finishedPoints = 0
+    private var finishedBatches = 0
     private var lastDrawn = Date.distantPast
 
-    init(points: Int, samplesPerPoint: Int) {
+    init(points: Int, samplesPerPoint: Int, batches: Int) {
         self.points = points
         self.samplesPerPoint = samplesPerPoint
+        self.totalBatches = batches
     }
 
-    /// Progress inside a chunk of `chunk` points: `done` of `total` point-batches.
-    func within(chunk: Int, done: Int, total: Int) {
-        guard terminal, Date().timeIntervalSince(lastDrawn) >= 0.5 || done == total else { return }
+    /// Progress inside one task's scoring: `done` point-batches of it.
+    func batches(done: Int) {
+        guard terminal, Date().timeIntervalSince(lastDrawn) >= 0.5 else { return }
         lastDrawn = Date()
-        let fraction = total > 0 ? Double(done) / Double(total) : 1
-        StandardError.redraw(line(Double(finishedPoints) + fraction * Double(chunk)))
+        StandardError.redraw(line(batches: finishedBatches + done))
     }
+
+    /// One task's scoring is done: `count` point-batches.
+    func finishedBatches(_ count: Int) { finishedBatches += count }
 
     func finished(_ count: Int) {
         finishedPoints += count
-        if terminal { StandardError.redraw(line(Double(finishedPoints))) } else { StandardError.write(line(Double(finishedPoints)) + "\n") }
+        if terminal { StandardError.redraw(line(batches: finishedBatches)) } else { StandardError.write(line(batches: finishedBatches) + "\n") }
     }
 
     func end() { if terminal && points > 0 { StandardError.write("\n") } }
 
-    private func line(_ done: Double) -> String {
+    private func line(batches done: Int) -> String {
         let elapsed = Date().timeIntervalSince(started)
-        let rate = elapsed > 0 ? done / elapsed : 0
-        let eta = rate > 0 ? (Double(points) - done) / rate : .infinity
-        return String(format: "sweep: %.0f/%d points  %.2f points/s (%.0f samples/s)  ", done, points, rate, rate * Double(samplesPerPoint))
+        let fraction = totalBatches > 0 ? Double(done) / Double(totalBatches) : 1
+        let pointsWorth = fraction * Double(points)
+        let rate = elapsed > 0 ? pointsWorth / elapsed : 0
+        let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : .infinity
+        return String(format: "sweep: %d/%d points  %.2f points/s (%.0f samples/s)  ", finishedPoints, points, rate, rate * Double(samplesPerPoint))
             + "ETA \(ProgressText.duration(eta))"
     }
 }
