@@ -57,11 +57,10 @@ public enum ConvertedWeights {
             throw CacheError.unwritable(path: root.path, reason: error.localizedDescription)
         }
         let path = root.appendingPathComponent("\(key)-\(precision.rawValue).safetensors").path
-        let lock = open(path + ".lock", O_CREAT | O_RDWR, 0o644)
-        guard lock >= 0 else { throw CacheError.unwritable(path: path + ".lock", reason: String(cString: strerror(errno))) }
-        defer { close(lock) }
-        _ = flock(lock, LOCK_EX)
-        defer { _ = flock(lock, LOCK_UN) }
+        // One process converts, the others wait and then map its result.
+        let lock: FileLock
+        do { lock = try FileLock.waiting(on: path + ".lock") } catch { throw CacheError.unwritable(path: path + ".lock", reason: error.description) }
+        defer { lock.release() }
 
         var outcome = Outcome.built
         if FileManager.default.fileExists(atPath: path) {

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +56,7 @@ public final class DatabaseLock: Sendable {
     }
 
     /// The process's held locks, by the lock file's identity, with their holders' count.
-    private static let held = Mutex<[FileKey: (descriptor: Int32, count: Int)]>([:])
+    private static let held = Mutex<[FileKey: (lock: FileLock, count: Int)]>([:])
 
     /// The side file that locks `databasePath`: next to the database's real path, so every
     /// name of one database (a symbolic link, `dir/../db.sqlite`, a relative path) locks the
@@ -79,36 +80,28 @@ public final class DatabaseLock: Sendable {
     public init(databasePath: String) throws(StoreError) {
         let path = Self.lockPath(for: databasePath)
         self.path = path
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw .database(path: databasePath, message: "cannot open its lock file \(path): \(String(cString: strerror(errno)))")
-        }
+        let file: FileLock
+        do { file = try FileLock(path: path) } catch { throw .database(path: databasePath, message: error.description) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .database(path: databasePath, message: "cannot read its lock file \(path): \(reason)")
+        guard fstat(file.descriptor, &info) == 0 else {
+            throw .database(path: databasePath, message: "cannot read its lock file \(path): \(String(cString: strerror(errno)))")
         }
         let key = FileKey(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         self.key = key
         let outcome: Result<Void, StoreError> = Self.held.withLock { held in
             if let entry = held[key] {
-                held[key] = (entry.descriptor, entry.count + 1)
-                close(fd)
+                held[key] = (entry.lock, entry.count + 1)
                 return .success(())
             }
-            var result: Int32
-            repeat { result = flock(fd, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
-            guard result == 0 else {
-                let code = errno
-                defer { close(fd) }
-                if code == EWOULDBLOCK {
-                    return .failure(.inUse(path: databasePath, owner: Self.readOwner(fd)))
-                }
-                return .failure(.database(path: databasePath, message: "cannot lock \(path): \(String(cString: strerror(code)))"))
+            do throws(FileLock.Failure) {
+                try file.acquire(wait: false)
+            } catch .held {
+                return .failure(.inUse(path: databasePath, owner: Self.readOwner(file.descriptor)))
+            } catch {
+                return .failure(.database(path: databasePath, message: error.description))
             }
-            Self.writeOwner(fd)
-            held[key] = (fd, 1)
+            Self.writeOwner(file.descriptor)
+            held[key] = (file, 1)
             return .success(())
         }
         try outcome.get()
@@ -117,14 +110,9 @@ public final class DatabaseLock: Sendable {
     deinit {
         Self.held.withLock { held in
             guard let entry = held[key] else { return }
-            if entry.count > 1 {
-                held[key] = (entry.descriptor, entry.count - 1)
-            } else {
-                held[key] = nil
-                // Closing the last descriptor releases the lock; the owner text stays as a
-                // record of the last writer but means nothing without the lock.
-                close(entry.descriptor)
-            }
+            // The last holder drops the `FileLock`, whose descriptor's close releases the lock;
+            // the owner text stays as a record of the last writer but means nothing without it.
+            held[key] = entry.count > 1 ? (entry.lock, entry.count - 1) : nil
         }
     }
 
