@@ -359,7 +359,7 @@ enum Scale {
             return v
         }
         while true {
-            let response = try await timed(&log.stats.lease) { try await client.lease(worker: id, host: "sim", as: SimLease.self) }
+            let response = try await timed(&log.stats.lease) { try await client.lease(worker: id, host: "sim") }
             guard let grant = response.grant else {
                 if response.finished { return log.stats }
                 // As `adaneg worker` polls (`WorkerOptions.idlePoll`): a thousand idle simulated
@@ -420,22 +420,6 @@ enum Scale {
                 versions[grant.task] = nil
             }
         }
-    }
-
-    /// The fields of a lease a simulated worker uses.
-    struct SimLease: Decodable {
-        struct Grant: Decodable {
-            var unit: Int64
-            var task: Int64
-            var job: Int64
-            var firstSample: Int
-            var sets: [Int]
-            var leaseSeconds: Double
-            var attempt: Int
-            var count: Int { sets.count }
-        }
-        var grant: Grant?
-        var finished: Bool
     }
 
     /// The features simulated workers push: 64 random unit vectors, made once for the fleet.

@@ -104,13 +104,6 @@ public struct CoordinatorClient: Sendable, BankSync {
         try await json("POST", "/v1/leases", body: LeaseRequest(worker: worker, host: host))
     }
 
-    /// `POST /v1/leases` decoded as `T`: the scale simulation, which scores nothing, decodes only
-    /// the fields it uses and leaves the rows undecoded, so a thousand simulated workers cost
-    /// one process what a thousand real ones would not.
-    public func lease<T: Decodable>(worker: String, host: String, as type: T.Type) async throws -> T {
-        try await json("POST", "/v1/leases", body: LeaseRequest(worker: worker, host: host))
-    }
-
     /// `GET /v1/units/{unit}/rows`: the leased unit's feature-file rows (`UnitRowsWire`).
     public func rows(unit: Int64, worker: String, attempt: Int) async throws -> UnitRows {
         // Every character but unreserved ones escaped: a '+' in a worker id must not read as a space.

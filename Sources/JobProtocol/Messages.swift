@@ -207,11 +207,9 @@ public struct UnitResults: Codable, Sendable, Equatable {
     }
 }
 
-/// The wire form of the columns: each numeric column is one base64 block of little-endian
-/// 32-bit values (`pred`/`predStatic` int32, scores float32), not a JSON array of numbers,
-/// which cost the coordinator more to parse than the rest of a completion together (2,048
-/// samples × 6 columns of decimal text per unit). A column sent as a JSON array of numbers
-/// (older workers, hand-written requests) is still read. `errors` stays a JSON array.
+/// The wire form of the columns (`WireColumns`): each numeric column is one base64 block of
+/// little-endian 32-bit values (`pred`/`predStatic` int32, scores float32), not a JSON array of
+/// numbers; a JSON array is still read. `errors` stays a JSON array.
 extension UnitResults {
     enum CodingKeys: String, CodingKey {
         case pred, conf, confVanilla, mcm, adaptive, errors, predStatic
@@ -219,56 +217,61 @@ extension UnitResults {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func floats(_ key: CodingKeys) throws -> [Float] {
-            if let text = try? c.decode(String.self, forKey: key) {
-                return try Self.block(text, key, c) { Float(bitPattern: $0) }
-            }
-            return try c.decode([Float].self, forKey: key)
-        }
-        func ints(_ key: CodingKeys) throws -> [Int] {
-            if let text = try? c.decode(String.self, forKey: key) {
-                return try Self.block(text, key, c) { Int(Int32(bitPattern: $0)) }
-            }
-            return try c.decode([Int].self, forKey: key)
-        }
-        pred = try ints(.pred)
-        conf = try floats(.conf)
-        confVanilla = try floats(.confVanilla)
-        mcm = try floats(.mcm)
-        adaptive = try floats(.adaptive)
+        pred = try WireColumns.ints(c, .pred, prefix: "results")
+        conf = try WireColumns.floats(c, .conf, prefix: "results")
+        confVanilla = try WireColumns.floats(c, .confVanilla, prefix: "results")
+        mcm = try WireColumns.floats(c, .mcm, prefix: "results")
+        adaptive = try WireColumns.floats(c, .adaptive, prefix: "results")
         errors = try c.decode([String?].self, forKey: .errors)
-        predStatic = try !c.contains(.predStatic) || c.decodeNil(forKey: .predStatic) ? nil : ints(.predStatic)
+        predStatic = try !c.contains(.predStatic) || c.decodeNil(forKey: .predStatic) ? nil : WireColumns.ints(c, .predStatic, prefix: "results")
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        func block(_ values: [UInt32]) -> String {
-            var data = Data(count: values.count * 4)
-            data.withUnsafeMutableBytes { raw in
-                for (i, v) in values.enumerated() { raw.storeBytes(of: v.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
-            }
-            return data.base64EncodedString()
-        }
-        // Out-of-range predictions are clamped, so they stay out of range and are refused.
-        try c.encode(block(pred.map { UInt32(bitPattern: Int32(clamping: $0)) }), forKey: .pred)
-        try c.encode(block(conf.map(\.bitPattern)), forKey: .conf)
-        try c.encode(block(confVanilla.map(\.bitPattern)), forKey: .confVanilla)
-        try c.encode(block(mcm.map(\.bitPattern)), forKey: .mcm)
-        try c.encode(block(adaptive.map(\.bitPattern)), forKey: .adaptive)
+        try WireColumns.encode(ints: pred, &c, .pred)
+        try WireColumns.encode(floats: conf, &c, .conf)
+        try WireColumns.encode(floats: confVanilla, &c, .confVanilla)
+        try WireColumns.encode(floats: mcm, &c, .mcm)
+        try WireColumns.encode(floats: adaptive, &c, .adaptive)
         try c.encode(errors, forKey: .errors)
-        if let predStatic { try c.encode(block(predStatic.map { UInt32(bitPattern: Int32(clamping: $0)) }), forKey: .predStatic) }
+        if let predStatic { try WireColumns.encode(ints: predStatic, &c, .predStatic) }
+    }
+}
+
+/// `sets`, `items` and `labels` travel as `WireColumns` blocks (int32); a JSON array is read too.
+extension LeaseGrant {
+    enum CodingKeys: String, CodingKey {
+        case unit, task, job, firstSample, sets, items, labels, leaseSeconds, attempt, refs, stored
     }
 
-    /// A base64 block of little-endian 32-bit values; a malformed one is refused naming its key.
-    private static func block<T>(_ text: String, _ key: CodingKeys, _ c: KeyedDecodingContainer<CodingKeys>,
-                                 _ value: (UInt32) -> T) throws -> [T] {
-        guard let data = Data(base64Encoded: text), data.count % 4 == 0 else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: c,
-                                                   debugDescription: "results.\(key.stringValue): not base64 of little-endian 32-bit values (or a JSON array of numbers)")
-        }
-        return data.withUnsafeBytes { raw in
-            (0..<data.count / 4).map { value(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        unit = try c.decode(Int64.self, forKey: .unit)
+        task = try c.decode(Int64.self, forKey: .task)
+        job = try c.decode(Int64.self, forKey: .job)
+        firstSample = try c.decode(Int.self, forKey: .firstSample)
+        sets = try WireColumns.ints(c, .sets, prefix: "grant")
+        items = try WireColumns.ints(c, .items, prefix: "grant")
+        labels = try WireColumns.ints(c, .labels, prefix: "grant")
+        leaseSeconds = try c.decode(Double.self, forKey: .leaseSeconds)
+        attempt = try c.decode(Int.self, forKey: .attempt)
+        refs = try c.decodeIfPresent([String?].self, forKey: .refs)
+        stored = try c.decodeIfPresent(StoredFeatures.self, forKey: .stored)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(unit, forKey: .unit)
+        try c.encode(task, forKey: .task)
+        try c.encode(job, forKey: .job)
+        try c.encode(firstSample, forKey: .firstSample)
+        try WireColumns.encode(ints: sets, &c, .sets)
+        try WireColumns.encode(ints: items, &c, .items)
+        try WireColumns.encode(ints: labels, &c, .labels)
+        try c.encode(leaseSeconds, forKey: .leaseSeconds)
+        try c.encode(attempt, forKey: .attempt)
+        try c.encodeIfPresent(refs, forKey: .refs)
+        try c.encodeIfPresent(stored, forKey: .stored)
     }
 }
 

@@ -30,6 +30,21 @@ struct CompletionWireTests {
         #expect(try JSONDecoder().decode(UnitResults.self, from: JSONEncoder().encode(noStatic)).predStatic == nil)
     }
 
+    @Test("a lease's sets, items and labels travel as int32 blocks and decode to the same grant; JSON arrays decode too; a bad block names grant.<column>")
+    func leaseColumns() throws {
+        let grant = LeaseGrant(unit: 7, task: 2, job: 1, firstSample: 64, sets: [0, 1, 0], items: [5, 99_999, 0], labels: [3, -1, 0],
+                               leaseSeconds: 30, attempt: 2, refs: ["a.jpg", nil, nil])
+        let json = try JSONEncoder().encode(LeaseResponse(grant: grant, finished: false))
+        #expect(!String(decoding: json, as: UTF8.self).contains("99999"))
+        #expect(try JSONDecoder().decode(LeaseResponse.self, from: json).grant == grant)
+        let arrays = #"{"unit":7,"task":2,"job":1,"firstSample":64,"sets":[0,1,0],"items":[5,99999,0],"labels":[3,-1,0],"leaseSeconds":30,"attempt":2,"refs":["a.jpg",null,null]}"#
+        #expect(try JSONDecoder().decode(LeaseGrant.self, from: Data(arrays.utf8)) == grant)
+        let broken = arrays.replacingOccurrences(of: #""items":[5,99999,0]"#, with: #""items":"AAA""#)
+        #expect {
+            _ = try JSONDecoder().decode(LeaseGrant.self, from: Data(broken.utf8))
+        } throws: { "\($0)".contains("grant.items") }
+    }
+
     @Test("a malformed block is a 400 naming its column; a NaN or out-of-range value in a block is refused as in an array; nothing is stored")
     func refusals() async throws {
         let cluster = try await TestCluster()

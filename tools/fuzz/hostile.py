@@ -27,6 +27,7 @@ reported as a finding, not a failure, unless --strict. Exit 1 on any 5xx, droppe
 where an answer was due, or a dead coordinator.
 """
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -251,7 +252,9 @@ def leased_unit_phase(r, num_classes):
     if not grant:
         r.failures.append("leased phase: no unit was granted (is a job pending?)")
         return
-    unit, n, attempt = grant["unit"], len(grant["sets"]), grant["attempt"]
+    sets = grant["sets"]  # a base64 block of int32 (a JSON array from older coordinators)
+    n = len(base64.b64decode(sets)) // 4 if isinstance(sets, str) else len(sets)
+    unit, attempt = grant["unit"], grant["attempt"]
     results = {"pred": [0] * n, "predStatic": [0] * n, "conf": [0.5] * n, "confVanilla": [0.5] * n,
                "mcm": [0.5] * n, "adaptive": [0.5] * n, "errors": [None] * n}
     valid = {"worker": holder["worker"], "attempt": attempt, "computeSeconds": 1.0, "waitSeconds": 0.0,
