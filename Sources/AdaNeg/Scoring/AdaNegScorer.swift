@@ -223,7 +223,7 @@ public struct AdaNegScorer: Sendable {
         var adaptive = z
         proxies.apply(features: features, staticLogits: z, adaptive: &adaptive, bank: bank, space: space,
                       logitScale: s, beta: parameters.effectiveBeta)
-        let adaptiveSummaries = Self.summarize(adaptive, space: space)
+        let adaptiveSummaries = Self.summarize(adaptive, space: space, argmax: false)
 
         let c = space.numID
         let adagap = parameters.variant == .adagap
@@ -396,7 +396,7 @@ public struct AdaNegScorer: Sendable {
         return best
     }
 
-    private static func summarize(_ logits: Matrix, space: LabelSpace) -> [LogitSummary] {
+    private static func summarize(_ logits: Matrix, space: LabelSpace, argmax: Bool = true) -> [LogitSummary] {
         let b = logits.rows
         let width = logits.cols
         var out = [LogitSummary](repeating: LogitSummary(lseID: 0, lseAll: 0, lseNegatives: 0, groupedScore: 0, maxID: 0, argmaxID: 0), count: b)
@@ -405,7 +405,7 @@ public struct AdaNegScorer: Sendable {
             out.withUnsafeMutableBufferPointer { oBuf in
                 let op = SharedPointer(oBuf.baseAddress!)
                 parallelChunks(b, minimumChunk: 8) { range in
-                    for i in range { op.base[i] = LogitSummary.of(lp.base + i * width, in: space) }
+                    for i in range { op.base[i] = LogitSummary.of(lp.base + i * width, in: space, argmax: argmax) }
                 }
             }
         }

@@ -22,12 +22,13 @@ struct LogitSummary {
     var maxID: Float
     var argmaxID: Int
 
-    /// Summarises `z[0 ..< space.labelCount]`.
-    static func of(_ z: UnsafePointer<Float>, in space: LabelSpace) -> LogitSummary {
+    /// Summarises `z[0 ..< space.labelCount]`. Without `argmax` (the adaptive logits, whose
+    /// prediction comes from the softmaxes), `argmaxID` is -1.
+    static func of(_ z: UnsafePointer<Float>, in space: LabelSpace, argmax: Bool = true) -> LogitSummary {
         let c = space.numID
         let id = UnsafeBufferPointer(start: z, count: c)
-        let argmaxID = RowKernels.argmax(id)
-        let maxID = id[argmaxID]
+        let argmaxID = argmax ? RowKernels.argmax(id) : -1
+        let maxID = argmax ? id[argmaxID] : segmentMax(id)
         let lseID = segmentLSE(id, max: maxID)
 
         var score = 0.0
@@ -35,7 +36,7 @@ struct LogitSummary {
         var groupLSE = [Double](repeating: 0, count: space.groups + 1)
         for g in 0..<space.groups {
             let seg = UnsafeBufferPointer(start: z + c + g * space.groupSize, count: space.groupSize)
-            let lse = segmentLSE(seg, max: RowKernels.max(seg))
+            let lse = segmentLSE(seg, max: segmentMax(seg))
             groupLSE[g] = lse
             negMax = Swift.max(negMax, lse)
             score += 1 / (1 + exp(lse - lseID))
@@ -43,7 +44,7 @@ struct LogitSummary {
         let dropped = space.numNegatives - space.keptNegatives
         if dropped > 0 {
             let seg = UnsafeBufferPointer(start: z + c + space.keptNegatives, count: dropped)
-            groupLSE[space.groups] = segmentLSE(seg, max: RowKernels.max(seg))
+            groupLSE[space.groups] = segmentLSE(seg, max: segmentMax(seg))
         } else {
             groupLSE[space.groups] = -.infinity
         }
@@ -59,6 +60,31 @@ struct LogitSummary {
             maxID: maxID,
             argmaxID: argmaxID
         )
+    }
+
+    /// `RowKernels.max` sixteen lanes at a time: the same value (the largest non-NaN element,
+    /// -inf for none), since a maximum does not depend on the order it is taken in.
+    @inline(__always)
+    static func segmentMax(_ x: UnsafeBufferPointer<Float>) -> Float {
+        let n = x.count
+        guard let base = x.baseAddress else { return -.infinity }
+        var m = -Float.infinity
+        var i = 0
+        if n >= 16 {
+            var lanes = SIMD16<Float>(repeating: -.infinity)
+            let raw = UnsafeRawPointer(base)
+            while i + 16 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                lanes.replace(with: v, where: v .> lanes)
+                i += 16
+            }
+            for k in 0..<16 where lanes[k] > m { m = lanes[k] }
+        }
+        while i < n {
+            if x[i] > m { m = x[i] }
+            i += 1
+        }
+        return m
     }
 
     /// `max(x)` plus `log Σ e^(x − max)`, in `Double`.
