@@ -34,6 +34,11 @@ struct BadFlagValueCLITests {
         (["rescore", "--db", "x.sqlite", "job", "--bank-max-behind", "lots"], "--bank-max-behind"),
         (["demo", "--bank-window", "sideways"], "--bank-window"),
         (["run", "job.yaml", "--bank-window", "0"], "--bank-window"),
+        // Ranges several commands share (`SharedFlagRanges`): every member refuses alike.
+        (["run", "job.yaml", "--simulate-batch-ms", "70000"], "--simulate-batch-ms"),
+        (["worker", "--coordinator", "http://127.0.0.1:9", "--simulate-batch-ms", "-1"], "--simulate-batch-ms"),
+        (["embed-text", "--model", "m", "--texts", "t.txt", "--out", "o.npy", "--threads", "0"], "--threads"),
+        (["embed-images", "--model", "m", "--images", "l.txt", "--out", "o.npy", "--threads", "100000"], "--threads"),
     ]
 
     @Test("a malformed or unknown flag value exits 2 naming the flag, before anything is opened", arguments: 0..<badValues.count)

@@ -53,7 +53,7 @@ struct EmbedImagesCommand: ParsableCommand {
     func checkRanges() throws {
         if let resize, resize < 1 { throw CommandFailure("--resize must be positive (got \(resize))") }
         if let crop, crop < 1 { throw CommandFailure("--crop must be positive (got \(crop))") }
-        if let threads, threads < 1 { throw CommandFailure("--threads must be at least 1 (got \(threads))") }
+        try SharedFlagRanges.checkComputeThreads(threads)
     }
 
     struct Item: Sendable {

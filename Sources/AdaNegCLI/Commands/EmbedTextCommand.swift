@@ -31,7 +31,7 @@ struct EmbedTextCommand: ParsableCommand {
 
     /// Out-of-range numbers are a user error (exit 2), naming the flag and the value.
     func checkRanges() throws {
-        if let threads, threads < 1 { throw CommandFailure("--threads must be at least 1 (got \(threads))") }
+        try SharedFlagRanges.checkComputeThreads(threads)
     }
 
     func run() throws {

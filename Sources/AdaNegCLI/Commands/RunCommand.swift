@@ -46,9 +46,7 @@ struct RunCommand: AsyncParsableCommand {
         if let workers = workerCount.workers { try WorkerCountOptions.check(workers) }
         try DeviceOptions.checkBatchSize(batchSize)
         try PixelLimit.check(maxPixels, flag: "--max-pixels")
-        if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
-            throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
-        }
+        try SharedFlagRanges.checkSimulatedBatch(simulateBatchMs)
     }
 
     func run() async throws {

@@ -62,9 +62,7 @@ struct WorkerCommand: AsyncParsableCommand {
         try DeviceOptions.checkBatchSize(batchSize)
         if !(0...1024).contains(threads) { throw CommandFailure("--threads must be in 0...1024 (got \(threads))") }
         if let id, let problem = WorkerIdentity.problem(id, field: "--id") { throw CommandFailure(problem) }
-        if !(simulateBatchMs.isFinite && (0...60_000).contains(simulateBatchMs)) {
-            throw CommandFailure("--simulate-batch-ms must be in 0...60000 (got \(simulateBatchMs))")
-        }
+        try SharedFlagRanges.checkSimulatedBatch(simulateBatchMs)
         try checkArtefactCache()
         try PixelLimit.check(maxPixels, flag: "--max-pixels")
     }
