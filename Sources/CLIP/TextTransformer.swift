@@ -26,10 +26,11 @@ public struct TextTransformer: Sendable {
     /// activations (about 40 MB for ViT-B/16's text tower at 4,096 rows, fp32).
     public var maxRows = TextTransformer.defaultMaxRows
 
-    /// 4,096, or `ADANEG_TEXT_CHUNK_ROWS` (to measure other chunk sizes; see BENCHMARKS.md).
-    static let defaultMaxRows: Int = {
+    /// 2,048 (fastest of 2,048–16,384 on the 2-core Xeon, BENCHMARKS.md), or
+    /// `ADANEG_TEXT_CHUNK_ROWS` (to measure others: the size changes no bit of a feature).
+    public static let defaultMaxRows: Int = {
         if let raw = getenv("ADANEG_TEXT_CHUNK_ROWS"), let rows = Int(String(cString: raw)), rows > 0 { return rows }
-        return 4096
+        return 2048
     }()
 
     // MARK: Loading

@@ -35,6 +35,21 @@ public struct CPUFeatures: Sendable, Equatable, Codable {
     /// Native bf16 dot products: AVX512-BF16 or AMX-BF16.
     public var hasNativeBF16: Bool { (hasAVX512 && avx512bf16) || (amxTile && amxBF16) }
 
+    /// Whether `auto` runs bf16 on this CPU, and why. Native bf16 is not enough: it must also be
+    /// faster than fp32, which was measured per kind of CPU (BENCHMARKS.md, "auto precision"):
+    /// AMX-BF16 multiplies bf16 tiles at several times the fp32 rate; on AMD Zen 5 (AVX512-BF16)
+    /// the whole image tower ran 1.76x faster in bf16; on an Intel Xeon with AVX512-BF16 but no
+    /// AMX (family 6 model 207 with AMX hidden, as Cooper Lake's kind of unit) oneDNN's bf16
+    /// products ran at 0.25–0.8x its fp32 ones, and end to end bf16 at 0.61x fp32. A rule, not a
+    /// measurement at run time: the choice decides a job's features (bf16 and fp32 differ in the
+    /// last bits), so it must not depend on how loaded a machine was when it was taken.
+    public var autoBF16: (bf16: Bool, reason: String) {
+        guard hasNativeBF16 else { return (false, "no native bf16 (AVX512-BF16 or AMX-BF16)") }
+        if amxTile && amxBF16 { return (true, "AMX-BF16: bf16 tile products run several times faster than fp32") }
+        if vendor == "AuthenticAMD" { return (true, "AVX512-BF16 on AMD (Zen 4/5): bf16 measured 1.76x fp32 end to end on Zen 5") }
+        return (false, "AVX512-BF16 without AMX: bf16 products measured 0.25-0.8x fp32 on an Intel Xeon of this kind, so fp32 is faster")
+    }
+
     /// The features as the short names `lscpu` uses, for logs and `doctor`.
     public var names: [String] {
         var out: [String] = []

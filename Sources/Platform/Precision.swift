@@ -8,8 +8,8 @@ public enum Precision: String, Sendable, Codable, CaseIterable, CustomStringConv
     public var description: String { rawValue }
 }
 
-/// What a user asks for: a precision, or `auto` (bf16 where the CPU multiplies bf16 natively,
-/// else fp32).
+/// What a user asks for: a precision, or `auto` (bf16 where the CPU multiplies bf16 natively
+/// and faster than fp32, else fp32: `CPUFeatures.autoBF16`).
 public enum PrecisionChoice: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
     case fp32
     case bf16
@@ -47,7 +47,7 @@ public enum PrecisionChoice: String, Sendable, Codable, CaseIterable, CustomStri
         switch self {
         case .fp32: .fp32
         case .bf16: .bf16
-        case .auto: cpu.hasNativeBF16 ? .bf16 : .fp32
+        case .auto: cpu.autoBF16.bf16 ? .bf16 : .fp32
         }
     }
 
@@ -59,8 +59,9 @@ public enum PrecisionChoice: String, Sendable, Codable, CaseIterable, CustomStri
             guard cpu.hasNativeBF16 else { throw .bf16Unsupported(cpu: cpu.brand) }
             return (.bf16, nil)
         case .auto:
-            if cpu.hasNativeBF16 { return (.bf16, nil) }
-            return (.fp32, "precision auto: this CPU has no native bf16 (AVX512-BF16 or AMX-BF16), running fp32")
+            let rule = cpu.autoBF16
+            if rule.bf16 { return (.bf16, nil) }
+            return (.fp32, "precision auto: running fp32 (\(rule.reason))")
         }
     }
 }

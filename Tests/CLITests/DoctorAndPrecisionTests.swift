@@ -16,6 +16,8 @@ struct DoctorAndPrecisionTests {
         var blas: BLAS
         var precisions: [Precision]
         var autoPrecision: String
+        var autoPrecisionReason: String
+        var textTower: [String: String]
         var memory: Memory?
     }
 
@@ -40,12 +42,17 @@ struct DoctorAndPrecisionTests {
         let bf16 = try #require(report.precisions.first { $0.name == "bf16" })
         #expect(bf16.available == cpu.hasNativeBF16)
         if bf16.available { #expect((bf16.gemmGflops ?? 0) > 0) }
-        #expect(report.autoPrecision == (cpu.hasNativeBF16 ? "bf16" : "fp32"))
+        #expect(report.autoPrecision == (cpu.autoBF16.bf16 ? "bf16" : "fp32"))
+        #expect(report.autoPrecisionReason == cpu.autoBF16.reason)
+        // The text tower's batching per available precision, the chunk size named.
+        #expect(Set(report.textTower.keys) == Set(report.precisions.filter(\.available).map(\.name)))
+        #expect(report.textTower.values.allSatisfy { $0.contains("token trie, \(TextTransformer.defaultMaxRows) nodes") || $0.contains("OpenBLAS") })
         let memory = try #require(report.memory)
         #expect(memory.availableBytes > 0 && memory.availableBytes <= memory.totalBytes)
         // The plain text form carries the same facts.
         let text = try CLI.run(["doctor", "--seconds", "0"], environment: Self.clean)
         #expect(text.status == 0 && text.stdout.contains("kernel:") && text.stdout.contains("precision:  bf16"))
+        #expect(text.stdout.contains("auto:       \(report.autoPrecision) (\(report.autoPrecisionReason))") && text.stdout.contains("text fp32:"))
     }
 
     @Test("a generic kernel on an AVX2/AVX-512 CPU is replaced by re-executing, and said so once")

@@ -114,6 +114,24 @@ struct PrecisionChoiceTests {
         // AMX alone (no AVX512-BF16) is native bf16 too.
         let amxOnly = CPUFeatures(amxTile: true, amxBF16: true)
         #expect(try PrecisionChoice.bf16.resolve(on: amxOnly).precision == .bf16)
+        #expect(try PrecisionChoice.auto.resolve(on: amxOnly).precision == .bf16)
+    }
+
+    /// Native bf16 that is slower than fp32 (measured: an Intel Xeon with AVX512-BF16 and no
+    /// AMX) is no reason for `auto` to pick it; on AMD's AVX512-BF16 (Zen 4/5) it is faster.
+    @Test("auto runs bf16 only where it is faster: AMX, or AVX512-BF16 on AMD; not Intel AVX512-BF16 without AMX")
+    func autoFollowsMeasuredSpeed() throws {
+        var noAMX = BLASKernelPolicyTests.sapphireRapids
+        noAMX.amxTile = false; noAMX.amxBF16 = false; noAMX.amxInt8 = false
+        let intel = try PrecisionChoice.auto.resolve(on: noAMX)
+        #expect(intel.precision == .fp32 && intel.note?.contains("without AMX") == true)
+        #expect(PrecisionChoice.auto.planned(on: noAMX) == .fp32)
+        #expect(try PrecisionChoice.bf16.resolve(on: noAMX).precision == .bf16, "an explicit bf16 is kept")
+        var zen4 = noAMX
+        zen4.vendor = "AuthenticAMD"
+        #expect(try PrecisionChoice.auto.resolve(on: zen4).precision == .bf16)
+        #expect(PrecisionChoice.auto.planned(on: zen4) == .bf16)
+        #expect(BLASKernelPolicyTests.skylake.autoBF16.reason.contains("no native bf16"))
     }
 
     @Test("unknown spellings list the choices")

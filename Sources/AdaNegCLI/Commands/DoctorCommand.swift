@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIP
 import CUDABackend
 import Foundation
 import Platform
@@ -81,6 +82,10 @@ struct DoctorReport: Codable {
     var onednn: String
     var precisions: [PrecisionInfo]
     var autoPrecision: String
+    /// Why `auto` means what it does on this CPU (`CPUFeatures.autoBF16`).
+    var autoPrecisionReason: String
+    /// How the text tower batches prompts here, per precision (`TextTransformer`).
+    var textTower: [String: String]
     /// What runs the towers here: each precision's product kernel, packed weights, the pool.
     var kernels: KernelChoices
     var memory: MemoryFigures?
@@ -106,12 +111,17 @@ struct DoctorReport: Codable {
         precisions.append(PrecisionInfo(name: "bf16", available: bf16Available, library: "oneDNN \(OneDNNMatmul.version)",
                                         note: bf16Note, gemmGflops: bf16Rate))
         let auto = (try? PrecisionChoice.auto.resolve(on: features).precision) ?? .fp32
+        let trie = "token trie, \(TextTransformer.defaultMaxRows) nodes per chunk (shared prompt prefixes computed once; the chunk size changes no bit of a feature)"
+        var textTower = ["fp32": FP32Products.current == .oneDNN ? trie : "prompts of similar length padded together, 128 per batch (OpenBLAS)"]
+        if bf16Available { textTower["bf16"] = trie }
         return DoctorReport(
             cpu: CPU(vendor: features.vendor, model: features.brand, cores: cores, features: features.names),
             blas: BLASInfo(library: BLAS.configuration, kernel: BLAS.coreName, threads: BLAS.threads, kernelChoice: BLASKernelCheck.summary),
             onednn: OneDNNMatmul.version,
             precisions: precisions,
             autoPrecision: bf16Available ? auto.rawValue : Precision.fp32.rawValue,
+            autoPrecisionReason: bf16Available || !features.hasNativeBF16 ? features.autoBF16.reason : bf16Note ?? "bf16 unavailable",
+            textTower: textTower,
             kernels: KernelChoices.current(),
             memory: MemoryInfo.current().map { MemoryFigures(totalBytes: $0.totalBytes, availableBytes: $0.availableBytes) },
             gpu: GPUSurvey.probe()
@@ -131,7 +141,8 @@ struct DoctorReport: Codable {
             if let note = p.note { line += " (\(note))" }
             lines.append(line)
         }
-        lines.append("auto:       \(autoPrecision)")
+        lines.append("auto:       \(autoPrecision) (\(autoPrecisionReason))")
+        for (name, how) in textTower.sorted(by: { $0.key > $1.key }) { lines.append("text \(name):  \(how)") }
         lines += kernels.lines
         if let memory { lines.append("memory:     \(gib(memory.availableBytes)) available of \(gib(memory.totalBytes))") }
         if let gpu { lines += gpu.lines }

@@ -4,7 +4,7 @@ import Platform
 /// `--precision fp32|bf16|fp16|auto`, shared by the commands that run a CLIP tower. Unset, the
 /// CPU runs fp32 and a GPU (`--device cuda`) bf16; fp16 exists only on the GPU.
 struct PrecisionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Matrix-product precision: fp32, bf16 (AVX512-BF16 or AMX CPUs), or auto (bf16 where the CPU has native bf16, else fp32). Default: fp32 on the CPU, bf16 on a GPU, where fp16 is also accepted and fp32 is not.",
+    @Option(help: ArgumentHelp("Matrix-product precision: fp32, bf16 (AVX512-BF16 or AMX CPUs), or auto (bf16 where the CPU multiplies bf16 natively and faster than fp32, else fp32; see doctor). Default: fp32 on the CPU, bf16 on a GPU, where fp16 is also accepted and fp32 is not.",
                                valueName: "fp32|bf16|fp16|auto"))
     var precision: String?
 
