@@ -81,55 +81,45 @@ enum TLSBench {
         let credentials = tls ? try ReloadableTLS(certificatePath: certs.appendingPathComponent("server.pem").path,
                                                   keyPath: certs.appendingPathComponent("server.key").path) : nil
         let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0, tls: credentials), logger: logger)
-        defer { Task { await server.stop() } }
-        let url = URL(string: "\(tls ? "https" : "http")://localhost:\(server.port)")!
-        let ca = tls ? certs.appendingPathComponent("ca.pem").path : nil
-        let count = LockedCounter()
-        let t = try await seconds {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for c in 0..<8 {
+        // Measured, then the server stopped (awaited) whether or not the measurement threw.
+        let measured: Result<(rate: Double, median: Double, p95: Double), any Error>
+        do {
+            let url = URL(string: "\(tls ? "https" : "http")://localhost:\(server.port)")!
+            let ca = tls ? certs.appendingPathComponent("ca.pem").path : nil
+            let count = LockedCounter()
+            let t = try await seconds { try await leaseCompleteRoundTrips(url: url, caFile: ca, clients: 8, count: count) }
+            // Bank syncs: the scale simulation's per-batch call.
+            let task = try await coordinator.tasks(job: job.job)[0].id
+            let times = try await withThrowingTaskGroup(of: [Double].self) { group in
+                for c in 0..<4 {
                     group.addTask {
                         let client = CoordinatorClient(base: url, caFile: ca)
-                        while let grant = try await client.lease(worker: "c\(c)", host: "bench").grant {
-                            let n = grant.count
-                            let r = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n),
-                                                confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
-                                                adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
-                            _ = try await client.complete(unit: grant.unit, CompletionRequest(worker: "c\(c)", attempt: grant.attempt, results: r, computeSeconds: 0, waitSeconds: 0))
-                            count.increment()
+                        var rng = SplitMix64(seed: UInt64(c + 1))
+                        var version: Int64 = 0
+                        var out = [Double]()
+                        for i in 0..<200 {
+                            let delta = BankDelta(entries: (0..<16).map { k in
+                                BankEntry(row: Int(rng.next(upperBound: 60)), key: BankKey(primary: Float(rng.nextUnit()), position: c * 3200 + i * 16 + k),
+                                          feature: (0..<512).map { _ in Float(rng.nextGaussian()) })
+                            })
+                            let request = BankSyncRequest(since: version, position: 0, delta: delta)
+                            var reply: BankSyncReply?
+                            out.append(try await seconds { reply = try await client.syncBank(task: task, request, dimension: 512) })
+                            version = reply?.version ?? version
                         }
+                        return out
                     }
                 }
-                try await group.waitForAll()
+                var all = [Double]()
+                for try await part in group { all += part }
+                return all
             }
+            measured = .success((Double(count.value) / t, 1000 * percentile(times, 0.5), 1000 * percentile(times, 0.95)))
+        } catch {
+            measured = .failure(error)
         }
-        // Bank syncs: the scale simulation's per-batch call.
-        let task = try await coordinator.tasks(job: job.job)[0].id
-        let times = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for c in 0..<4 {
-                group.addTask {
-                    let client = CoordinatorClient(base: url, caFile: ca)
-                    var rng = SplitMix64(seed: UInt64(c + 1))
-                    var version: Int64 = 0
-                    var out = [Double]()
-                    for i in 0..<200 {
-                        let delta = BankDelta(entries: (0..<16).map { k in
-                            BankEntry(row: Int(rng.next(upperBound: 60)), key: BankKey(primary: Float(rng.nextUnit()), position: c * 3200 + i * 16 + k),
-                                      feature: (0..<512).map { _ in Float(rng.nextGaussian()) })
-                        })
-                        let request = BankSyncRequest(since: version, position: 0, delta: delta)
-                        var reply: BankSyncReply?
-                        out.append(try await seconds { reply = try await client.syncBank(task: task, request, dimension: 512) })
-                        version = reply?.version ?? version
-                    }
-                    return out
-                }
-            }
-            var all = [Double]()
-            for try await part in group { all += part }
-            return all
-        }
-        return (Double(count.value) / t, 1000 * percentile(times, 0.5), 1000 * percentile(times, 0.95))
+        await server.stop()
+        return try measured.get()
     }
 }
 

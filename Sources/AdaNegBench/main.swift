@@ -148,24 +148,7 @@ do {
     let url = URL(string: "http://127.0.0.1:\(server.port)")!
     let clients = 8
     let count = LockedCounter()
-    let t = try await seconds {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for c in 0..<clients {
-                group.addTask {
-                    let client = CoordinatorClient(base: url)
-                    while let grant = try await client.lease(worker: "c\(c)", host: "bench").grant {
-                        let n = grant.count
-                        let r = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n),
-                                            confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
-                                            adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
-                        _ = try await client.complete(unit: grant.unit, CompletionRequest(worker: "c\(c)", attempt: grant.attempt, results: r, computeSeconds: 0, waitSeconds: 0))
-                        count.increment()
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
+    let t = try await seconds { try await leaseCompleteRoundTrips(url: url, clients: clients, count: count) }
     await server.stop()
     print(String(format: "| lease + complete round trips, %d no-op clients on loopback | %.0f per second (%d in %.1f s) | ≥ 2,000/s |",
                  clients, Double(count.value) / t, count.value, t))
