@@ -79,22 +79,11 @@ struct CancelTests {
 
     @Test("a version-1 database migrates to one that records submitters and cancels units")
     func migration() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-v1-\(UUID().uuidString).sqlite").path
+        let path = try MigrationTests.version1Database(sampleCount: 6, extraRows: """
+            INSERT INTO units (id, task_id, first_sample, sample_count, state, lease_owner, lease_expires, attempts) VALUES (2, 1, 2, 2, 'leased', 'w', 9, 1);
+            INSERT INTO units (id, task_id, first_sample, sample_count, state) VALUES (3, 1, 4, 2, 'pending');
+            """)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        do {
-            let db = try SQLiteConnection(path: path)
-            try db.execute(MigrationTests.version1)
-            try db.execute("""
-                INSERT INTO schema_version (version) VALUES (1);
-                INSERT INTO jobs (id, name, spec_yaml, plan_json, created_at) VALUES (1, 'old', 'name: old', '{}', 0);
-                INSERT INTO tasks (id, job_id, ood_index, ood_name, sample_count) VALUES (1, 1, 1, 'x', 6);
-                INSERT INTO units (id, task_id, first_sample, sample_count, state, completed_at) VALUES (1, 1, 0, 2, 'done', 5);
-                INSERT INTO units (id, task_id, first_sample, sample_count, state, lease_owner, lease_expires, attempts) VALUES (2, 1, 2, 2, 'leased', 'w', 9, 1);
-                INSERT INTO units (id, task_id, first_sample, sample_count, state) VALUES (3, 1, 4, 2, 'pending');
-                INSERT INTO samples (task_id, position, set_index, item_index, label) VALUES (1, 0, 0, 0, 0), (1, 1, 1, 0, -1);
-                INSERT INTO results (task_id, position, pred, conf) VALUES (1, 0, 0, 0.5), (1, 1, 1, 0.25);
-                """)
-        }
         let store = try StoreWriter(path: path)
         #expect(try store.ownership(job: 1) == JobOwnership(submittedBy: nil, cancelledAt: nil))
         #expect(try store.unit(id: 1)?.completedAt == 5 && store.unit(id: 2)?.leaseOwner == "w")

@@ -82,20 +82,8 @@ CREATE TABLE IF NOT EXISTS workers (
 
     @Test("a version-1 database is migrated to the current version, keeping its rows")
     func migratesVersion1() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-v1-\(UUID().uuidString).sqlite").path
+        let path = try Self.version1Database(sampleCount: 2)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        do {
-            let db = try SQLiteConnection(path: path)
-            try db.execute(Self.version1)
-            try db.execute("""
-                INSERT INTO schema_version (version) VALUES (1);
-                INSERT INTO jobs (id, name, spec_yaml, plan_json, created_at) VALUES (1, 'old', 'name: old', '{}', 0);
-                INSERT INTO tasks (id, job_id, ood_index, ood_name, sample_count) VALUES (1, 1, 1, 'x', 2);
-                INSERT INTO units (id, task_id, first_sample, sample_count, state, completed_at) VALUES (1, 1, 0, 2, 'done', 5);
-                INSERT INTO samples (task_id, position, set_index, item_index, label) VALUES (1, 0, 0, 0, 0), (1, 1, 1, 0, -1);
-                INSERT INTO results (task_id, position, pred, conf) VALUES (1, 0, 0, 0.5), (1, 1, 1, 0.25);
-                """)
-        }
         let store = try StoreWriter(path: path)
         #expect(try store.db.scalar("SELECT max(version) FROM schema_version") == Int64(Schema.currentVersion))
         let unit = try #require(try store.unit(id: 1))
