@@ -18,7 +18,7 @@ import Foundation
 /// | 8 | count (u32): samples of the unit, in stream order |
 /// | 12 | dimension D (u32) |
 /// | 16 | per sample one byte: 1 = its row follows, 0 = none (an image sample, or a row the coordinator could not read: the worker reads its own copy of the file) |
-/// | 16 + count, padded to a multiple of 8 | the present samples' rows, in sample order, D float32 each |
+/// | 16 + count, zero-padded to a multiple of 8 | the present samples' rows, in sample order, D float32 each |
 public struct UnitRows: Sendable, Equatable {
     public var dimension: Int
     /// Per sample: the index of its row in `values`, or nil.
@@ -56,6 +56,7 @@ public enum UnitRowsWire {
         case badCount(Int)
         case badDimension(Int)
         case badPresence(sample: Int, value: UInt8)
+        case badPadding(offset: Int)
         case lengthMismatch(expected: Int, found: Int)
 
         public var description: String {
@@ -66,6 +67,7 @@ public enum UnitRowsWire {
             case let .badCount(n): "unit rows field 'count': \(n) samples is out of range (0 to \(UnitRowsWire.maxCount))"
             case let .badDimension(d): "unit rows field 'dimension': \(d) is not a feature dimension (1 to 65536)"
             case let .badPresence(sample, value): "unit rows field 'present' of sample \(sample): \(value), not 0 or 1"
+            case let .badPadding(offset): "unit rows: padding byte at offset \(offset) is not 0"
             case let .lengthMismatch(e, f): "unit rows: the body should be \(e) bytes for its count, dimension and present rows, got \(f)"
             }
         }
@@ -140,6 +142,7 @@ public enum UnitRowsWire {
             case let value: throw .badPresence(sample: i, value: value)
             }
         }
+        for offset in headerSize + count ..< start where raw[offset] != 0 { throw .badPadding(offset: offset) }
         let expected = byteCount(count: count, dimension: dimension, present: present)
         guard raw.count == expected else { throw .lengthMismatch(expected: expected, found: raw.count) }
         let values = [Float](unsafeUninitializedCapacity: present * dimension) { buffer, initialized in

@@ -176,12 +176,16 @@ struct LeaseRowsTests {
         refused(patched(0, 0x1234_5678), "ADRW")
         refused(patched(4, 2), "'format'")
         refused(patched(8, UInt32(UnitRowsWire.maxCount + 1)), "'count'")
-        refused(patched(8, 9), "should be 56 bytes")
+        refused(patched(8, 9), "padding byte at offset 26")
+        refused(patched(8, 8) + Data(repeating: 0, count: 8), "should be 48 bytes")
         refused(patched(12, 0), "'dimension'")
         refused(patched(12, 70_000), "'dimension'")
         var presence = data
         presence[17] = 2
         refused(presence, "'present' of sample 1")
+        var padding = data
+        padding[22] = 0x3F
+        refused(padding, "padding byte at offset 22")
         refused(data + Data([0, 0, 0, 0]), "should be \(data.count) bytes")
         refused(data.dropLast(4), "should be \(data.count) bytes")
     }
