@@ -136,7 +136,7 @@ struct TerminalAndLimitsCLITests {
             (["worker", "--coordinator", "http://127.0.0.1:9", "--threads", "-1"], "--threads must be in 0...1024 (got -1)"),
             (["worker", "--coordinator", "http://127.0.0.1:9", "--patience", "-5"], "--patience must be a number of seconds ≥ 0 (got -5.0)"),
             (["status", "--db", "x.sqlite", "job", "--watch", "-1"], "--watch must be a number of seconds in 0.5...3600.0 (got -1.0)"),
-            (["embed-text", "--model", "m", "--texts", "t.txt", "--out", "o.npy", "--threads", "-4"], "--threads must be at least 1 (got -4)"),
+            (["embed-text", "--model", "m", "--texts", "t.txt", "--out", "o.npy", "--threads", "-4"], "--threads must be in 1...4096 (got -4)"),
             (["embed-images", "--model", "m", "--images", "i.txt", "--out", "o.npy", "--crop", "-224"], "--crop must be positive (got -224)"),
           ])
     func negativeNumbers(arguments: [String], message: String) throws {
