@@ -83,7 +83,7 @@ public enum UnitRowsWire {
 
     /// Writes a body into `out` (exactly `byteCount` bytes): the header and presence bytes, then
     /// `row(k, destination)` for the k-th present row, which fills its `dimension × 4` bytes
-    /// (a copy from the mapped file: the coordinator converts no value).
+    /// (read from the file into place: the coordinator converts no value).
     public static func write(count: Int, dimension: Int, present: [Bool], into out: UnsafeMutableRawBufferPointer,
                              row: (_ sample: Int, _ destination: UnsafeMutableRawBufferPointer) -> Void) {
         precondition(present.count == count && out.count == byteCount(count: count, dimension: dimension, present: present.count { $0 }))

@@ -7,7 +7,7 @@ import Platform
 
 /// A leased unit's feature-file rows for its lease holder (`GET /v1/units/{unit}/rows`,
 /// `UnitRowsWire`): leases carry no rows. Served outside the actor: the unit, its task and its
-/// samples come from a read-only connection, the rows from the memory-mapped files on
+/// samples come from a read-only connection, the rows from the files (one `pread` per row) on
 /// `BlockingIO`'s threads, copied as the file holds them (no conversion per value for float32
 /// files). The files are checked against their digests first, as a lease checks them.
 extension Coordinator {
@@ -21,7 +21,7 @@ extension Coordinator {
 
         public var byteCount: Int { UnitRowsWire.byteCount(count: count, dimension: dimension, present: sources.count { $0 != nil }) }
 
-        /// Fills `out` (`byteCount` bytes). Reads mapped pages: call it off the cooperative pool.
+        /// Fills `out` (`byteCount` bytes). Reads the files: call it off the cooperative pool.
         public func write(into out: UnsafeMutableRawBufferPointer) {
             UnitRowsWire.write(count: count, dimension: dimension, present: sources.map { $0 != nil }, into: out) { i, destination in
                 guard let (path, item) = sources[i] else { return }

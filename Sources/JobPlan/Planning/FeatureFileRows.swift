@@ -4,10 +4,10 @@ import NPY
 import TensorCore
 
 /// The rows of a plan's feature files as every reader needs them — the worker scoring a unit,
-/// the coordinator rebuilding a bank, the sequential re-score: read on demand from the
-/// memory-mapped file and normalised once by `UnitNorm`, so all three see the same bits.
-/// One reader per file, opened on first use. Safe to share between threads (the coordinator
-/// reads a lease's rows outside its actor).
+/// the coordinator rebuilding a bank and serving a leased unit's rows, the sequential re-score:
+/// read on demand (`NPYRowReader`, one `pread` per row) and normalised once by `UnitNorm`
+/// (`normalized`), so all see the same bits. One reader per file, opened on first use. Safe to
+/// share between threads (the coordinator reads a unit's rows outside its actor).
 public final class FeatureFileRows: @unchecked Sendable {
     private let lock = NSLock()
     private var readers: [String: (reader: NPYRowReader, identity: FileIdentity?)] = [:]
@@ -20,7 +20,7 @@ public final class FeatureFileRows: @unchecked Sendable {
         return try open(path)
     }
 
-    /// Re-opens `path`'s reader when the file is no longer the one it mapped (replaced or
+    /// Re-opens `path`'s reader when the file is no longer the one it opened (replaced or
     /// rewritten since): called after the file was checked against its recorded digest, so the
     /// rows read next come from the version that was checked.
     public func refresh(_ path: String) throws(NPYError) {
