@@ -244,8 +244,12 @@ final class SweepProgress {
         StandardError.redraw(line(batches: finishedBatches + done))
     }
 
-    /// One task's scoring is done: `count` point-batches.
-    func finishedBatches(_ count: Int) { finishedBatches += count }
+    /// One task's scoring is done: `count` point-batches (a line when not on a terminal,
+    /// where a chunk of many points can take minutes).
+    func finishedBatches(_ count: Int) {
+        finishedBatches += count
+        if !terminal { StandardError.write(line(batches: finishedBatches) + "\n") }
+    }
 
     func finished(_ count: Int) {
         finishedPoints += count
