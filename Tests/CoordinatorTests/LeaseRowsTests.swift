@@ -134,14 +134,18 @@ struct LeaseRowsTests {
         } throws: { ($0 as? ClientError)?.status == 409 }
     }
 
+    /// A features job submitted to `cluster`, and its first unit leased by worker "w".
+    func firstGrant(_ cluster: TestCluster) async throws -> LeaseGrant {
+        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8)
+        _ = try await cluster.coordinator.submit(try job.spec())
+        return try #require(try await cluster.client().lease(worker: "w", host: "h").grant)
+    }
+
     @Test("a feature file changed after the lease: the rows are refused with 409 naming it, and the unit is failed")
     func changedInputRefused() async throws {
         let cluster = try await TestCluster()
         defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8)
-        _ = try await cluster.coordinator.submit(try job.spec())
-        let client = cluster.client()
-        let grant = try #require(try await client.lease(worker: "w", host: "h").grant)
+        let grant = try await firstGrant(cluster)
         let path = "\(cluster.directory.path)/id.npy"
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[bytes.count - 1] ^= 0x01
@@ -150,6 +154,29 @@ struct LeaseRowsTests {
         #expect(r.status == 409 && r.body.contains("\(path) changed since submission"), "\(r)")
         let unit = try #require(try await cluster.coordinator.units(task: grant.task).first { $0.id == grant.unit })
         #expect(unit.state == .failed && unit.lastError?.contains("\(path) changed since submission") == true, "\(unit)")
+    }
+
+    @Test("a feature file truncated after the rows were planned but before they were read: no body with a hole, inputChanged naming file and row, and the unit is failed")
+    func truncatedWhileWriting() async throws {
+        let cluster = try await TestCluster()
+        defer { Task { await cluster.shutdown() } }
+        let grant = try await firstGrant(cluster)
+        try #require(grant.sets.contains(0), "the first unit holds ID samples, read from id.npy")
+        let body = try await cluster.coordinator.unitRows(unit: grant.unit, worker: "w", attempt: grant.attempt)
+        let path = "\(cluster.directory.path)/id.npy"
+        #expect(truncate(path, 128) == 0)
+        var thrown: StoreError?
+        do { _ = try body.encoded() } catch { thrown = error }
+        guard case let .inputChanged(message)? = thrown else {
+            Issue.record("expected inputChanged, got \(String(describing: thrown))")
+            return
+        }
+        #expect(message.contains(path) && message.contains("row"), "\(message)")
+        do { try await cluster.coordinator.rowsUnreadable(unit: grant.unit, worker: "w", .inputChanged(message)) } catch {
+            #expect("\(error)".contains(path), "\(error)")
+        }
+        let unit = try #require(try await cluster.coordinator.units(task: grant.task).first { $0.id == grant.unit })
+        #expect(unit.state == .failed && unit.lastError?.contains(path) == true, "\(unit)")
     }
 
     @Test("the wire format: round trip, and every malformed body refused naming its field")

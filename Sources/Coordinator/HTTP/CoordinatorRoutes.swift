@@ -117,14 +117,16 @@ struct CoordinatorRoutes {
             }
             let rows = try await c.unitRows(unit: unit, worker: worker, attempt: attempt)
             let size = rows.byteCount
-            let buffer = await BlockingIO.run { () -> ByteBuffer in
+            let (buffer, failure) = await BlockingIO.run { () -> (ByteBuffer, StoreError?) in
                 var buffer = ByteBufferAllocator().buffer(capacity: size)
+                var failure: StoreError?
                 buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
-                    rows.write(into: UnsafeMutableRawBufferPointer(rebasing: out[0..<size]))
+                    do throws(StoreError) { try rows.write(into: UnsafeMutableRawBufferPointer(rebasing: out[0..<size])) } catch { failure = error }
                     return size
                 }
-                return buffer
+                return (buffer, failure)
             }
+            if let failure { try await c.rowsUnreadable(unit: unit, worker: worker, failure) }
             return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(size)],
                             body: .init(byteBuffer: buffer))
         }

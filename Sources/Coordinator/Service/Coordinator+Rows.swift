@@ -22,22 +22,30 @@ extension Coordinator {
         public var byteCount: Int { UnitRowsWire.byteCount(count: count, dimension: dimension, present: sources.count { $0 != nil }) }
 
         /// Fills `out` (`byteCount` bytes). Reads the files: call it off the cooperative pool.
-        public func write(into out: UnsafeMutableRawBufferPointer) {
+        ///
+        /// Every row was readable when the body was planned (`unitRows`). One that cannot be read
+        /// now (the file was truncated or replaced in between) throws `inputChanged` naming the
+        /// file and row: the body is never sent with a hole in it, and the caller fails the unit
+        /// as a changed input fails it (`rowsUnreadable`).
+        public func write(into out: UnsafeMutableRawBufferPointer) throws(StoreError) {
+            var unreadable: String?
             UnitRowsWire.write(count: count, dimension: dimension, present: sources.map { $0 != nil }, into: out) { i, destination in
                 guard let (path, item) = sources[i] else { return }
-                // Checked readable when the body was planned (`unitRows`); a row that vanished
-                // since (the file was truncated under us) goes out as zeros, which the worker
-                // refuses as an all-zero row, never as a score.
                 if (try? files.copyRowBytes(path, item: item, into: destination)) != true {
-                    for k in destination.indices { destination[k] = 0 }
+                    unreadable = unreadable ?? "\(path): row \(item) could not be read; the file changed since submission"
                 }
             }
+            if let unreadable { throw .inputChanged(unreadable) }
         }
 
         /// The whole body (in-process callers and tests).
-        public func encoded() -> Data {
+        public func encoded() throws(StoreError) -> Data {
             var data = Data(count: byteCount)
-            data.withUnsafeMutableBytes { write(into: $0) }
+            var failure: StoreError?
+            data.withUnsafeMutableBytes { out in
+                do throws(StoreError) { try write(into: out) } catch { failure = error }
+            }
+            if let failure { throw failure }
             return data
         }
     }
@@ -89,5 +97,13 @@ extension Coordinator {
             return sources
         }
         return UnitRowsBody(count: samples.sets.count, dimension: d, sources: sources, files: readers)
+    }
+
+    /// A row that could be read when the body was planned could not be read when it was
+    /// written (`UnitRowsBody.write` threw): the unit fails as a changed input fails it at a
+    /// lease, and the lease holder gets `error` (409, naming the file and row).
+    public func rowsUnreadable(unit: Int64, worker: String, _ error: StoreError) throws(StoreError) -> Never {
+        if case let .inputChanged(message) = error { _ = try failUnchecked(unit: unit, worker: worker, error: message) }
+        throw error
     }
 }
