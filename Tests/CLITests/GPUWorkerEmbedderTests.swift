@@ -98,29 +98,29 @@ struct GPUWorkerEmbedderTests {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let coordinator = try Coordinator(databasePath: s.path("db.sqlite"), models: CLIPModelFacts(), logger: logger)
-        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0, token: nil), logger: logger)
-        defer { Task { await server.stop() } }
-        let submitted = try await coordinator.submit(spec)
-        let base = try #require(URL(string: "http://127.0.0.1:\(server.port)"))
+        try await InProcessServer.serving(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0, token: nil), logger: logger) { server in
+            let submitted = try await coordinator.submit(spec)
+            let base = try #require(URL(string: "http://127.0.0.1:\(server.port)"))
 
-        let device = FailingDevice(failOnGemm: 6)
-        var options = WorkerOptions(id: "gpu-worker", host: "test", idlePoll: 0.05)
-        options.makeEmbedder = { source in try GPUImageEmbedder(source: source, device: device, batchSize: 2) }
-        let worker = Worker(client: CoordinatorClient(base: base, token: nil, retryWindow: 5), options: options)
-        do {
-            try await worker.run()
-            Issue.record("the worker finished despite the device error")
-        } catch let error as WorkerError {
-            #expect(error.releasesUnit)
-            #expect(error.description.contains("illegal memory access"), "\(error)")
+            let device = FailingDevice(failOnGemm: 6)
+            var options = WorkerOptions(id: "gpu-worker", host: "test", idlePoll: 0.05)
+            options.makeEmbedder = { source in try GPUImageEmbedder(source: source, device: device, batchSize: 2) }
+            let worker = Worker(client: CoordinatorClient(base: base, token: nil, retryWindow: 5), options: options)
+            do {
+                try await worker.run()
+                Issue.record("the worker finished despite the device error")
+            } catch let error as WorkerError {
+                #expect(error.releasesUnit)
+                #expect(error.description.contains("illegal memory access"), "\(error)")
+            }
+            #expect(device.failed)
+            let tasks = try await coordinator.tasks(job: submitted.job)
+            var units: [UnitRecord] = []
+            for task in tasks { units += try await coordinator.units(task: task.id) }
+            #expect(!units.isEmpty)
+            #expect(units.allSatisfy { $0.state == .pending && $0.leaseOwner == nil }, "\(units.map { "\($0.id) \($0.state) \($0.lastError ?? "")" })")
+            #expect(units.allSatisfy { $0.lastError == nil })
         }
-        #expect(device.failed)
-        let tasks = try await coordinator.tasks(job: submitted.job)
-        var units: [UnitRecord] = []
-        for task in tasks { units += try await coordinator.units(task: task.id) }
-        #expect(!units.isEmpty)
-        #expect(units.allSatisfy { $0.state == .pending && $0.leaseOwner == nil }, "\(units.map { "\($0.id) \($0.state) \($0.lastError ?? "")" })")
-        #expect(units.allSatisfy { $0.lastError == nil })
     }
 
     func cosine(_ a: [Float], _ b: [Float]) -> Double {

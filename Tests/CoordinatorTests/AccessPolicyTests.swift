@@ -28,65 +28,65 @@ struct AccessPolicyTests {
 
     @Test("every role × every route: 200 (or the route's own answer) when allowed, 403 naming the role when not, 401 without a known token")
     func roleTable() async throws {
-        let cluster = try await TestCluster(tokens: Self.tokens())
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: .init(classes: 5, negatives: 20, dimension: 8, idSamples: 40, oodSamples: 24),
-                                  kinds: [.covered], batchSize: 16, unitBatches: 1)
-        let submitted = try await cluster.coordinator.submit(try job.spec())
-        // As if the submit token had submitted it: it may then cancel it (the routes are walked in
-        // order, so the cancel comes after every read of the job and before the worker's calls).
-        try await cluster.coordinator.recordSubmitter(job: submitted.job, name: "submit-token")
-        let task = try await cluster.coordinator.tasks(job: submitted.job)[0]
-        let unit = try await cluster.coordinator.units(task: task.id)[0]
-        let artefact = try await cluster.coordinator.plan(job: submitted.job).artefacts?.values.first?.sha256 ?? String(repeating: "0", count: 64)
-        // A concrete request per route: ids of the job above, bodies a handler accepts or refuses
-        // on its own grounds (never on authentication).
-        func concrete(_ route: String) -> (method: String, path: String, body: Data?) {
-            let parts = route.split(separator: " ", maxSplits: 1)
-            let path = String(parts[1]).replacingOccurrences(of: "{name}", with: submitted.name)
-                .replacingOccurrences(of: "{job}", with: "\(submitted.job)").replacingOccurrences(of: "{sha256}", with: artefact)
-                .replacingOccurrences(of: "{unit}", with: "\(unit.id)").replacingOccurrences(of: "{task}", with: "\(task.id)")
-            let query = path.hasSuffix("/results") ? "?task=\(task.id)" : ""
-            let body: Data? = switch route {
-            case "POST /v1/leases": Data(#"{"worker":"probe","host":"h"}"#.utf8)
-            case "POST /v1/jobs": Data("name: x\nbogus_key: 1\n".utf8) // refused by validation (400), after authorisation
-            case _ where route.hasPrefix("POST /v1/units/"): Data(#"{"worker":"nobody"}"#.utf8) // 409: not the holder
-            case _ where route.hasSuffix("/bank"): Data("garbage".utf8) // 400: not a bank delta
-            default: route.hasPrefix("POST") ? Data() : nil
-            }
-            return (String(parts[0]), path + query, body)
-        }
-        // Which answer the handler gives an authorised caller: 200 where the request above is
-        // complete, else the route's own refusal.
-        let ownAnswer: [String: Set<Int>] = [
-            "POST /v1/jobs": [400], "POST /v1/units/{unit}/heartbeat": [409], "POST /v1/units/{unit}/complete": [400, 409],
-            "POST /v1/units/{unit}/fail": [409], "POST /v1/units/{unit}/release": [409], "POST /v1/tasks/{task}/bank": [400],
-            // No worker or attempt in the query: refused after the role check.
-            "GET /v1/units/{unit}/rows": [400],
-        ]
-        var rows = 0
-        for (route, allowed) in AccessPolicy.rules.sorted(by: { $0.key < $1.key }) {
-            let (method, path, body) = concrete(route)
-            for role in Role.allCases {
-                let (status, text) = try await call(cluster.port, method, path, body: body, secret: Self.secrets[role])
-                if allowed.isEmpty || allowed.contains(role) {
-                    #expect((ownAnswer[route] ?? [200]).contains(status), "\(role) \(route): \(status) \(text)")
-                } else {
-                    #expect(status == 403, "\(role) \(route): \(status) \(text)")
-                    #expect(text.contains("\(role.rawValue)-token") && text.contains(AccessPolicy.describe(allowed)), "\(text)")
+        try await TestCluster.with(tokens: Self.tokens()) { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: .init(classes: 5, negatives: 20, dimension: 8, idSamples: 40, oodSamples: 24),
+                                      kinds: [.covered], batchSize: 16, unitBatches: 1)
+            let submitted = try await cluster.coordinator.submit(try job.spec())
+            // As if the submit token had submitted it: it may then cancel it (the routes are walked in
+            // order, so the cancel comes after every read of the job and before the worker's calls).
+            try await cluster.coordinator.recordSubmitter(job: submitted.job, name: "submit-token")
+            let task = try await cluster.coordinator.tasks(job: submitted.job)[0]
+            let unit = try await cluster.coordinator.units(task: task.id)[0]
+            let artefact = try await cluster.coordinator.plan(job: submitted.job).artefacts?.values.first?.sha256 ?? String(repeating: "0", count: 64)
+            // A concrete request per route: ids of the job above, bodies a handler accepts or refuses
+            // on its own grounds (never on authentication).
+            func concrete(_ route: String) -> (method: String, path: String, body: Data?) {
+                let parts = route.split(separator: " ", maxSplits: 1)
+                let path = String(parts[1]).replacingOccurrences(of: "{name}", with: submitted.name)
+                    .replacingOccurrences(of: "{job}", with: "\(submitted.job)").replacingOccurrences(of: "{sha256}", with: artefact)
+                    .replacingOccurrences(of: "{unit}", with: "\(unit.id)").replacingOccurrences(of: "{task}", with: "\(task.id)")
+                let query = path.hasSuffix("/results") ? "?task=\(task.id)" : ""
+                let body: Data? = switch route {
+                case "POST /v1/leases": Data(#"{"worker":"probe","host":"h"}"#.utf8)
+                case "POST /v1/jobs": Data("name: x\nbogus_key: 1\n".utf8) // refused by validation (400), after authorisation
+                case _ where route.hasPrefix("POST /v1/units/"): Data(#"{"worker":"nobody"}"#.utf8) // 409: not the holder
+                case _ where route.hasSuffix("/bank"): Data("garbage".utf8) // 400: not a bank delta
+                default: route.hasPrefix("POST") ? Data() : nil
                 }
-                rows += 1
+                return (String(parts[0]), path + query, body)
             }
-            for secret in [nil, "unknown-secret", ""] as [String?] {
-                let (status, _) = try await call(cluster.port, method, path, body: body, secret: secret)
-                #expect(status == (allowed.isEmpty ? 200 : 401), "\(secret ?? "no token") \(route): \(status)")
-                rows += 1
+            // Which answer the handler gives an authorised caller: 200 where the request above is
+            // complete, else the route's own refusal.
+            let ownAnswer: [String: Set<Int>] = [
+                "POST /v1/jobs": [400], "POST /v1/units/{unit}/heartbeat": [409], "POST /v1/units/{unit}/complete": [400, 409],
+                "POST /v1/units/{unit}/fail": [409], "POST /v1/units/{unit}/release": [409], "POST /v1/tasks/{task}/bank": [400],
+                // No worker or attempt in the query: refused after the role check.
+                "GET /v1/units/{unit}/rows": [400],
+            ]
+            var rows = 0
+            for (route, allowed) in AccessPolicy.rules.sorted(by: { $0.key < $1.key }) {
+                let (method, path, body) = concrete(route)
+                for role in Role.allCases {
+                    let (status, text) = try await call(cluster.port, method, path, body: body, secret: Self.secrets[role])
+                    if allowed.isEmpty || allowed.contains(role) {
+                        #expect((ownAnswer[route] ?? [200]).contains(status), "\(role) \(route): \(status) \(text)")
+                    } else {
+                        #expect(status == 403, "\(role) \(route): \(status) \(text)")
+                        #expect(text.contains("\(role.rawValue)-token") && text.contains(AccessPolicy.describe(allowed)), "\(text)")
+                    }
+                    rows += 1
+                }
+                for secret in [nil, "unknown-secret", ""] as [String?] {
+                    let (status, _) = try await call(cluster.port, method, path, body: body, secret: secret)
+                    #expect(status == (allowed.isEmpty ? 200 : 401), "\(secret ?? "no token") \(route): \(status)")
+                    rows += 1
+                }
             }
+            #expect(rows == AccessPolicy.rules.count * (Role.allCases.count + 3))
+            // The two refusals the issue names.
+            #expect(try await call(cluster.port, "POST", "/v1/jobs", body: Data("name: x\n".utf8), secret: Self.secrets[.worker]).0 == 403)
+            #expect(try await call(cluster.port, "POST", "/v1/leases", body: Data(#"{"worker":"w","host":"h"}"#.utf8), secret: Self.secrets[.read]).0 == 403)
         }
-        #expect(rows == AccessPolicy.rules.count * (Role.allCases.count + 3))
-        // The two refusals the issue names.
-        #expect(try await call(cluster.port, "POST", "/v1/jobs", body: Data("name: x\n".utf8), secret: Self.secrets[.worker]).0 == 403)
-        #expect(try await call(cluster.port, "POST", "/v1/leases", body: Data(#"{"worker":"w","host":"h"}"#.utf8), secret: Self.secrets[.read]).0 == 403)
     }
 
     @Test("the policy names exactly the routes the router registers")
@@ -140,11 +140,11 @@ struct AccessPolicyTests {
     @Test("a registry swap (SIGHUP's reload) takes effect for the next request")
     func tokensReload() async throws {
         let registry = TokenRegistry(AccessTokens([AccessToken(role: .read, name: "old", secret: "old-secret")]))
-        let cluster = try await TestCluster(registry: registry)
-        defer { Task { await cluster.shutdown() } }
-        #expect(try await call(cluster.port, "GET", "/v1/jobs", body: nil, secret: "old-secret").0 == 200)
-        registry.replace(with: AccessTokens([AccessToken(role: .read, name: "new", secret: "new-secret")]))
-        #expect(try await call(cluster.port, "GET", "/v1/jobs", body: nil, secret: "old-secret").0 == 401)
-        #expect(try await call(cluster.port, "GET", "/v1/jobs", body: nil, secret: "new-secret").0 == 200)
+        try await TestCluster.with(registry: registry) { (cluster) async throws in
+            #expect(try await call(cluster.port, "GET", "/v1/jobs", body: nil, secret: "old-secret").0 == 200)
+            registry.replace(with: AccessTokens([AccessToken(role: .read, name: "new", secret: "new-secret")]))
+            #expect(try await call(cluster.port, "GET", "/v1/jobs", body: nil, secret: "old-secret").0 == 401)
+            #expect(try await call(cluster.port, "GET", "/v1/jobs", body: nil, secret: "new-secret").0 == 200)
+        }
     }
 }

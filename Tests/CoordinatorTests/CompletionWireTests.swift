@@ -47,43 +47,43 @@ struct CompletionWireTests {
 
     @Test("a malformed block is a 400 naming its column; a NaN or out-of-range value in a block is refused as in an array; nothing is stored")
     func refusals() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8, unitBatches: 1)
-        _ = try await cluster.coordinator.submit(try job.spec())
-        let client = cluster.client()
-        let grant = try #require(try await client.lease(worker: "w", host: "h").grant)
-        let n = grant.count
-        func request(_ change: (inout UnitResults) -> Void) -> CompletionRequest {
-            var r = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n), confVanilla: Array(repeating: 0.5, count: n),
-                                mcm: Array(repeating: 0.5, count: n), adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n),
-                                predStatic: Array(repeating: 0, count: n))
-            change(&r)
-            return CompletionRequest(worker: "w", attempt: grant.attempt, results: r, computeSeconds: 1, waitSeconds: 0)
+        try await TestCluster.with() { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8, unitBatches: 1)
+            _ = try await cluster.coordinator.submit(try job.spec())
+            let client = cluster.client()
+            let grant = try #require(try await client.lease(worker: "w", host: "h").grant)
+            let n = grant.count
+            func request(_ change: (inout UnitResults) -> Void) -> CompletionRequest {
+                var r = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.5, count: n), confVanilla: Array(repeating: 0.5, count: n),
+                                    mcm: Array(repeating: 0.5, count: n), adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n),
+                                    predStatic: Array(repeating: 0, count: n))
+                change(&r)
+                return CompletionRequest(worker: "w", attempt: grant.attempt, results: r, computeSeconds: 1, waitSeconds: 0)
+            }
+            func post(_ body: Data) async throws -> (Int, String) {
+                var http = URLRequest(url: URL(string: "http://127.0.0.1:\(cluster.port)/v1/units/\(grant.unit)/complete")!)
+                http.httpMethod = "POST"
+                http.httpBody = body
+                let (data, response) = try await URLSession.shared.data(for: http)
+                return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+            }
+            let valid = try JSONEncoder().encode(request { _ in })
+            var text = String(decoding: valid, as: UTF8.self)
+            for key in ["conf", "pred", "mcm"] {
+                let broken = text.replacingOccurrences(of: "\"\(key)\":\"", with: "\"\(key)\":\"!!")
+                let (status, body) = try await post(Data(broken.utf8))
+                #expect(status == 400 && body.contains("results.\(key)"), "\(key): \(status) \(body)")
+            }
+            for (label, change, word) in [("conf NaN", { (r: inout UnitResults) in r.conf[1] = .nan }, "conf"),
+                                          ("mcm ∞", { (r: inout UnitResults) in r.mcm[0] = .infinity }, "mcm"),
+                                          ("pred past Int32", { (r: inout UnitResults) in r.pred[0] = Int(Int32.max) + 5 }, "pred")] {
+                let (status, body) = try await post(try JSONEncoder().encode(request(change)))
+                #expect(status == 400 && body.contains(word), "\(label): \(status) \(body)")
+            }
+            #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
+            text = String(decoding: valid, as: UTF8.self)
+            #expect(try await post(Data(text.utf8)).0 == 200)
+            #expect(try await cluster.coordinator.results(task: grant.task).count == n)
         }
-        func post(_ body: Data) async throws -> (Int, String) {
-            var http = URLRequest(url: URL(string: "http://127.0.0.1:\(cluster.port)/v1/units/\(grant.unit)/complete")!)
-            http.httpMethod = "POST"
-            http.httpBody = body
-            let (data, response) = try await URLSession.shared.data(for: http)
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
-        }
-        let valid = try JSONEncoder().encode(request { _ in })
-        var text = String(decoding: valid, as: UTF8.self)
-        for key in ["conf", "pred", "mcm"] {
-            let broken = text.replacingOccurrences(of: "\"\(key)\":\"", with: "\"\(key)\":\"!!")
-            let (status, body) = try await post(Data(broken.utf8))
-            #expect(status == 400 && body.contains("results.\(key)"), "\(key): \(status) \(body)")
-        }
-        for (label, change, word) in [("conf NaN", { (r: inout UnitResults) in r.conf[1] = .nan }, "conf"),
-                                      ("mcm ∞", { (r: inout UnitResults) in r.mcm[0] = .infinity }, "mcm"),
-                                      ("pred past Int32", { (r: inout UnitResults) in r.pred[0] = Int(Int32.max) + 5 }, "pred")] {
-            let (status, body) = try await post(try JSONEncoder().encode(request(change)))
-            #expect(status == 400 && body.contains(word), "\(label): \(status) \(body)")
-        }
-        #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
-        text = String(decoding: valid, as: UTF8.self)
-        #expect(try await post(Data(text.utf8)).0 == 200)
-        #expect(try await cluster.coordinator.results(task: grant.task).count == n)
     }
 }

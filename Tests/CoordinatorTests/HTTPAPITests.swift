@@ -26,18 +26,18 @@ struct HTTPAPITests {
 
     @Test("without the bearer token every route but liveness answers 401; with it, 200")
     func authentication() async throws {
-        let cluster = try await TestCluster(token: "s3cret")
-        defer { Task { await cluster.shutdown() } }
-        #expect(try await raw(cluster, "GET", "/v1/jobs").0 == 401)
-        #expect(try await raw(cluster, "GET", "/v1/jobs", token: "wrong").0 == 401)
-        #expect(try await raw(cluster, "POST", "/v1/leases", body: Data("{}".utf8)).0 == 401)
-        #expect(try await raw(cluster, "POST", "/v1/health").0 == 401)
-        #expect(try await raw(cluster, "GET", "/metrics").0 == 401)
-        let health = try await raw(cluster, "GET", "/v1/health")
-        #expect(health.0 == 200 && health.1 == #"{"status":"ok"}"#)
-        #expect(try await raw(cluster, "GET", "/v1/jobs", token: "s3cret").0 == 200)
-        let lease = try await cluster.client(token: "s3cret").lease(worker: "w", host: "h")
-        #expect(lease.grant == nil && lease.finished)
+        try await TestCluster.with(token: "s3cret") { cluster in
+            #expect(try await raw(cluster, "GET", "/v1/jobs").0 == 401)
+            #expect(try await raw(cluster, "GET", "/v1/jobs", token: "wrong").0 == 401)
+            #expect(try await raw(cluster, "POST", "/v1/leases", body: Data("{}".utf8)).0 == 401)
+            #expect(try await raw(cluster, "POST", "/v1/health").0 == 401)
+            #expect(try await raw(cluster, "GET", "/metrics").0 == 401)
+            let health = try await raw(cluster, "GET", "/v1/health")
+            #expect(health.0 == 200 && health.1 == #"{"status":"ok"}"#)
+            #expect(try await raw(cluster, "GET", "/v1/jobs", token: "s3cret").0 == 200)
+            let lease = try await cluster.client(token: "s3cret").lease(worker: "w", host: "h")
+            #expect(lease.grant == nil && lease.finished)
+        }
     }
 
     @Test("refuses to listen beyond loopback without a token")
@@ -50,47 +50,47 @@ struct HTTPAPITests {
 
     @Test("oversized bodies get 413, malformed ones 400 with a message")
     func limitsAndMalformed() async throws {
-        let cluster = try await TestCluster(maxBodyBytes: 4096)
-        defer { Task { await cluster.shutdown() } }
-        let (big, _) = try await raw(cluster, "POST", "/v1/leases", body: Data(repeating: 0x20, count: 10_000))
-        #expect(big == 413)
-        let (bad, message) = try await raw(cluster, "POST", "/v1/leases", body: Data("{\"worker\": 3}".utf8))
-        #expect(bad == 400 && message.contains("worker"))
-        let (notJSON, _) = try await raw(cluster, "POST", "/v1/units/1/complete", body: Data("not json".utf8))
-        #expect(notJSON == 400)
-        let (badDelta, deltaMessage) = try await raw(cluster, "POST", "/v1/tasks/1/bank", body: Data("garbage".utf8), contentType: "application/octet-stream")
-        #expect(badDelta == 404 || badDelta == 400, "\(deltaMessage)")
-        let (badSpec, specMessage) = try await raw(cluster, "POST", "/v1/jobs", body: Data("name: x\nbogus_key: 1\n".utf8), contentType: "application/yaml")
-        #expect(badSpec == 400 && specMessage.contains("bogus_key"))
-        #expect(try await cluster.coordinator.jobs().isEmpty, "a refused spec wrote a job")
-        #expect(try await raw(cluster, "GET", "/v1/jobs/nope").0 == 404)
-        #expect(try await raw(cluster, "POST", "/v1/units/abc/heartbeat", body: Data("{\"worker\":\"w\"}".utf8)).0 == 400)
+        try await TestCluster.with(maxBodyBytes: 4096) { cluster in
+            let (big, _) = try await raw(cluster, "POST", "/v1/leases", body: Data(repeating: 0x20, count: 10_000))
+            #expect(big == 413)
+            let (bad, message) = try await raw(cluster, "POST", "/v1/leases", body: Data("{\"worker\": 3}".utf8))
+            #expect(bad == 400 && message.contains("worker"))
+            let (notJSON, _) = try await raw(cluster, "POST", "/v1/units/1/complete", body: Data("not json".utf8))
+            #expect(notJSON == 400)
+            let (badDelta, deltaMessage) = try await raw(cluster, "POST", "/v1/tasks/1/bank", body: Data("garbage".utf8), contentType: "application/octet-stream")
+            #expect(badDelta == 404 || badDelta == 400, "\(deltaMessage)")
+            let (badSpec, specMessage) = try await raw(cluster, "POST", "/v1/jobs", body: Data("name: x\nbogus_key: 1\n".utf8), contentType: "application/yaml")
+            #expect(badSpec == 400 && specMessage.contains("bogus_key"))
+            #expect(try await cluster.coordinator.jobs().isEmpty, "a refused spec wrote a job")
+            #expect(try await raw(cluster, "GET", "/v1/jobs/nope").0 == 404)
+            #expect(try await raw(cluster, "POST", "/v1/units/abc/heartbeat", body: Data("{\"worker\":\"w\"}".utf8)).0 == 400)
+        }
     }
 
     @Test("a completion for a unit the worker does not hold is refused and changes nothing")
     func completionOwnership() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: .init(classes: 5, negatives: 20, dimension: 8, idSamples: 40, oodSamples: 24),
-                                  kinds: [.covered], batchSize: 16, unitBatches: 1)
-        _ = try await cluster.coordinator.submit(try job.spec())
-        let client = cluster.client()
-        guard let grant = try await client.lease(worker: "owner", host: "h").grant else { Issue.record("no unit leased"); return }
-        let n = grant.count
-        // Scores inside their ranges (the coordinator refuses others since issue 13).
-        let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.9, count: n), confVanilla: Array(repeating: 0.9, count: n),
-                                  mcm: Array(repeating: 0.9, count: n), adaptive: Array(repeating: 0.9, count: n), errors: Array(repeating: nil, count: n))
-        await #expect(throws: ClientError.self) {
-            _ = try await client.complete(unit: grant.unit, CompletionRequest(worker: "intruder", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0))
+        try await TestCluster.with() { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: .init(classes: 5, negatives: 20, dimension: 8, idSamples: 40, oodSamples: 24),
+                                      kinds: [.covered], batchSize: 16, unitBatches: 1)
+            _ = try await cluster.coordinator.submit(try job.spec())
+            let client = cluster.client()
+            guard let grant = try await client.lease(worker: "owner", host: "h").grant else { Issue.record("no unit leased"); return }
+            let n = grant.count
+            // Scores inside their ranges (the coordinator refuses others since issue 13).
+            let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0.9, count: n), confVanilla: Array(repeating: 0.9, count: n),
+                                      mcm: Array(repeating: 0.9, count: n), adaptive: Array(repeating: 0.9, count: n), errors: Array(repeating: nil, count: n))
+            await #expect(throws: ClientError.self) {
+                _ = try await client.complete(unit: grant.unit, CompletionRequest(worker: "intruder", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0))
+            }
+            await #expect(throws: ClientError.self) {
+                _ = try await client.complete(unit: grant.unit, CompletionRequest(worker: "owner", attempt: grant.attempt + 1, results: results, computeSeconds: 0, waitSeconds: 0))
+            }
+            #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
+            #expect(try await client.heartbeat(unit: grant.unit, worker: "intruder") == false)
+            #expect(try await client.complete(unit: grant.unit, CompletionRequest(worker: "owner", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)) == .accepted)
+            #expect(try await client.complete(unit: grant.unit, CompletionRequest(worker: "owner", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)) == .duplicate)
+            #expect(try await cluster.coordinator.results(task: grant.task).count == n)
         }
-        await #expect(throws: ClientError.self) {
-            _ = try await client.complete(unit: grant.unit, CompletionRequest(worker: "owner", attempt: grant.attempt + 1, results: results, computeSeconds: 0, waitSeconds: 0))
-        }
-        #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
-        #expect(try await client.heartbeat(unit: grant.unit, worker: "intruder") == false)
-        #expect(try await client.complete(unit: grant.unit, CompletionRequest(worker: "owner", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)) == .accepted)
-        #expect(try await client.complete(unit: grant.unit, CompletionRequest(worker: "owner", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)) == .duplicate)
-        #expect(try await cluster.coordinator.results(task: grant.task).count == n)
     }
 
     @Test("openapi.yaml documents exactly the routes the server registers")

@@ -34,18 +34,18 @@ struct HostileClientTests {
 
     @Test("a spec built in code with Int.max sizes is refused by the planner and nothing is stored")
     func plannerRefusesOverflow() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape)
-        for mutate: (inout JobSpec) -> Void in [
-            { $0.scoring.batchSize = .max }, { $0.unitBatches = .max }, { $0.syncEvery = .max },
-            { $0.scoring.memoryLength = .max }, { $0.scoring.memoryLength = 1_000_000 },
-        ] {
-            var spec = try job.spec()
-            mutate(&spec)
-            await #expect(throws: StoreError.self) { try await cluster.coordinator.submit(spec) }
+        try await TestCluster.with() { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: Self.shape)
+            for mutate: (inout JobSpec) -> Void in [
+                { $0.scoring.batchSize = .max }, { $0.unitBatches = .max }, { $0.syncEvery = .max },
+                { $0.scoring.memoryLength = .max }, { $0.scoring.memoryLength = 1_000_000 },
+            ] {
+                var spec = try job.spec()
+                mutate(&spec)
+                await #expect(throws: StoreError.self) { try await cluster.coordinator.submit(spec) }
+            }
+            #expect(try await cluster.coordinator.jobs().isEmpty)
         }
-        #expect(try await cluster.coordinator.jobs().isEmpty)
     }
 
     @Test("the memory estimate: checked, and refused with the sizes named when it does not fit")
@@ -63,19 +63,19 @@ struct HostileClientTests {
 
     @Test("a worker refuses a plan with absurd values before it allocates anything")
     func workerPlanCheck() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape)
-        let submitted = try await cluster.coordinator.submit(try job.spec())
-        var plan = try await cluster.coordinator.plan(job: submitted.job)
-        #expect(plan.problems(availableBytes: 1 << 34).isEmpty)
-        plan.scoring.memoryLength = .max
-        #expect(plan.problems(availableBytes: 1 << 34).contains { $0.contains("memleng") })
-        plan.scoring.memoryLength = 1000
-        plan.labelCount = 1 << 40
-        #expect(plan.problems(availableBytes: 1 << 34).contains { $0.hasPrefix("memory:") })
-        plan.unitBatches = .max
-        #expect(plan.unitSize == 0 && !plan.problems(availableBytes: 1 << 34).isEmpty)
+        try await TestCluster.with() { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: Self.shape)
+            let submitted = try await cluster.coordinator.submit(try job.spec())
+            var plan = try await cluster.coordinator.plan(job: submitted.job)
+            #expect(plan.problems(availableBytes: 1 << 34).isEmpty)
+            plan.scoring.memoryLength = .max
+            #expect(plan.problems(availableBytes: 1 << 34).contains { $0.contains("memleng") })
+            plan.scoring.memoryLength = 1000
+            plan.labelCount = 1 << 40
+            #expect(plan.problems(availableBytes: 1 << 34).contains { $0.hasPrefix("memory:") })
+            plan.unitBatches = .max
+            #expect(plan.unitSize == 0 && !plan.problems(availableBytes: 1 << 34).isEmpty)
+        }
     }
 
     /// One hostile value per case, each in a field of an otherwise valid completion.
@@ -103,28 +103,28 @@ struct HostileClientTests {
     @Test("completions outside their mathematical range get 400 and change nothing", arguments: Hostile.allCases)
     func completionRejected(hostile: Hostile) async throws {
         let name = hostile.rawValue
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8, unitBatches: 1)
-        _ = try await cluster.coordinator.submit(try job.spec())
-        let grant = try #require(try await cluster.coordinator.lease(worker: "w", host: "h").grant)
-        var request = CompletionRequest(worker: "w", attempt: grant.attempt, results: Self.valid(grant.count), computeSeconds: 1, waitSeconds: 0,
-                                        bank: BankOccupancy(idRows: 2, negativeRows: 3))
-        hostile.apply(&request)
-        // JSON cannot carry NaN or ∞, so the HTTP form of those cases is exercised through the
-        // actor; the finite ones go over HTTP as a hostile client would send them.
-        if let body = try? JSONEncoder().encode(request) {
-            let (status, message) = try await post(cluster, "/v1/units/\(grant.unit)/complete", body)
-            #expect(status == 400, "\(name): \(message)")
-        } else {
-            await #expect(throws: StoreError.self, "\(name)") { try await cluster.coordinator.complete(unit: grant.unit, request) }
+        try await TestCluster.with() { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8, unitBatches: 1)
+            _ = try await cluster.coordinator.submit(try job.spec())
+            let grant = try #require(try await cluster.coordinator.lease(worker: "w", host: "h").grant)
+            var request = CompletionRequest(worker: "w", attempt: grant.attempt, results: Self.valid(grant.count), computeSeconds: 1, waitSeconds: 0,
+                                            bank: BankOccupancy(idRows: 2, negativeRows: 3))
+            hostile.apply(&request)
+            // JSON cannot carry NaN or ∞, so the HTTP form of those cases is exercised through the
+            // actor; the finite ones go over HTTP as a hostile client would send them.
+            if let body = try? JSONEncoder().encode(request) {
+                let (status, message) = try await post(cluster, "/v1/units/\(grant.unit)/complete", body)
+                #expect(status == 400, "\(name): \(message)")
+            } else {
+                await #expect(throws: StoreError.self, "\(name)") { try await cluster.coordinator.complete(unit: grant.unit, request) }
+            }
+            let unit = try #require(try await cluster.coordinator.units(task: grant.task).first { $0.id == grant.unit })
+            #expect(unit.state == .leased && unit.leaseOwner == "w", "\(name): the unit changed")
+            #expect(try await cluster.coordinator.results(task: grant.task).isEmpty, "\(name): results were stored")
+            // The same unit completes once the values are sane.
+            let good = CompletionRequest(worker: "w", attempt: grant.attempt, results: Self.valid(grant.count), computeSeconds: 1, waitSeconds: 0)
+            #expect(try await cluster.coordinator.complete(unit: grant.unit, good) == .accepted)
         }
-        let unit = try #require(try await cluster.coordinator.units(task: grant.task).first { $0.id == grant.unit })
-        #expect(unit.state == .leased && unit.leaseOwner == "w", "\(name): the unit changed")
-        #expect(try await cluster.coordinator.results(task: grant.task).isEmpty, "\(name): results were stored")
-        // The same unit completes once the values are sane.
-        let good = CompletionRequest(worker: "w", attempt: grant.attempt, results: Self.valid(grant.count), computeSeconds: 1, waitSeconds: 0)
-        #expect(try await cluster.coordinator.complete(unit: grant.unit, good) == .accepted)
     }
 
     @Test("features uploads: an overflowing dimension and non-finite values are refused")
@@ -137,14 +137,14 @@ struct HostileClientTests {
 
     @Test("the bearer scheme is case-insensitive; the token is not")
     func bearerCase() async throws {
-        let cluster = try await TestCluster(token: "s3cret")
-        defer { Task { await cluster.shutdown() } }
-        let body = try JSONEncoder().encode(LeaseRequest(worker: "w", host: "h"))
-        for header in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bearer   s3cret"] {
-            #expect(try await post(cluster, "/v1/leases", body, authorization: header).0 == 200, "\(header)")
-        }
-        for header in ["bearer S3CRET", "Basic s3cret", "bearers3cret", "s3cret", "bearer"] {
-            #expect(try await post(cluster, "/v1/leases", body, authorization: header).0 == 401, "\(header)")
+        try await TestCluster.with(token: "s3cret") { cluster in
+            let body = try JSONEncoder().encode(LeaseRequest(worker: "w", host: "h"))
+            for header in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bearer   s3cret"] {
+                #expect(try await post(cluster, "/v1/leases", body, authorization: header).0 == 200, "\(header)")
+            }
+            for header in ["bearer S3CRET", "Basic s3cret", "bearers3cret", "s3cret", "bearer"] {
+                #expect(try await post(cluster, "/v1/leases", body, authorization: header).0 == 401, "\(header)")
+            }
         }
     }
 
@@ -175,25 +175,25 @@ struct HostileClientTests {
 
     @Test("a dead worker process fails its unit: an attempt each, parked after max_attempts with the reason")
     func workerDied() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8, unitBatches: 1)
-        _ = try await cluster.coordinator.submit(try job.spec())
-        let c = cluster.coordinator
-        var states = [UnitState]()
-        var unit: Int64?
-        for i in 1...3 {
-            let grant = try #require(try await c.lease(worker: "p\(i)", host: "h").grant)
-            if let unit { #expect(grant.unit == unit) }
-            unit = grant.unit
-            let outcome = try await c.workerDied("p\(i)", reason: "worker process p\(i) died of signal 4 (Illegal instruction)")
-            #expect(outcome.map(\.unit) == [grant.unit])
-            states += outcome.map(\.state)
+        try await TestCluster.with() { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 8, unitBatches: 1)
+            _ = try await cluster.coordinator.submit(try job.spec())
+            let c = cluster.coordinator
+            var states = [UnitState]()
+            var unit: Int64?
+            for i in 1...3 {
+                let grant = try #require(try await c.lease(worker: "p\(i)", host: "h").grant)
+                if let unit { #expect(grant.unit == unit) }
+                unit = grant.unit
+                let outcome = try await c.workerDied("p\(i)", reason: "worker process p\(i) died of signal 4 (Illegal instruction)")
+                #expect(outcome.map(\.unit) == [grant.unit])
+                states += outcome.map(\.state)
+            }
+            #expect(states == [.pending, .pending, .failed])
+            let failed = try #require(try await c.status(job: "test-job").failed.first)
+            #expect(failed.error == "worker process p3 died of signal 4 (Illegal instruction)")
+            #expect(try await c.workerDied("nobody", reason: "x").isEmpty)
         }
-        #expect(states == [.pending, .pending, .failed])
-        let failed = try #require(try await c.status(job: "test-job").failed.first)
-        #expect(failed.error == "worker process p3 died of signal 4 (Illegal instruction)")
-        #expect(try await c.workerDied("nobody", reason: "x").isEmpty)
     }
 
     @Test("a restarted coordinator renews current leases instead of expiring them at once")

@@ -156,170 +156,170 @@ struct ImageJobTests {
 
     @Test("a job of images completes with per-sample errors, embeds each image once, and matches CLIP + the sequential scorer")
     func endToEnd() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let dir = cluster.directory
-        let setup = try Setup(in: dir)
-        let spec = try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: dir.path)
-        let submitted = try await cluster.coordinator.submit(spec)
-        let refs = try Self.refs(setup, dir: dir)
-        let idCount = refs[0]?.count ?? 0
-        let unique = idCount + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0)
-        #expect(submitted.samples == 2 * idCount + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0))
+        try await TestCluster.with() { cluster in
+            let dir = cluster.directory
+            let setup = try Setup(in: dir)
+            let spec = try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: dir.path)
+            let submitted = try await cluster.coordinator.submit(spec)
+            let refs = try Self.refs(setup, dir: dir)
+            let idCount = refs[0]?.count ?? 0
+            let unique = idCount + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0)
+            #expect(submitted.samples == 2 * idCount + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0))
 
-        let reports = try await cluster.runWorkers(1)
-        // The ID images are in both tasks' streams but are embedded once.
-        #expect(reports[0].embedded == unique)
-        #expect(reports[0].sampleErrors == setup.brokenCount)
+            let reports = try await cluster.runWorkers(1)
+            // The ID images are in both tasks' streams but are embedded once.
+            #expect(reports[0].embedded == unique)
+            #expect(reports[0].sampleErrors == setup.brokenCount)
 
-        for task in try await cluster.coordinator.tasks(job: submitted.job) {
-            let stored = try await cluster.coordinator.results(task: task.id)
-            #expect(stored.count == task.sampleCount)
-            let errors = stored.compactMap(\.error)
-            if task.oodName == "first" {
-                #expect(errors.count == setup.brokenCount)
-                for name in Setup.broken {
-                    #expect(errors.contains { $0.contains(name) }, "no error names \(name): \(errors)")
+            for task in try await cluster.coordinator.tasks(job: submitted.job) {
+                let stored = try await cluster.coordinator.results(task: task.id)
+                #expect(stored.count == task.sampleCount)
+                let errors = stored.compactMap(\.error)
+                if task.oodName == "first" {
+                    #expect(errors.count == setup.brokenCount)
+                    for name in Setup.broken {
+                        #expect(errors.contains { $0.contains(name) }, "no error names \(name): \(errors)")
+                    }
+                    #expect(errors.contains { $0.contains("bomb.png") && $0.contains("exceeds the pixel limit") }, "\(errors)")
+                    #expect(errors.contains { $0.contains("big16.png") && $0.contains("13000x13000") && $0.contains("89478485") }, "\(errors)")
+                    #expect(errors.contains { $0.contains("fifo.jpg") && $0.contains("is a FIFO, not a regular file") }, "\(errors)")
+                    #expect(errors.contains { $0.contains("gone/lost.jpg") && $0.contains("no such file") }, "\(errors)")
+                } else {
+                    #expect(errors.isEmpty)
                 }
-                #expect(errors.contains { $0.contains("bomb.png") && $0.contains("exceeds the pixel limit") }, "\(errors)")
-                #expect(errors.contains { $0.contains("big16.png") && $0.contains("13000x13000") && $0.contains("89478485") }, "\(errors)")
-                #expect(errors.contains { $0.contains("fifo.jpg") && $0.contains("is a FIFO, not a regular file") }, "\(errors)")
-                #expect(errors.contains { $0.contains("gone/lost.jpg") && $0.contains("no such file") }, "\(errors)")
-            } else {
-                #expect(errors.isEmpty)
+                let expected = try await Self.sequential(cluster: cluster, task: task.id, setup: setup, spec: spec, refs: refs)
+                #expect(expected.count == stored.count - errors.count)
+                for r in stored where r.error == nil {
+                    let e = try #require(expected[r.position])
+                    #expect(r.pred == e.pred, "position \(r.position)")
+                    #expect(abs((r.conf ?? .nan) - e.conf) <= 1e-5, "position \(r.position): \(r.conf ?? .nan) vs \(e.conf)")
+                }
             }
-            let expected = try await Self.sequential(cluster: cluster, task: task.id, setup: setup, spec: spec, refs: refs)
-            #expect(expected.count == stored.count - errors.count)
-            for r in stored where r.error == nil {
-                let e = try #require(expected[r.position])
-                #expect(r.pred == e.pred, "position \(r.position)")
-                #expect(abs((r.conf ?? .nan) - e.conf) <= 1e-5, "position \(r.position): \(r.conf ?? .nan) vs \(e.conf)")
-            }
-        }
 
-        // Re-scoring (another proxy, a new job over the same images) embeds nothing.
-        let again = try await cluster.coordinator.submit(try JobSpecLoader.parse(
-            yaml: setup.yaml.replacingOccurrences(of: "name: images", with: "name: images-again")
-                .replacingOccurrences(of: "proxy: task", with: "proxy: sample"), baseDirectory: dir.path))
-        let second = try await cluster.runWorkers(1)
-        #expect(second[0].embedded == 0)
-        #expect(second[0].samples == again.samples)
+            // Re-scoring (another proxy, a new job over the same images) embeds nothing.
+            let again = try await cluster.coordinator.submit(try JobSpecLoader.parse(
+                yaml: setup.yaml.replacingOccurrences(of: "name: images", with: "name: images-again")
+                    .replacingOccurrences(of: "proxy: task", with: "proxy: sample"), baseDirectory: dir.path))
+            let second = try await cluster.runWorkers(1)
+            #expect(second[0].embedded == 0)
+            #expect(second[0].samples == again.samples)
+        }
     }
 
     @Test("a bf16 job embeds in bf16, keeps its features apart from fp32 ones, and matches bf16 CLIP + the sequential scorer")
     func bf16Job() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let dir = cluster.directory
-        let setup = try Setup(in: dir)
-        let refs = try Self.refs(setup, dir: dir)
-        let unique = (refs[0]?.count ?? 0) + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0)
-        _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: dir.path))
-        #expect(try await cluster.runWorkers(1)[0].embedded == unique)
+        try await TestCluster.with() { cluster in
+            let dir = cluster.directory
+            let setup = try Setup(in: dir)
+            let refs = try Self.refs(setup, dir: dir)
+            let unique = (refs[0]?.count ?? 0) + (refs[1]?.count ?? 0) + (refs[2]?.count ?? 0)
+            _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: dir.path))
+            #expect(try await cluster.runWorkers(1)[0].embedded == unique)
 
-        let bf16YAML = setup.yaml.replacingOccurrences(of: "name: images", with: "name: images-bf16") + "\nprecision: bf16\n"
-        let spec = try JobSpecLoader.parse(yaml: bf16YAML, baseDirectory: dir.path)
-        #expect(spec.precision == .bf16)
-        let submitted = try await cluster.coordinator.submit(spec)
-        let model = try #require(try await cluster.coordinator.plan(job: submitted.job).model)
-        #expect(model.precision == .bf16 && model.featureKey.hasSuffix("/bf16"))
-        // The fp32 features of the same images are not reused: every image is embedded again.
-        #expect(try await cluster.runWorkers(1)[0].embedded == unique)
-        for task in try await cluster.coordinator.tasks(job: submitted.job) {
-            let stored = try await cluster.coordinator.results(task: task.id)
-            let expected = try await Self.sequential(cluster: cluster, task: task.id, setup: setup, spec: spec, refs: refs, precision: .bf16)
-            for r in stored where r.error == nil {
-                let e = try #require(expected[r.position])
-                #expect(r.pred == e.pred, "position \(r.position)")
-                #expect(abs((r.conf ?? .nan) - e.conf) <= 1e-5, "position \(r.position): \(r.conf ?? .nan) vs \(e.conf)")
+            let bf16YAML = setup.yaml.replacingOccurrences(of: "name: images", with: "name: images-bf16") + "\nprecision: bf16\n"
+            let spec = try JobSpecLoader.parse(yaml: bf16YAML, baseDirectory: dir.path)
+            #expect(spec.precision == .bf16)
+            let submitted = try await cluster.coordinator.submit(spec)
+            let model = try #require(try await cluster.coordinator.plan(job: submitted.job).model)
+            #expect(model.precision == .bf16 && model.featureKey.hasSuffix("/bf16"))
+            // The fp32 features of the same images are not reused: every image is embedded again.
+            #expect(try await cluster.runWorkers(1)[0].embedded == unique)
+            for task in try await cluster.coordinator.tasks(job: submitted.job) {
+                let stored = try await cluster.coordinator.results(task: task.id)
+                let expected = try await Self.sequential(cluster: cluster, task: task.id, setup: setup, spec: spec, refs: refs, precision: .bf16)
+                for r in stored where r.error == nil {
+                    let e = try #require(expected[r.position])
+                    #expect(r.pred == e.pred, "position \(r.position)")
+                    #expect(abs((r.conf ?? .nan) - e.conf) <= 1e-5, "position \(r.position): \(r.conf ?? .nan) vs \(e.conf)")
+                }
             }
+            // A second bf16 job over the same images reuses the bf16 features.
+            _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(
+                yaml: bf16YAML.replacingOccurrences(of: "name: images-bf16", with: "name: images-bf16-again"), baseDirectory: dir.path))
+            #expect(try await cluster.runWorkers(1)[0].embedded == 0)
         }
-        // A second bf16 job over the same images reuses the bf16 features.
-        _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(
-            yaml: bf16YAML.replacingOccurrences(of: "name: images-bf16", with: "name: images-bf16-again"), baseDirectory: dir.path))
-        #expect(try await cluster.runWorkers(1)[0].embedded == 0)
     }
 
     @Test("a restarted coordinator rebuilds image banks from the stored features")
     func bankReload() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let setup = try Setup(in: cluster.directory)
-        let submitted = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
-        _ = try await cluster.runWorkers(1)
-        let restarted = try Coordinator(databasePath: await cluster.coordinator.databasePath, models: CLIPModelFacts())
-        for task in try await cluster.coordinator.tasks(job: submitted.job) {
-            let (before, _) = try await cluster.coordinator.syncBank(task: task.id, since: 0, delta: BankDelta())
-            let (after, _) = try await restarted.syncBank(task: task.id, since: 0, delta: BankDelta())
-            #expect(!before.entries.isEmpty)
-            #expect(after.entries.count == before.entries.count)
-            let byPosition = Dictionary(uniqueKeysWithValues: before.entries.map { ($0.key.position, $0) })
-            for e in after.entries {
-                let b = try #require(byPosition[e.key.position])
-                #expect(b.row == e.row)
-                #expect(zip(b.feature, e.feature).allSatisfy { abs($0 - $1) <= 1e-6 })
+        try await TestCluster.with() { cluster in
+            let setup = try Setup(in: cluster.directory)
+            let submitted = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
+            _ = try await cluster.runWorkers(1)
+            let restarted = try Coordinator(databasePath: await cluster.coordinator.databasePath, models: CLIPModelFacts())
+            for task in try await cluster.coordinator.tasks(job: submitted.job) {
+                let (before, _) = try await cluster.coordinator.syncBank(task: task.id, since: 0, delta: BankDelta())
+                let (after, _) = try await restarted.syncBank(task: task.id, since: 0, delta: BankDelta())
+                #expect(!before.entries.isEmpty)
+                #expect(after.entries.count == before.entries.count)
+                let byPosition = Dictionary(uniqueKeysWithValues: before.entries.map { ($0.key.position, $0) })
+                for e in after.entries {
+                    let b = try #require(byPosition[e.key.position])
+                    #expect(b.row == e.row)
+                    #expect(zip(b.feature, e.feature).allSatisfy { abs($0 - $1) <= 1e-6 })
+                }
             }
         }
     }
 
     @Test("keep_features: false drops the job's features once it is done")
     func dropFeatures() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let setup = try Setup(in: cluster.directory, keepFeatures: false)
-        let submitted = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
-        _ = try await cluster.runWorkers(1)
-        for task in try await cluster.coordinator.tasks(job: submitted.job) {
-            let features = try await cluster.coordinator.streamFeatures(task: task.id)
-            #expect(features.positions.isEmpty)
-            #expect(features.missing.count == task.sampleCount)
+        try await TestCluster.with() { cluster in
+            let setup = try Setup(in: cluster.directory, keepFeatures: false)
+            let submitted = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
+            _ = try await cluster.runWorkers(1)
+            for task in try await cluster.coordinator.tasks(job: submitted.job) {
+                let features = try await cluster.coordinator.streamFeatures(task: task.id)
+                #expect(features.positions.isEmpty)
+                #expect(features.missing.count == task.sampleCount)
+            }
         }
     }
 
     @Test("references that leave the data root through a symlink are refused at submission")
     func symlinkEscape() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let dir = cluster.directory
-        let setup = try Setup(in: dir)
-        let outside = dir.appendingPathComponent("outside.jpg")
-        try Data(contentsOf: Self.fixtures.appendingPathComponent("images/photo.jpg")).write(to: outside)
-        try FileManager.default.createSymbolicLink(at: setup.root.appendingPathComponent("ood2/link.jpg"), withDestinationURL: outside)
-        try "ood2/link.jpg\n".write(to: dir.appendingPathComponent("ood2.txt"), atomically: true, encoding: .utf8)
-        let spec = try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: dir.path)
-        let outcome: Result<SubmitResponse, StoreError>
-        do { outcome = .success(try await cluster.coordinator.submit(spec)) } catch { outcome = .failure(error) }
-        guard case let .failure(.invalidJob(problems)) = outcome else {
-            Issue.record("a symlink out of the data root was not refused: \(outcome)")
-            return
+        try await TestCluster.with() { cluster in
+            let dir = cluster.directory
+            let setup = try Setup(in: dir)
+            let outside = dir.appendingPathComponent("outside.jpg")
+            try Data(contentsOf: Self.fixtures.appendingPathComponent("images/photo.jpg")).write(to: outside)
+            try FileManager.default.createSymbolicLink(at: setup.root.appendingPathComponent("ood2/link.jpg"), withDestinationURL: outside)
+            try "ood2/link.jpg\n".write(to: dir.appendingPathComponent("ood2.txt"), atomically: true, encoding: .utf8)
+            let spec = try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: dir.path)
+            let outcome: Result<SubmitResponse, StoreError>
+            do throws(StoreError) { outcome = .success(try await cluster.coordinator.submit(spec)) } catch { outcome = .failure(error) }
+            guard case let .failure(.invalidJob(problems)) = outcome else {
+                Issue.record("a symlink out of the data root was not refused: \(outcome)")
+                return
+            }
+            #expect(problems.contains { $0.contains("link.jpg") && $0.contains("ood[1]") }, "\(problems)")
+            #expect(try await cluster.coordinator.jobs().isEmpty)
         }
-        #expect(problems.contains { $0.contains("link.jpg") && $0.contains("ood[1]") }, "\(problems)")
-        #expect(try await cluster.coordinator.jobs().isEmpty)
     }
 
     @Test("a completion whose features are malformed is refused and stores nothing")
     func malformedFeatures() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let setup = try Setup(in: cluster.directory)
-        _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
-        let grant = try #require(try await cluster.coordinator.lease(worker: "w", host: "h").grant)
-        #expect(grant.refs?.count == grant.count && grant.stored?.count == grant.count)
-        let n = grant.count
-        let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0, count: n),
-                                  confVanilla: Array(repeating: 0, count: n), mcm: Array(repeating: 0, count: n),
-                                  adaptive: Array(repeating: 0, count: n), errors: Array(repeating: nil, count: n))
-        let short = StoredFeatures(dimension: 32, rows: Array(0..<n).map { Optional($0) }, errors: Array(repeating: nil, count: n),
-                                   vectors: Data(count: 4 * 32 * (n - 1)))
-        let wrongDimension = StoredFeatures(dimension: 16, features: Array(repeating: [Float](repeating: 1, count: 16), count: n),
-                                            errors: Array(repeating: nil, count: n))
-        for bad in [short, wrongDimension] {
-            let request = CompletionRequest(worker: "w", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0, features: bad)
-            await #expect(throws: StoreError.self) { try await cluster.coordinator.complete(unit: grant.unit, request) }
+        try await TestCluster.with() { cluster in
+            let setup = try Setup(in: cluster.directory)
+            _ = try await cluster.coordinator.submit(try JobSpecLoader.parse(yaml: setup.yaml, baseDirectory: cluster.directory.path))
+            let grant = try #require(try await cluster.coordinator.lease(worker: "w", host: "h").grant)
+            #expect(grant.refs?.count == grant.count && grant.stored?.count == grant.count)
+            let n = grant.count
+            let results = UnitResults(pred: Array(repeating: 0, count: n), conf: Array(repeating: 0, count: n),
+                                      confVanilla: Array(repeating: 0, count: n), mcm: Array(repeating: 0, count: n),
+                                      adaptive: Array(repeating: 0, count: n), errors: Array(repeating: nil, count: n))
+            let short = StoredFeatures(dimension: 32, rows: Array(0..<n).map { Optional($0) }, errors: Array(repeating: nil, count: n),
+                                       vectors: Data(count: 4 * 32 * (n - 1)))
+            let wrongDimension = StoredFeatures(dimension: 16, features: Array(repeating: [Float](repeating: 1, count: 16), count: n),
+                                                errors: Array(repeating: nil, count: n))
+            for bad in [short, wrongDimension] {
+                let request = CompletionRequest(worker: "w", attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0, features: bad)
+                await #expect(throws: StoreError.self) { try await cluster.coordinator.complete(unit: grant.unit, request) }
+            }
+            #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
+            let features = try await cluster.coordinator.streamFeatures(task: grant.task)
+            #expect(features.positions.isEmpty)
+            #expect(try await cluster.coordinator.units(task: grant.task).first { $0.id == grant.unit }?.state == .leased)
         }
-        #expect(try await cluster.coordinator.results(task: grant.task).isEmpty)
-        let features = try await cluster.coordinator.streamFeatures(task: grant.task)
-        #expect(features.positions.isEmpty)
-        #expect(try await cluster.coordinator.units(task: grant.task).first { $0.id == grant.unit }?.state == .leased)
     }
 }

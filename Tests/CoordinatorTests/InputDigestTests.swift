@@ -106,27 +106,27 @@ struct InputDigestTests {
 
     @Test("an OOD file replaced after submission by another set of the same size fails its task's units, naming it; the other task completes")
     func changedFeatureFileFailsItsUnits() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 16)
-        let submitted = try await cluster.coordinator.submit(try job.spec())
-        // The covered set's file now holds the uncovered set (same shape, other rows).
-        try Self.overwrite("\(job.directory)/ood-covered.npy", with: "\(job.directory)/ood-uncovered.npy")
-        _ = try await cluster.runWorkers(2)
-        let tasks = try await cluster.coordinator.tasks(job: submitted.job)
-        #expect(tasks.count == 2)
-        for task in tasks {
-            let units = try await cluster.coordinator.units(task: task.id)
-            if task.oodName == "covered" {
-                #expect(units.allSatisfy { $0.state == .failed }, "\(units.map(\.state))")
-                for unit in units {
-                    #expect(unit.lastError?.contains("\(job.directory)/ood-covered.npy changed since submission") == true, "\(unit.lastError ?? "nil")")
+        try await TestCluster.with() { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: Self.shape, batchSize: 16)
+            let submitted = try await cluster.coordinator.submit(try job.spec())
+            // The covered set's file now holds the uncovered set (same shape, other rows).
+            try Self.overwrite("\(job.directory)/ood-covered.npy", with: "\(job.directory)/ood-uncovered.npy")
+            _ = try await cluster.runWorkers(2)
+            let tasks = try await cluster.coordinator.tasks(job: submitted.job)
+            #expect(tasks.count == 2)
+            for task in tasks {
+                let units = try await cluster.coordinator.units(task: task.id)
+                if task.oodName == "covered" {
+                    #expect(units.allSatisfy { $0.state == .failed }, "\(units.map(\.state))")
+                    for unit in units {
+                        #expect(unit.lastError?.contains("\(job.directory)/ood-covered.npy changed since submission") == true, "\(unit.lastError ?? "nil")")
+                    }
+                    #expect(try await cluster.coordinator.results(task: task.id).isEmpty)
+                } else {
+                    #expect(units.allSatisfy { $0.state == .done }, "\(units.map { ($0.state, $0.lastError ?? "") })")
+                    let results = try await cluster.coordinator.results(task: task.id)
+                    #expect(results.count == task.sampleCount && results.allSatisfy { $0.error == nil && $0.conf != nil })
                 }
-                #expect(try await cluster.coordinator.results(task: task.id).isEmpty)
-            } else {
-                #expect(units.allSatisfy { $0.state == .done }, "\(units.map { ($0.state, $0.lastError ?? "") })")
-                let results = try await cluster.coordinator.results(task: task.id)
-                #expect(results.count == task.sampleCount && results.allSatisfy { $0.error == nil && $0.conf != nil })
             }
         }
     }
@@ -251,32 +251,32 @@ struct InputDigestTests {
 
     @Test("float16 feature files score through a job exactly as float32 files holding the same (float16-rounded) values")
     func float16FeatureFiles() async throws {
-        let cluster = try await TestCluster()
-        defer { Task { await cluster.shutdown() } }
-        var results = [String: [[ResultRecord]]]()
-        for name in ["f16", "f32"] {
-            let dir = cluster.directory.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let job = try FeaturesJob(in: dir, name: name, shape: Self.shape, batchSize: 16)
-            for (file, m) in [("id.npy", job.data.idFeatures)] + job.data.oodSets.map({ ("ood-\($0.kind.rawValue).npy", $0.features) }) {
-                let path = "\(dir.path)/\(file)"
-                let rounded = try Self.writeFloat16(m, to: path)
-                if name == "f32" { try NPYFile.writeMatrix(rounded.storage, rows: rounded.rows, cols: rounded.cols, to: path) }
+        try await TestCluster.with() { cluster in
+            var results = [String: [[ResultRecord]]]()
+            for name in ["f16", "f32"] {
+                let dir = cluster.directory.appendingPathComponent(name)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                let job = try FeaturesJob(in: dir, name: name, shape: Self.shape, batchSize: 16)
+                for (file, m) in [("id.npy", job.data.idFeatures)] + job.data.oodSets.map({ ("ood-\($0.kind.rawValue).npy", $0.features) }) {
+                    let path = "\(dir.path)/\(file)"
+                    let rounded = try Self.writeFloat16(m, to: path)
+                    if name == "f32" { try NPYFile.writeMatrix(rounded.storage, rows: rounded.rows, cols: rounded.cols, to: path) }
+                }
+                let submitted = try await cluster.coordinator.submit(try job.spec())
+                _ = try await cluster.runWorkers(1)
+                var perTask = [[ResultRecord]]()
+                for task in try await cluster.coordinator.tasks(job: submitted.job) {
+                    let units = try await cluster.coordinator.units(task: task.id)
+                    #expect(units.allSatisfy { $0.state == .done }, "\(units.map { $0.lastError ?? "" })")
+                    perTask.append(try await cluster.coordinator.results(task: task.id).sorted { $0.position < $1.position })
+                }
+                results[name] = perTask
             }
-            let submitted = try await cluster.coordinator.submit(try job.spec())
-            _ = try await cluster.runWorkers(1)
-            var perTask = [[ResultRecord]]()
-            for task in try await cluster.coordinator.tasks(job: submitted.job) {
-                let units = try await cluster.coordinator.units(task: task.id)
-                #expect(units.allSatisfy { $0.state == .done }, "\(units.map { $0.lastError ?? "" })")
-                perTask.append(try await cluster.coordinator.results(task: task.id).sorted { $0.position < $1.position })
-            }
-            results[name] = perTask
+            let f16 = try #require(results["f16"]), f32 = try #require(results["f32"])
+            #expect(f16.count == 2 && f16.map(\.count) == [Self.shape.idSamples + Self.shape.oodSamples, Self.shape.idSamples + Self.shape.oodSamples])
+            #expect(f16.joined().allSatisfy { $0.error == nil && $0.conf != nil })
+            #expect(f16 == f32)
         }
-        let f16 = try #require(results["f16"]), f32 = try #require(results["f32"])
-        #expect(f16.count == 2 && f16.map(\.count) == [Self.shape.idSamples + Self.shape.oodSamples, Self.shape.idSamples + Self.shape.oodSamples])
-        #expect(f16.joined().allSatisfy { $0.error == nil && $0.conf != nil })
-        #expect(f16 == f32)
     }
 
     @Test("a worker reading its own copy of a feature file (rows the coordinator left out) checks it first: a changed copy fails the unit, naming it")

@@ -57,6 +57,24 @@ final class TestCluster: @unchecked Sendable {
         await server.stop()
         try? FileManager.default.removeItem(at: directory)
     }
+
+    /// Runs `body` against a fresh cluster and shuts the cluster down afterwards, awaited,
+    /// whether the body returned or threw: no server or temporary folder outlives its test
+    /// (a `defer { Task { … } }` would leave the shutdown racing the next test).
+    static func with(token: String? = nil, leaseSeconds: Double = 30, maxBodyBytes: Int = 64 << 20,
+                        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                        tokens: AccessTokens? = nil, registry: TokenRegistry? = nil,
+                        _ body: (TestCluster) async throws -> Void) async throws {
+        let cluster = try await TestCluster(token: token, leaseSeconds: leaseSeconds, maxBodyBytes: maxBodyBytes,
+                                            clock: clock, tokens: tokens, registry: registry)
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.shutdown()
+            throw error
+        }
+        await cluster.shutdown()
+    }
 }
 
 /// Synthetic features written as a features-only job.

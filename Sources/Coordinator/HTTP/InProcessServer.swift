@@ -32,6 +32,22 @@ public struct InProcessServer: Sendable {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
     }
+
+    /// Runs `body` against a started server and stops it afterwards, awaited, whether `body`
+    /// returned or threw, so the server never outlives its caller.
+    public static func serving<T>(coordinator: Coordinator, options: ServerOptions,
+                                  logger: Logger = Logger(label: "adaneg.http"),
+                                  _ body: (InProcessServer) async throws -> T) async throws -> T {
+        let server = try await start(coordinator: coordinator, options: options, logger: logger)
+        do {
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
 }
 
 public enum InProcessServerError: Error, CustomStringConvertible {
