@@ -81,11 +81,11 @@ public final class CLIPModel: Sendable {
             tokenizer = try CLIPTokenizer(vocabPath: vocab, mergesPath: merges, contextLength: config.text.maxPositionEmbeddings)
         }
         try self.init(config: config, checkpoint: file, tokenizer: tokenizer, towers: towers, precision: precision,
-                      cacheOutcome: cacheOutcome)
+                      cacheOutcome: cacheOutcome, choiceFolder: cached != nil ? weightCache : nil)
     }
 
     public init(config: CLIPConfig, checkpoint: SafetensorsFile, tokenizer: CLIPTokenizer?, towers: Towers = .both,
-                precision: Precision = .fp32, cacheOutcome: ConvertedWeights.Outcome? = nil) throws(CheckpointError) {
+                precision: Precision = .fp32, cacheOutcome: ConvertedWeights.Outcome? = nil, choiceFolder: URL? = nil) throws(CheckpointError) {
         self.cacheOutcome = cacheOutcome
         let reader = CheckpointReader(file: checkpoint, precision: precision)
         self.config = config
@@ -94,10 +94,13 @@ public final class CLIPModel: Sendable {
             ? try VisionTransformer(config: config.vision, projectionDim: config.projectionDim,
                                     activation: config.visionActivation, reader: reader)
             : nil
-        self.text = towers.contains(.text)
+        var text = towers.contains(.text)
             ? try TextTransformer(config: config.text, projectionDim: config.projectionDim,
                                   activation: config.textActivation, reader: reader)
             : nil
+        // The text tower's per-machine chunk-size measurement is kept next to the converted weights.
+        text?.choiceFolder = choiceFolder
+        self.text = text
         self.tokenizer = tokenizer
         if checkpoint.tensors[CheckpointNames.logitScale] != nil {
             let value = try reader.tensor(CheckpointNames.logitScale, [])

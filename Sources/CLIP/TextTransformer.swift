@@ -23,15 +23,13 @@ public struct TextTransformer: Sendable {
     public var maxBatch = 128
     /// Most trie nodes per forward chunk (trie path): the rows of each product. Larger chunks
     /// share more prefixes and run longer products, at `rows × (8·hidden + intermediate)`
-    /// activations (about 40 MB for ViT-B/16's text tower at 4,096 rows, fp32).
-    public var maxRows = TextTransformer.defaultMaxRows
-
-    /// 2,048 (fastest of 2,048–16,384 on the 2-core Xeon, BENCHMARKS.md), or
-    /// `ADANEG_TEXT_CHUNK_ROWS` (to measure others: the size changes no bit of a feature).
-    public static let defaultMaxRows: Int = {
-        if let raw = getenv("ADANEG_TEXT_CHUNK_ROWS"), let rows = Int(String(cString: raw)), rows > 0 { return rows }
-        return 2048
-    }()
+    /// activations (about 40 MB for ViT-B/16's text tower at 4,096 rows, fp32). Nil: the
+    /// machine's choice (`chunkRowsChoice`: `ADANEG_TEXT_CHUNK_ROWS`, else measured once and
+    /// kept in `choiceFolder`, else `defaultChunkRows`). The size changes no bit of a feature.
+    public var maxRows: Int?
+    /// Where the chunk-size measurement is kept (the converted-weights cache folder); nil: no
+    /// measurement, the default.
+    public var choiceFolder: URL?
 
     // MARK: Loading
 
@@ -70,17 +68,19 @@ public struct TextTransformer: Sendable {
     public func embed(tokenSequences: [[Int]]) throws(CLIPModelError) -> [Float] {
         let lengths = try encodedLengths(tokenSequences)
         if let element = TransformerEncoder.fusedElement(encoder) {
-            return embedTrie(tokenSequences, lengths: lengths, element: element)
+            return embedTrie(tokenSequences, lengths: lengths, element: element, rows: resolvedChunkRows(element), encoder: encoder)
         }
         return embedByLength(tokenSequences, lengths: lengths)
     }
 
-    /// The trie path: each chunk of the sequences' token trie through `runTree`, its pooled
-    /// nodes projected.
-    func embedTrie(_ tokenSequences: [[Int]], lengths: [Int], element: MatmulOperand.Element) -> [Float] {
+    /// The trie path: each chunk (of at most `rows` nodes) of the sequences' token trie through
+    /// `runTree` over `encoder` (the tower's, or fewer layers of it for `measureChunkRows`),
+    /// its pooled nodes projected.
+    func embedTrie(_ tokenSequences: [[Int]], lengths: [Int], element: MatmulOperand.Element, rows: Int,
+                   encoder: EncoderWeights) -> [Float] {
         let d = config.hiddenSize
         let quantum = TransformerEncoder.treeRowQuantum
-        let trie = TokenTrie(tokenSequences.indices.map { Array(tokenSequences[$0][..<lengths[$0]]) }, maxRows: max(quantum, maxRows))
+        let trie = TokenTrie(tokenSequences.indices.map { Array(tokenSequences[$0][..<lengths[$0]]) }, maxRows: max(quantum, rows))
         var out = [Float](repeating: 0, count: tokenSequences.count * projectionDim)
         for var chunk in trie.chunks {
             chunk.pad(toMultipleOf: quantum)

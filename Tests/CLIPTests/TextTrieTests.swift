@@ -62,7 +62,7 @@ struct TextTrieTests {
             let element = try #require(TransformerEncoder.fusedElement(text.encoder), "no fused encoder: the trie path would not run")
             let tokens = try Self.prompts().map { tokenizer.tokenize($0) }
             let lengths = try text.encodedLengths(tokens)
-            let trie = text.embedTrie(tokens, lengths: lengths, element: element)
+            let trie = text.embedTrie(tokens, lengths: lengths, element: element, rows: TextTransformer.defaultChunkRows, encoder: text.encoder)
             let perPrompt = text.embedByLength(tokens, lengths: lengths)
             let d = model.config.projectionDim
             let bound = precision == .fp32 ? 0.99999 : 0.9999

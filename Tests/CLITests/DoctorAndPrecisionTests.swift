@@ -18,6 +18,10 @@ struct DoctorAndPrecisionTests {
         var autoPrecision: String
         var autoPrecisionReason: String
         var textTower: [String: String]
+        struct Choice: Decodable { var name: String; var value: Int; var source: String; var detail: String; var measurement: Measurement? }
+        struct Measurement: Decodable { var candidates: [Int]; var seconds: [Double]; var best: Int }
+        var choices: [Choice]
+        var fixedChoices: [String: String]
         var memory: Memory?
     }
 
@@ -46,13 +50,53 @@ struct DoctorAndPrecisionTests {
         #expect(report.autoPrecisionReason == cpu.autoBF16.reason)
         // The text tower's batching per available precision, the chunk size named.
         #expect(Set(report.textTower.keys) == Set(report.precisions.filter(\.available).map(\.name)))
-        #expect(report.textTower.values.allSatisfy { $0.contains("token trie, \(TextTransformer.defaultMaxRows) nodes") || $0.contains("OpenBLAS") })
+        #expect(report.textTower.values.allSatisfy { $0.contains("token trie, chunk size") || $0.contains("OpenBLAS") })
+        #expect(report.choices.contains { $0.name == "text chunk rows" } && report.fixedChoices["precision"] != nil)
         let memory = try #require(report.memory)
         #expect(memory.availableBytes > 0 && memory.availableBytes <= memory.totalBytes)
         // The plain text form carries the same facts.
         let text = try CLI.run(["doctor", "--seconds", "0"], environment: Self.clean)
         #expect(text.status == 0 && text.stdout.contains("kernel:") && text.stdout.contains("precision:  bf16"))
         #expect(text.stdout.contains("auto:       \(report.autoPrecision) (\(report.autoPrecisionReason))") && text.stdout.contains("text fp32:"))
+    }
+
+    @Test("doctor shows the text chunk size: default before a measurement, cached after embed-text measured it, override, no cache; a damaged file is not used")
+    func measuredChoices() throws {
+        let s = try Scratch()
+        let model = try TextCommandsTests.model(in: s)
+        let cache: [String: String?] = ["ADANEG_CACHE_DIR": s.path("cache"), "ADANEG_WEIGHT_CACHE": nil, TextTransformer.chunkRowsVariable: nil]
+        func chunk(_ env: [String: String?]) throws -> [Report.Choice] {
+            try doctor(cache.merging(env) { $1 }, seconds: "0").0.choices.filter { $0.name == "text chunk rows" }
+        }
+        let before = try chunk([:])
+        #expect(before.map(\.source) == ["default"] && before[0].value == TextTransformer.defaultChunkRows && before[0].detail.contains("not measured"))
+        try "a photo of a cat\nThe nice tench.\n".write(toFile: s.path("texts.txt"), atomically: true, encoding: .utf8)
+        let embed = try CLI.run(["embed-text", "--model", model, "--texts", s.path("texts.txt"), "--out", s.path("t.npy"), "--precision", "fp32"],
+                                environment: Self.clean.merging(cache) { $1 })
+        #expect(embed.status == 0, "\(embed.stderr)")
+        #expect(embed.stderr.contains("text chunk rows"), "the first run says it measured: \(embed.stderr)")
+        let after = try chunk([:])
+        let measured = try #require(after.first)
+        #expect(after.count == 1 && measured.source == "cached" && measured.detail.contains("f32"))
+        let m = try #require(measured.measurement)
+        #expect(m.candidates == TextTransformer.chunkCandidates && m.best == measured.value && m.seconds.count == m.candidates.count)
+        let again = try CLI.run(["embed-text", "--model", model, "--texts", s.path("texts.txt"), "--out", s.path("t2.npy"), "--precision", "fp32"],
+                                environment: Self.clean.merging(cache) { $1 })
+        #expect(again.status == 0 && !again.stderr.contains("text chunk rows"), "measured once only: \(again.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("t.npy"))) == Data(contentsOf: URL(fileURLWithPath: s.path("t2.npy"))))
+        #expect(try chunk([TextTransformer.chunkRowsVariable: "4096"]).map(\.source) == ["override"])
+        #expect(try chunk(["ADANEG_WEIGHT_CACHE": "off"]).map(\.source) == ["default"])
+        // A damaged file: doctor says it is not used; the next run measures again and replaces it.
+        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: s.path("cache/weights")).first { $0.hasPrefix("cpu-choices-") && $0.hasSuffix(".json") })
+        try "{\"format\": 1, \"mach".write(toFile: s.path("cache/weights/\(file)"), atomically: true, encoding: .utf8)
+        let damaged = try chunk([:])
+        #expect(damaged.map(\.source) == ["default"] && damaged[0].detail.contains("not used"))
+        let rerun = try CLI.run(["embed-text", "--model", model, "--texts", s.path("texts.txt"), "--out", s.path("t3.npy"), "--precision", "fp32"],
+                                environment: Self.clean.merging(cache) { $1 })
+        #expect(rerun.status == 0 && rerun.stderr.contains("measured again"), "\(rerun.stderr)")
+        #expect(try chunk([:]).map(\.source) == ["cached"])
+        let text = try CLI.run(["doctor", "--seconds", "0"], environment: Self.clean.merging(cache) { $1 })
+        #expect(text.stdout.contains("choice:     text chunk rows") && text.stdout.contains("fixed:      image batch size"))
     }
 
     @Test("a generic kernel on an AVX2/AVX-512 CPU is replaced by re-executing, and said so once")

@@ -88,6 +88,11 @@ struct DoctorReport: Codable {
     var textTower: [String: String]
     /// What runs the towers here: each precision's product kernel, packed weights, the pool.
     var kernels: KernelChoices
+    /// Speed choices measured per machine (they change no bit of any output), each with where
+    /// its value comes from (measured, cached, override, default) and its measurement.
+    var choices: [MeasuredChoice]
+    /// Choices that are not measured, and why (they change outputs, or are not shown bit-neutral).
+    var fixedChoices: [String: String]
     var memory: MemoryFigures?
     /// The GPU section: devices and CUDA library versions, or why the GPU path is unavailable.
     var gpu: GPUSurvey?
@@ -111,7 +116,8 @@ struct DoctorReport: Codable {
         precisions.append(PrecisionInfo(name: "bf16", available: bf16Available, library: "oneDNN \(OneDNNMatmul.version)",
                                         note: bf16Note, gemmGflops: bf16Rate))
         let auto = (try? PrecisionChoice.auto.resolve(on: features).precision) ?? .fp32
-        let trie = "token trie, \(TextTransformer.defaultMaxRows) nodes per chunk (shared prompt prefixes computed once; the chunk size changes no bit of a feature)"
+        let choices = TextTransformer.chunkRowsSurvey(folder: ConvertedWeights.configuredRoot())
+        let trie = "token trie, chunk size \(choices.map { String($0.value) }.uniqued().joined(separator: "/")) nodes (\(choices.first?.source.rawValue ?? "default"); shared prompt prefixes computed once; the chunk size changes no bit of a feature)"
         var textTower = ["fp32": FP32Products.current == .oneDNN ? trie : "prompts of similar length padded together, 128 per batch (OpenBLAS)"]
         if bf16Available { textTower["bf16"] = trie }
         return DoctorReport(
@@ -123,6 +129,8 @@ struct DoctorReport: Codable {
             autoPrecisionReason: bf16Available || !features.hasNativeBF16 ? features.autoBF16.reason : bf16Note ?? "bf16 unavailable",
             textTower: textTower,
             kernels: KernelChoices.current(),
+            choices: choices,
+            fixedChoices: notMeasuredChoices,
             memory: MemoryInfo.current().map { MemoryFigures(totalBytes: $0.totalBytes, availableBytes: $0.availableBytes) },
             gpu: GPUSurvey.probe()
         )
@@ -144,9 +152,27 @@ struct DoctorReport: Codable {
         lines.append("auto:       \(autoPrecision) (\(autoPrecisionReason))")
         for (name, how) in textTower.sorted(by: { $0.key > $1.key }) { lines.append("text \(name):  \(how)") }
         lines += kernels.lines
+        for choice in choices { lines.append("choice:     \(choice.line)") }
+        for (name, why) in fixedChoices.sorted(by: { $0.key < $1.key }) { lines.append("fixed:      \(name): \(why)") }
         if let memory { lines.append("memory:     \(gib(memory.availableBytes)) available of \(gib(memory.totalBytes))") }
         if let gpu { lines += gpu.lines }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The choices that are not measured per machine, and why: each one changes outputs' bits (or
+/// is not shown not to), and a job's results must not depend on how loaded a machine was.
+let notMeasuredChoices: [String: String] = [
+    "precision": "rule (auto above): bf16 and fp32 differ in the last bits; a job's precision is fixed when it is planned",
+    "image batch size": "32 or --batch-size: a batch and its images alone agree to cosine 0.999999, not bit for bit",
+    "thread pool": "openmp (ADANEG_CPU_POOL=dispatch to compare): oneDNN's products run with other thread counts under the two pools, and a product's bits may depend on how it is split, so it is not switched by measurement",
+    "fp32 products": "oneDNN where it has an fp32 matmul, else OpenBLAS (ADANEG_FP32_PRODUCTS): the libraries sum in different orders",
+]
+
+private extension Array where Element: Hashable {
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
     }
 }
 
