@@ -54,21 +54,50 @@ enum Scale {
         @Option(name: .customLong("dir"), help: "scale-serve: the job's files (kept between restarts).") var directory: String?
         @Option(help: "scale-serve: the port to listen on (loopback).") var port = 0
         @Option(name: .customLong("out"), help: "scale-clients: where to write the clients' statistics.") var outFile: String?
+        @Option(help: "scale-clients: where simulated workers read a unit's feature-file rows: auto, local or coordinator (`adaneg worker --rows`; they run on the coordinator's machine).")
+        var rows = RowsSource.auto.rawValue
         @Option(name: .customLong("tls-dir"), help: "Serve HTTPS with DIR/server.pem and DIR/server.key; clients trust DIR/ca.pem (bench/tls.sh makes them).")
         var tlsDirectory: String?
 
         func validate() throws {
             for (flag, value) in [("--samples", samples), ("--workers", workers), ("--dim", dimension), ("--classes", classes),
                                   ("--negatives", negatives), ("--entries", entriesPerBatch), ("--unit-batches", unitBatches),
-                                  ("--batch-size", batchSize), ("--pull-kib", pullKiB)] where value <= 0 {
+                                  ("--batch-size", batchSize)] where value <= 0 {
                 throw ValidationError("\(flag) \(value): not a positive integer")
             }
             guard batchMilliseconds.isFinite, batchMilliseconds >= 0 else { throw ValidationError("--batch-ms must be ≥ 0") }
             guard leaseSeconds.isFinite, leaseSeconds > 0 else { throw ValidationError("--lease must be > 0") }
+            _ = try policy()
+            _ = try rowsSource()
+        }
+
+        /// The coordinator's bank policy from `--pull-kib`, `--max-behind` and `--window`, each
+        /// checked against the one range `BankPolicy` defines for it (as `serve`'s `--bank-*` are).
+        func policy() throws -> BankPolicy {
+            let range = BankPolicy.pullBytesRange
+            guard pullKiB > 0, pullKiB <= range.upperBound >> 10, range.contains(pullKiB << 10) else {
+                throw ValidationError("--pull-kib must be in \(range.lowerBound >> 10)...\(range.upperBound >> 10) (got \(pullKiB))")
+            }
+            guard maxBehind == -1 || BankPolicy.maxBehindRange.contains(maxBehind) else {
+                throw ValidationError("--max-behind must be -1 (no bound) or in \(BankPolicy.maxBehindRange.lowerBound)...\(BankPolicy.maxBehindRange.upperBound) (got \(maxBehind))")
+            }
+            let bound: BankPolicy.Window
+            switch window {
+            case -1: bound = .off
+            case 0: bound = .automatic
+            case BankPolicy.windowRange: bound = .positions(window)
+            default:
+                throw ValidationError("--window must be -1 (no bound), 0 (automatic) or in \(BankPolicy.windowRange.lowerBound)...\(BankPolicy.windowRange.upperBound) (got \(window))")
+            }
+            return BankPolicy(pullBytes: pullKiB << 10, maxBehind: maxBehind < 0 ? nil : maxBehind, window: bound)
+        }
+
+        func rowsSource() throws -> RowsSource {
+            do { return try RowsSource.parse(rows) } catch { throw ValidationError(error.description) }
         }
 
         var clientArguments: [String] {
-            ["--workers", "\(workers)", "--entries", "\(entriesPerBatch)", "--batch-ms", "\(batchMilliseconds)", "--dim", "\(dimension)"]
+            ["--workers", "\(workers)", "--entries", "\(entriesPerBatch)", "--batch-ms", "\(batchMilliseconds)", "--dim", "\(dimension)", "--rows", rows]
                 + (tlsDirectory.map { ["--tls-dir", $0] } ?? [])
         }
 
@@ -148,8 +177,7 @@ enum Scale {
         sync_every: 1
         """
         let spec = try JobSpecLoader.parse(yaml: yaml, baseDirectory: dir.path)
-        let policy = BankPolicy(pullBytes: o.pullKiB << 10, maxBehind: o.maxBehind < 0 ? nil : o.maxBehind,
-                                window: o.window < 0 ? .off : o.window == 0 ? .automatic : .positions(o.window))
+        let policy = try o.policy()
         let coordinator = try Coordinator(databasePath: database, configuration: .init(leaseSeconds: o.leaseSeconds, banks: policy), logger: logger)
         return (coordinator, try await coordinator.submit(spec))
     }
@@ -223,7 +251,7 @@ enum Scale {
         print("| call | count | p50 ms | p95 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|---|")
         print(row("lease", stats.lease))
-        print(row("unit rows (\(o.unitBatches * o.batchSize) × \(o.dimension) float32)", stats.rows))
+        print(row("unit rows (\(o.unitBatches * o.batchSize) × \(o.dimension) float32; \(stats.rowsLocal) units read here, \(stats.rowsFetched) fetched)", stats.rows))
         print(row("bank sync (push + pull)", stats.sync))
         print(row("heartbeat", stats.heartbeat))
         print(row("complete (\(o.unitBatches * o.batchSize) results)", stats.complete))
@@ -252,6 +280,7 @@ enum Scale {
             "pulled_entries_per_sync": stats.meanPulled, "pulled_rows_per_sync": stats.mean(stats.pulledRows),
             "sync_requests": stats.pulledBytes.count, "syncs_per_second": Double(stats.pulledBytes.count) / wall,
             "pull_budget_bytes": o.pullKiB << 10, "max_behind": o.maxBehind, "window": o.window,
+            "rows_local_units": stats.rowsLocal, "rows_fetched_units": stats.rowsFetched, "rows": o.rows,
             "frontier_waits": stats.waits, "frontier_gave_up": stats.gaveUp, "units_abandoned": stats.abandoned,
         ]
         let line = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
@@ -315,6 +344,9 @@ enum Scale {
         var gaveUp = 0
         /// Units given up on a 409 (the lease went elsewhere).
         var abandoned = 0
+        /// Units whose rows were read from the job's files here, and fetched from the coordinator.
+        var rowsLocal = 0
+        var rowsFetched = 0
         var meanPulled: Double { mean(pulled) }
         func mean(_ v: [Int]) -> Double { v.isEmpty ? 0 : Double(v.reduce(0, +)) / Double(v.count) }
 
@@ -330,23 +362,29 @@ enum Scale {
         // heartbeat): the simulated fleet gets as many, not one worker's pool shared by all.
         let client = CoordinatorClient(base: url, connectionsPerHost: min(1024, 2 * o.workers), caFile: o.tlsDirectory.map { "\($0)/ca.pem" })
         let features = SharedFeatures(dimension: o.dimension)
-        let stats = try await withThrowingTaskGroup(of: ClientStats.self) { group in
+        // The simulated workers run on the coordinator's machine, so under `auto` they read
+        // their rows from the job's files, checked against the recorded digests once for the
+        // fleet, as one `adaneg worker` process checks them once.
+        let localRows = LocalUnitRows(source: try o.rowsSource()) { FileHandle.standardError.write(Data("scale-clients: \($0)\n".utf8)) }
+        var stats = try await withThrowingTaskGroup(of: ClientStats.self) { group in
             for i in 0..<o.workers {
                 group.addTask {
-                    try await simulatedWorker(id: "sim-\(i)", client: client, features: features, options: o, seed: UInt64(i + 1))
+                    try await simulatedWorker(id: "sim-\(i)", client: client, features: features, localRows: localRows, options: o, seed: UInt64(i + 1))
                 }
             }
             var all = ClientStats()
             for try await s in group { all.merge(s) }
             return all
         }
+        (stats.rowsLocal, stats.rowsFetched) = localRows.unitsRead
         let data = try JSONEncoder().encode(stats)
         guard let out = o.outFile else { throw ScaleError.failed("scale-clients needs --out <file>") }
         try data.write(to: URL(fileURLWithPath: out))
     }
 
     /// One simulated worker: the wire protocol of `adaneg worker`, no embedding, no scoring.
-    static func simulatedWorker(id: String, client: CoordinatorClient, features: SharedFeatures, options o: Options, seed: UInt64) async throws -> ClientStats {
+    static func simulatedWorker(id: String, client: CoordinatorClient, features: SharedFeatures, localRows: LocalUnitRows,
+                                options o: Options, seed: UInt64) async throws -> ClientStats {
         let log = SyncLog(client: client)
         var rng = SplitMix64(seed: seed)
         var plans = [Int64: WorkPlan]()
@@ -368,11 +406,15 @@ enum Scale {
                 continue
             }
             do {
-                // The unit's rows, as `adaneg worker` fetches them (leases carry none).
-                let rows = try await timed(&log.stats.rows) { try await client.rows(unit: grant.unit, worker: id, attempt: grant.attempt) }
-                guard rows.count == grant.count else { throw ScaleError.failed("unit \(grant.unit): \(rows.count) rows for \(grant.count) samples") }
                 let plan: WorkPlan
                 if let p = plans[grant.job] { plan = p } else { plan = try await client.plan(job: grant.job); plans[grant.job] = plan }
+                // The unit's rows, as `adaneg worker` gets them (leases carry none): read from
+                // the job's files here (`--rows auto|local`), else fetched from the coordinator.
+                let rows = try await timed(&log.stats.rows) {
+                    if let local = try await localRows.rows(sets: grant.sets, items: grant.items, plan: plan) { return local }
+                    return try await client.rows(unit: grant.unit, worker: id, attempt: grant.attempt)
+                }
+                guard rows.count == grant.count else { throw ScaleError.failed("unit \(grant.unit): \(rows.count) rows for \(grant.count) samples") }
                 if versions[grant.task] == nil {
                     // The replica's first pull, as `adaneg worker` makes it: until within the bound.
                     versions[grant.task] = try await BankCatchUp.step(log, task: grant.task, since: 0, position: 0, delta: BankDelta(), scoringAt: nil,

@@ -192,7 +192,7 @@ public enum BankWire {
                     case .float32:
                         for i in 0..<h.dimension { buffer[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: values + 4 * i, as: UInt32.self))) }
                     case .float16:
-                        for i in 0..<h.dimension { buffer[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: values + 2 * i, as: UInt16.self)))) }
+                        for i in 0..<h.dimension { buffer[i] = HalfPrecision.float(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: values + 2 * i, as: UInt16.self))) }
                     }
                     initialized = h.dimension
                 }

@@ -160,12 +160,14 @@ extension Worker {
         return UnitInputs(features: out, errors: errors, upload: upload)
     }
 
-    /// The unit's feature-file rows from the coordinator (`GET /v1/units/{unit}/rows`; leases
-    /// carry none), or nil when the unit has no sample of a feature set. A reply that does not
-    /// fit the unit fails it, saying so.
+    /// The unit's feature-file rows: from this machine's copies of the files when `--rows`
+    /// allows and they hold the recorded content (`LocalUnitRows`), else from the coordinator
+    /// (`GET /v1/units/{unit}/rows`; leases carry none); nil when the unit has no sample of a
+    /// feature set. A reply that does not fit the unit fails it, saying so.
     func featureRows(_ grant: LeaseGrant, plan: WorkPlan) async throws -> UnitRows? {
         let wanted = grant.sets.contains { $0 >= 0 && $0 < plan.sets.count && plan.sets[$0].features != nil }
         guard wanted else { return nil }
+        if let local = try await localRows.rows(sets: grant.sets, items: grant.items, plan: plan) { return local }
         let rows = try await api.rows(unit: grant.unit, worker: options.id, attempt: grant.attempt)
         guard rows.count == grant.count, rows.dimension == plan.dimension else {
             throw WorkerError.input("unit \(grant.unit): the coordinator sent rows for \(rows.count) samples of \(rows.dimension) values; the unit has \(grant.count) samples of \(plan.dimension)")

@@ -24,7 +24,9 @@ public actor Worker: Service {
     /// ends badly leaves none behind (it is pulled again in full).
     var replicas: [Int64: TaskReplica] = [:]
     /// Rows of the jobs' feature files, normalised as every reader normalises them.
-    let featureFiles = FeatureFileRows()
+    let featureFiles: FeatureFileRows
+    /// Leased units' rows read from this machine's copies of the feature files (`--rows`).
+    let localRows: LocalUnitRows
     var texts: [String: Matrix] = [:]
     var embedders: [String: any ImageEmbedding] = [:]
     public internal(set) var report = WorkerReport()
@@ -40,6 +42,9 @@ public actor Worker: Service {
         self.options = options
         self.artefacts = artefacts
         self.logger = logger
+        let files = FeatureFileRows()
+        self.featureFiles = files
+        self.localRows = LocalUnitRows(source: options.rows, files: files) { [logger] in logger.warning("\($0)") }
     }
 
     /// Runs until no work is left, or until graceful shutdown cancels it (then it returns
@@ -59,6 +64,8 @@ public actor Worker: Service {
             clock.lap(waiting: true)
             report.waitSeconds += clock.wait
             guard let grant = response.grant else {
+                // No job unit waiting: a fleet sweep's unit, if any (`Worker+Sweep.swift`).
+                if try await takeSweepUnit() { continue }
                 if response.finished && !options.forever { return }
                 try await Task.sleep(nanoseconds: UInt64(options.idlePoll * 1e9))
                 continue

@@ -29,6 +29,9 @@ public struct WorkerOptions: Sendable {
     /// `--max-pixels`: this machine's own pixel limit; images are decoded under the smaller of
     /// it and the job's `max_pixels` (`ModelSource.pixelLimit`). nil: the job's.
     public var maxPixels: Int?
+    /// `--rows`: where a leased unit's feature-file rows come from (default: this machine's
+    /// copy of each file when it holds the recorded content, else the coordinator).
+    public var rows: RowsSource = .auto
 
     public init(id: String, host: String, forever: Bool = false, idlePoll: Double = 0.5, simulatedBatchSeconds: Double = 0,
                 makeEmbedder: (@Sendable (ModelSource) throws -> any ImageEmbedding)? = nil) {

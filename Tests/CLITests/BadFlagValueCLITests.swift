@@ -34,6 +34,11 @@ struct BadFlagValueCLITests {
         (["rescore", "--db", "x.sqlite", "job", "--bank-max-behind", "lots"], "--bank-max-behind"),
         (["demo", "--bank-window", "sideways"], "--bank-window"),
         (["run", "job.yaml", "--bank-window", "0"], "--bank-window"),
+        // Where workers read their rows (`WorkerRowsOptions`): the worker and every command that starts workers.
+        (["worker", "--coordinator", "http://127.0.0.1:9", "--rows", "remote"], "--rows"),
+        (["run", "job.yaml", "--rows", "Local"], "--rows"),
+        (["demo", "--rows", ""], "--rows"),
+        (["rescore", "--db", "x.sqlite", "job", "--rows", "files"], "--rows"),
         // Ranges several commands share (`SharedFlagRanges`): every member refuses alike.
         (["run", "job.yaml", "--simulate-batch-ms", "70000"], "--simulate-batch-ms"),
         (["worker", "--coordinator", "http://127.0.0.1:9", "--simulate-batch-ms", "-1"], "--simulate-batch-ms"),

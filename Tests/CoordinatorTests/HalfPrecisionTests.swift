@@ -34,4 +34,17 @@ struct HalfPrecisionTests {
         }
         #expect(checked > 300_000)
     }
+
+    @Test("HalfPrecision.float equals Float(Float16(bitPattern:)) bit for bit on all 65,536 patterns (subnormals, ±0, ±∞, NaN payloads)")
+    func widensAsFloat16() {
+        var differing = [UInt16]()
+        for bits in UInt16.min...UInt16.max where HalfPrecision.float(bits).bitPattern != Float(Float16(bitPattern: bits)).bitPattern {
+            differing.append(bits)
+        }
+        #expect(differing.isEmpty, "first: \(differing.prefix(8).map { String($0, radix: 16) })")
+        // The round trip through both directions keeps every non-NaN value.
+        for bits in UInt16.min...UInt16.max where !Float16(bitPattern: bits).isNaN {
+            #expect(HalfPrecision.bits(HalfPrecision.float(bits)) == bits)
+        }
+    }
 }

@@ -24,6 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seed for the data and the stream order.") var seed: UInt64 = 0
     @OptionGroup var workerCount: WorkerCountOptions
     @OptionGroup var banks: BankPolicyOptions
+    @OptionGroup var rowsOptions: WorkerRowsOptions
     @Option(help: "C, ID classes.") var classes: Int = SyntheticBenchmark.Shape.demo.classes
     @Option(help: "M, negative labels.") var negatives: Int = SyntheticBenchmark.Shape.demo.negatives
     @Option(help: "D, feature dimension.") var dim: Int = SyntheticBenchmark.Shape.demo.dimension
@@ -70,6 +71,7 @@ struct DemoCommand: AsyncParsableCommand {
             StandardError.write("running job \(spec.name) (\(proxy.rawValue)-adaptive proxies) with \(Plural.count(workers, "worker"))\n")
             var run = EmbeddedRun(spec: spec, databasePath: database, workers: workers, threadsPerWorker: max(1, cores / workers))
             run.banks = try banks.policy()
+            run.rows = try rowsOptions.source()
             runs[proxy] = try await run.run()
         }
         guard let task = runs[.task], let sample = runs[.sample] else { return }

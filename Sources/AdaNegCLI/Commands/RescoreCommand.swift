@@ -30,6 +30,7 @@ struct RescoreCommand: AsyncParsableCommand {
     @Option(help: "Name of the new job.") var name: String?
     @OptionGroup var workerCount: WorkerCountOptions
     @OptionGroup var banks: BankPolicyOptions
+    @OptionGroup var rowsOptions: WorkerRowsOptions
     /// The hyperparameters to change; the rest stay the job's.
     @OptionGroup var scoring: ScoringOptions
 
@@ -84,6 +85,7 @@ struct RescoreCommand: AsyncParsableCommand {
         let count = try workerCount.count(default: cores)
         var run = EmbeddedRun(spec: spec, databasePath: db, workers: count, threadsPerWorker: max(1, cores / count))
         run.banks = try banks.policy()
+        run.rows = try rowsOptions.source()
         let outcome = try await run.run()
         print("re-scored '\(job)' as '\(spec.name)'")
         print(try RunSummary.table(outcome), terminator: "")

@@ -30,6 +30,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var workerCount: WorkerCountOptions
     @OptionGroup var deviceOptions: DeviceOptions
     @OptionGroup var banks: BankPolicyOptions
+    @OptionGroup var rowsOptions: WorkerRowsOptions
     @Option(name: .customLong("batch-size"), help: "Images per forward pass on the workers' GPU (default: what fits its memory).")
     var batchSize: Int?
     @Option(help: "SQLite database for the run.") var db: String?
@@ -67,6 +68,7 @@ struct RunCommand: AsyncParsableCommand {
         run.gpuBatchSize = gpu == nil ? nil : batchSize
         run.maxPixels = maxPixels
         run.banks = try banks.policy()
+        run.rows = try rowsOptions.source()
         let outcome = try await run.run()
         print(try RunSummary.table(outcome), terminator: "")
         print(RunSummary.text(outcome))

@@ -27,6 +27,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: CoordinatorOptions
     @OptionGroup var deviceOptions: DeviceOptions
+    @OptionGroup var rowsOptions: WorkerRowsOptions
     @Option(name: .customLong("batch-size"), help: "Images per forward pass on the GPU (default: what fits its memory; the CPU embeds 32 at a time).")
     var batchSize: Int?
     @Option(help: "BLAS threads for this worker (0: OpenBLAS' default).") var threads: Int = 0
@@ -127,6 +128,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var options = WorkerOptions(id: workerID, host: host, forever: forever, simulatedBatchSeconds: simulateBatchMs / 1000)
         options.crashOnUnit = simulateCrashUnit
         options.maxPixels = maxPixels
+        options.rows = try rowsOptions.source()
         let maxPixels = self.maxPixels
         options.expectedPrecision = switch expected {
         case .auto: nil

@@ -37,6 +37,8 @@ struct EmbeddedRun {
     var maxAttempts = 3
     /// The banks' pull budget and staleness bounds (`--bank-*`, `BankPolicyOptions`).
     var banks = BankPolicy()
+    /// The local workers' `--rows` (`WorkerRowsOptions`).
+    var rows = RowsSource.auto
 
     struct Outcome {
         /// The same report `adaneg report` prints for this job.
@@ -121,7 +123,7 @@ struct EmbeddedRun {
         let id = Self.workerPrefix + "\(index)"
         process.executableURL = Self.executable
         process.arguments = ["worker", "--coordinator", "http://127.0.0.1:\(port)", "--threads", "\(threadsPerWorker)",
-                             "--id", id, "--simulate-batch-ms", "\(simulatedBatchMilliseconds)",
+                             "--id", id, "--simulate-batch-ms", "\(simulatedBatchMilliseconds)", "--rows", rows.rawValue,
                              // The worker exits when this process is gone, even by kill -9.
                              "--parent-pid", "\(getpid())"]
             + (simulatedCrashUnit.map { ["--simulate-crash-unit", "\($0)"] } ?? [])
