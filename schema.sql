@@ -151,3 +151,32 @@ CREATE TABLE IF NOT EXISTS sweep_sets (
     created_at REAL NOT NULL,
     PRIMARY KEY (job_id, point, task_id)
 ) WITHOUT ROWID;
+
+-- Fleet sweeps (`sweep --coordinator`, schema 7): a grid over a job's stored features, keyed by
+-- the job and its points (the same grid submitted again is the same sweep, so it resumes);
+-- points is the JSON array of every point's parameters, in the grid's order.
+CREATE TABLE IF NOT EXISTS sweeps (
+    id         TEXT PRIMARY KEY,
+    job_id     INTEGER NOT NULL REFERENCES jobs(id),
+    points     TEXT NOT NULL,
+    created_at REAL NOT NULL
+) WITHOUT ROWID;
+
+-- A sweep's units: one task and a chunk of points (JSON array of their parameters) that a
+-- worker scores together, leased and re-leased like job units. A done unit's sets are stored
+-- in sweep_sets (one row per point and the task), the resume format `sweep --db` shares.
+CREATE TABLE IF NOT EXISTS sweep_units (
+    id            INTEGER PRIMARY KEY,
+    sweep_id      TEXT NOT NULL REFERENCES sweeps(id),
+    task_id       INTEGER NOT NULL REFERENCES tasks(id),
+    points        TEXT NOT NULL,
+    point_count   INTEGER NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    lease_owner   TEXT,
+    lease_expires REAL,
+    last_error    TEXT,
+    completed_at  REAL
+);
+CREATE INDEX IF NOT EXISTS sweep_units_by_state ON sweep_units(state, id);
+CREATE INDEX IF NOT EXISTS sweep_units_by_sweep ON sweep_units(sweep_id);

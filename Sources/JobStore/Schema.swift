@@ -5,7 +5,7 @@ import Foundation
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
 enum Schema {
     /// The version `schema.sql` describes.
-    static let currentVersion = 6
+    static let currentVersion = 7
 
     /// The top-level `schema.sql`, embedded in the binary at build time (the target's
     /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
@@ -68,6 +68,19 @@ enum Schema {
             job_id INTEGER NOT NULL REFERENCES jobs(id), point TEXT NOT NULL, task_id INTEGER NOT NULL,
             result TEXT NOT NULL, created_at REAL NOT NULL,
             PRIMARY KEY (job_id, point, task_id)) WITHOUT ROWID;
+        """,
+        // 6 → 7: fleet sweeps (`sweep --coordinator`): each grid and its units of (task, points).
+        6: """
+        CREATE TABLE IF NOT EXISTS sweeps (
+            id TEXT PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs(id),
+            points TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sweep_units (
+            id INTEGER PRIMARY KEY, sweep_id TEXT NOT NULL REFERENCES sweeps(id),
+            task_id INTEGER NOT NULL REFERENCES tasks(id), points TEXT NOT NULL, point_count INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_expires REAL, last_error TEXT, completed_at REAL);
+        CREATE INDEX IF NOT EXISTS sweep_units_by_state ON sweep_units(state, id);
+        CREATE INDEX IF NOT EXISTS sweep_units_by_sweep ON sweep_units(sweep_id);
         """,
     ]
 

@@ -84,27 +84,8 @@ public struct JobReport: Codable, Sendable {
         public var missing: Int
     }
 
-    public struct SetReport: Codable, Sendable {
-        public var name: String
-        public var group: String?
-        public var task: Int64
-        /// Samples in the task's stream (the ID set plus this OOD set).
-        public var samples: Int
-        /// Stored result rows.
-        public var results: Int
-        /// Samples used for the metrics (stored, without error).
-        public var idCount: Int
-        public var oodCount: Int
-        public var errored: Int
-        /// Samples with no result yet (units not done or failed).
-        public var missing: Int
-        public var partial: Bool
-        public var units: UnitCounts?
-        /// By method key; a method is absent when its metrics cannot be computed yet.
-        public var metrics: [String: OODMetrics]
-        /// Why metrics are absent, if they are.
-        public var note: String?
-    }
+    /// One OOD set's metrics: shared with the fleet's sweep workers, so it lives in JobProtocol.
+    public typealias SetReport = JobProtocol.SetReport
 
     public struct Summary: Codable, Sendable {
         public var name: String
@@ -186,25 +167,3 @@ extension JobReport.SetInput {
     }
 }
 
-extension JobReport.SetReport {
-    enum CodingKeys: String, CodingKey {
-        case name, group, task, samples, results, idCount = "id_count", oodCount = "ood_count", errored, missing, partial, units, metrics, note
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(group, forKey: .group)
-        try c.encode(task, forKey: .task)
-        try c.encode(samples, forKey: .samples)
-        try c.encode(results, forKey: .results)
-        try c.encode(idCount, forKey: .idCount)
-        try c.encode(oodCount, forKey: .oodCount)
-        try c.encode(errored, forKey: .errored)
-        try c.encode(missing, forKey: .missing)
-        try c.encode(partial, forKey: .partial)
-        try c.encode(units, forKey: .units)
-        try c.encode(metrics, forKey: .metrics)
-        try c.encode(note, forKey: .note)
-    }
-}

@@ -28,18 +28,15 @@ public struct SweepPoint: Codable, Sendable {
 
     public static func decodeSet(_ text: String) throws -> JobReport.SetReport { try decodeStored(JobReport.SetReport.self, text) }
 
-    /// Sorted keys; infinities and NaN as strings (a metric can be undefined).
-    static func storedJSON<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    static func storedJSON<T: Encodable>(_ value: T) throws -> String { try SweepStoredJSON.encode(value) }
 
-    static func decodeStored<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try decoder.decode(type, from: Data(text.utf8))
+    static func decodeStored<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try SweepStoredJSON.decode(type, text) }
+
+    /// A point from its sets, one per task in the job's task order, and their average over
+    /// `proxy`'s methods: how `sweep --db` and `sweep --coordinator` both make a point.
+    public static func assemble(_ params: ScoringParameters, sets: [JobReport.SetReport], proxy: String) -> SweepPoint {
+        let methods = JobReport.methods(proxy: proxy)
+        return SweepPoint(params: params, sets: sets, average: JobReport.summary("Average", sets, methods: methods))
     }
 }
 
@@ -69,9 +66,7 @@ public struct SweepInputs: Sendable {
                 throw Refusal(ReportError.unknownJob(name: name, known: try store.jobs().map(\.name)).description)
             }
             let plan = try store.plan(job: job.id)
-            if plan.sets.contains(where: \.isImages) && !plan.keepFeatures {
-                throw Refusal("job '\(name)' ran with keep_features: false: its image features were dropped when it was done, so there are no stored features to sweep over (a sweep never embeds; `rescore` embeds the images again, and a job run with keep_features: true can be swept)")
-            }
+            if let refusal = plan.sweepRefusal { throw Refusal(refusal) }
             do {
                 try plan.verifyScorerInputs()
             } catch {
@@ -136,8 +131,7 @@ public struct SweepInputs: Sendable {
         } catch {
             throw Refusal("scoring task \(task.id) (\(task.oodName)): \(error.description)")
         }
-        let methods = JobReport.methods(proxy: plan.scoring.proxy.rawValue)
-        return scores.map { Self.setReport(task: task, stream: stream, scores: $0, methods: methods) }
+        return scores.map { SetReport.sweepSet(task: task, labels: stream.labels, errored: stream.missing.count, scores: $0) }
     }
 
     /// Point-batches that scoring `points` over task `index` takes (the unit of progress).
@@ -147,8 +141,7 @@ public struct SweepInputs: Sendable {
 
     /// A point from its sets, one per task in `tasks`' order, and their average.
     public func point(_ params: ScoringParameters, sets: [JobReport.SetReport]) -> SweepPoint {
-        let methods = JobReport.methods(proxy: plan.scoring.proxy.rawValue)
-        return SweepPoint(params: params, sets: sets, average: JobReport.summary("Average", sets, methods: methods))
+        SweepPoint.assemble(params, sets: sets, proxy: plan.scoring.proxy.rawValue)
     }
 
     /// The points in chunks scored together (sharing each batch's static half): in order,
@@ -184,25 +177,5 @@ public struct SweepInputs: Sendable {
         }
         if !current.isEmpty { out.append(current) }
         return out
-    }
-
-    /// One set's metrics for one point, as the report computes them from stored results.
-    static func setReport(task: TaskRecord, stream: StreamFeatures, scores: [SampleScore], methods: [ReportMethod]) -> JobReport.SetReport {
-        let idCount = stream.labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
-        var metrics = [String: OODMetrics]()
-        var notes = [String]()
-        for (method, m) in zip(ScoringMethod.allCases, methods) {
-            do {
-                metrics[m.key] = try OODMetrics.compute(conf: scores.map { method.score(of: $0) }, labels: stream.labels,
-                                                        pred: scores.map { method.prediction(of: $0) })
-            } catch {
-                if !notes.contains(error.description) { notes.append(error.description) }
-            }
-        }
-        let errored = stream.missing.count
-        return JobReport.SetReport(
-            name: task.oodName, group: task.oodGroup, task: task.id, samples: task.sampleCount, results: stream.positions.count + errored,
-            idCount: idCount, oodCount: stream.labels.count - idCount, errored: errored, missing: 0, partial: false, units: nil,
-            metrics: metrics, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
     }
 }

@@ -47,7 +47,7 @@ struct AccessPolicyTests {
                     .replacingOccurrences(of: "{unit}", with: "\(unit.id)").replacingOccurrences(of: "{task}", with: "\(task.id)")
                 let query = path.hasSuffix("/results") ? "?task=\(task.id)" : ""
                 let body: Data? = switch route {
-                case "POST /v1/leases": Data(#"{"worker":"probe","host":"h"}"#.utf8)
+                case "POST /v1/leases", "POST /v1/sweep-leases": Data(#"{"worker":"probe","host":"h"}"#.utf8)
                 case "POST /v1/jobs": Data("name: x\nbogus_key: 1\n".utf8) // refused by validation (400), after authorisation
                 case _ where route.hasPrefix("POST /v1/units/"): Data(#"{"worker":"nobody"}"#.utf8) // 409: not the holder
                 case _ where route.hasSuffix("/bank"): Data("garbage".utf8) // 400: not a bank delta
@@ -62,6 +62,10 @@ struct AccessPolicyTests {
                 "POST /v1/units/{unit}/fail": [409], "POST /v1/units/{unit}/release": [409], "POST /v1/tasks/{task}/bank": [400],
                 // No worker or attempt in the query: refused after the role check.
                 "GET /v1/units/{unit}/rows": [400],
+                // Sweeps: an empty body, a literal "{id}" or no worker in the query: 400 after the role check.
+                "POST /v1/sweeps": [400], "GET /v1/sweeps/{id}": [400], "GET /v1/sweeps/{id}/results": [400],
+                "GET /v1/sweep-units/{unit}/features": [400], "POST /v1/sweep-units/{unit}/heartbeat": [400],
+                "POST /v1/sweep-units/{unit}/complete": [400], "POST /v1/sweep-units/{unit}/fail": [400],
             ]
             var rows = 0
             for (route, allowed) in AccessPolicy.rules.sorted(by: { $0.key < $1.key }) {

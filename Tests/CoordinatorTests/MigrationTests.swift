@@ -94,6 +94,15 @@ CREATE TABLE IF NOT EXISTS workers (
         // Schema 6: a sweep point's finished tasks.
         try store.storeSweepSets(job: 1, [(point: "memleng=2", task: 1, result: "{}")], now: 0)
         #expect(try store.sweepSets(job: 1) == ["memleng=2": [1: "{}"]])
+        // Schema 7: fleet sweeps and their units, leased and completed into sweep_sets.
+        #expect(try store.createSweep(id: "s1", job: 1, points: "[]", units: [(task: 1, points: "[]", count: 1)], now: 0))
+        #expect(try store.createSweep(id: "s1", job: 1, points: "[]", units: [(task: 1, points: "[]", count: 1)], now: 0) == false)
+        let (leasedSweep, _) = try store.leaseSweepUnit(worker: "w", now: 1, expires: 10, maxAttempts: 3)
+        let sweepUnit = try #require(leasedSweep)
+        #expect(sweepUnit.sweep == "s1" && sweepUnit.task == 1 && sweepUnit.attempts == 1 && sweepUnit.state == .leased)
+        #expect(try store.completeSweepUnit(sweepUnit, job: 1, worker: "w", attempt: 1, sets: [(point: "memleng=3", result: "{}")], now: 2))
+        #expect(try store.sweepSets(job: 1)["memleng=3"] == [1: "{}"])
+        #expect(try store.sweepProgress(id: "s1").units == SweepUnitCounts(done: 1))
         #expect(try store.integrityCheck() == "ok")
         // Opening again is a no-op.
         _ = try StoreWriter(path: path)

@@ -8,7 +8,7 @@ import Report
 
 /// `adaneg sweep`: a grid of scoring configurations over a job's stored features, without
 /// embedding anything and without touching the job's results.
-struct SweepCommand: ParsableCommand {
+struct SweepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Score a job's stored features for every point of a grid of scoring parameters (ablations, tuning).",
@@ -26,13 +26,19 @@ struct SweepCommand: ParsableCommand {
         then not stored, and the command says so. A job whose image features were dropped \
         (keep_features: false) cannot be swept.
 
+        With --coordinator URL instead of --db, the grid goes to a running coordinator \
+        (POST /v1/sweeps) and the workers of its fleet score it, in units of one task and a few \
+        points, when no job unit is waiting; the command shows progress until every unit is done \
+        and prints the points as --db does. Interrupted and run again, it resumes the same grid \
+        (units done stay done). The coordinator keeps the results in sweep_sets.
+
         Output: table (sorted by AdaNeg's mean FPR95, the job's own configuration marked), json \
         ({"job", "points": [{"params", "sets", "average"}]}; sets and average as in \
         `report --format json`), csv, md, or html (heat maps, line plots, best point per metric).
         """
     )
 
-    @Option(help: "The database of the job.") var db: String
+    @Option(help: "The database of the job (or --coordinator).") var db: String?
     @Argument(help: "Name of the job to sweep.") var job: String
     @Option(name: .customLong("set"), parsing: .singleValue,
             help: ArgumentHelp("A scoring parameter and its values: NAME=V1,V2,… or NAME=FROM:TO:STEP (repeatable).", valueName: "NAME=VALUES"))
@@ -42,6 +48,8 @@ struct SweepCommand: ParsableCommand {
     @OptionGroup var workerCount: WorkerCountOptions
     @Option(help: "table, json, csv, md or html.") var format: String = "table"
     @Option(help: "Write the result to this file instead of standard output.") var out: String?
+    /// `--coordinator URL` (with `--token-file`, `--ca-file`): the fleet scores the grid.
+    @OptionGroup var connection: CoordinatorOptions
 
     func validate() throws {
         if ReportFormat(rawValue: format) == nil {
@@ -49,13 +57,16 @@ struct SweepCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        // Every argument is checked before the database is opened: a bad --set writes nothing.
-        guard !sets.isEmpty else {
-            throw CommandFailure("give at least one --set NAME=V1,V2,… (NAME one of \(ScoringParameter.allCases.map(\.key).joined(separator: ", ")))")
+    func run() async throws {
+        // Every argument is checked before the database is opened or the coordinator called:
+        // a bad --set writes nothing.
+        try checkGrid()
+        if let url = try connection.url() {
+            if db != nil { throw CommandFailure("give --db DB (score here) or --coordinator URL (the fleet scores), not both") }
+            if workerCount.workers != nil { throw CommandFailure("--workers is for sweep --db; with --coordinator the fleet's workers score the grid") }
+            return try await runOnFleet(url)
         }
-        guard maxPoints >= 1 else { throw CommandFailure("--max-points must be at least 1 (got \(maxPoints))") }
-        do { _ = try SweepGrid(sets: sets, base: ScoringParameters(), maxPoints: maxPoints) } catch { throw CommandFailure(error.description) }
+        guard let db else { throw CommandFailure("give --db DB (score here) or --coordinator URL (the fleet scores)") }
         let threads = try workerCount.count(default: ProcessInfo.processInfo.activeProcessorCount)
         let format = ReportFormat(rawValue: format) ?? .table
         let output: OutputTarget?
@@ -145,8 +156,12 @@ struct SweepCommand: ParsableCommand {
         }
         progress.end()
 
-        let report = SweepReport(job: inputs.jobName, jobParams: inputs.plan.scoring, axes: grid.axes,
-                                 points: points.compactMap { results[$0.pointKey] })
+        try Self.write(SweepReport(job: inputs.jobName, jobParams: inputs.plan.scoring, axes: grid.axes,
+                                   points: points.compactMap { results[$0.pointKey] }), format: format, to: output)
+    }
+
+    /// Renders the points in `format` to `output` (standard output when nil): both modes.
+    static func write(_ report: SweepReport, format: ReportFormat, to output: OutputTarget?) throws {
         do {
             try ReportOutput.write(try report.render(format), to: output)
         } catch let error as ReportError {
@@ -156,11 +171,21 @@ struct SweepCommand: ParsableCommand {
         }
     }
 
+    /// The `--set`s and `--max-points` on their own (each value in its parameter's range), before
+    /// the job is known; the job's own limits are checked against it later.
+    func checkGrid() throws {
+        guard !sets.isEmpty else {
+            throw CommandFailure("give at least one --set NAME=V1,V2,… (NAME one of \(ScoringParameter.allCases.map(\.key).joined(separator: ", ")))")
+        }
+        guard maxPoints >= 1 else { throw CommandFailure("--max-points must be at least 1 (got \(maxPoints))") }
+        do { _ = try SweepGrid(sets: sets, base: ScoringParameters(), maxPoints: maxPoints) } catch { throw CommandFailure(error.description) }
+    }
+
     /// `--out`, checked before any work: an empty file or a previous sweep output may be
     /// replaced, never the database, its side files or anything else.
-    static func outputTarget(_ path: String?, db: String) throws(OutputError) -> OutputTarget? {
+    static func outputTarget(_ path: String?, db: String?) throws(OutputError) -> OutputTarget? {
         guard let path, path != "-" else { return nil }
-        let inputs = ["", "-wal", "-shm", "-journal", ".lock"].map { OutputTarget.Input(db + $0, flag: "--db") }
+        let inputs = db.map { db in ["", "-wal", "-shm", "-journal", ".lock"].map { OutputTarget.Input(db + $0, flag: "--db") } } ?? []
         return try OutputTarget.file(path, flag: "--out", replacing: SweepOutput.replaceable, inputs: inputs)
     }
 
@@ -209,12 +234,7 @@ struct SweepCommand: ParsableCommand {
 
     /// What the grid must fit besides each parameter's own range: the job's negatives.
     static func checkAgainstJob(_ grid: SweepGrid, inputs: SweepInputs) throws {
-        let negatives = inputs.plan.labelCount - inputs.plan.numID
-        for axis in grid.axes where axis.parameter == .groups {
-            for case let .integer(g) in axis.values where g > negatives {
-                throw CommandFailure("--set 'groups=…': groups \(g) is more than the job's \(negatives) negative labels; groups takes integers 1 to \(negatives) for this job")
-            }
-        }
+        do { try grid.checkAgainstJob(negatives: inputs.plan.labelCount - inputs.plan.numID) } catch { throw CommandFailure(error.description) }
     }
 }
 

@@ -2,9 +2,10 @@
 public enum Role: String, CaseIterable, Sendable, Comparable {
     /// Everything.
     case admin
-    /// Submit jobs, cancel the jobs it submitted, and read.
+    /// Submit jobs and sweeps, cancel the jobs it submitted, and read.
     case submit
-    /// Lease, a leased unit's rows, plans, artefacts, bank sync, heartbeat, complete, fail, release.
+    /// Lease, a leased unit's rows, plans, artefacts, bank sync, heartbeat, complete, fail, release
+    /// (and the same for sweep units).
     case worker
     /// Status, progress, reports (results and plans), metrics.
     case read
@@ -52,6 +53,15 @@ public enum AccessPolicy {
         "POST /v1/units/{unit}/fail": workers,
         "POST /v1/units/{unit}/release": workers,
         "POST /v1/tasks/{task}/bank": workers,
+        // Fleet sweeps (`sweep --coordinator`): submitted as jobs are, scored by workers.
+        "POST /v1/sweeps": [.admin, .submit],
+        "GET /v1/sweeps/{id}": readers,
+        "GET /v1/sweeps/{id}/results": readers,
+        "POST /v1/sweep-leases": workers,
+        "GET /v1/sweep-units/{unit}/features": workers,
+        "POST /v1/sweep-units/{unit}/heartbeat": workers,
+        "POST /v1/sweep-units/{unit}/complete": workers,
+        "POST /v1/sweep-units/{unit}/fail": workers,
         "GET /metrics": readers,
     ]
 

@@ -27,6 +27,8 @@ struct CoordinatorRoutes {
         let c = coordinator
         let limit = maxBodyBytes
         router.get("/v1/health") { _, _ in ["status": "ok"] }
+        // Fleet sweeps (`sweep --coordinator`): their own file.
+        SweepRoutes(coordinator: c, maxBodyBytes: limit).register(on: router)
 
         router.get("/v1/jobs") { _, _ in
             try await c.jobs().map { JobListing(id: $0.id, name: $0.name, createdAt: $0.createdAt) }
@@ -105,16 +107,7 @@ struct CoordinatorRoutes {
         // built outside the actor and written straight into the response buffer.
         router.get("/v1/units/:unit/rows") { request, context -> Response in
             let unit = try context.parameters.require("unit", as: Int64.self)
-            guard let worker = request.uri.queryParameters.get("worker") else {
-                throw HTTPError(.badRequest, message: "query parameter 'worker' (the lease holder's id) is required")
-            }
-            try Self.checkIdentity(worker: worker)
-            guard let text = request.uri.queryParameters.get("attempt") else {
-                throw HTTPError(.badRequest, message: "query parameter 'attempt' (the lease's attempt) is required")
-            }
-            guard let attempt = Int(text), attempt >= 0 else {
-                throw HTTPError(.badRequest, message: "query parameter 'attempt': '\(text.prefix(40))' is not an attempt number (an integer, 0 or more)")
-            }
+            let (worker, attempt) = try Self.leaseHolder(request)
             let rows = try await c.unitRows(unit: unit, worker: worker, attempt: attempt)
             let size = rows.byteCount
             let (buffer, failure) = await BlockingIO.run { () -> (ByteBuffer, StoreError?) in

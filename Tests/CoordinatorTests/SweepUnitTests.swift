@@ -1,0 +1,127 @@
+import AdaNeg
+import Coordinator
+import Foundation
+import JobClient
+import JobPlan
+import JobProtocol
+@testable import JobStore
+import Testing
+import Worker
+
+/// Fleet sweeps' units on the coordinator: leases that expire are leased again, a late holder
+/// is refused, nothing is counted twice, and the same grid submitted again resumes.
+@Suite("Sweep units")
+struct SweepUnitTests {
+    /// A finished features job in `cluster` (two OOD sets, so two tasks).
+    static func finishedJob(_ cluster: TestCluster) async throws -> FeaturesJob {
+        let job = try FeaturesJob(in: cluster.directory, shape: .init(classes: 8, negatives: 40, dimension: 16, idSamples: 300, oodSamples: 200),
+                                  batchSize: 50, memleng: 4)
+        _ = try await cluster.coordinator.submit(try job.spec())
+        _ = try await cluster.runWorkers(1)
+        return job
+    }
+
+    /// The sets a worker would post for `grant`, scored here from the features it is sent.
+    static func sets(_ grant: SweepGrant, _ features: SweepFeatures, plan: WorkPlan) throws -> [SweepCompletion.PointSet] {
+        let scores = try SweepScorer.score(features: .init(rows: features.rows, cols: features.dimension, storage: features.features),
+                                           positions: features.positions, text: try plan.loadTextFeatures(), numID: plan.numID,
+                                           permutation: try plan.loadPermutation(), points: grant.points, threads: 1)
+        return try zip(grant.points, scores).map { p, s in
+            .init(point: p.pointKey, result: try SweepStoredJSON.encode(SetReport.sweepSet(task: grant.task, labels: features.labels,
+                                                                                           errored: features.errored, scores: s)))
+        }
+    }
+
+    @Test("an expired sweep lease goes to another worker; the late holder is refused; a duplicate stores nothing; re-submitting resumes")
+    func expiryAndResume() async throws {
+        let clock = ManualClock()
+        try await TestCluster.with(leaseSeconds: 30, clock: { clock.read() }) { cluster in
+            _ = try await Self.finishedJob(cluster)
+            let client = cluster.client()
+            let request = SweepRequest(job: "test-job", sets: ["memleng=2,6"])
+            let submitted = try await client.submitSweep(request)
+            #expect(submitted.created && submitted.points == 2)
+            #expect(submitted.units == SweepUnitCounts(pending: 2), "one unit per task: both points together")
+
+            let first = try #require(try await client.leaseSweep(worker: "a", host: "h").grant)
+            #expect(first.attempt == 1 && first.points.count == 2)
+            clock.advance(31)
+            let second = try #require(try await client.leaseSweep(worker: "b", host: "h").grant)
+            #expect(second.unit == first.unit && second.attempt == 2, "the expired unit is leased again first")
+
+            // The late holder can neither read the features nor complete.
+            await #expect(throws: ClientError.self) { _ = try await client.sweepFeatures(unit: first.unit, worker: "a", attempt: 1) }
+            let plan = try await client.plan(job: second.job)
+            let features = try await client.sweepFeatures(unit: second.unit, worker: "b", attempt: 2)
+            let sets = try Self.sets(second, features, plan: plan)
+            do {
+                _ = try await client.completeSweep(unit: first.unit, SweepCompletion(worker: "a", attempt: 1, sets: sets))
+                Issue.record("a late holder's completion was accepted")
+            } catch let error as ClientError {
+                #expect(error.status == 409, "\(error)")
+            }
+            // Sets that are not exactly the unit's points are refused, naming the field.
+            do {
+                _ = try await client.completeSweep(unit: second.unit, SweepCompletion(worker: "b", attempt: 2, sets: Array(sets.prefix(1))))
+                Issue.record("a completion missing a point was accepted")
+            } catch let error as ClientError {
+                #expect(error.status == 400 && error.description.contains("sets"), "\(error)")
+            }
+            #expect(try await client.completeSweep(unit: second.unit, SweepCompletion(worker: "b", attempt: 2, sets: sets)))
+            #expect(try await client.completeSweep(unit: second.unit, SweepCompletion(worker: "b", attempt: 2, sets: sets)) == false,
+                    "a duplicate is answered, not stored again")
+            let status = try await client.sweepStatus(id: submitted.id)
+            #expect(status.units == SweepUnitCounts(pending: 1, done: 1) && status.pointTasksDone == 2 && status.pointTasks == 4)
+
+            // The same grid again: the same sweep, nothing new stored.
+            let again = try await client.submitSweep(request)
+            #expect(!again.created && again.id == submitted.id && again.units.total == 2)
+
+            // A worker takes the rest; each (point, task) is stored once.
+            _ = try await cluster.runWorkers(1)
+            let done = try await client.sweepStatus(id: submitted.id)
+            #expect(done.units == SweepUnitCounts(done: 2) && done.pointTasksDone == 4)
+            let results = try await client.sweepResults(id: submitted.id)
+            #expect(results.points.count == 2 && results.points.allSatisfy { $0.sets.count == 2 && $0.result == nil })
+            let reader = try StoreReader(readingAt: await cluster.coordinator.databasePath)
+            #expect(try reader.db.scalar("SELECT count(*) FROM sweep_sets") == 4)
+            // The worker's sets are the same bits as the ones scored here.
+            let stored = try #require(results.points.first { $0.params.pointKey == second.points[0].pointKey })
+            #expect(stored.sets.first { $0.task == second.task.id }?.result == sets[0].result)
+        }
+    }
+
+    @Test("bad requests answer 400 naming the field, an unknown job 404, an unknown sweep 404; nothing is stored")
+    func refusals() async throws {
+        try await TestCluster.with { cluster in
+            _ = try await Self.finishedJob(cluster)
+            let client = cluster.client()
+            func status(_ request: SweepRequest) async -> (Int?, String) {
+                do {
+                    _ = try await client.submitSweep(request)
+                    return (200, "")
+                } catch let error as ClientError {
+                    return (error.status, error.description)
+                } catch {
+                    return (nil, "\(error)")
+                }
+            }
+            var (code, text) = await status(SweepRequest(job: "test-job", sets: ["memleng=0"]))
+            #expect(code == 400 && text.contains("--set 'memleng=0'"), "\(text)")
+            (code, text) = await status(SweepRequest(job: "test-job", sets: []))
+            #expect(code == 400 && text.contains("sets"), "\(text)")
+            (code, text) = await status(SweepRequest(job: "test-job", sets: ["memleng=1:30:1", "gap=0.1:0.9:0.1"], maxPoints: 100))
+            #expect(code == 400 && text.contains("--max-points 100"), "\(text)")
+            (code, text) = await status(SweepRequest(job: "test-job", sets: ["groups=41"]))
+            #expect(code == 400 && text.contains("groups 41"), "\(text)")
+            (code, text) = await status(SweepRequest(job: "no-such-job", sets: ["memleng=2"]))
+            #expect(code == 404 && text.contains("no-such-job"), "\(text)")
+            await #expect(throws: ClientError.self) { _ = try await client.sweepStatus(id: String(repeating: "0", count: 32)) }
+            let reader = try StoreReader(readingAt: await cluster.coordinator.databasePath)
+            #expect(try reader.db.scalar("SELECT count(*) FROM sweeps") == 0)
+            #expect(try reader.db.scalar("SELECT count(*) FROM sweep_units") == 0)
+            // No sweep: a worker finds no unit.
+            #expect(try await client.leaseSweep(worker: "a", host: "h").grant == nil)
+        }
+    }
+}
