@@ -89,39 +89,60 @@ public enum BankWire {
 
     /// The coordinator's reply to a request that held `since`: float16 features.
     public static func encode(_ reply: BankSyncReply, since: Int64, position: Int, dimension: Int) -> Data {
-        encode(Header(dimension: dimension, count: reply.delta.entries.count, element: .float16, since: since, version: reply.version,
-                      position: Int64(position), behind: Int64(reply.behind), frontier: Int64(reply.frontier),
-                      window: reply.window.map(Int64.init) ?? -1, maxBehind: reply.maxBehind.map(Int64.init) ?? -1),
-               reply.delta.entries)
+        encode(replyHeader(reply, count: reply.delta.entries.count, since: since, position: position, dimension: dimension), reply.delta.entries)
+    }
+
+    /// The header of the reply to a request that held `since`, for `count` float16 entries
+    /// (`reply.delta` is not read: a coordinator writing entries it encoded before passes the count).
+    public static func replyHeader(_ reply: BankSyncReply, count: Int, since: Int64, position: Int, dimension: Int) -> Header {
+        Header(dimension: dimension, count: count, element: .float16, since: since, version: reply.version,
+               position: Int64(position), behind: Int64(reply.behind), frontier: Int64(reply.frontier),
+               window: reply.window.map(Int64.init) ?? -1, maxBehind: reply.maxBehind.map(Int64.init) ?? -1)
     }
 
     static func encode(_ h: Header, _ entries: [BankEntry]) -> Data {
+        precondition(h.count == entries.count, "a header of \(h.count) entries encoded with \(entries.count)")
         let entrySize = entrySize(dimension: h.dimension, element: h.element)
         var data = Data(count: headerSize + entrySize * entries.count)
         data.withUnsafeMutableBytes { raw in
-            func put32(_ v: UInt32, _ at: Int) { raw.storeBytes(of: v.littleEndian, toByteOffset: at, as: UInt32.self) }
-            func put64(_ v: Int64, _ at: Int) { raw.storeBytes(of: v.littleEndian, toByteOffset: at, as: Int64.self) }
-            put32(magic, 0); put32(format, 4); put32(UInt32(h.dimension), 8); put32(UInt32(entries.count), 12)
-            put32(h.element.rawValue, 16); put32(0, 20)
-            put64(h.since, 24); put64(h.version, 32); put64(h.position, 40); put64(h.behind, 48)
-            put64(h.frontier, 56); put64(h.window, 64); put64(h.maxBehind, 72)
+            write(h, into: raw)
             var offset = headerSize
             for e in entries {
                 precondition(e.feature.count == h.dimension, "a bank entry of \(e.feature.count) values encoded as \(h.dimension)-dimensional")
-                raw.storeBytes(of: Int32(truncatingIfNeeded: e.row).littleEndian, toByteOffset: offset, as: Int32.self)
-                raw.storeBytes(of: e.key.primary.bitPattern.littleEndian, toByteOffset: offset + 4, as: UInt32.self)
-                raw.storeBytes(of: Int64(e.key.position).littleEndian, toByteOffset: offset + 8, as: Int64.self)
-                let values = offset + 16
-                switch h.element {
-                case .float32:
-                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: values + 4 * i, as: UInt32.self) }
-                case .float16:
-                    for (i, v) in e.feature.enumerated() { raw.storeBytes(of: HalfPrecision.bits(v).littleEndian, toByteOffset: values + 2 * i, as: UInt16.self) }
-                }
+                e.feature.withUnsafeBufferPointer { writeEntry(row: e.row, key: e.key, feature: $0, element: h.element, into: raw, at: offset) }
                 offset += entrySize
             }
         }
         return data
+    }
+
+    /// Writes `h` into the first `headerSize` bytes of `raw`.
+    public static func write(_ h: Header, into raw: UnsafeMutableRawBufferPointer) {
+        precondition(raw.count >= headerSize, "a bank sync header needs \(headerSize) bytes")
+        func put32(_ v: UInt32, _ at: Int) { raw.storeBytes(of: v.littleEndian, toByteOffset: at, as: UInt32.self) }
+        func put64(_ v: Int64, _ at: Int) { raw.storeBytes(of: v.littleEndian, toByteOffset: at, as: Int64.self) }
+        put32(magic, 0); put32(format, 4); put32(UInt32(h.dimension), 8); put32(UInt32(h.count), 12)
+        put32(h.element.rawValue, 16); put32(0, 20)
+        put64(h.since, 24); put64(h.version, 32); put64(h.position, 40); put64(h.behind, 48)
+        put64(h.frontier, 56); put64(h.window, 64); put64(h.maxBehind, 72)
+    }
+
+    /// Writes one entry (`entrySize(dimension: feature.count, element:)` bytes) at `offset`:
+    /// the one encoding of an entry, used per pull and by a coordinator that encodes each
+    /// accepted entry once and copies its bytes into every pull (`TaskBank`).
+    public static func writeEntry(row: Int, key: BankKey, feature: UnsafeBufferPointer<Float>, element: Element,
+                                  into raw: UnsafeMutableRawBufferPointer, at offset: Int) {
+        precondition(offset >= 0 && offset + entrySize(dimension: feature.count, element: element) <= raw.count, "a bank entry written past its buffer")
+        raw.storeBytes(of: Int32(truncatingIfNeeded: row).littleEndian, toByteOffset: offset, as: Int32.self)
+        raw.storeBytes(of: key.primary.bitPattern.littleEndian, toByteOffset: offset + 4, as: UInt32.self)
+        raw.storeBytes(of: Int64(key.position).littleEndian, toByteOffset: offset + 8, as: Int64.self)
+        let values = offset + 16
+        switch element {
+        case .float32:
+            for (i, v) in feature.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: values + 4 * i, as: UInt32.self) }
+        case .float16:
+            for (i, v) in feature.enumerated() { raw.storeBytes(of: HalfPrecision.bits(v).littleEndian, toByteOffset: values + 2 * i, as: UInt16.self) }
+        }
     }
 
     // MARK: Decoding

@@ -46,6 +46,7 @@ final class SQLiteConnection {
     var lastErrorCode: Int32 { sqlite3_errcode(handle) }
 
     deinit {
+        statements.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -82,6 +83,39 @@ final class SQLiteConnection {
         }
     }
 
+    /// Statements of the hot paths (leases, completions, merges, heartbeats), compiled once per
+    /// connection: SQLite's parser and code generator cost more than running a small statement.
+    private var statements: [String: Statement] = [:]
+
+    /// Runs `body` with `sql` compiled once and kept (`statements`), reset afterwards so no
+    /// read stays open between uses (it would hold the WAL back). A statement already in use
+    /// further up the stack (a nested call with the same SQL) gets a fresh one instead.
+    func cached<T>(_ sql: String, _ body: (Statement) throws(StoreError) -> T) throws(StoreError) -> T {
+        let statement: Statement
+        if let kept = statements[sql], !kept.inUse {
+            statement = kept
+        } else {
+            statement = try prepare(sql)
+            if statements[sql] == nil { statements[sql] = statement }
+        }
+        statement.inUse = true
+        defer {
+            statement.reset()
+            statement.inUse = false
+        }
+        return try body(statement)
+    }
+
+    /// Runs a write statement with `values`, compiled once (`cached`).
+    func run(_ sql: String, _ values: [SQLValue]) throws(StoreError) {
+        try cached(sql) { s throws(StoreError) in try s.run(values) }
+    }
+
+    /// Runs a statement without results (transaction control), compiled once.
+    func executeCached(_ sql: String) throws(StoreError) {
+        try cached(sql) { s throws(StoreError) in try s.run([]) }
+    }
+
     func prepare(_ sql: String) throws(StoreError) -> Statement {
         var stmt: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else {
@@ -95,17 +129,17 @@ final class SQLiteConnection {
     /// savepoint: the body is still all or nothing, and the enclosing transaction goes on.
     func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         let nested = sqlite3_get_autocommit(handle) == 0
-        try execute(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE")
+        try executeCached(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE")
         do {
             let value = try body()
-            try execute(nested ? "RELEASE nested" : "COMMIT")
+            try executeCached(nested ? "RELEASE nested" : "COMMIT")
             return value
         } catch {
             if nested {
-                try? execute("ROLLBACK TO nested")
-                try? execute("RELEASE nested")
+                try? executeCached("ROLLBACK TO nested")
+                try? executeCached("RELEASE nested")
             } else {
-                try? execute("ROLLBACK")
+                try? executeCached("ROLLBACK")
             }
             throw error
         }
@@ -137,6 +171,8 @@ enum SQLValue {
 final class Statement {
     private let stmt: OpaquePointer
     private unowned let connection: SQLiteConnection
+    /// Held by a `SQLiteConnection.cached` call now.
+    fileprivate var inUse = false
 
     init(_ stmt: OpaquePointer, connection: SQLiteConnection) {
         self.stmt = stmt
@@ -163,6 +199,27 @@ final class Statement {
             }
             guard rc == SQLITE_OK else { throw .database(path: connection.path, message: connection.lastError) }
         }
+    }
+
+    /// Ends a use: a read in progress is closed (bindings stay until the next `bind`).
+    func reset() { sqlite3_reset(stmt) }
+
+    /// Binds parameter `index` (from 1) without building a value array: for statements run
+    /// thousands of times per request (a completion's result rows).
+    func bind(_ index: Int32, int value: Int64) throws(StoreError) { try check(sqlite3_bind_int64(stmt, index, value)) }
+    func bind(_ index: Int32, double value: Double) throws(StoreError) { try check(sqlite3_bind_double(stmt, index, value)) }
+    func bind(_ index: Int32, text value: String) throws(StoreError) { try check(sqlite3_bind_text(stmt, index, value, -1, Self.transient)) }
+    func bindNull(_ index: Int32) throws(StoreError) { try check(sqlite3_bind_null(stmt, index)) }
+
+    private func check(_ rc: Int32) throws(StoreError) {
+        guard rc == SQLITE_OK else { throw .database(path: connection.path, message: connection.lastError) }
+    }
+
+    /// Runs a statement bound with the `bind(_:…)` calls above to completion, then resets it
+    /// for the next rows' bindings.
+    func runBound() throws(StoreError) {
+        defer { sqlite3_reset(stmt) }
+        while try step() {}
     }
 
     /// Advances; true while a row is available.

@@ -6,14 +6,16 @@ import JobProtocol
 /// Samples (each task's stream order) and the results stored for them.
 extension StoreReader {
     public func samples(task: Int64, first: Int, count: Int) throws(StoreError) -> (sets: [Int], items: [Int], labels: [Int]) {
-        let s = try db.prepare("SELECT set_index, item_index, label FROM samples WHERE task_id = ? AND position >= ? AND position < ? ORDER BY position")
-        try s.bind([.int(task), .int(Int64(first)), .int(Int64(first + count))])
-        var sets = [Int](), items = [Int](), labels = [Int]()
-        sets.reserveCapacity(count); items.reserveCapacity(count); labels.reserveCapacity(count)
-        while try s.step() {
-            sets.append(Int(s.int(0))); items.append(Int(s.int(1))); labels.append(Int(s.int(2)))
+        try db.cached("SELECT set_index, item_index, label FROM samples WHERE task_id = ? AND position >= ? AND position < ? ORDER BY position") {
+            s throws(StoreError) -> (sets: [Int], items: [Int], labels: [Int]) in
+            try s.bind([.int(task), .int(Int64(first)), .int(Int64(first + count))])
+            var sets = [Int](), items = [Int](), labels = [Int]()
+            sets.reserveCapacity(count); items.reserveCapacity(count); labels.reserveCapacity(count)
+            while try s.step() {
+                sets.append(Int(s.int(0))); items.append(Int(s.int(1))); labels.append(Int(s.int(2)))
+            }
+            return (sets, items, labels)
         }
-        return (sets, items, labels)
     }
 
     /// The whole stream of a task: per position, set index, item index and label.

@@ -18,10 +18,13 @@ extension StoreReader {
                    })
     }
 
+    private static let unitByID = "SELECT \(unitColumns) FROM units WHERE id = ?"
+
     public func unit(id: Int64) throws(StoreError) -> UnitRecord? {
-        let s = try db.prepare("SELECT \(Self.unitColumns) FROM units WHERE id = ?")
-        try s.bind([.int(id)])
-        return try s.step() ? readUnit(s) : nil
+        try db.cached(Self.unitByID) { s throws(StoreError) -> UnitRecord? in
+            try s.bind([.int(id)])
+            return try s.step() ? readUnit(s) : nil
+        }
     }
 
     public func units(task: Int64) throws(StoreError) -> [UnitRecord] {

@@ -126,11 +126,13 @@ public class StoreReader {
         return out
     }
 
+    private static let taskByID = "SELECT \(taskColumns) FROM tasks WHERE id = ?"
+
     public func task(id: Int64) throws(StoreError) -> TaskRecord? {
-        let s = try db.prepare("SELECT \(Self.taskColumns) FROM tasks WHERE id = ?")
-        try s.bind([.int(id)])
-        guard try s.step() else { return nil }
-        return Self.readTask(s)
+        try db.cached(Self.taskByID) { s throws(StoreError) -> TaskRecord? in
+            try s.bind([.int(id)])
+            return try s.step() ? Self.readTask(s) : nil
+        }
     }
 
     // MARK: Workers and the file

@@ -23,13 +23,15 @@ extension StoreWriter {
                     try insert.run([.text(featureModel), .text(ref), .blob(Self.bytes(e.feature))])
                 }
             }
-            let delete = try db.prepare("DELETE FROM bank_entries WHERE task_id = ? AND position = ?")
-            for e in evicted { try delete.run([.int(task), .int(Int64(e.position))]) }
-            let insert = try db.prepare("INSERT OR REPLACE INTO bank_entries (task_id, row, priority, position, version) VALUES (?, ?, ?, ?, ?)")
-            for e in accepted {
-                try insert.run([.int(task), .int(Int64(e.row)), .double(Double(e.key.primary)), .int(Int64(e.key.position)), .int(version)])
+            try db.cached("DELETE FROM bank_entries WHERE task_id = ? AND position = ?") { delete throws(StoreError) in
+                for e in evicted { try delete.run([.int(task), .int(Int64(e.position))]) }
             }
-            try db.prepare("UPDATE tasks SET bank_version = max(bank_version, ?) WHERE id = ?").run([.int(version), .int(task)])
+            try db.cached("INSERT OR REPLACE INTO bank_entries (task_id, row, priority, position, version) VALUES (?, ?, ?, ?, ?)") { insert throws(StoreError) in
+                for e in accepted {
+                    try insert.run([.int(task), .int(Int64(e.row)), .double(Double(e.key.primary)), .int(Int64(e.key.position)), .int(version)])
+                }
+            }
+            try db.run("UPDATE tasks SET bank_version = max(bank_version, ?) WHERE id = ?", [.int(version), .int(task)])
         }
     }
 }

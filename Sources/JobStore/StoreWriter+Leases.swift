@@ -11,16 +11,16 @@ extension StoreWriter {
     public func expireLeases(now: Double, parkAfter: Int? = nil) throws(StoreError) -> Int {
         var parked = 0
         if let parkAfter {
-            try db.prepare("""
+            try db.run("""
                 UPDATE units SET state = 'failed', lease_owner = NULL, lease_expires = NULL,
                   last_error = 'its lease expired ' || attempts || ' times without a completion (its workers died, hung or lost the coordinator)'
                     || coalesce('; last error: ' || last_error, '')
                 WHERE state = 'leased' AND lease_expires < ? AND attempts >= ?
-                """).run([.double(now), .int(Int64(parkAfter))])
+                """, [.double(now), .int(Int64(parkAfter))])
             parked = db.changes
         }
-        try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL WHERE state = 'leased' AND lease_expires < ?")
-            .run([.double(now)])
+        try db.run("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL WHERE state = 'leased' AND lease_expires < ?",
+            [.double(now)])
         return parked + db.changes
     }
 
@@ -28,7 +28,7 @@ extension StoreWriter {
     /// worker from one that was retrying while it was down, so each gets one lease period to
     /// check in before its unit goes to another worker (and the outage costs no attempt).
     public func renewLeases(expires: Double) throws(StoreError) -> Int {
-        try db.prepare("UPDATE units SET lease_expires = ? WHERE state = 'leased'").run([.double(expires)])
+        try db.run("UPDATE units SET lease_expires = ? WHERE state = 'leased'", [.double(expires)])
         return db.changes
     }
 
@@ -48,32 +48,33 @@ extension StoreWriter {
         do {
             // Per task, not per unit: both subqueries are index lookups on (state, task_id,
             // first_sample), so a lease costs the same with 10 or 100,000 pending units.
-            let idle = try db.prepare("""
+            var chosen = try db.cached("""
                 SELECT (SELECT id FROM units p WHERE p.task_id = t.id AND p.state = 'pending' ORDER BY p.first_sample LIMIT 1) AS next
                 FROM tasks t
                 WHERE next IS NOT NULL
                   AND NOT EXISTS (SELECT 1 FROM units l WHERE l.state = 'leased' AND l.task_id = t.id)
                 ORDER BY t.id LIMIT 1
-                """)
-            try idle.bind([])
-            var chosen: Int64?
-            if try idle.step() { chosen = idle.int(0) }
+                """) { idle throws(StoreError) -> Int64? in
+                try idle.bind([])
+                return try idle.step() ? idle.int(0) : nil
+            }
             if chosen == nil {
-                let any = try db.prepare("SELECT id FROM units WHERE state = 'pending' ORDER BY task_id, first_sample LIMIT 1")
-                try any.bind([])
-                if try any.step() { chosen = any.int(0) }
+                chosen = try db.cached("SELECT id FROM units WHERE state = 'pending' ORDER BY task_id, first_sample LIMIT 1") { any throws(StoreError) -> Int64? in
+                    try any.bind([])
+                    return try any.step() ? any.int(0) : nil
+                }
             }
             guard let id = chosen else { return nil }
-            try db.prepare("UPDATE units SET state = 'leased', lease_owner = ?, lease_expires = ?, attempts = attempts + 1 WHERE id = ?")
-                .run([.text(worker), .double(expires), .int(id)])
+            try db.run("UPDATE units SET state = 'leased', lease_owner = ?, lease_expires = ?, attempts = attempts + 1 WHERE id = ?",
+                       [.text(worker), .double(expires), .int(id)])
             return try unit(id: id)
         }
     }
 
     /// Extends a lease the worker holds; false if it does not hold it.
     public func extendLease(unit: Int64, worker: String, expires: Double) throws(StoreError) -> Bool {
-        try db.prepare("UPDATE units SET lease_expires = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?")
-            .run([.double(expires), .int(unit), .text(worker)])
+        try db.run("UPDATE units SET lease_expires = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                   [.double(expires), .int(unit), .text(worker)])
         return db.changes == 1
     }
 
@@ -85,29 +86,61 @@ extension StoreWriter {
         let results = request.results
         try db.transaction { () throws(StoreError) in
             if let features { try storeFeatures(model: features.model, entries: features.entries) }
-            try db.prepare("""
+            try db.run("""
                 UPDATE units SET state = 'done', lease_owner = NULL, lease_expires = NULL, completed_at = ?,
                        completed_by = ?, compute_seconds = ?, wait_seconds = ?, bank_id_rows = ?, bank_neg_rows = ?
                 WHERE id = ? AND state = 'leased' AND lease_owner = ? AND attempts = ?
-                """)
-                .run([.double(now), .text(worker), .double(request.computeSeconds), .double(request.waitSeconds),
+                """,
+                [.double(now), .text(worker), .double(request.computeSeconds), .double(request.waitSeconds),
                       request.bank.map { .int(Int64($0.idRows)) } ?? .null, request.bank.map { .int(Int64($0.negativeRows)) } ?? .null,
                       .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
             guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
-            let insert = try db.prepare("INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error, pred_static) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            for (i, sample) in results.samples.enumerated() {
-                let position = Int64(unit.firstSample + i)
-                switch sample {
-                case let .failed(error):
-                    try insert.run([.int(unit.task), .int(position), .null, .null, .null, .null, .null, .text(error), .null])
-                case let .scored(s):
-                    try insert.run([.int(unit.task), .int(position), .int(Int64(s.pred)), .double(Double(s.conf)),
-                                    .double(Double(s.confVanilla)), .double(Double(s.mcm)), .double(Double(s.adaptive)), .null,
-                                    .int(Int64(s.predStatic))])
+            try insertResults(task: unit.task, first: unit.firstSample, results)
+            try db.run("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?",
+                [.int(Int64(results.count)), .text(worker)])
+        }
+    }
+
+    /// Rows per `INSERT` of a completion's results: one statement run per 64 rows instead of per
+    /// row (9 × 64 = 576 parameters, under SQLite's oldest limit of 999).
+    static let resultRowsPerInsert = 64
+
+    static func resultInsert(rows: Int) -> String {
+        "INSERT INTO results (task_id, position, pred, conf, conf_vanilla, mcm, adaptive, error, pred_static) VALUES "
+            + repeatElement("(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+    }
+
+    private static let fullResultInsert = resultInsert(rows: resultRowsPerInsert)
+
+    /// Inserts a unit's result rows (positions `first`…), straight from the wire's columns: a
+    /// failed sample (its error set) stores its error and no scores.
+    func insertResults(task: Int64, first: Int, _ results: UnitResults) throws(StoreError) {
+        var start = 0
+        while start < results.count {
+            let rows = min(Self.resultRowsPerInsert, results.count - start)
+            try db.cached(rows == Self.resultRowsPerInsert ? Self.fullResultInsert : Self.resultInsert(rows: rows)) { s throws(StoreError) in
+                for r in 0..<rows {
+                    let i = start + r, p = Int32(9 * r)
+                    try s.bind(p + 1, int: task)
+                    try s.bind(p + 2, int: Int64(first + i))
+                    if let error = results.errors[i] {
+                        for column in 3...7 { try s.bindNull(p + Int32(column)) }
+                        try s.bind(p + 8, text: error)
+                        try s.bindNull(p + 9)
+                    } else {
+                        try s.bind(p + 3, int: Int64(results.pred[i]))
+                        try s.bind(p + 4, double: Double(results.conf[i]))
+                        try s.bind(p + 5, double: Double(results.confVanilla[i]))
+                        try s.bind(p + 6, double: Double(results.mcm[i]))
+                        try s.bind(p + 7, double: Double(results.adaptive[i]))
+                        try s.bindNull(p + 8)
+                        // Older workers send no static prediction: AdaNeg's stands in (`UnitResults.samples`).
+                        try s.bind(p + 9, int: Int64(results.predStatic?[i] ?? results.pred[i]))
+                    }
                 }
+                try s.runBound()
             }
-            try db.prepare("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?")
-                .run([.int(Int64(results.count)), .text(worker)])
+            start += rows
         }
     }
 
@@ -116,16 +149,16 @@ extension StoreWriter {
         try db.transaction { () throws(StoreError) -> UnitState? in
             guard let u = try self.unit(id: unit), u.state == .leased, u.leaseOwner == worker else { return nil }
             let next: UnitState = u.attempts >= maxAttempts ? .failed : .pending
-            try db.prepare("UPDATE units SET state = ?, lease_owner = NULL, lease_expires = NULL, last_error = ? WHERE id = ?")
-                .run([.text(next.rawValue), .text(error), .int(unit)])
+            try db.run("UPDATE units SET state = ?, lease_owner = NULL, lease_expires = NULL, last_error = ? WHERE id = ?",
+                [.text(next.rawValue), .text(error), .int(unit)])
             return next
         }
     }
 
     /// Gives a lease back without counting an attempt (graceful worker shutdown).
     public func release(unit: Int64, worker: String) throws(StoreError) -> Bool {
-        try db.prepare("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL, attempts = max(attempts - 1, 0) WHERE id = ? AND state = 'leased' AND lease_owner = ?")
-            .run([.int(unit), .text(worker)])
+        try db.run("UPDATE units SET state = 'pending', lease_owner = NULL, lease_expires = NULL, attempts = max(attempts - 1, 0) WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+            [.int(unit), .text(worker)])
         return db.changes == 1
     }
 }

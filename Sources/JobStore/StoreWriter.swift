@@ -54,7 +54,7 @@ public final class StoreWriter: StoreReader {
     }
 
     public func touchWorker(id: String, host: String, now: Double) throws(StoreError) {
-        try db.prepare("INSERT INTO workers (id, host, last_seen) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, host = CASE WHEN excluded.host = '' THEN host ELSE excluded.host END")
-            .run([.text(id), .text(host), .double(now)])
+        try db.run("INSERT INTO workers (id, host, last_seen) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, host = CASE WHEN excluded.host = '' THEN host ELSE excluded.host END",
+                   [.text(id), .text(host), .double(now)])
     }
 }

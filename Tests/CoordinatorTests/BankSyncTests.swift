@@ -73,14 +73,18 @@ struct BankSyncTests {
         var bank = TaskBank(rowCount: 8, memoryLength: 4, dimension: 4, stored: [], version: 0)
         for v in 0..<3 { _ = bank.merge(BankDelta(entries: (0..<4).map { Self.entry($0, v * 4 + $0) })) }
         #expect(bank.version == 3)
-        let first = bank.pull(since: 0, budget: 5)
+        func pull(since: Int64, excluding: Set<Int> = [], budget: Int = .max) -> (delta: BankDelta, version: Int64, behind: Int) {
+            let p = bank.pull(since: since, excluding: excluding, budget: budget)
+            return (bank.entries(p.pools), p.version, p.behind)
+        }
+        let first = pull(since: 0, budget: 5)
         #expect(first.delta.entries.map(\.key.position) == [0, 1, 2, 3] && first.version == 1 && first.behind == 8)
         // However small the budget, a pull moves a whole version on.
-        let tiny = bank.pull(since: 1, budget: 1)
+        let tiny = pull(since: 1, budget: 1)
         #expect(tiny.delta.entries.count == 4 && tiny.version == 2 && tiny.behind == 4)
-        let rest = bank.pull(since: 1, excluding: [4, 5], budget: 100)
+        let rest = pull(since: 1, excluding: [4, 5], budget: 100)
         #expect(rest.delta.entries.map(\.key.position) == [6, 7, 8, 9, 10, 11] && rest.version == 3 && rest.behind == 0)
-        let none = bank.pull(since: 3)
+        let none = pull(since: 3)
         #expect(none.delta.isEmpty && none.version == 3 && none.behind == 0)
     }
 
@@ -135,50 +139,50 @@ struct BankSyncTests {
 
     @Test("refused syncs name the field and store nothing")
     func refusedSyncs() async throws {
-        let cluster = try await TestCluster(maxBodyBytes: 1 << 16)
-        defer { Task { await cluster.shutdown() } }
-        let job = try Self.job(in: cluster.directory)
-        let submitted = try await cluster.coordinator.submit(try job.spec())
-        let task = try await cluster.coordinator.tasks(job: submitted.job)[0].id
-        let good = Self.entry(2, 5, dimension: 12)
-        func post(_ request: BankSyncRequest, dimension: Int = 12) async throws -> (Int, String) {
-            try await raw(cluster, BankWire.encode(request, dimension: dimension), task: task)
-        }
-        var nan = good
-        nan.feature[3] = .nan
-        var infinite = good
-        infinite.key.primary = .infinity
-        let cases: [(BankSyncRequest, Int, Int, String)] = [
-            (BankSyncRequest(since: 0, delta: BankDelta(entries: [Self.entry(2, 5, dimension: 8)])), 8, 400, "'dimension'"),
-            (BankSyncRequest(since: 4, delta: BankDelta(entries: [good])), 12, 409, "'since'"),
-            (BankSyncRequest(since: 0, position: 97, delta: BankDelta(entries: [good])), 12, 400, "'position'"),
-            (BankSyncRequest(since: 0, delta: BankDelta(entries: [good, Self.entry(36, 6, dimension: 12)])), 12, 400, "'row'"),
-            (BankSyncRequest(since: 0, delta: BankDelta(entries: [good, Self.entry(1, 96, dimension: 12)])), 12, 400, "'position'"),
-            (BankSyncRequest(since: 0, delta: BankDelta(entries: [good, nan])), 12, 400, "'feature'"),
-            (BankSyncRequest(since: 0, delta: BankDelta(entries: [infinite])), 12, 400, "'priority'"),
-        ]
-        for (request, dimension, status, field) in cases {
-            let (code, message) = try await post(request, dimension: dimension)
-            #expect(code == status && message.contains(field), "\(field): \(code) \(message)")
-        }
-        let big = BankSyncRequest(since: 0, delta: BankDelta(entries: (0..<2000).map { Self.entry($0 % 36, $0 % 96, dimension: 12) }))
-        let (tooLarge, _) = try await post(big)
-        #expect(tooLarge == 413)
-        var legacy = BankWire.encode(BankSyncRequest(since: 0, delta: BankDelta(entries: [good])), dimension: 12)
-        legacy[4] = 1
-        let (old, oldMessage) = try await raw(cluster, legacy, task: task)
-        #expect(old == 400 && oldMessage.contains("'format'"))
-        let (unknown, _) = try await raw(cluster, BankWire.encode(BankSyncRequest(since: 0), dimension: 12), task: 999)
-        #expect(unknown == 404)
+        try await TestCluster.with(maxBodyBytes: 1 << 16) { cluster in
+            let job = try Self.job(in: cluster.directory)
+            let submitted = try await cluster.coordinator.submit(try job.spec())
+            let task = try await cluster.coordinator.tasks(job: submitted.job)[0].id
+            let good = Self.entry(2, 5, dimension: 12)
+            func post(_ request: BankSyncRequest, dimension: Int = 12) async throws -> (Int, String) {
+                try await raw(cluster, BankWire.encode(request, dimension: dimension), task: task)
+            }
+            var nan = good
+            nan.feature[3] = .nan
+            var infinite = good
+            infinite.key.primary = .infinity
+            let cases: [(BankSyncRequest, Int, Int, String)] = [
+                (BankSyncRequest(since: 0, delta: BankDelta(entries: [Self.entry(2, 5, dimension: 8)])), 8, 400, "'dimension'"),
+                (BankSyncRequest(since: 4, delta: BankDelta(entries: [good])), 12, 409, "'since'"),
+                (BankSyncRequest(since: 0, position: 97, delta: BankDelta(entries: [good])), 12, 400, "'position'"),
+                (BankSyncRequest(since: 0, delta: BankDelta(entries: [good, Self.entry(36, 6, dimension: 12)])), 12, 400, "'row'"),
+                (BankSyncRequest(since: 0, delta: BankDelta(entries: [good, Self.entry(1, 96, dimension: 12)])), 12, 400, "'position'"),
+                (BankSyncRequest(since: 0, delta: BankDelta(entries: [good, nan])), 12, 400, "'feature'"),
+                (BankSyncRequest(since: 0, delta: BankDelta(entries: [infinite])), 12, 400, "'priority'"),
+            ]
+            for (request, dimension, status, field) in cases {
+                let (code, message) = try await post(request, dimension: dimension)
+                #expect(code == status && message.contains(field), "\(field): \(code) \(message)")
+            }
+            let big = BankSyncRequest(since: 0, delta: BankDelta(entries: (0..<2000).map { Self.entry($0 % 36, $0 % 96, dimension: 12) }))
+            let (tooLarge, _) = try await post(big)
+            #expect(tooLarge == 413)
+            var legacy = BankWire.encode(BankSyncRequest(since: 0, delta: BankDelta(entries: [good])), dimension: 12)
+            legacy[4] = 1
+            let (old, oldMessage) = try await raw(cluster, legacy, task: task)
+            #expect(old == 400 && oldMessage.contains("'format'"))
+            let (unknown, _) = try await raw(cluster, BankWire.encode(BankSyncRequest(since: 0), dimension: 12), task: 999)
+            #expect(unknown == 404)
 
-        // Nothing of any refused request reached the bank or the database.
-        #expect(try await cluster.coordinator.tasks(job: submitted.job)[0].bankVersion == 0)
-        let pulled = try await cluster.coordinator.syncBank(task: task, since: 0, delta: BankDelta())
-        #expect(pulled.delta.isEmpty && pulled.version == 0)
-        // The same entry, well formed, is merged.
-        let (accepted, _) = try await post(BankSyncRequest(since: 0, position: 16, delta: BankDelta(entries: [good])))
-        #expect(accepted == 200)
-        #expect(try await cluster.coordinator.tasks(job: submitted.job)[0].bankVersion == 1)
+            // Nothing of any refused request reached the bank or the database.
+            #expect(try await cluster.coordinator.tasks(job: submitted.job)[0].bankVersion == 0)
+            let pulled = try await cluster.coordinator.syncBank(task: task, since: 0, delta: BankDelta())
+            #expect(pulled.delta.isEmpty && pulled.version == 0)
+            // The same entry, well formed, is merged.
+            let (accepted, _) = try await post(BankSyncRequest(since: 0, position: 16, delta: BankDelta(entries: [good])))
+            #expect(accepted == 200)
+            #expect(try await cluster.coordinator.tasks(job: submitted.job)[0].bankVersion == 1)
+        }
     }
 
     func raw(_ cluster: TestCluster, _ body: Data, task: Int64) async throws -> (Int, String) {

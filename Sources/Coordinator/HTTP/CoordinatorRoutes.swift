@@ -165,11 +165,10 @@ struct CoordinatorRoutes {
             // the rest against itself, merges, persists and answers, or refuses with nothing stored.
             // Both errors answer as themselves (`RequestErrors+HTTP.swift`): 400 naming the
             // field, 409, or the store's status.
+            // The reply's entries are copied as the bank encoded them on acceptance (`TaskBank`).
             let (dimension, sync) = try BankWire.decodeRequest(body)
-            let reply = try await c.syncBank(task: task, sync, dimension: dimension)
-            let data = BankWire.encode(reply, since: sync.since, position: sync.position, dimension: dimension)
-            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            let reply = try await c.syncBankBody(task: task, sync, dimension: dimension)
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: reply))
         }
     }
 

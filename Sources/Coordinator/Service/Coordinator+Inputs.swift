@@ -3,6 +3,7 @@ import Foundation
 import JobPlan
 import JobProtocol
 import JobStore
+import NIOCore
 import Platform
 
 /// The paths where the coordinator reads a job's input files after submission — a lease (whose
@@ -63,6 +64,14 @@ extension Coordinator {
         let bank: TaskBankActor
         do { bank = try await bankActor(task: id) } catch { throw .store(error) }
         return try await bank.sync(request, dimension: dimension)
+    }
+
+    /// `syncBank` answered as the HTTP reply's body (`BankWire`, float16): the pulled entries'
+    /// bytes are copied as the bank encoded them when it accepted them.
+    public nonisolated func syncBankBody(task id: Int64, _ request: BankSyncRequest, dimension: Int) async throws(BankSyncRejection) -> ByteBuffer {
+        let bank: TaskBankActor
+        do { bank = try await bankActor(task: id) } catch { throw .store(error) }
+        return try await bank.syncBody(request, dimension: dimension)
     }
 
     /// In-process callers (tests, benchmarks): a sync at the task's own dimension; a failure of

@@ -1,15 +1,27 @@
 import AdaNegCore
+import JobProtocol
+import NIOCore
 
 /// The authoritative memory bank of one task, with the version at which each entry was
 /// accepted (so workers pull what they miss, oldest first, a budget at a time) and how far each
 /// unit's worker has pushed (so workers know the frontier below which every entry is merged).
+///
+/// Each entry in the bank is also kept as a pull sends it (`BankWire`'s float16 entry, encoded
+/// once when the entry is accepted), so a pull is a copy of byte ranges: the bank is pulled far
+/// more often than it changes (every sync pulls up to the budget's worth; 64 workers flat out
+/// pulled each entry ~15 times), and encoding per pull was the coordinator's largest cost.
 struct TaskBank {
-    var bank: MemoryBank
+    private(set) var bank: MemoryBank
     private(set) var version: Int64
     /// Acceptance log in version order: (version, position). Positions are unique per task.
     private var log: [(version: Int64, position: Int)] = []
-    /// position → row, for entries currently in the bank.
+    /// position → pool index, for entries currently in the bank.
     private var present: [Int: Int] = [:]
+    /// Pool index `p`'s entry as a pull sends it, at `p * entryBytes`: row, key and float16
+    /// features (`BankWire.writeEntry`), rewritten whenever the pool slot takes a new entry.
+    private var wire: [UInt8] = []
+    /// Bytes of one pulled entry.
+    let entryBytes: Int
     /// How far the stream's entries are pushed: see `UnitProgress`.
     private(set) var progress: UnitProgress
 
@@ -17,13 +29,14 @@ struct TaskBank {
          units: UnitProgress = UnitProgress(units: [])) {
         precondition(stored.allSatisfy { $0.entry.feature.count == dimension }, "stored bank entries must have \(dimension)-dimensional features")
         bank = MemoryBank(rowCount: rowCount, memoryLength: memoryLength, dimension: dimension)
+        entryBytes = BankWire.entrySize(dimension: dimension, element: .float16)
         self.version = version
         progress = units
         for (entry, v) in stored {
             bank.insert(entry)
             log.append((v, entry.key.position))
-            present[entry.key.position] = entry.row
         }
+        encode(stored.map(\.entry))
         _ = bank.takeDirtyRows()
     }
 
@@ -42,25 +55,42 @@ struct TaskBank {
         for e in evicted { present[e.position] = nil }
         guard !outcome.accepted.isEmpty else { return MergeOutcome(accepted: [], evicted: [], version: version) }
         version += 1
-        for e in outcome.accepted {
-            log.append((version, e.key.position))
-            present[e.key.position] = e.row
-        }
+        for e in outcome.accepted { log.append((version, e.key.position)) }
+        encode(outcome.accepted)
         return MergeOutcome(accepted: outcome.accepted, evicted: evicted, version: version)
+    }
+
+    /// Records where each of `entries` sits in the pool and encodes it there for pulls; an entry
+    /// a later one of the same merge already replaced is not in the bank and is skipped.
+    private mutating func encode(_ entries: [BankEntry]) {
+        let needed = bank.poolCount * entryBytes
+        if wire.count < needed { wire.append(contentsOf: repeatElement(0, count: needed - wire.count)) }
+        let (dimension, entryBytes) = (bank.dimension, entryBytes)
+        for e in entries {
+            guard let (key, pool) = bank.slots(ofRow: e.row).first(where: { $0.key.position == e.key.position }) else { continue }
+            present[e.key.position] = pool
+            bank.pool.withUnsafeBufferPointer { features in
+                let feature = UnsafeBufferPointer(rebasing: features[pool * dimension ..< (pool + 1) * dimension])
+                wire.withUnsafeMutableBytes { raw in
+                    BankWire.writeEntry(row: e.row, key: key, feature: feature, element: .float16, into: raw, at: pool * entryBytes)
+                }
+            }
+        }
     }
 
     /// What a pull answers: entries accepted after `since` that are still in the bank, oldest
     /// version first, excluding `positions` (what the caller just sent), whole versions only and
     /// at most `budget` entries (but always the first version, however large: a worker must be
-    /// able to move on). `version` is the version the caller then holds, `behind` the log
-    /// entries after it (an upper bound of what is left: some may have been evicted since).
-    func pull(since: Int64, excluding positions: Set<Int> = [], budget: Int = .max) -> (delta: BankDelta, version: Int64, behind: Int) {
+    /// able to move on), as pool indices (`entries(_:)`, `write(_:into:at:)`). `version` is the
+    /// version the caller then holds, `behind` the log entries after it (an upper bound of what
+    /// is left: some may have been evicted since).
+    func pull(since: Int64, excluding positions: Set<Int> = [], budget: Int = .max) -> (pools: [Int], version: Int64, behind: Int) {
         var lo = 0, hi = log.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if log[mid].version <= since { lo = mid + 1 } else { hi = mid }
         }
-        var out = [BankEntry]()
+        var out = [Int]()
         var index = lo
         var reached = max(since, log[..<lo].last?.version ?? since)
         while index < log.count {
@@ -68,20 +98,55 @@ struct TaskBank {
             let v = log[index].version
             var end = index
             while end < log.count, log[end].version == v { end += 1 }
-            var chunk = [BankEntry]()
+            let start = out.count
             for (_, position) in log[index..<end] where !positions.contains(position) {
-                guard let row = present[position] else { continue }
-                for (key, pool) in bank.slots(ofRow: row) where key.position == position {
-                    chunk.append(BankEntry(row: row, key: key, feature: bank.feature(atPool: pool)))
-                }
+                if let pool = present[position] { out.append(pool) }
             }
-            if !out.isEmpty, out.count + chunk.count > budget { break }
-            out += chunk
+            if start > 0, out.count > budget {
+                out.removeSubrange(start...)
+                break
+            }
             reached = v
             index = end
         }
         if index == log.count { reached = version }
-        return (BankDelta(entries: out), reached, log.count - index)
+        return (out, reached, log.count - index)
+    }
+
+    /// Pulled entries as float32 entries (in-process callers): the bank's own features.
+    func entries(_ pools: [Int]) -> BankDelta {
+        BankDelta(entries: pools.map { pool in
+            wire.withUnsafeBytes { raw in
+                let at = pool * entryBytes
+                let row = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+                let primary = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)))
+                let position = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at + 8, as: Int64.self)))
+                return BankEntry(row: row, key: BankKey(primary: primary, position: position), feature: bank.feature(atPool: pool))
+            }
+        })
+    }
+
+    /// The reply body of a pull (`BankWire` format, float16): `header`, then each pulled
+    /// entry's bytes as encoded when it was accepted.
+    func body(_ header: BankWire.Header, _ pools: [Int]) -> ByteBuffer {
+        precondition(header.count == pools.count && header.element == .float16 && header.dimension == bank.dimension,
+                     "a pull's header does not match its entries")
+        let size = header.bodyBytes()
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            BankWire.write(header, into: raw)
+            wire.withUnsafeBytes { source in
+                var offset = BankWire.headerSize
+                for pool in pools {
+                    let from = pool * entryBytes
+                    UnsafeMutableRawBufferPointer(rebasing: raw[offset ..< offset + entryBytes])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[from ..< from + entryBytes]))
+                    offset += entryBytes
+                }
+            }
+            return size
+        }
+        return buffer
     }
 
     /// Records that every position of a unit below `position` has been pushed.

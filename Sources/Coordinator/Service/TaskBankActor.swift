@@ -4,6 +4,7 @@ import JobPlan
 import JobProtocol
 import JobStore
 import Logging
+import NIOCore
 
 /// How the banks answer pulls and bound the staleness of what a worker scores against
 /// (docs/capacity.md has the model behind the defaults).
@@ -130,19 +131,30 @@ actor TaskBankActor {
     }
 
     /// Checks a worker's sync, merges its delta, persists the merge and answers what the worker
-    /// misses. A request refused here changed nothing.
+    /// misses, as float32 entries (in-process callers). A request refused here changed nothing.
     func sync(_ request: BankSyncRequest, dimension: Int) async throws(BankSyncRejection) -> BankSyncReply {
         do { _ = try await loaded() } catch { throw .store(error) }
-        let (reply, mine) = try merged(request, dimension: dimension)
+        let (reply, _, mine) = try merged(request, dimension: dimension, wire: false)
         try await stored(through: lastWrite, mine: mine)
         return reply
+    }
+
+    /// `sync`, answered as the HTTP reply's body (`BankWire`, float16): the pulled entries'
+    /// bytes as encoded when they were accepted (`TaskBank.body`), not encoded again.
+    func syncBody(_ request: BankSyncRequest, dimension: Int) async throws(BankSyncRejection) -> ByteBuffer {
+        do { _ = try await loaded() } catch { throw .store(error) }
+        let (_, body, mine) = try merged(request, dimension: dimension, wire: true)
+        try await stored(through: lastWrite, mine: mine)
+        guard let body else { throw .store(.unknownTask(task)) }
+        return body
     }
 
     /// Checks, merges, queues the merge's write and pulls, on the loaded bank, without a
     /// suspension point: the bank is mutated in place and no copy of it outlives this call, so
     /// a sync that enters the actor while another awaits its write finds it uniquely referenced
     /// (a copy held across the await made every overlapping merge copy the whole feature pool).
-    private func merged(_ request: BankSyncRequest, dimension: Int) throws(BankSyncRejection) -> (BankSyncReply, mine: Int?) {
+    /// `wire`: answer the reply's body (its `delta` then left empty), else the entries.
+    private func merged(_ request: BankSyncRequest, dimension: Int, wire: Bool) throws(BankSyncRejection) -> (BankSyncReply, body: ByteBuffer?, mine: Int?) {
         guard var bank = state else { throw .store(.unknownTask(task)) }
         guard let plan, let record else { throw .store(.unknownTask(task)) }
         if let problem = BankSyncCheck.problem(request, dimension: dimension, taskDimension: bank.bank.dimension, rowCount: bank.bank.rowCount,
@@ -165,13 +177,19 @@ actor TaskBankActor {
             (mine, lastWrite) = (id, id)
         }
         bank.pushed(through: request.position)
-        let entryBytes = BankWire.entrySize(dimension: dimension, element: .float16)
         let pulled = bank.pull(since: request.since, excluding: Set(request.delta.entries.map(\.key.position)),
-                               budget: max(1, (policy.pullBytes - BankWire.headerSize) / entryBytes))
-        let reply = BankSyncReply(delta: pulled.delta, version: pulled.version, behind: pulled.behind, frontier: bank.progress.frontier,
+                               budget: max(1, (policy.pullBytes - BankWire.headerSize) / bank.entryBytes))
+        var reply = BankSyncReply(version: pulled.version, behind: pulled.behind, frontier: bank.progress.frontier,
                                   window: window(bank.progress, unitSize: plan.unitSize), maxBehind: policy.maxBehind)
+        var body: ByteBuffer?
+        if wire {
+            body = bank.body(BankWire.replyHeader(reply, count: pulled.pools.count, since: request.since, position: request.position,
+                                                  dimension: bank.bank.dimension), pulled.pools)
+        } else {
+            reply.delta = bank.entries(pulled.pools)
+        }
         state = bank
-        return (reply, mine)
+        return (reply, body, mine)
     }
 
     /// Waits until every merge up to `id` ran on the writer; throws when one of them (`mine`,
