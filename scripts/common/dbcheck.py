@@ -256,6 +256,11 @@ DUMP_TABLES = {
     "units": "SELECT * FROM units ORDER BY id",
     "results": "SELECT * FROM results ORDER BY task_id, position",
     "bank_entries": "SELECT * FROM bank_entries ORDER BY task_id, position",
+    # Sweeps (schema 5-7): a refused sweep request stores nothing.
+    "sweeps": "SELECT * FROM sweeps ORDER BY id",
+    "sweep_units": "SELECT * FROM sweep_units ORDER BY id",
+    "sweep_sets": "SELECT * FROM sweep_sets ORDER BY job_id, point, task_id",
+    "sweep_points": "SELECT * FROM sweep_points ORDER BY job_id, point",
 }
 
 

@@ -382,6 +382,50 @@ def hostile_names(r, unit):
         r.request(f"spec whose name has {label}", "POST", "/v1/jobs", f'name: "{value}"\n'.encode(), headers=yaml, expect=(400,))
 
 
+def hostile_sweeps(r, job):
+    """Issue 24 (sweep --coordinator): grids refused with 400 naming the field, an unknown job
+    404, unknown or malformed sweep and sweep-unit ids 400/404, hostile worker ids 400 naming
+    the field; nothing is stored (sweeps and sweep_units are in the before/after dump)."""
+    print("issue 24: sweeps")
+    def submit(name, body, expect, word=None):
+        answer = r.request(f"sweep, {name}", "POST", "/v1/sweeps", json.dumps(body).encode(), expect=expect)
+        if word and answer and answer[0] in expect and word not in answer[1].decode(errors="replace"):
+            r.failures.append(f"sweep, {name}: refused, but the message does not name {word!r}: {answer[1][:160]!r}")
+    submit("value out of range", {"job": job, "sets": ["memleng=0"]}, (400,), "memleng=0")
+    submit("unknown parameter", {"job": job, "sets": ["bogus=1"]}, (400,), "bogus")
+    submit("no sets", {"job": job, "sets": []}, (400,), "sets")
+    submit("empty list", {"job": job, "sets": ["gap="]}, (400,), "gap")
+    submit("range of 10^7 values", {"job": job, "sets": ["gap=0:1:0.0000001"], "max_points": 100000}, (400,), "max-points")
+    submit("grid over max_points", {"job": job, "sets": ["memleng=1:20:1", "gap=0.1:0.9:0.1"], "max_points": 10}, (400,), "max-points")
+    submit("max_points 10^9", {"job": job, "sets": ["memleng=2"], "max_points": 10**9}, (400,), "max_points")
+    submit("max_points -1", {"job": job, "sets": ["memleng=2"], "max_points": -1}, (400,), "max_points")
+    submit("max_points 2^64", {"job": job, "sets": ["memleng=2"], "max_points": 2**64}, (400,))
+    submit("groups over the job's negatives", {"job": job, "sets": ["groups=1000000"]}, (400,), "groups")
+    submit("sets not a list", {"job": job, "sets": "memleng=2"}, (400,))
+    submit("60 KB set", {"job": job, "sets": ["memleng=" + "0," * 30000]}, (400,), "memleng")
+    submit("unknown job", {"job": "no-such-job\x1b[2J", "sets": ["memleng=2"]}, (404,))
+    for sid, expect in [("abc", (400,)), ("0" * 32, (404,)), ("0" * 31 + "G", (400,)), ("%00" * 11, (400,)), ("..%2F..", (400, 404))]:
+        r.request(f"sweep status {sid!r}", "GET", f"/v1/sweeps/{sid}", expect=expect)
+        r.request(f"sweep results {sid!r}", "GET", f"/v1/sweeps/{sid}/results", expect=expect)
+    r.request("sweep lease (no sweep: no grant)", "POST", "/v1/sweep-leases", json.dumps({"worker": "w", "host": "h"}).encode(), expect=(200,))
+    for unit in ["-1", "0", "9223372036854775807", "9223372036854775808", "abc", "%00"]:
+        unit_request = json.dumps({"worker": "intruder", "attempt": 1}).encode()
+        r.request(f"sweep unit {unit!r} heartbeat", "POST", f"/v1/sweep-units/{unit}/heartbeat", unit_request, expect=(400, 404, 409))
+        r.request(f"sweep unit {unit!r} fail", "POST", f"/v1/sweep-units/{unit}/fail", unit_request, expect=(400, 404, 409))
+        r.request(f"sweep unit {unit!r} complete", "POST", f"/v1/sweep-units/{unit}/complete",
+                  json.dumps({"worker": "intruder", "attempt": 1, "sets": [{"point": "x", "result": "{}"}]}).encode(), expect=(400, 404))
+        r.request(f"sweep unit {unit!r} features", "GET", f"/v1/sweep-units/{unit}/features?worker=intruder&attempt=1", expect=(400, 404))
+    for label, value in HOSTILE_NAMES:
+        for route, path, body in [
+            ("sweep lease", "/v1/sweep-leases", {"worker": value, "host": "h"}),
+            ("sweep heartbeat", "/v1/sweep-units/1/heartbeat", {"worker": value, "attempt": 1}),
+            ("sweep fail", "/v1/sweep-units/1/fail", {"worker": value, "attempt": 1, "error": "x"}),
+            ("sweep complete", "/v1/sweep-units/1/complete", {"worker": value, "attempt": 1, "sets": []}),
+        ]:
+            name = f"{route}, worker id with {label}"
+            refused_naming(r, name, r.request(name, "POST", path, json.dumps(body).encode(), expect=(400,)), "worker")
+
+
 def rss_kib(pid, field):
     """VmRSS or VmHWM (the peak) of a process, in KiB, from /proc; None when unreadable."""
     try:
@@ -489,6 +533,7 @@ def main():
         r.request(f"{route}, 32 MB of nested arrays under an unknown key", "POST", route, nested, expect=(413,), timeout=120)
 
     hostile_names(r, args.done_unit)
+    hostile_sweeps(r, job)
     huge_yaml(r, args.pid)
 
     print("unit ids")
