@@ -128,10 +128,24 @@ public struct LeaseResponse: Codable, Sendable {
     public var grant: LeaseGrant?
     /// True when no unit is pending or leased: workers may exit.
     public var finished: Bool
+    /// Backpressure: no grant now because the coordinator is busy; ask again after this many
+    /// seconds (`LeaseAdmission`). Absent otherwise.
+    public var retryAfter: Double?
 
-    public init(grant: LeaseGrant?, finished: Bool) {
+    public init(grant: LeaseGrant?, finished: Bool, retryAfter: Double? = nil) {
         self.grant = grant
         self.finished = finished
+        self.retryAfter = retryAfter
+    }
+
+    /// The most a worker waits on a `retryAfter`, whatever a reply says.
+    public static let longestRetry = 30.0
+
+    /// How long a worker without a grant waits before asking again: the coordinator's
+    /// `retryAfter` when it sent one (clamped to 0...`longestRetry`), else `idlePoll`.
+    public func wait(idlePoll: Double) -> Double {
+        guard let retryAfter, retryAfter.isFinite else { return idlePoll }
+        return min(max(retryAfter, 0), Self.longestRetry)
     }
 }
 
@@ -222,7 +236,7 @@ extension UnitResults {
         confVanilla = try WireColumns.floats(c, .confVanilla, prefix: "results")
         mcm = try WireColumns.floats(c, .mcm, prefix: "results")
         adaptive = try WireColumns.floats(c, .adaptive, prefix: "results")
-        errors = try c.decode([String?].self, forKey: .errors)
+        errors = try WireColumns.optionalStrings(c, .errors)
         predStatic = try !c.contains(.predStatic) || c.decodeNil(forKey: .predStatic) ? nil : WireColumns.ints(c, .predStatic, prefix: "results")
     }
 

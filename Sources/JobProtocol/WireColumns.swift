@@ -38,6 +38,19 @@ enum WireColumns {
         return try c.decode([Float].self, forKey: key)
     }
 
+    /// A JSON array of strings and nulls (per-sample errors, nearly all null), read element by
+    /// element with `decodeNil` first: decoding it as `[String?]` builds a decoder per element,
+    /// which made it half of a completion's decoding (perf, 64 workers flat out).
+    static func optionalStrings<K: CodingKey>(_ c: KeyedDecodingContainer<K>, _ key: K) throws -> [String?] {
+        var array = try c.nestedUnkeyedContainer(forKey: key)
+        var out = [String?]()
+        out.reserveCapacity(array.count ?? 0)
+        while !array.isAtEnd {
+            out.append(try array.decodeNil() ? nil : array.decode(String.self))
+        }
+        return out
+    }
+
     private static func values<K: CodingKey, T>(_ text: String, _ c: KeyedDecodingContainer<K>, _ key: K, _ prefix: String,
                                                  _ value: (UInt32) -> T) throws -> [T] {
         guard let data = Data(base64Encoded: text), data.count % 4 == 0 else {

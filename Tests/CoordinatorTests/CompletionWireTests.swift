@@ -30,6 +30,21 @@ struct CompletionWireTests {
         #expect(try JSONDecoder().decode(UnitResults.self, from: JSONEncoder().encode(noStatic)).predStatic == nil)
     }
 
+    @Test("per-sample errors decode element by element: strings and nulls in order; anything else, or no array, is refused")
+    func errorColumn() throws {
+        func decoded(_ errors: String) throws -> [String?] {
+            let json = #"{"pred":"AAAAAAAAAAAAAAAA","conf":"AAAAAAAAAAAAAAAA","confVanilla":"AAAAAAAAAAAAAAAA","mcm":"AAAAAAAAAAAAAAAA","adaptive":"AAAAAAAAAAAAAAAA""#
+                + errors + "}"
+            return try JSONDecoder().decode(UnitResults.self, from: Data(json.utf8)).errors
+        }
+        #expect(try decoded(#","errors":[null,"a \"quoted\" \u00e9",null,"",null,null,null,null,null,null,null,null]"#)
+            == [nil, "a \"quoted\" é", nil, "", nil, nil, nil, nil, nil, nil, nil, nil])
+        #expect(try decoded(#","errors":[]"#) == [])
+        for bad in [#","errors":[null,1]"#, #","errors":"none""#, #","errors":[[null]]"#, #","errors":{"0":null}"#, ""] {
+            #expect(throws: DecodingError.self, "\(bad)") { try decoded(bad) }
+        }
+    }
+
     @Test("a lease's sets, items and labels travel as int32 blocks and decode to the same grant; JSON arrays decode too; a bad block names grant.<column>")
     func leaseColumns() throws {
         let grant = LeaseGrant(unit: 7, task: 2, job: 1, firstSample: 64, sets: [0, 1, 0], items: [5, 99_999, 0], labels: [3, -1, 0],
