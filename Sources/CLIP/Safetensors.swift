@@ -132,10 +132,8 @@ public struct SafetensorsFile: @unchecked Sendable {
         return (mapping.base + dataStart + info.offsets.lowerBound, mapping)
     }
 
-    /// The bytes of the data section, in place (for checksums of a converted-weights cache).
-    func withDataBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try bytes.withUnsafeBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[dataStart...])) }
-    }
+    /// Where the data section starts in the file.
+    var dataOffset: Int { dataStart }
 
     /// The index of the tensor's first element that is NaN or ±∞ as stored (F32, F16, BF16,
     /// F64), nil when every element is finite or the dtype is not a float.

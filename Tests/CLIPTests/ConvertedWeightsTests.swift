@@ -1,4 +1,4 @@
-import CLIP
+@testable import CLIP
 import Foundation
 import Platform
 import Tensor
@@ -72,6 +72,32 @@ struct ConvertedWeightsTests {
         guard case .rebuilt = afterCut.cacheOutcome else { Issue.record("a truncated entry was used"); return }
         #expect(try features(afterCut) == expected)
         #expect(try CLIPModel(directory: dir, precision: .bf16, weightCache: root).cacheOutcome == .reused)
+    }
+
+    @Test("the check's checksum, read in 8 MiB chunks, equals the one written while building, across chunk boundaries and odd tails")
+    func chunkedChecksum() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("adaneg-hash-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        var state: UInt64 = 3
+        for (size, offset) in [(0, 0), (13, 5), (8 << 20, 8), ((8 << 20) + 8, 0), (2 * (8 << 20) + 13, 21)] {
+            let bytes = Data((0 ..< size + offset).map { _ -> UInt8 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return UInt8(truncatingIfNeeded: state >> 56)
+            })
+            try bytes.write(to: file)
+            var written = ConvertedWeights.StreamingHash()
+            // The build side hashes in uneven pieces.
+            var at = offset
+            for piece in [7, 1 << 20, 5 << 20, Int.max] where at < bytes.count {
+                let end = min(bytes.count, at + min(piece, bytes.count))
+                written.add(bytes.subdata(in: at ..< end))
+                at = end
+            }
+            if at < bytes.count { written.add(bytes.subdata(in: at ..< bytes.count)) }
+            let read = try #require(ConvertedWeights.dataHash(path: file.path, from: offset))
+            #expect(read.length == size && read.hash == written.hex, "size \(size) offset \(offset)")
+        }
+        #expect(ConvertedWeights.dataHash(path: file.path + ".missing", from: 0) == nil)
     }
 
     /// Where oneDNN packs weights on this machine (a brgemm kernel: AVX-512 or AMX).

@@ -21,6 +21,7 @@ struct DoctorAndPrecisionTests {
         struct Choice: Decodable { var name: String; var value: Int; var source: String; var detail: String; var measurement: Measurement? }
         struct Measurement: Decodable { var candidates: [Int]; var seconds: [Double]; var best: Int }
         var choices: [Choice]
+        var textLayerGflops: [String: Double]
         var fixedChoices: [String: String]
         var memory: Memory?
     }
@@ -52,6 +53,8 @@ struct DoctorAndPrecisionTests {
         #expect(Set(report.textTower.keys) == Set(report.precisions.filter(\.available).map(\.name)))
         #expect(report.textTower.values.allSatisfy { $0.contains("token trie, chunk size") || $0.contains("OpenBLAS") })
         #expect(report.choices.contains { $0.name == "text chunk rows" } && report.fixedChoices["precision"] != nil)
+        // The text tower's layer products measured per available precision (oneDNN runs fp32 and bf16 here).
+        #expect(!report.textLayerGflops.isEmpty && report.textLayerGflops.allSatisfy { key, rate in rate > 0 && report.precisions.contains { $0.name == key && $0.available } })
         let memory = try #require(report.memory)
         #expect(memory.availableBytes > 0 && memory.availableBytes <= memory.totalBytes)
         // The plain text form carries the same facts.

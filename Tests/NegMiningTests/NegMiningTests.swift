@@ -42,6 +42,35 @@ struct NegMiningTests {
         #expect(NegativeSelection.eta((0..<1000).map { Float($0) }) == 950)
     }
 
+    @Test("η by selection equals the sorted element bit for bit: random, repeated, constant, tiny and 1,000-long inputs")
+    func etaBySelection() {
+        var state: UInt64 = 7
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2001) / 1000 - 1
+        }
+        for count in [1, 2, 3, 5, 8, 19, 20, 21, 64, 999, 1000, 1001] {
+            for kind in 0..<4 {
+                let values: [Float] = (0..<count).map { i in
+                    switch kind {
+                    case 0: next()
+                    case 1: Float(Int(next() * 3))          // few distinct values, many repeats
+                    case 2: 0.25                              // all equal
+                    default: Float(i % 7) * (i % 2 == 0 ? 1 : -1) // sawtooth
+                    }
+                }
+                let sorted = values.sorted()
+                let k = min(count - 1, Int((0.95 * Double(count)).rounded(.down)))
+                #expect(NegativeSelection.eta(values).bitPattern == sorted[k].bitPattern, "count \(count) kind \(kind)")
+                for j in Set([0, count / 2, count - 1]) {
+                    var copy = values
+                    let got = copy.withUnsafeMutableBufferPointer { NegativeSelection.orderStatistic(j, of: $0) }
+                    #expect(got == sorted[j], "count \(count) kind \(kind) k \(j)")
+                }
+            }
+        }
+    }
+
     @Test("the split is proportional and ties keep candidate order")
     func split() {
         let s = NegativeSelection.select(count: 10, nounEtas: [0.5, 0.1, 0.1, 0.3, 0.2, 0.9, 0.0], adjectiveEtas: [0.4, 0.2, 0.2])

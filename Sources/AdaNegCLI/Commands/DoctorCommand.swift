@@ -88,6 +88,9 @@ struct DoctorReport: Codable {
     var textTower: [String: String]
     /// What runs the towers here: each precision's product kernel, packed weights, the pool.
     var kernels: KernelChoices
+    /// GFLOP/s of one ViT-B/16 text-tower layer's products over 2,048 rows, per precision
+    /// (`TextLayerProbe`: the fused, packed oneDNN calls NegMining's text tower runs); empty with `--seconds 0`.
+    var textLayerGflops: [String: Double]
     /// Speed choices measured per machine (they change no bit of any output), each with where
     /// its value comes from (measured, cached, override, default) and its measurement.
     var choices: [MeasuredChoice]
@@ -116,6 +119,12 @@ struct DoctorReport: Codable {
         precisions.append(PrecisionInfo(name: "bf16", available: bf16Available, library: "oneDNN \(OneDNNMatmul.version)",
                                         note: bf16Note, gemmGflops: bf16Rate))
         let auto = (try? PrecisionChoice.auto.resolve(on: features).precision) ?? .fp32
+        var textLayer: [String: Double] = [:]
+        if gemmSeconds > 0 {
+            for p in precisions where p.available {
+                if let precision = Precision(rawValue: p.name), let rate = TextLayerProbe.gflops(precision, seconds: gemmSeconds) { textLayer[p.name] = rate }
+            }
+        }
         let choices = TextTransformer.chunkRowsSurvey(folder: ConvertedWeights.configuredRoot())
         let trie = "token trie, chunk size \(choices.map { String($0.value) }.uniqued().joined(separator: "/")) nodes (\(choices.first?.source.rawValue ?? "default"); shared prompt prefixes computed once; the chunk size changes no bit of a feature)"
         var textTower = ["fp32": FP32Products.current == .oneDNN ? trie : "prompts of similar length padded together, 128 per batch (OpenBLAS)"]
@@ -129,6 +138,7 @@ struct DoctorReport: Codable {
             autoPrecisionReason: bf16Available || !features.hasNativeBF16 ? features.autoBF16.reason : bf16Note ?? "bf16 unavailable",
             textTower: textTower,
             kernels: KernelChoices.current(),
+            textLayerGflops: textLayer,
             choices: choices,
             fixedChoices: notMeasuredChoices,
             memory: MemoryInfo.current().map { MemoryFigures(totalBytes: $0.totalBytes, availableBytes: $0.availableBytes) },
@@ -151,6 +161,10 @@ struct DoctorReport: Codable {
         }
         lines.append("auto:       \(autoPrecision) (\(autoPrecisionReason))")
         for (name, how) in textTower.sorted(by: { $0.key > $1.key }) { lines.append("text \(name):  \(how)") }
+        if !textLayerGflops.isEmpty {
+            let rates = textLayerGflops.sorted { $0.key > $1.key }.map { "\($0.key) " + String(format: "%.1f GFLOP/s", $0.value) }.joined(separator: ", ")
+            lines.append("text layer: \(rates) (one ViT-B/16 text layer's products, 2,048 rows, fused and packed as the tower runs them)")
+        }
         lines += kernels.lines
         for choice in choices { lines.append("choice:     \(choice.line)") }
         for (name, why) in fixedChoices.sorted(by: { $0.key < $1.key }) { lines.append("fixed:      \(name): \(why)") }

@@ -65,6 +65,14 @@ public struct NegativeMiner: Sendable {
                            message: "cache hit: \(out) already holds negatives mined from the same model, classes and parameters")
         }
 
+        let clock = ContinuousClock()
+        let started = clock.now
+        var mark = started
+        func lap() -> Duration {
+            let now = clock.now
+            defer { mark = now }
+            return now - mark
+        }
         // Before the model is loaded: an output that may not be written fails at once.
         let target = try MiningOutput.target(out, flag: outFlag, inputs: [.init(classes, flag: "--classes"), .init(model, flag: "--model")]
                                              + (lexicon.map { [.init($0, flag: "--lexicon")] } ?? []))
@@ -77,11 +85,15 @@ public struct NegativeMiner: Sendable {
         guard clip.tokenizer != nil else {
             throw MiningError("\(model): no vocab.json and merges.txt: the tokenizer is needed to embed the prompts")
         }
+        let loading = lap()
         let candidates = try loadCandidates()
         let filtered = NegativeSelection.filter(nouns: candidates.nouns, adjectives: candidates.adjectives, idClasses: classNames)
         log("candidates: \(candidates.nouns.count) nouns, \(candidates.adjectives.count) adjectives; after removing ID names and adjectives that are nouns: \(filtered.nouns.count) nouns, \(filtered.adjectives.count) adjectives")
 
+        let candidateTime = lap()
         let idFeatures = try PromptEmbedding.classFeatures(clip, classNames: classNames, templates: templates)
+        let classTime = lap()
+        var timing = EtaTiming()
         let total = filtered.nouns.count + filtered.adjectives.count
         var done = 0
         let advance: (Int) -> Void = { n in
@@ -91,9 +103,10 @@ public struct NegativeMiner: Sendable {
         // The η pass keeps the features of as many lowest-η candidates per part as step 5 takes.
         let split = NegativeSelection.split(count: count, nouns: filtered.nouns.count, adjectives: filtered.adjectives.count)
         let (nounEta, nounLowest) = try PromptEmbedding.etas(clip, prompts: filtered.nouns.map(PartOfSpeech.noun.prompt), idFeatures: idFeatures,
-                                                             block: block, keep: split.nouns, progress: advance)
+                                                             block: block, keep: split.nouns, timing: &timing, progress: advance)
         let (adjEta, adjLowest) = try PromptEmbedding.etas(clip, prompts: filtered.adjectives.map(PartOfSpeech.adj.prompt), idFeatures: idFeatures,
-                                                           block: block, keep: split.adjectives, progress: advance)
+                                                           block: block, keep: split.adjectives, timing: &timing, progress: advance)
+        let etaPass = lap()
         let chosen = NegativeSelection.select(count: count, nounEtas: nounEta, adjectiveEtas: adjEta)
         if chosen.adjectives.count + chosen.nouns.count < count {
             log("warning: only \(Plural.count(chosen.adjectives.count + chosen.nouns.count, "candidate")) \(Plural.noun(chosen.adjectives.count + chosen.nouns.count, "is", "are")) available for \(Plural.count(count, "negative"))")
@@ -126,6 +139,14 @@ public struct NegativeMiner: Sendable {
             try fingerprint.write(to: "\(dir)/manifest.json", idClasses: classNames.count, negatives: labels.count,
                                   nouns: chosen.nouns.count, adjectives: chosen.adjectives.count)
         }
+        let writing = lap()
+        func s(_ d: Duration) -> String {
+            let c = d.components
+            return String(format: "%.1f s", Double(c.seconds) + Double(c.attoseconds) * 1e-18)
+        }
+        log("time: model \(s(loading)), candidates \(s(candidateTime)), ID classes \(s(classTime)), η pass \(s(etaPass)) (tokenising "
+            + "\(s(timing.tokenising)), text tower \(s(timing.tower)), η and kept rows \(s(timing.etas))), selection and writing \(s(writing)); "
+            + "total \(s(clock.now - started))")
         return Outcome(textFeatures: "\(out)/text-features.npy", cacheHit: false,
                        message: "wrote \(labels.count) negative labels (\(chosen.adjectives.count) adjectives, \(chosen.nouns.count) nouns) and \(rows) × \(idFeatures.cols) text features to \(out)")
     }

@@ -41,25 +41,44 @@ enum PromptEmbedding {
     /// embedded in the order of their tokens, so that each block's prompts share their
     /// prefixes, which the text tower computes once (`TokenTrie`); η is per prompt, so the order
     /// changes no value. `progress` gets the number of prompts embedded by each block.
+    /// `timing` gets the time spent tokenising, in the text tower, and on η and the kept rows.
     static func etas(_ clip: CLIPModel, prompts: [String], idFeatures: Matrix, block: Int, keep: Int,
-                     progress: (Int) -> Void) throws -> (etas: [Float], lowest: LowestEtas) {
+                     timing: inout EtaTiming, progress: (Int) -> Void) throws -> (etas: [Float], lowest: LowestEtas) {
         guard let tokenizer = clip.tokenizer else { throw MiningError("no vocab.json and merges.txt: the tokenizer is needed to embed the prompts") }
+        let clock = ContinuousClock()
+        var mark = clock.now
+        func lap() -> Duration {
+            let now = clock.now
+            defer { mark = now }
+            return now - mark
+        }
         let tokens = prompts.map { tokenizer.tokenize($0) }
         let order = tokens.indices.sorted { a, b in
             for (s, t) in zip(tokens[a], tokens[b]) where s != t { return s < t }
             return (tokens[a].count, a) < (tokens[b].count, b)
         }
+        timing.tokenising += lap()
         var out = [Float](repeating: 0, count: prompts.count)
         var lowest = LowestEtas(keep: keep, cols: idFeatures.cols)
         for start in stride(from: 0, to: order.count, by: block) {
             let slice = Array(order[start..<min(order.count, start + block)])
             var features = try clip.embedTokens(slice.map { tokens[$0] })
+            timing.tower += lap()
             features.normalizeRows()
             let etas = NegativeSelection.etas(candidates: features, idFeatures: idFeatures)
             for (r, index) in slice.enumerated() { out[index] = etas[r] }
             lowest.add(indices: slice, etas: etas, features: features)
+            timing.etas += lap()
             progress(slice.count)
         }
         return (out, lowest)
     }
+}
+
+/// Where the η pass spends its time (`mine-negatives` logs it: the text tower's share of the
+/// whole command is what bounds it from below).
+struct EtaTiming {
+    var tokenising: Duration = .zero
+    var tower: Duration = .zero
+    var etas: Duration = .zero
 }
