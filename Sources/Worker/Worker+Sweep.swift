@@ -64,7 +64,8 @@ extension Worker {
         }
         let features = Matrix(rows: stored.rows, cols: stored.dimension, storage: stored.features)
         let points = grant.points, numID = plan.numID
-        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        // As many lanes as the worker's BLAS threads (`worker --threads`, else one per core).
+        let threads = max(1, BLAS.threads)
         // Off the cooperative pool: a unit is seconds to minutes of scoring, on its own threads.
         let scores = try await BlockingIO.run { () throws(AdaNegScorer.Problem) -> [[SampleScore]] in
             try SweepScorer.score(features: features, positions: stored.positions, text: text, numID: numID,

@@ -88,7 +88,7 @@ struct SweepFleetCLITests {
         #expect(try reread.db.scalar("SELECT count(*) FROM sweeps") == 1)
     }
 
-    @Test("refusals exit 2 naming the cause and store nothing: bad --set, a grid over --max-points, an unknown job, groups over the job's negatives, --db with --coordinator")
+    @Test("refusals exit 2 naming the cause and store nothing: bad --set, a grid over --max-points, an unknown job, groups over the job's negatives, --db or --workers with --coordinator")
     func refusals() async throws {
         let s = try Scratch()
         let db = try SweepCLITests.job(s)
@@ -97,9 +97,11 @@ struct SweepFleetCLITests {
              try CLI.run(["sweep", "--coordinator", url, "swept", "--set", "gap=0.1:0.9:0.1", "--set", "memleng=1:20:1", "--max-points", "50"]),
              try CLI.run(["sweep", "--coordinator", url, "nothing", "--set", "memleng=2,3"]),
              try CLI.run(["sweep", "--coordinator", url, "swept", "--set", "groups=1,60"]),
-             try CLI.run(["sweep", "--coordinator", url, "--db", db, "swept", "--set", "memleng=2,3"])]
+             try CLI.run(["sweep", "--coordinator", url, "--db", db, "swept", "--set", "memleng=2,3"]),
+             try CLI.run(["sweep", "--coordinator", url, "--workers", "2", "swept", "--set", "memleng=2,3"])]
         }
         let (badSet, tooMany, unknown, groups, both) = (results[0], results[1], results[2], results[3], results[4])
+        #expect(results[5].status == 2 && results[5].stderr.contains("--workers is for sweep --db"), "\(results[5].stderr)")
         #expect(badSet.status == 2 && badSet.stderr.contains("--set 'memleng=0,2'"), "\(badSet.stderr)")
         #expect(tooMany.status == 2 && tooMany.stderr.contains("--max-points 50"), "\(tooMany.stderr)")
         #expect(unknown.status == 2 && unknown.stderr.contains("404") && unknown.stderr.contains("nothing"), "\(unknown.stderr)")
