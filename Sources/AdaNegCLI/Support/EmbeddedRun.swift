@@ -68,22 +68,30 @@ struct EmbeddedRun {
             throw CommandFailure(error.description)
         }
 
-        let server: InProcessServer
+        // One service group: the HTTP server, the progress watch and the fleet, in that order,
+        // so a graceful shutdown (SIGINT, SIGTERM, or the fleet's end) stops them in reverse:
+        // the worker processes first (SIGTERM to each, which gives its unit back through the
+        // server), then the watch, then the server. Each worker process is a service
+        // (`WorkerProcess`), a child task of the fleet; past the deadline, cancellation (SIGKILL).
+        let (ports, bound) = AsyncStream.makeStream(of: Int.self)
+        let server: any Service
         do {
-            server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0), logger: logger)
+            server = try buildCoordinatorApplication(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0),
+                                                     logger: logger, onRunning: { bound.yield($0); bound.finish() })
         } catch {
             throw CommandFailure("the embedded coordinator did not start: \(error)")
         }
-        let port = server.port
-
-        // One service group: each worker process is a service (`WorkerProcess`), run as child
-        // tasks of the fleet; SIGINT and SIGTERM reach them as graceful shutdown (SIGTERM to each
-        // process, which gives its unit back), and past the deadline as cancellation (SIGKILL).
-        // The progress watch ends with the fleet.
-        let fleet = Supervision { () async throws -> Fleet in try await superviseWorkers(coordinator, port: port) }
+        let fleet = Supervision { () async throws -> Fleet in
+            // The workers need the port the server bound; a shutdown before it did ends the wait.
+            guard let port = try await cancelWhenGracefulShutdown({ await ports.first { _ in true } }) else {
+                throw CommandFailure("the embedded coordinator did not start")
+            }
+            return try await superviseWorkers(coordinator, port: port)
+        }
         let watch = Supervision { () async throws in try await watchProgress(coordinator, started: started) }
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: watch, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
+            services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                       .init(service: watch, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
                        .init(service: fleet, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigint, .sigterm], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(30)
@@ -96,7 +104,6 @@ struct EmbeddedRun {
         } catch {
             supervised = .failure([fleet.failure, watch.failure].compactMap { $0 }.first ?? error)
         }
-        await server.stop()
         let (status, deaths) = try supervised.get()
 
         let report: JobReport
