@@ -178,8 +178,14 @@ extension UInt16: AttentionElement {
         return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: raw) &<< 16, to: SIMD8<Float>.self)
     }
 
+    /// Eight lanes at a time (bf16 is the top half of an fp32: a shift, exact).
     static func widen(_ x: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { out[i] = BFloat16.toFloat(x[i]) }
+        var i = 0
+        while i + 8 <= count {
+            UnsafeMutableRawPointer(out + i).storeBytes(of: lanes(x + i), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { out[i] = BFloat16.toFloat(x[i]); i += 1 }
     }
 
     static func narrow(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<UInt16>, count: Int) {
