@@ -205,13 +205,26 @@ public struct SweepFeatures: Sendable, Equatable {
     }
 
     public func encoded() -> Data {
-        var out = Data(capacity: byteCount)
-        out.append(contentsOf: Self.magic)
-        for v in [Self.version, UInt32(rows), UInt32(dimension), UInt32(errored)] { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        for p in positions { withUnsafeBytes(of: Int64(p).littleEndian) { out.append(contentsOf: $0) } }
-        for l in labels { withUnsafeBytes(of: Int32(l).littleEndian) { out.append(contentsOf: $0) } }
-        features.withUnsafeBytes { out.append(contentsOf: $0) }
+        var out = Data(count: byteCount)
+        out.withUnsafeMutableBytes { write(into: $0) }
         return out
+    }
+
+    /// Writes the body into `out` (`byteCount` bytes): the coordinator writes it straight into
+    /// the response buffer, so a task's features are not copied once more on the way out.
+    public func write(into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= byteCount, "a sweep features body needs \(byteCount) bytes")
+        var at = 0
+        func put<T: FixedWidthInteger>(_ v: T) {
+            withUnsafeBytes(of: v.littleEndian) { UnsafeMutableRawBufferPointer(rebasing: out[at...]).copyMemory(from: $0) }
+            at += MemoryLayout<T>.size
+        }
+        for (i, b) in Self.magic.enumerated() { out[i] = b }
+        at = 4
+        for v in [Self.version, UInt32(rows), UInt32(dimension), UInt32(errored)] { put(v) }
+        for p in positions { put(Int64(p)) }
+        for l in labels { put(Int32(truncatingIfNeeded: l)) }
+        features.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: out[at...]).copyMemory(from: $0) }
     }
 
     public static func decode(_ data: Data) throws(Problem) -> SweepFeatures {

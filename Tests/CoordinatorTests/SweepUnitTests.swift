@@ -91,6 +91,20 @@ struct SweepUnitTests {
         }
     }
 
+    @Test("sweep features round-trip through their binary body; a truncated or foreign body is refused, never read past")
+    func featuresWire() throws {
+        let f = SweepFeatures(rows: 3, dimension: 2, positions: [0, 5, 1 << 40], labels: [2, -1, 0], errored: 4,
+                              features: [1, -0.5, .leastNonzeroMagnitude, 3, -.greatestFiniteMagnitude, 0])
+        let body = f.encoded()
+        #expect(body.count == f.byteCount)
+        #expect(try SweepFeatures.decode(body) == f)
+        let empty = SweepFeatures(rows: 0, dimension: 4, positions: [], labels: [], errored: 7, features: [])
+        #expect(try SweepFeatures.decode(empty.encoded()) == empty)
+        for bad in [body.prefix(body.count - 1), body.prefix(19), Data("ADBK".utf8) + body.dropFirst(4), body + Data([0])] {
+            #expect(throws: SweepFeatures.Problem.self) { _ = try SweepFeatures.decode(Data(bad)) }
+        }
+    }
+
     @Test("bad requests answer 400 naming the field, an unknown job 404, an unknown sweep 404; nothing is stored")
     func refusals() async throws {
         try await TestCluster.with { cluster in

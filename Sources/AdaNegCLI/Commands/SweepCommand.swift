@@ -20,8 +20,9 @@ struct SweepCommand: AsyncParsableCommand {
         `rescore --workers 1` with the same values. Nothing is embedded and the job's results are \
         never changed.
 
-        Finished points are stored in the database (table sweep_points): run the same command \
-        again after an interruption and only the missing points are scored. A database that is \
+        Each finished task of a point is stored in the database (table sweep_sets), and the point \
+        when its last task is (sweep_points): run the same command again after an interruption \
+        and only what is missing is scored. A database that is \
         read-only or in use by another process (a running `serve`) still works; the points are \
         then not stored, and the command says so. A job whose image features were dropped \
         (keep_features: false) cannot be swept.

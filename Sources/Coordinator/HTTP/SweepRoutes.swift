@@ -42,9 +42,17 @@ struct SweepRoutes {
             let unit = try context.parameters.require("unit", as: Int64.self)
             let (worker, attempt) = try CoordinatorRoutes.leaseHolder(request)
             let features = try await c.sweepFeatures(unit: unit, worker: worker, attempt: attempt)
-            let data = await BlockingIO.run { features.encoded() }
-            return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(data.count)],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            let size = features.byteCount
+            let buffer = await BlockingIO.run { () -> ByteBuffer in
+                var buffer = ByteBufferAllocator().buffer(capacity: size)
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                    features.write(into: UnsafeMutableRawBufferPointer(rebasing: out[0..<size]))
+                    return size
+                }
+                return buffer
+            }
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(size)],
+                            body: .init(byteBuffer: buffer))
         }
 
         router.post("/v1/sweep-units/:unit/heartbeat") { request, context -> HTTPResponse.Status in
