@@ -45,6 +45,8 @@ public actor Coordinator {
     /// without queueing behind completions on it. Plans never change once stored.
     private nonisolated let sharedPlans = Mutex<[Int64: WorkPlan]>([:])
     private var leasedRefs = LeasedReferences()
+    /// Tasks' streams as leases slice them (`TaskStreams`): read once per task, not per lease.
+    private var streams = TaskStreams()
     /// Files the stored plans name, by content: what `GET /v1/artefacts/{sha256}` serves.
     private var artefacts = ArtefactIndex()
     /// The jobs' feature files, whose rows a lease holder fetches (`unitRows`): workers need no
@@ -188,7 +190,10 @@ public actor Coordinator {
             return .empty(LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished))
         }
         guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
-        let samples = try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount)
+        let store = store
+        let samples = try streams.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount, streamCount: task.sampleCount,
+                                          stream: { () throws(StoreError) in try store.stream(task: unit.task) },
+                                          unit: { () throws(StoreError) in try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount) })
         var grant = LeaseGrant(unit: unit.id, task: unit.task, job: task.job, firstSample: unit.firstSample,
                                sets: samples.sets, items: samples.items, labels: samples.labels,
                                leaseSeconds: configuration.leaseSeconds, attempt: unit.attempts)
