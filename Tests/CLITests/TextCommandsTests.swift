@@ -88,6 +88,35 @@ struct TextCommandsTests {
         #expect(second.status == 0 && second.stdout.contains("cache hit"))
     }
 
+    @Test("mine-negatives over 1,600 candidates (tokenised on every core, chunk size measured): each negative's row is its own prompt's feature")
+    func mineManyCandidates() throws {
+        let s = try Scratch()
+        let dir = try Self.model(in: s)
+        try "tench\ngoldfish\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
+        let syllables = ["ka", "lo", "mir", "tan", "vel", "or", "pu", "sen", "gra", "th", "ub", "zo", "ne", "qui", "ar", "dem"]
+        var words: [String] = []
+        for a in syllables { for b in syllables { for c in ["", "x", "na", "l", "ster", "um"] { words.append(a + b + c) } } }
+        let lexicon = words.prefix(1_300).map { "\($0)\tnoun" } + words.dropFirst(1_300).prefix(300).map { "\($0)\tadj" }
+        try (lexicon.joined(separator: "\n") + "\n").write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
+        let out = s.path("negatives")
+        let run = try CLI.run(["mine-negatives", "--model", dir, "--classes", s.path("classes.txt"), "--out", out, "--count", "40", "--lexicon", s.path("lexicon.tsv")],
+                              environment: ["ADANEG_CACHE_DIR": s.path("cache"), "ADANEG_WEIGHT_CACHE": nil, "ADANEG_TEXT_CHUNK_ROWS": nil])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("time: model") && run.stderr.contains("text tower"), "\(run.stderr)")
+        let chosen = try String(contentsOfFile: out + "/negatives.tsv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: "\t") }
+        #expect(chosen.count == 40)
+        let (rows, cols, features) = try NPYFile.readMatrix(out + "/text-features.npy")
+        #expect(rows == 2 + 40)
+        let clip = try CLIPModel(directory: dir, towers: .text)
+        let prompts = chosen.map { $0[1] == "adj" ? "This is a \($0[0]) photo." : "The nice \($0[0])." }
+        let expected = try clip.embedTexts(prompts)
+        for (i, prompt) in prompts.enumerated() {
+            let row = Array(features[(2 + i) * cols ..< (3 + i) * cols]), want = expected.row(i)
+            let dot = zip(row, want).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(dot >= 0.99999, "negative \(i) \(prompt.debugDescription): cosine \(dot) to its prompt's feature")
+        }
+    }
+
     @Test("bad class lists and model directories are refused without leaving output")
     func badInputs() throws {
         let s = try Scratch()

@@ -1,4 +1,5 @@
 import CLIP
+import Foundation
 import Tensor
 
 /// The text side of NegMining: ID class features from prompt templates, candidate η a block
@@ -52,7 +53,7 @@ enum PromptEmbedding {
             defer { mark = now }
             return now - mark
         }
-        let tokens = prompts.map { tokenizer.tokenize($0) }
+        let tokens = tokenize(prompts, tokenizer)
         let order = tokens.indices.sorted { a, b in
             for (s, t) in zip(tokens[a], tokens[b]) where s != t { return s < t }
             return (tokens[a].count, a) < (tokens[b].count, b)
@@ -72,6 +73,39 @@ enum PromptEmbedding {
             progress(slice.count)
         }
         return (out, lowest)
+    }
+}
+
+extension PromptEmbedding {
+    /// The prompts' tokens, split across the cores (the tokenizer is thread-safe; the result is
+    /// the same as one `map`). 71,021 WordNet prompts took ~2.5 s on one core, outside the text
+    /// tower, whose threads are idle meanwhile.
+    static func tokenize(_ prompts: [String], _ tokenizer: CLIPTokenizer) -> [[Int]] {
+        let workers = max(1, min(NeuralKernels.activeProcessorCount, prompts.count / 512))
+        guard workers > 1 else { return prompts.map { tokenizer.tokenize($0) } }
+        let parts = (0 ..< workers).map { w in (w * prompts.count / workers) ..< ((w + 1) * prompts.count / workers) }
+        let results = Results(count: workers)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            results.set(w, prompts[parts[w]].map { tokenizer.tokenize($0) })
+        }
+        return results.joined()
+    }
+
+    /// Each worker's part, set once under a lock.
+    final class Results: @unchecked Sendable {
+        private let lock = NSLock()
+        private var parts: [[[Int]]]
+        init(count: Int) { parts = Array(repeating: [], count: count) }
+        func set(_ index: Int, _ part: [[Int]]) {
+            lock.lock()
+            parts[index] = part
+            lock.unlock()
+        }
+        func joined() -> [[Int]] {
+            lock.lock()
+            defer { lock.unlock() }
+            return parts.flatMap { $0 }
+        }
     }
 }
 
