@@ -47,6 +47,9 @@ struct GroupCommitTests {
         _ = try await coordinator.submit(try job.spec())
         var grants = [LeaseGrant]()
         for i in 0..<8 { grants.append(try #require(try await coordinator.lease(worker: "w\(i)", host: "h").grant)) }
+        // Leases go through the group commit too (`Coordinator.writeNow`): count from here.
+        let (writes, groups) = (coordinator.groupCommit.writes, coordinator.groupCommit.groups)
+        #expect(writes == 8)
         let answers = try await withThrowingTaskGroup(of: (Int, Bool, Bool).self) { tasks in
             for (i, grant) in grants.enumerated() {
                 tasks.addTask {
@@ -58,7 +61,53 @@ struct GroupCommitTests {
             return try await tasks.reduce(into: [(Int, Bool, Bool)]()) { $0.append($1) }
         }
         #expect(answers.count == 8 && answers.allSatisfy { $0.1 && !$0.2 })
-        #expect(coordinator.groupCommit.writes == 16 && coordinator.groupCommit.groups <= 16)
+        #expect(coordinator.groupCommit.writes - writes == 16 && coordinator.groupCommit.groups - groups <= 16)
+    }
+
+    @Test("a completion shares its transaction with the writes queued meanwhile; one of them failing loses or doubles nothing")
+    func completionInGroup() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("group-complete-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let coordinator = try Coordinator(databasePath: dir.appendingPathComponent("db.sqlite").path)
+        let job = try FeaturesJob(in: dir, shape: .init(classes: 6, negatives: 20, dimension: 8, idSamples: 128, oodSamples: 64),
+                                  kinds: [.uncovered], batchSize: 96, unitBatches: 1)
+        _ = try await coordinator.submit(try job.spec())
+        let first = try #require(try await coordinator.lease(worker: "w1", host: "h").grant)
+        let second = try #require(try await coordinator.lease(worker: "w2", host: "h").grant)
+        func completion(_ grant: LeaseGrant, worker: String) -> CompletionRequest {
+            CompletionRequest(worker: worker, attempt: grant.attempt,
+                              results: StoreStatementsTests.results(count: grant.sets.count, salt: Int(grant.unit), failedEvery: 5, predStatic: true),
+                              computeSeconds: 1, waitSeconds: 0)
+        }
+        func stored(_ grant: LeaseGrant) async throws -> Int {
+            try await coordinator.results(task: grant.task).filter { (grant.firstSample ..< grant.firstSample + grant.sets.count).contains($0.position) }.count
+        }
+        // Queued from outside the actor (as bank merges are): one fails, one is fine.
+        let bad = coordinator.groupCommit.enqueue { store throws(StoreError) in
+            try store.touchWorker(id: "half-done", host: "h", now: 1)
+            throw StoreError.unknownUnit(99)
+        }
+        let good = coordinator.groupCommit.enqueue { store throws(StoreError) in try store.touchWorker(id: "beside", host: "h", now: 1); return 0 }
+        let groups = coordinator.groupCommit.groups
+        #expect(try await coordinator.complete(unit: first.unit, completion(first, worker: "w1")) == .accepted)
+        #expect(coordinator.groupCommit.groups == groups + 1, "the completion and the queued writes: one transaction")
+        guard case .failure? = coordinator.groupCommit.take(bad), case .success? = coordinator.groupCommit.take(good) else {
+            Issue.record("the failing write's caller gets its error, the other write is stored")
+            return
+        }
+        #expect(try await stored(first) == first.sets.count)
+        // Again: a harmless duplicate, nothing stored twice.
+        #expect(try await coordinator.complete(unit: first.unit, completion(first, worker: "w1")) == .duplicate)
+        #expect(try await stored(first) == first.sets.count)
+        // A refused completion (not the holder) in the group stores nothing; the holder's then does.
+        await #expect(throws: StoreError.self) { _ = try await coordinator.complete(unit: second.unit, completion(second, worker: "w1")) }
+        #expect(try await stored(second) == 0)
+        #expect(try await coordinator.complete(unit: second.unit, completion(second, worker: "w2")) == .accepted)
+        #expect(try await stored(second) == second.sets.count)
+        let readers = try #require(coordinator.readers)
+        let workers = try readers.read { r throws(StoreError) in try r.workers().map(\.id) }
+        #expect(Set(workers) == ["w1", "w2", "beside"], "the failed write left nothing")
     }
 
     @Test("writes on one line build on each other: after one is not stored, the later ones of that line are not run; other writes are")

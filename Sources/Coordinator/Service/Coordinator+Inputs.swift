@@ -51,7 +51,7 @@ extension Coordinator {
     /// Parks a leased unit as failed at once (a changed or lost input: every attempt would fail
     /// alike).
     func failUnchecked(unit: Int64, worker: String, error: String) throws(StoreError) -> UnitState? {
-        let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: 0)
+        let state = try writeNow { store throws(StoreError) in try store.fail(unit: unit, worker: worker, error: error, maxAttempts: 0) }
         logger.error("unit failed: an input is not as submitted", metadata: ["unit": "\(unit)", "error": "\(error.loggable)"])
         return state
     }

@@ -17,6 +17,22 @@ extension Coordinator {
         }
     }
 
+    /// Runs `write` on the writer now, from the actor, in the same transaction as whatever was
+    /// queued meanwhile (bank merges, heartbeats): a lease, completion, failure or release is
+    /// one savepoint of that group instead of a transaction of its own. Committed before this
+    /// returns, so a reply never announces what a coordinator killed now would not have stored;
+    /// a write that fails is rolled back alone (`GroupCommit`).
+    func writeNow<T: Sendable>(_ write: @escaping @Sendable (StoreWriter) throws(StoreError) -> T) throws(StoreError) -> T {
+        let id = groupCommit.enqueue { writer throws(StoreError) -> any Sendable in try write(writer) }
+        switch committed(id) {
+        case let .success(value):
+            guard let value = value as? T else { preconditionFailure("group commit returned another type") }
+            return value
+        case let .failure(error):
+            throw error
+        }
+    }
+
     /// Write `id`'s outcome, once committed.
     private func committed(_ id: Int) -> Result<any Sendable, StoreError> {
         commit(through: id)

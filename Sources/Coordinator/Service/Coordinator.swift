@@ -180,8 +180,10 @@ public actor Coordinator {
     /// Takes the next unit from the store (`lease` checks its files, outside the actor).
     func leaseUnit(worker: String, host: String) throws(StoreError) -> LeaseStep {
         let now = clock()
-        let (leased, expired) = try store.leaseNext(worker: worker, host: host, now: now, expires: now + configuration.leaseSeconds,
-                                                    parkAfter: configuration.parkExpiredLeases ? configuration.maxAttempts : nil)
+        let (expires, parkAfter) = (now + configuration.leaseSeconds, configuration.parkExpiredLeases ? configuration.maxAttempts : nil)
+        let (leased, expired) = try writeNow { store throws(StoreError) in
+            try store.leaseNext(worker: worker, host: host, now: now, expires: expires, parkAfter: parkAfter)
+        }
         if expired > 0 {
             expiredLeaseCount.add(expired, ordering: .relaxed)
             logger.warning("leases expired", metadata: ["count": "\(expired)"])
@@ -257,7 +259,8 @@ public actor Coordinator {
             }
             features = (model.featureKey, entries)
         }
-        try store.complete(unit: unit, request: request, now: clock(), features: features)
+        let (now, stored) = (clock(), features)
+        try writeNow { store throws(StoreError) in try store.complete(unit: unit, request: request, now: now, features: stored) }
         leasedRefs.forget(task: unit.task, firstSample: unit.firstSample, count: unit.sampleCount)
         if let model = plan.model, !plan.keepFeatures, try store.unitCounts(job: task.job).isFinished {
             try store.deleteFeatures(job: task.job, model: model.featureKey)
@@ -268,14 +271,15 @@ public actor Coordinator {
     }
 
     public func fail(unit: Int64, worker: String, error: String) async throws(StoreError) -> UnitState? {
-        let state = try store.fail(unit: unit, worker: worker, error: error, maxAttempts: configuration.maxAttempts)
+        let maxAttempts = configuration.maxAttempts
+        let state = try writeNow { store throws(StoreError) in try store.fail(unit: unit, worker: worker, error: error, maxAttempts: maxAttempts) }
         logger.warning("unit failed", metadata: ["unit": "\(unit)", "worker": "\(worker.loggable)", "error": "\(error.loggable)", "now": "\(state?.rawValue ?? "not held")"])
         if state == .failed, let parked = try store.unit(id: unit) { await unitFinished(task: parked.task, firstSample: parked.firstSample) }
         return state
     }
 
     public func release(unit: Int64, worker: String) throws(StoreError) -> Bool {
-        try store.release(unit: unit, worker: worker)
+        try writeNow { store throws(StoreError) in try store.release(unit: unit, worker: worker) }
     }
 
     /// A worker process died (the embedded `run` saw it exit on a signal or with an error):
