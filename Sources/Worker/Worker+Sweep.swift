@@ -22,7 +22,10 @@ extension Worker {
         } catch let error as ClientError where error.status == 404 {
             return false
         }
-        guard let grant = response.grant else { return false }
+        guard let grant = response.grant else {
+            sweepTaskFeatures = nil
+            return false
+        }
         let lease = LeaseFlag()
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -58,10 +61,19 @@ extension Worker {
         let plan = try await self.plan(grant.job)
         let text = try textFeatures(plan)
         let permutation = try plan.loadPermutation()
-        let stored = try await sweeps.sweepFeatures(unit: grant.unit, worker: options.id, attempt: grant.attempt)
+        // A task's stored features are final once its job is done (the coordinator sweeps only
+        // finished jobs), so the next unit of the same task reuses them.
+        let stored: SweepFeatures
+        if let cached = sweepTaskFeatures, cached.task == grant.task.id {
+            stored = cached.features
+        } else {
+            sweepTaskFeatures = nil
+            stored = try await sweeps.sweepFeatures(unit: grant.unit, worker: options.id, attempt: grant.attempt)
+        }
         guard stored.dimension == plan.dimension, stored.labels.count == stored.rows, stored.positions.count == stored.rows else {
             throw WorkerError.plan("sweep unit \(grant.unit): the coordinator sent \(stored.rows) rows of \(stored.dimension) floats for a job of dimension \(plan.dimension)")
         }
+        sweepTaskFeatures = (grant.task.id, stored)
         let features = Matrix(rows: stored.rows, cols: stored.dimension, storage: stored.features)
         let points = grant.points, numID = plan.numID
         // As many lanes as the worker's BLAS threads (`worker --threads`, else one per core).

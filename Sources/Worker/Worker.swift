@@ -28,6 +28,9 @@ public actor Worker: Service {
     /// Leased units' rows read from this machine's copies of the feature files (`--rows`).
     let localRows: LocalUnitRows
     var texts: [String: Matrix] = [:]
+    /// The stored features of the task of the last sweep unit (`Worker+Sweep.swift`): the next
+    /// unit of the same task needs them again.
+    var sweepTaskFeatures: (task: Int64, features: SweepFeatures)?
     var embedders: [String: any ImageEmbedding] = [:]
     public internal(set) var report = WorkerReport()
     /// The coordinator's copies of the files plans name, when this worker may fetch them.

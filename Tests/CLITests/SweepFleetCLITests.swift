@@ -52,7 +52,9 @@ struct SweepFleetCLITests {
         let db = try SweepCLITests.job(s)
         let fleetDB = s.path("fleet.sqlite")
         try Self.copy(db, to: fleetDB)
-        let grid = ["swept", "--set", "memleng=2,6", "--set", "proxy=task,sample", "--set", "lambda=0.5,1", "--format", "json"]
+        // 16 points: two units of 8 per task, so a worker scores a task's second unit from the
+        // features it kept from the first.
+        let grid = ["swept", "--set", "memleng=2,6", "--set", "proxy=task,sample", "--set", "lambda=0.5,1", "--set", "gap=0.3,0.5", "--format", "json"]
         let local = try CLI.run(["sweep", "--db", db] + grid + ["--out", s.path("local.json")])
         #expect(local.status == 0, "\(local.stderr)")
 
@@ -70,7 +72,8 @@ struct SweepFleetCLITests {
         let reader = try StoreReader(readingAt: fleetDB)
         let job = try #require(try reader.job(named: "swept"))
         let sets = try reader.sweepSets(job: job.id)
-        #expect(sets.count == 8 && sets.values.allSatisfy { $0.count == 2 }, "\(sets.mapValues(\.count))")
+        #expect(sets.count == 16 && sets.values.allSatisfy { $0.count == 2 }, "\(sets.mapValues(\.count))")
+        #expect(try reader.db.scalar("SELECT count(*) FROM sweep_units") == 4)
         let units = try #require(try reader.db.scalar("SELECT count(*) FROM sweep_units WHERE state = 'done'"))
         #expect(try reader.db.scalar("SELECT count(*) FROM sweep_units") == units)
         #expect(try reader.db.scalar("SELECT max(attempts) FROM sweep_units") == 1)

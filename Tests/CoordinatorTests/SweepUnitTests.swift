@@ -5,8 +5,9 @@ import JobClient
 import JobPlan
 import JobProtocol
 @testable import JobStore
+import Synchronization
 import Testing
-import Worker
+@testable import Worker
 
 /// Fleet sweeps' units on the coordinator: leases that expire are leased again, a late holder
 /// is refused, nothing is counted twice, and the same grid submitted again resumes.
@@ -91,6 +92,37 @@ struct SweepUnitTests {
         }
     }
 
+    @Test("a job still running is refused with 409 and why (its stored features are not final); nothing is stored")
+    func runningJob() async throws {
+        try await TestCluster.with { cluster in
+            let job = try FeaturesJob(in: cluster.directory, shape: .init(classes: 8, negatives: 40, dimension: 16, idSamples: 300, oodSamples: 200))
+            _ = try await cluster.coordinator.submit(try job.spec())
+            do {
+                _ = try await cluster.client().submitSweep(SweepRequest(job: "test-job", sets: ["memleng=2,6"]))
+                Issue.record("a sweep of a running job was accepted")
+            } catch let error as ClientError {
+                #expect(error.status == 409 && error.description.contains("still running"), "\(error)")
+            }
+            let reader = try StoreReader(readingAt: await cluster.coordinator.databasePath)
+            #expect(try reader.db.scalar("SELECT count(*) FROM sweeps") == 0)
+        }
+    }
+
+    @Test("a worker keeps a task's features for its next unit of the same task: one fetch per task, not per unit")
+    func featuresKeptPerTask() async throws {
+        try await TestCluster.with { cluster in
+            _ = try await Self.finishedJob(cluster)
+            let client = cluster.client()
+            // 16 points sharing a batch size: two units of 8 per task, leased task by task.
+            let sweep = try await client.submitSweep(SweepRequest(job: "test-job", sets: ["memleng=2,3,4,5,6,7,8,9", "gap=0.3,0.5"]))
+            #expect(sweep.units.total == 4)
+            let counting = CountingClient(client: client)
+            try await Worker(api: counting, options: WorkerOptions(id: "solo", host: "test", idlePoll: 0.01)).run()
+            #expect(try await client.sweepStatus(id: sweep.id).units == SweepUnitCounts(done: 4))
+            #expect(counting.fetches.withLock { $0 } == 2, "features fetched once per task")
+        }
+    }
+
     @Test("sweep features round-trip through their binary body; a truncated or foreign body is refused, never read past")
     func featuresWire() throws {
         let f = SweepFeatures(rows: 3, dimension: 2, positions: [0, 5, 1 << 40], labels: [2, -1, 0], errored: 4,
@@ -137,5 +169,40 @@ struct SweepUnitTests {
             // No sweep: a worker finds no unit.
             #expect(try await client.leaseSweep(worker: "a", host: "h").grant == nil)
         }
+    }
+}
+
+/// The HTTP client, counting the sweep features it fetches.
+struct CountingClient: CoordinatorAPI, SweepAPI {
+    let client: CoordinatorClient
+    let fetches = Arc()
+
+    final class Arc: Sendable {
+        let value = Mutex(0)
+        func withLock<T: Sendable>(_ body: (inout Int) -> T) -> T { value.withLock { body(&$0) } }
+    }
+
+    func lease(worker: String, host: String) async throws -> LeaseResponse { try await client.lease(worker: worker, host: host) }
+    func rows(unit: Int64, worker: String, attempt: Int) async throws -> UnitRows { try await client.rows(unit: unit, worker: worker, attempt: attempt) }
+    func heartbeat(unit: Int64, worker: String) async throws -> Bool { try await client.heartbeat(unit: unit, worker: worker) }
+    func complete(unit: Int64, _ request: CompletionRequest) async throws -> CompletionOutcome { try await client.complete(unit: unit, request) }
+    func fail(unit: Int64, worker: String, error: String) async throws { try await client.fail(unit: unit, worker: worker, error: error) }
+    func release(unit: Int64, worker: String) async throws { try await client.release(unit: unit, worker: worker) }
+    func plan(job: Int64) async throws -> WorkPlan { try await client.plan(job: job) }
+    func syncBank(task: Int64, _ request: BankSyncRequest, dimension: Int) async throws -> BankSyncReply {
+        try await client.syncBank(task: task, request, dimension: dimension)
+    }
+    func retrying(within seconds: Double) -> CountingClient { self }
+    func leaseSweep(worker: String, host: String) async throws -> SweepLeaseResponse { try await client.leaseSweep(worker: worker, host: host) }
+    func sweepFeatures(unit: Int64, worker: String, attempt: Int) async throws -> SweepFeatures {
+        fetches.withLock { $0 += 1 }
+        return try await client.sweepFeatures(unit: unit, worker: worker, attempt: attempt)
+    }
+    func heartbeatSweep(unit: Int64, worker: String, attempt: Int) async throws -> Bool {
+        try await client.heartbeatSweep(unit: unit, worker: worker, attempt: attempt)
+    }
+    func completeSweep(unit: Int64, _ completion: SweepCompletion) async throws -> Bool { try await client.completeSweep(unit: unit, completion) }
+    func failSweep(unit: Int64, worker: String, attempt: Int, error: String) async throws {
+        try await client.failSweep(unit: unit, worker: worker, attempt: attempt, error: error)
     }
 }

@@ -7,7 +7,8 @@ import JobStore
 import Platform
 
 /// Why a sweep request is refused: `invalid` names the field (400), `noFeatures` says why the
-/// job has none to sweep over (409), `unknown` an id no sweep has (404). Nothing is stored.
+/// job has no final stored features to sweep over (409: dropped, or the job still running),
+/// `unknown` an id no sweep has (404). Nothing is stored.
 public enum SweepRefusal: Error, Sendable, CustomStringConvertible {
     case invalid(String)
     case noFeatures(String)
@@ -53,6 +54,12 @@ extension Coordinator {
         let job = try self.job(named: request.job)
         let plan = try plan(job: job.id)
         if let refusal = plan.sweepRefusal { throw SweepRefusal.noFeatures(refusal) }
+        // A running job's stored features still grow: units scored at different times would see
+        // different streams, so a fleet sweep waits for the job (`sweep --db` reads one snapshot).
+        let counts = try store.unitCounts(job: job.id)
+        guard counts.isFinished else {
+            throw SweepRefusal.noFeatures("job '\(job.name)' is still running (\(counts.pending) units pending, \(counts.leased) leased): its stored features are not final, so a fleet sweep would score tasks over different samples; sweep it when it is done (or now with `sweep --db`, which reads one snapshot)")
+        }
         let grid: SweepGrid
         do {
             grid = try SweepGrid(sets: request.sets, base: plan.scoring, maxPoints: maxPoints)
