@@ -50,6 +50,8 @@ enum Scale {
         @Option(name: .customLong("pull-kib"), help: "Coordinator: most KiB one bank pull carries.") var pullKiB = 256
         @Option(name: .customLong("max-behind"), help: "Coordinator: entries a worker may be behind when it scores (-1: no bound).") var maxBehind = -1
         @Option(name: .customLong("window"), help: "Coordinator: positions past the frontier a batch may be scored (-1: no bound, 0: automatic).") var window = -1
+        @Option(name: .customLong("admission"), help: "Coordinator: requests in progress from which leases are deferred with a retryAfter (0: never).")
+        var admission = LeaseGate.defaultLimit
         @Option(help: "scale-clients: the coordinator's URL.") var url = ""
         @Option(name: .customLong("dir"), help: "scale-serve: the job's files (kept between restarts).") var directory: String?
         @Option(help: "scale-serve: the port to listen on (loopback).") var port = 0
@@ -67,6 +69,7 @@ enum Scale {
             }
             guard batchMilliseconds.isFinite, batchMilliseconds >= 0 else { throw ValidationError("--batch-ms must be ≥ 0") }
             guard leaseSeconds.isFinite, leaseSeconds > 0 else { throw ValidationError("--lease must be > 0") }
+            guard admission >= 0 else { throw ValidationError("--admission must be ≥ 0 (0: never defer a lease), got \(admission)") }
             _ = try policy()
             _ = try rowsSource()
         }
@@ -149,7 +152,9 @@ enum Scale {
         let (coordinator, submitted) = try await job(o, dir: dir, database: database, logger: quiet)
         let planSeconds = Date().timeIntervalSince(planStart)
 
-        let server = try await InProcessServer.start(coordinator: coordinator, options: ServerOptions(host: "127.0.0.1", port: 0, tls: try o.tls()), logger: quiet)
+        var serverOptions = ServerOptions(host: "127.0.0.1", port: 0, tls: try o.tls())
+        serverOptions.leaseGate = LeaseGate(limit: o.admission)
+        let server = try await InProcessServer.start(coordinator: coordinator, options: serverOptions, logger: quiet)
         let port = server.port
         try await measure(o, coordinator: coordinator, submitted: submitted, server: server, port: port, dir: dir, database: database, planSeconds: planSeconds)
     }
@@ -251,6 +256,7 @@ enum Scale {
         print("| call | count | p50 ms | p95 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|---|")
         print(row("lease", stats.lease))
+        print(row("lease: first request to grant (\(stats.deferred) requests deferred)", stats.leaseWait))
         print(row("unit rows (\(o.unitBatches * o.batchSize) × \(o.dimension) float32; \(stats.rowsLocal) units read here, \(stats.rowsFetched) fetched)", stats.rows))
         print(row("bank sync (push + pull)", stats.sync))
         print(row("heartbeat", stats.heartbeat))
@@ -280,11 +286,22 @@ enum Scale {
             "pulled_entries_per_sync": stats.meanPulled, "pulled_rows_per_sync": stats.mean(stats.pulledRows),
             "sync_requests": stats.pulledBytes.count, "syncs_per_second": Double(stats.pulledBytes.count) / wall,
             "pull_budget_bytes": o.pullKiB << 10, "max_behind": o.maxBehind, "window": o.window,
+            "lease_deferred": stats.deferred, "lease_admission_limit": o.admission,
+            "lease_wait_ms": ["p50": ms(stats.leaseWait, 0.5), "p95": ms(stats.leaseWait, 0.95), "p99": ms(stats.leaseWait, 0.99), "max": 1000 * (stats.leaseWait.max() ?? 0)],
             "rows_local_units": stats.rowsLocal, "rows_fetched_units": stats.rowsFetched, "rows": o.rows,
             "frontier_waits": stats.waits, "frontier_gave_up": stats.gaveUp, "units_abandoned": stats.abandoned,
         ]
         let line = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print("SCALE-JSON " + String(decoding: line, as: UTF8.self))
+        // Per second of the run (by when a call was sent): calls and their p99, in ms.
+        func timeline(_ at: [Double], _ took: [Double]) -> [[Double]] {
+            var buckets = [Int: [Double]]()
+            for (a, t) in zip(at, took) { buckets[Int(a), default: []].append(t) }
+            return buckets.sorted { $0.key < $1.key }.map { [Double($0.key), Double($0.value.count), ms($0.value, 0.99)] }
+        }
+        let waves: [String: Any] = ["lease": timeline(stats.leaseAt, stats.lease), "sync": timeline(stats.syncAt, stats.sync),
+                                    "complete": timeline(stats.completeAt, stats.complete)]
+        print("SCALE-TIMELINE " + String(decoding: try JSONSerialization.data(withJSONObject: waves, options: [.sortedKeys]), as: UTF8.self))
         if !ok { throw ScaleError.failed("the scale run did not complete cleanly") }
     }
 
@@ -344,6 +361,15 @@ enum Scale {
         var gaveUp = 0
         /// Units given up on a 409 (the lease went elsewhere).
         var abandoned = 0
+        /// Lease requests the coordinator deferred (`retryAfter`), and per grant the seconds from
+        /// the first deferred request (else the granted one) to the grant.
+        var deferred = 0
+        var leaseWait: [Double] = []
+        /// When each lease, bank sync and completion was sent (seconds since the fleet
+        /// started), beside `lease`, `sync` and `complete`: the timeline of waves.
+        var leaseAt: [Double] = []
+        var syncAt: [Double] = []
+        var completeAt: [Double] = []
         /// Units whose rows were read from the job's files here, and fetched from the coordinator.
         var rowsLocal = 0
         var rowsFetched = 0
@@ -353,6 +379,8 @@ enum Scale {
         mutating func merge(_ o: ClientStats) {
             lease += o.lease; rows += o.rows; sync += o.sync; heartbeat += o.heartbeat; complete += o.complete; pulled += o.pulled
             pulledRows += o.pulledRows; pulledBytes += o.pulledBytes; pushedBytes += o.pushedBytes; waits += o.waits; gaveUp += o.gaveUp; abandoned += o.abandoned
+            deferred += o.deferred; leaseWait += o.leaseWait
+            leaseAt += o.leaseAt; syncAt += o.syncAt; completeAt += o.completeAt
         }
     }
 
@@ -366,10 +394,11 @@ enum Scale {
         // their rows from the job's files, checked against the recorded digests once for the
         // fleet, as one `adaneg worker` process checks them once.
         let localRows = LocalUnitRows(source: try o.rowsSource()) { FileHandle.standardError.write(Data("scale-clients: \($0)\n".utf8)) }
+        let origin = DispatchTime.now().uptimeNanoseconds
         var stats = try await withThrowingTaskGroup(of: ClientStats.self) { group in
             for i in 0..<o.workers {
                 group.addTask {
-                    try await simulatedWorker(id: "sim-\(i)", client: client, features: features, localRows: localRows, options: o, seed: UInt64(i + 1))
+                    try await simulatedWorker(id: "sim-\(i)", client: client, features: features, localRows: localRows, options: o, seed: UInt64(i + 1), origin: origin)
                 }
             }
             var all = ClientStats()
@@ -384,8 +413,8 @@ enum Scale {
 
     /// One simulated worker: the wire protocol of `adaneg worker`, no embedding, no scoring.
     static func simulatedWorker(id: String, client: CoordinatorClient, features: SharedFeatures, localRows: LocalUnitRows,
-                                options o: Options, seed: UInt64) async throws -> ClientStats {
-        let log = SyncLog(client: client)
+                                options o: Options, seed: UInt64, origin: UInt64) async throws -> ClientStats {
+        let log = SyncLog(client: client, origin: origin)
         var rng = SplitMix64(seed: seed)
         var plans = [Int64: WorkPlan]()
         var versions = [Int64: Int64]()
@@ -396,15 +425,26 @@ enum Scale {
             into.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
             return v
         }
+        var askedSince: UInt64?
         while true {
+            let asked = DispatchTime.now().uptimeNanoseconds
+            log.stats.leaseAt.append(Double(asked &- log.origin) / 1e9)
             let response = try await timed(&log.stats.lease) { try await client.lease(worker: id, host: "sim") }
             guard let grant = response.grant else {
                 if response.finished { return log.stats }
-                // As `adaneg worker` polls (`WorkerOptions.idlePoll`): a thousand idle simulated
-                // workers polling faster would be a load no real fleet makes.
-                try await Task.sleep(nanoseconds: 500_000_000)
+                // As `adaneg worker` waits (`WorkerOptions.idlePoll`, or the coordinator's
+                // `retryAfter` when it is busy): a thousand idle simulated workers polling
+                // faster would be a load no real fleet makes.
+                if response.retryAfter != nil {
+                    log.stats.deferred += 1
+                    if askedSince == nil { askedSince = asked }
+                }
+                try await Task.sleep(nanoseconds: UInt64(response.wait(idlePoll: 0.5) * 1e9))
                 continue
             }
+            // From the first lease request a busy coordinator deferred to the grant.
+            log.stats.leaseWait.append(Double(DispatchTime.now().uptimeNanoseconds - (askedSince ?? asked)) / 1e9)
+            askedSince = nil
             do {
                 let plan: WorkPlan
                 if let p = plans[grant.job] { plan = p } else { plan = try await client.plan(job: grant.job); plans[grant.job] = plan }
@@ -453,6 +493,7 @@ enum Scale {
                                           confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
                                           adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
                 let request = CompletionRequest(worker: id, attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)
+                log.stats.completeAt.append(Double(DispatchTime.now().uptimeNanoseconds &- log.origin) / 1e9)
                 _ = try await timed(&log.stats.complete) { try await client.complete(unit: grant.unit, request) }
             } catch let error as ClientError where error.status == 409 {
                 // The lease went to another worker (expired while the coordinator was down, or
@@ -482,15 +523,23 @@ enum Scale {
     /// bytes (as sent and received) and pulled rows recorded. Used by one worker's task only.
     final class SyncLog: BankSync, @unchecked Sendable {
         let client: CoordinatorClient
+        /// When the fleet started (uptime ns): the timeline's zero.
+        let origin: UInt64
         var stats = ClientStats()
-        init(client: CoordinatorClient) { self.client = client }
+        init(client: CoordinatorClient, origin: UInt64) {
+            self.client = client
+            self.origin = origin
+        }
 
         func syncBank(task: Int64, _ request: BankSyncRequest, dimension: Int) async throws -> BankSyncReply {
             let t = DispatchTime.now().uptimeNanoseconds
-            let reply = try await client.syncBank(task: task, request, dimension: dimension)
+            stats.syncAt.append(Double(t &- origin) / 1e9)
+            // The reply checked but its features not widened: this process holds a thousand
+            // workers that merge nothing (the bytes on the wire are the same).
+            let (reply, rows) = try await client.syncBankRows(task: task, request, dimension: dimension)
             stats.sync.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
-            stats.pulled.append(reply.delta.entries.count)
-            stats.pulledRows.append(Set(reply.delta.entries.map(\.row)).count)
+            stats.pulled.append(rows.count)
+            stats.pulledRows.append(Set(rows).count)
             stats.pulledBytes.append(reply.pulledBytes)
             stats.pushedBytes.append(reply.pushedBytes)
             return reply

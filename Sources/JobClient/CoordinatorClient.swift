@@ -146,17 +146,40 @@ public struct CoordinatorClient: Sendable, BankSync {
     /// One bank sync (`BankWire` format 2): the request's entries go out as float32, the reply's
     /// come back as float16; the reply records both bodies' sizes as sent.
     public func syncBank(task: Int64, _ request: BankSyncRequest, dimension: Int) async throws -> BankSyncReply {
-        let path = "/v1/tasks/\(task)/bank"
-        let body = BankWire.encode(request, dimension: dimension)
-        let data = try await send("POST", path, body: body, contentType: "application/octet-stream")
+        let (path, pushed, data) = try await bankExchange(task: task, request, dimension: dimension)
         do {
-            var reply = try BankWire.decodeReply(data, dimension: dimension)
-            reply.pushedBytes = body.count
-            reply.pulledBytes = data.count
-            return reply
+            return try Self.measured(BankWire.decodeReply(data, dimension: dimension), pushed: pushed, pulled: data.count)
         } catch {
             throw ClientError.malformedReply(path: path, reason: error.description)
         }
+    }
+
+    /// A bank sync whose reply is checked as `syncBank` checks it but whose entries are not
+    /// decoded: their rows instead. For the scale simulator: its thousand workers share one
+    /// process and merge nothing, and widening every pulled feature is work real workers do on
+    /// their own machines. The bytes sent and received are the same.
+    public func syncBankRows(task: Int64, _ request: BankSyncRequest, dimension: Int) async throws -> (reply: BankSyncReply, rows: [Int]) {
+        let (path, pushed, data) = try await bankExchange(task: task, request, dimension: dimension)
+        do {
+            let (header, reply) = try BankWire.decodeReplyHeader(data, dimension: dimension)
+            return (Self.measured(reply, pushed: pushed, pulled: data.count), BankWire.entryRows(data, header))
+        } catch {
+            throw ClientError.malformedReply(path: path, reason: error.description)
+        }
+    }
+
+    /// One bank sync on the wire: the path, the bytes sent, the reply's bytes.
+    private func bankExchange(task: Int64, _ request: BankSyncRequest, dimension: Int) async throws -> (path: String, pushed: Int, reply: Data) {
+        let path = "/v1/tasks/\(task)/bank"
+        let body = BankWire.encode(request, dimension: dimension)
+        return (path, body.count, try await send("POST", path, body: body, contentType: "application/octet-stream"))
+    }
+
+    private static func measured(_ reply: BankSyncReply, pushed: Int, pulled: Int) -> BankSyncReply {
+        var reply = reply
+        reply.pushedBytes = pushed
+        reply.pulledBytes = pulled
+        return reply
     }
 
     public func submit(yaml: String, baseDirectory: String) async throws -> SubmitResponse {
@@ -184,7 +207,14 @@ public struct CoordinatorClient: Sendable, BankSync {
         s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? s
     }
 
-    private func encode<T: Encodable>(_ value: T) throws -> Data { try JSONEncoder().encode(value) }
+    /// Request bodies as JSON. Slashes are written as they are: the base64 columns of a
+    /// completion are full of them, and `\/` escapes send the coordinator's decoder down its slow
+    /// string path (same JSON value either way).
+    private func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return try encoder.encode(value)
+    }
 
     private func decode<T: Decodable>(_ data: Data, path: String) throws -> T {
         do {

@@ -187,13 +187,32 @@ public enum BankWire {
 
     /// The coordinator's reply as a worker receives it, for a task of `dimension`.
     public static func decodeReply(_ data: Data, dimension: Int) throws(Problem) -> BankSyncReply {
+        let (h, bare) = try decodeReplyHeader(data, dimension: dimension)
+        var reply = bare
+        reply.delta = entries(data, h)
+        return reply
+    }
+
+    /// A reply's header, checked as `decodeReply` checks it, and the reply without its
+    /// entries (its features not widened): for the scale simulator, whose thousand workers in
+    /// one process merge nothing, so its CPU is not spent on what real workers do on their own
+    /// machines. `entryRows` gives the entries' rows.
+    public static func decodeReplyHeader(_ data: Data, dimension: Int) throws(Problem) -> (header: Header, reply: BankSyncReply) {
         let h = try header(data)
         guard h.dimension == dimension else { throw .dimensionMismatch(expected: dimension, found: h.dimension) }
         guard h.version >= 0 else { throw .fieldOutOfRange(field: "version", value: h.version, allowed: "a bank version, 0 or more") }
         guard h.behind >= 0 else { throw .fieldOutOfRange(field: "behind", value: h.behind, allowed: "0 or more") }
         guard h.frontier >= 0 else { throw .fieldOutOfRange(field: "frontier", value: h.frontier, allowed: "a stream position, 0 or more") }
-        return BankSyncReply(delta: entries(data, h), version: h.version, behind: Int(clamping: h.behind), frontier: Int(clamping: h.frontier),
-                             window: h.window < 0 ? nil : Int(clamping: h.window), maxBehind: h.maxBehind < 0 ? nil : Int(clamping: h.maxBehind))
+        return (h, BankSyncReply(version: h.version, behind: Int(clamping: h.behind), frontier: Int(clamping: h.frontier),
+                                 window: h.window < 0 ? nil : Int(clamping: h.window), maxBehind: h.maxBehind < 0 ? nil : Int(clamping: h.maxBehind)))
+    }
+
+    /// The row of each entry after a checked header.
+    public static func entryRows(_ data: Data, _ h: Header) -> [Int] {
+        let entrySize = entrySize(dimension: h.dimension, element: h.element)
+        return data.withUnsafeBytes { raw in
+            (0..<h.count).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: headerSize + $0 * entrySize, as: Int32.self))) }
+        }
     }
 
     /// The entries after a checked header, features widened to float32.

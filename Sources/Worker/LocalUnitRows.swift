@@ -49,6 +49,10 @@ public final class LocalUnitRows: @unchecked Sendable {
     private let lock = NSLock()
     private var logged = Set<String>()
     private var counts = (local: 0, coordinator: 0)
+    /// Checks in progress, one per file and recorded digest: the units that need a file not
+    /// hashed yet wait for the one hash instead of each parking a thread on it (a fleet's
+    /// first units all arrive at once).
+    private var checking: [String: Task<Void, any Error>] = [:]
 
     public init(source: RowsSource, files: FeatureFileRows = FeatureFileRows(), digests: InputDigests = .shared,
                 log: @escaping @Sendable (String) -> Void) {
@@ -84,10 +88,10 @@ public final class LocalUnitRows: @unchecked Sendable {
         for file in files.sorted(by: { $0.path < $1.path }) {
             do {
                 let before = try FileIdentity.of(file.path)
-                try await digests.verify(file.path, recorded: file.digest)
+                try await verify(file.path, recorded: file.digest)
                 checked[file.path] = before
             } catch {
-                return try count(unusable(file.path, error.description))
+                return try count(unusable(file.path, "\(error)"))
             }
         }
         let read = try await BlockingIO.run { [self] () throws -> UnitRows in
@@ -97,6 +101,20 @@ public final class LocalUnitRows: @unchecked Sendable {
             return try count(unusable(path, "\(path) changed while its rows were read"))
         }
         return count(read)
+    }
+
+    /// `InputDigests.verify`, one at a time per file and digest.
+    private func verify(_ path: String, recorded: ArtefactDigest) async throws {
+        let key = path + "\u{0}" + recorded.sha256
+        let check = lock.withLock { () -> Task<Void, any Error> in
+            if let running = checking[key] { return running }
+            let digests = self.digests
+            let task = Task { try await digests.verify(path, recorded: recorded) }
+            checking[key] = task
+            return task
+        }
+        defer { lock.withLock { if checking[key] == check { checking[key] = nil } } }
+        try await check.value
     }
 
     /// The rows, read with one `pread` per row into place.

@@ -70,7 +70,8 @@ public actor Worker: Service {
                 // No job unit waiting: a fleet sweep's unit, if any (`Worker+Sweep.swift`).
                 if try await takeSweepUnit() { continue }
                 if response.finished && !options.forever { return }
-                try await Task.sleep(nanoseconds: UInt64(options.idlePoll * 1e9))
+                // Nothing to do yet, or the coordinator is busy and says when to come back.
+                try await Task.sleep(nanoseconds: UInt64(response.wait(idlePoll: options.idlePoll) * 1e9))
                 continue
             }
             try await process(grant)

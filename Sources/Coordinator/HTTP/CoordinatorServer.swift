@@ -18,6 +18,9 @@ public struct ServerOptions: Sendable {
     public var limits = ConnectionLimits()
     /// Largest accepted request body (results of a unit, a bank delta).
     public var maxBodyBytes: Int = 64 << 20
+    /// Backpressure: counts the requests in progress and defers new leases with a
+    /// `retryAfter` from its limit on (`LeaseAdmission`); `LeaseGate(limit: 0)`: never.
+    public var leaseGate = LeaseGate()
 
     /// `token` is one admin token (what `--token-file` gives, named "admin").
     public init(host: String = "127.0.0.1", port: Int = 7878, token: String? = nil, maxBodyBytes: Int = 64 << 20,
@@ -60,6 +63,7 @@ public func buildCoordinatorApplication(
     let router = Router()
     router.add(middleware: RequestLimits(maxBodyBytes: options.maxBodyBytes))
     if let tokens = options.tokens { router.add(middleware: RoleAuthorization(registry: tokens)) }
+    router.add(middleware: LeaseAdmission(gate: options.leaseGate))
     ObservabilityRoutes(coordinator: coordinator).register(on: router) // before the API: it times bank syncs
     CoordinatorRoutes(coordinator: coordinator, maxBodyBytes: options.maxBodyBytes).register(on: router)
     return Application(
