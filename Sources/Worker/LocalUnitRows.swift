@@ -132,9 +132,11 @@ public final class LocalUnitRows: @unchecked Sendable {
             }
         }
         var rowIndex = [Int?](repeating: nil, count: sets.count)
-        var values = [Float](repeating: 0, count: sets.count * d)
         var present = 0
-        values.withUnsafeMutableBytes { out in
+        // Not zeroed first: every value kept is a row read into place (a unit's rows are
+        // megabytes, and zeroing them was as much work as reading them).
+        let values = [Float](unsafeUninitializedCapacity: sets.count * d) { buffer, initialized in
+            let out = UnsafeMutableRawBufferPointer(buffer)
             for i in 0..<min(sets.count, items.count) {
                 let set = sets[i]
                 guard set >= 0, set < plan.sets.count, let path = plan.sets[set].features, let reader = readers[path] else { continue }
@@ -144,8 +146,8 @@ public final class LocalUnitRows: @unchecked Sendable {
                     present += 1
                 }
             }
+            initialized = present * d
         }
-        values.removeLast(values.count - present * d)
         return UnitRows(dimension: d, rowIndex: rowIndex, values: values)
     }
 
