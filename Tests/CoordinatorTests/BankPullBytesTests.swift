@@ -36,6 +36,9 @@ struct BankPullBytesTests {
     func cachedEqualsFresh() throws {
         let dimension = 24
         var bank = TaskBank(rowCount: 5, memoryLength: 3, dimension: dimension, stored: [], version: 0)
+        // Room for every slot up front: the pool never moves as the bank fills.
+        let reserved = bank.bank.pool.capacity
+        #expect(reserved >= 5 * 2 * dimension)
         var position = 0
         var rng = SystemRandomNumberGenerator()
         for version in 0..<40 {
@@ -50,6 +53,7 @@ struct BankPullBytesTests {
                 #expect(cached == fresh, "version \(version), since \(since)")
             }
         }
+        #expect(bank.bank.pool.capacity == reserved && bank.bank.poolCount == 10)
         // Every entry still in the bank is pulled from 0, with the bank's own features and keys.
         let all = bank.entries(bank.pull(since: 0).pools)
         #expect(Set(all.entries.map(\.key)) == Set(bank.bank.entries.map(\.key)))

@@ -45,6 +45,13 @@ public struct MemoryBank: Sendable {
         self.recordsDelta = recordsDelta
     }
 
+    /// Reserves room for `entries` cached features, so a pool that grows to that size is not
+    /// copied at each doubling (a coordinator's bank grows for the whole run). Reserved memory
+    /// is not touched until used.
+    public mutating func reservePool(entries: Int) {
+        pool.reserveCapacity(max(0, entries) * dimension)
+    }
+
     // MARK: Reading
 
     /// Keys and pool indices of a row's entries, in slot order.

@@ -22,6 +22,8 @@ struct TaskBank {
     private var wire: [UInt8] = []
     /// Bytes of one pulled entry.
     let entryBytes: Int
+    /// The largest float32 pool reserved up front (1 GiB; its float16 records take half).
+    static let reserveLimit = 1 << 30
     /// How far the stream's entries are pushed: see `UnitProgress`.
     private(set) var progress: UnitProgress
 
@@ -30,6 +32,15 @@ struct TaskBank {
         precondition(stored.allSatisfy { $0.entry.feature.count == dimension }, "stored bank entries must have \(dimension)-dimensional features")
         bank = MemoryBank(rowCount: rowCount, memoryLength: memoryLength, dimension: dimension)
         entryBytes = BankWire.entrySize(dimension: dimension, element: .float16)
+        // The bank grows for the whole run: room for every slot up front (virtual memory, not
+        // touched until used) spares a copy of the pool and the records at each doubling,
+        // which was 9% of the coordinator's CPU at 64 workers flat out. Past `reserveLimit`
+        // bytes it grows as it goes.
+        let slots = rowCount * max(memoryLength - 1, 0)
+        if slots * 4 * dimension <= Self.reserveLimit {
+            bank.reservePool(entries: slots)
+            wire.reserveCapacity(slots * entryBytes)
+        }
         self.version = version
         progress = units
         for (entry, v) in stored {
