@@ -59,4 +59,44 @@ struct PortableKernelsCLITests {
         #expect(doctor.status == 0, "\(doctor.stderr)")
         #expect(doctor.stdout.contains("\"kernels\"") && !doctor.stdout.contains("avx512_core"), "\(doctor.stdout)")
     }
+
+    @Test("mine-negatives under AVX2 + Haswell: the same candidates with η within 1e-4 and rows within cosine 0.99999 (every candidate chosen, compared by label); the measured chunk size is kept per kernel set")
+    func avx2Mining() throws {
+        let s = try Scratch()
+        let model = try TextCommandsTests.model(in: s)
+        try "tench\ngoldfish\ngreat white shark\n".write(toFile: s.path("classes.txt"), atomically: true, encoding: .utf8)
+        let nouns = ["rock", "cloud", "violin", "tax", "bridge", "ladder", "cathedral", "algebra", "umbrella", "volcano", "kettle", "harbour"]
+        let adjectives = ["quick", "purple", "sleepy", "wooden", "angry", "hollow"]
+        try ((nouns.map { "\($0)\tnoun" } + adjectives.map { "\($0)\tadj" }).joined(separator: "\n") + "\n")
+            .write(toFile: s.path("lexicon.tsv"), atomically: true, encoding: .utf8)
+        let cache: [String: String?] = ["ADANEG_CACHE_DIR": s.path("cache"), "ADANEG_WEIGHT_CACHE": nil, "ADANEG_TEXT_CHUNK_ROWS": nil]
+        // label+pos -> (η, feature row). The tiny fixture model's η lie close together, so their
+        // order may differ between kernels; every candidate is chosen and compared by label.
+        var found: [String: [String: (eta: Double, row: [Float])]] = [:]
+        for (label, env) in [("default", cache), ("avx2", cache.merging(Self.avx2) { $1 })] {
+            let out = s.path("negatives-\(label)")
+            let run = try CLI.run(["mine-negatives", "--model", model, "--classes", s.path("classes.txt"), "--out", out,
+                                   "--count", String(nouns.count + adjectives.count), "--lexicon", s.path("lexicon.tsv"), "--precision", "fp32"],
+                                  environment: env)
+            #expect(run.status == 0, "\(label): \(run.stderr)")
+            let lines = try String(contentsOfFile: out + "/negatives.tsv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: "\t") }
+            let features = try rows(out + "/text-features.npy")
+            #expect(lines.count == nouns.count + adjectives.count && features.count == 3 + lines.count)
+            var byLabel: [String: (eta: Double, row: [Float])] = [:]
+            for (i, line) in lines.enumerated() where line.count == 3 {
+                byLabel["\(line[0]) \(line[1])"] = (Double(line[2]) ?? .nan, features[3 + i])
+            }
+            found[label] = byLabel
+        }
+        let (a, b) = (try #require(found["default"]), try #require(found["avx2"]))
+        #expect(Set(a.keys) == Set(b.keys) && a.count == nouns.count + adjectives.count)
+        for (key, x) in a {
+            guard let y = b[key] else { continue }
+            #expect(abs(x.eta - y.eta) <= 1e-4, "η of \(key): \(x.eta) vs \(y.eta)")
+            #expect(cosine(x.row, y.row) >= 0.99999, "row of \(key)")
+        }
+        // Each kernel set measured the chunk size once and keeps its own file (the key names the kernels).
+        let files = try FileManager.default.contentsOfDirectory(atPath: s.path("cache/weights")).filter { $0.hasPrefix("cpu-choices-") && $0.hasSuffix(".json") }
+        #expect(files.count == 2, "\(files)")
+    }
 }
