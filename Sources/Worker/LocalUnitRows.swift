@@ -27,7 +27,7 @@ public struct RowsSourceError: Error, CustomStringConvertible {
     public var flag: String
     public var value: String
     public var description: String {
-        "\(flag) must be " + RowsSource.allCases.map(\.rawValue).joined(separator: ", ") + " (got '\(TerminalText.escaped(String(value.prefix(40)))))')"
+        "\(flag) must be " + RowsSource.allCases.map(\.rawValue).joined(separator: ", ") + " (got '\(TerminalText.escaped(String(value.prefix(40))))')"
     }
 }
 

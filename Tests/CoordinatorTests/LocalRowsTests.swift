@@ -226,7 +226,7 @@ struct LocalRowsTests {
         #expect(try RowsSource.parse("auto") == .auto && RowsSource.parse("local") == .local && RowsSource.parse("coordinator") == .coordinator)
         for bad in ["", "Local", "remote", "auto "] {
             #expect(throws: RowsSourceError.self) { try RowsSource.parse(bad) }
-            do { _ = try RowsSource.parse(bad) } catch { #expect(error.description.contains("--rows") && error.description.contains("auto, local, coordinator")) }
+            do { _ = try RowsSource.parse(bad) } catch { #expect(error.description == "--rows must be auto, local, coordinator (got '\(bad)')") }
         }
         #expect(WorkerOptions(id: "w", host: "h").rows == .auto)
     }
