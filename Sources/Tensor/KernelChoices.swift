@@ -10,7 +10,8 @@ public struct KernelChoices: Codable, Sendable, Equatable {
     /// (`packed (BA16a64b2a, brg:…)`), or `plain` where oneDNN would read the plain layout.
     public var fp32Weights: String
     public var bf16Weights: String
-    /// Attention's products: batched oneDNN matmuls per image (softmax in fp32).
+    /// Attention: batched oneDNN matmuls per image (softmax in fp32) in the image tower; in the
+    /// text tower's trie path a SIMD kernel per node over the path from the root to it.
     public var attention: String
     /// The threads the kernels between products run on (`openmp`: oneDNN's team).
     public var threadPool: String
@@ -33,7 +34,8 @@ public struct KernelChoices: Codable, Sendable, Equatable {
         return KernelChoices(fp32Products: fp32, bf16Products: bf16,
                              fp32Weights: FP32Products.current == .oneDNN ? weights(.f32) : "plain (OpenBLAS)",
                              bf16Weights: dnnl.unavailableReason() == nil ? weights(.bf16) : "plain",
-                             attention: "oneDNN batched matmuls per image, fp32 softmax" + (FP32Products.current == .oneDNN ? "" : " (fp32: OpenBLAS per head)"),
+                             attention: "images: oneDNN batched matmuls per image, fp32 softmax" + (FP32Products.current == .oneDNN ? "" : " (fp32: OpenBLAS per head)")
+                                 + "; text: a SIMD kernel per trie node over its root path, fp32 softmax and accumulation",
                              threadPool: NeuralKernels.pool == .openMP ? "openmp (one libgomp team: oneDNN and the kernels between products)"
                                                                         : "dispatch (ADANEG_CPU_POOL=dispatch)")
     }
