@@ -71,17 +71,8 @@ struct TextCommandsTests {
         #expect(!chosen.contains { $0[0] == "tench" || ($0[0] == "rock" && $0[1] == "adj") })
         let etas = chosen.map { Float($0[2])! }
         #expect(Array(etas.prefix(2)) == etas.prefix(2).sorted() && Array(etas.dropFirst(2)) == etas.dropFirst(2).sorted())
-        let (rows, cols, features) = try NPYFile.readMatrix(out + "/text-features.npy")
-        #expect(rows == 5 + 8)
         // Each negative's row is its own prompt's feature (kept from the η pass, not embedded again).
-        let clip = try CLIPModel(directory: dir, towers: .text)
-        let prompts = chosen.map { $0[1] == "adj" ? "This is a \($0[0]) photo." : "The nice \($0[0])." }
-        let expected = try clip.embedTexts(prompts)
-        for (i, prompt) in prompts.enumerated() {
-            let row = Array(features[(5 + i) * cols ..< (6 + i) * cols]), want = expected.row(i)
-            let dot = zip(row, want).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            #expect(dot >= 0.99999, "negative \(i) \(prompt.debugDescription): cosine \(dot) to its prompt's feature")
-        }
+        try Self.expectNegativeRows(out, chosen: chosen, idClasses: 5, model: dir)
         #expect(FileManager.default.fileExists(atPath: out + "/manifest.json"))
 
         let second = try CLI.run(args)
@@ -105,13 +96,19 @@ struct TextCommandsTests {
         #expect(run.stderr.contains("time: model") && run.stderr.contains("text tower"), "\(run.stderr)")
         let chosen = try String(contentsOfFile: out + "/negatives.tsv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: "\t") }
         #expect(chosen.count == 40)
+        try Self.expectNegativeRows(out, chosen: chosen, idClasses: 2, model: dir)
+    }
+
+    /// `text-features.npy` in `out` holds the ID classes' rows, then one row per chosen negative
+    /// (`label, pos, η` lines), each within cosine 0.99999 of its own prompt embedded alone.
+    static func expectNegativeRows(_ out: String, chosen: [[Substring]], idClasses: Int, model: String) throws {
         let (rows, cols, features) = try NPYFile.readMatrix(out + "/text-features.npy")
-        #expect(rows == 2 + 40)
-        let clip = try CLIPModel(directory: dir, towers: .text)
+        #expect(rows == idClasses + chosen.count)
+        let clip = try CLIPModel(directory: model, towers: .text)
         let prompts = chosen.map { $0[1] == "adj" ? "This is a \($0[0]) photo." : "The nice \($0[0])." }
         let expected = try clip.embedTexts(prompts)
         for (i, prompt) in prompts.enumerated() {
-            let row = Array(features[(2 + i) * cols ..< (3 + i) * cols]), want = expected.row(i)
+            let row = Array(features[(idClasses + i) * cols ..< (idClasses + i + 1) * cols]), want = expected.row(i)
             let dot = zip(row, want).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             #expect(dot >= 0.99999, "negative \(i) \(prompt.debugDescription): cosine \(dot) to its prompt's feature")
         }
