@@ -74,7 +74,7 @@ public final class LocalUnitRows: @unchecked Sendable {
     public func rows(sets: [Int], items: [Int], plan: WorkPlan) async throws -> UnitRows? {
         guard source != .coordinator else { return count(nil) }
         var files = [(path: String, digest: ArtefactDigest)]()
-        for set in Set(sets) where set >= 0 && set < plan.sets.count {
+        for set in Set(sets).sorted() where set >= 0 && set < plan.sets.count {
             guard let path = plan.sets[set].features else { continue }
             guard let digest = plan.recordedDigest(of: path) else {
                 return try count(unusable(path, "\(path): no content digest was recorded for it at submission, so this machine's copy cannot be checked"))

@@ -221,6 +221,25 @@ struct LocalRowsTests {
         #expect(auto.unitsRead.local == 1 && auto.unitsRead.coordinator == 2)
     }
 
+    @Test("a plan from before digests were recorded: auto leaves the rows to the coordinator (logged once), local refuses naming the file")
+    func noRecordedDigest() async throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try FeaturesJob(in: dir, shape: Self.shape, kinds: [.covered], batchSize: 32)
+        var plan = try Planner.plan(try job.spec(), models: CLIPModelFacts()).plan(1)
+        plan.inputs = nil
+        let logged = Mutex<[String]>([])
+        let auto = LocalUnitRows(source: .auto) { line in logged.withLock { $0.append(line) } }
+        #expect(try await auto.rows(sets: [0, 1], items: [0, 0], plan: plan) == nil)
+        #expect(try await auto.rows(sets: [0], items: [1], plan: plan) == nil)
+        #expect(logged.withLock { $0.count == 1 && $0[0].contains("\(dir.path)/id.npy") && $0[0].contains("no content digest") }, "\(logged.withLock { $0 })")
+        await #expect {
+            _ = try await LocalUnitRows(source: .local) { _ in }.rows(sets: [1], items: [0], plan: plan)
+        } throws: { error in
+            "\(error)".contains("--rows local") && "\(error)".contains("\(dir.path)/ood-covered.npy") && "\(error)".contains("no content digest")
+        }
+    }
+
     @Test("--rows takes auto, local or coordinator; anything else is refused naming the flag")
     func parse() throws {
         #expect(try RowsSource.parse("auto") == .auto && RowsSource.parse("local") == .local && RowsSource.parse("coordinator") == .coordinator)
