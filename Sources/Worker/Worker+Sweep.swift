@@ -63,6 +63,11 @@ extension Worker {
         let permutation = try plan.loadPermutation()
         // A task's stored features are final once its job is done (the coordinator sweeps only
         // finished jobs), so the next unit of the same task reuses them.
+        var clock = WorkClock()
+        defer {
+            report.computeSeconds += clock.compute
+            report.waitSeconds += clock.wait
+        }
         let stored: SweepFeatures
         if let cached = sweepTaskFeatures, cached.task == grant.task.id {
             stored = cached.features
@@ -74,6 +79,7 @@ extension Worker {
             throw WorkerError.plan("sweep unit \(grant.unit): the coordinator sent \(stored.rows) rows of \(stored.dimension) floats for a job of dimension \(plan.dimension)")
         }
         sweepTaskFeatures = (grant.task.id, stored)
+        clock.lap(waiting: true)
         let features = Matrix(rows: stored.rows, cols: stored.dimension, storage: stored.features)
         let points = grant.points, numID = plan.numID
         // As many lanes as the worker's BLAS threads (`worker --threads`, else one per core).
@@ -92,7 +98,14 @@ extension Worker {
             let set = SetReport.sweepSet(task: grant.task, labels: stored.labels, errored: stored.errored, scores: score)
             sets.append(.init(point: point.pointKey, result: try SweepStoredJSON.encode(set)))
         }
+        clock.lap(waiting: false)
         let accepted = try await sweeps.completeSweep(unit: grant.unit, SweepCompletion(worker: options.id, attempt: grant.attempt, sets: sets))
-        if !accepted { logger.notice("sweep unit \(grant.unit) was already completed elsewhere") }
+        clock.lap(waiting: true)
+        if accepted {
+            report.sweepUnits += 1
+            report.sweepPointTasks += points.count
+        } else {
+            logger.notice("sweep unit \(grant.unit) was already completed elsewhere")
+        }
     }
 }

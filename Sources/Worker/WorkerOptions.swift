@@ -54,6 +54,9 @@ public struct WorkerReport: Sendable {
     public var embedded = 0
     /// Samples that ended as per-sample errors (unreadable images).
     public var sampleErrors = 0
+    /// Sweep units this worker scored (`sweep --coordinator`), and their (point, task) pairs.
+    public var sweepUnits = 0
+    public var sweepPointTasks = 0
 
     /// Share of the worker's busy time spent waiting on the coordinator.
     public var waitShare: Double { computeSeconds + waitSeconds > 0 ? waitSeconds / (computeSeconds + waitSeconds) : 0 }

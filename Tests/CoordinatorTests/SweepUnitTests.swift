@@ -117,7 +117,10 @@ struct SweepUnitTests {
             let sweep = try await client.submitSweep(SweepRequest(job: "test-job", sets: ["memleng=2,3,4,5,6,7,8,9", "gap=0.3,0.5"]))
             #expect(sweep.units.total == 4)
             let counting = CountingClient(client: client)
-            try await Worker(api: counting, options: WorkerOptions(id: "solo", host: "test", idlePoll: 0.01)).run()
+            let worker = Worker(api: counting, options: WorkerOptions(id: "solo", host: "test", idlePoll: 0.01))
+            try await worker.run()
+            let report = await worker.report
+            #expect(report.sweepUnits == 4 && report.sweepPointTasks == 32 && report.units == 0, "\(report)")
             #expect(try await client.sweepStatus(id: sweep.id).units == SweepUnitCounts(done: 4))
             #expect(counting.fetches.withLock { $0 } == 2, "features fetched once per task")
         }

@@ -174,6 +174,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let report = await worker.report
         StandardError.write("worker \(workerID): \(Plural.count(report.units, "unit")), \(Plural.count(report.samples, "sample")) "
             + "(\(Plural.count(report.embedded, "image")) embedded, \(Plural.count(report.sampleErrors, "sample error"))), "
+            + (report.sweepUnits > 0 ? "\(Plural.count(report.sweepUnits, "sweep unit")) (\(Plural.count(report.sweepPointTasks, "point-task"))), " : "")
             + String(format: "%.1f%% of busy time waiting on the coordinator\n", 100 * report.waitShare))
     }
 }
