@@ -81,6 +81,14 @@ extension StoreWriter {
         }
     }
 
+    /// Puts a sweep's failed units back to pending with their attempts reset (the same grid
+    /// submitted again after its cause was fixed); returns how many.
+    public func retryFailedSweepUnits(sweep id: String) throws(StoreError) -> Int {
+        try db.prepare("UPDATE sweep_units SET state = 'pending', attempts = 0, lease_owner = NULL, last_error = NULL WHERE sweep_id = ? AND state = 'failed'")
+            .run([.text(id)])
+        return db.changes
+    }
+
     /// Leases the next pending sweep unit (the oldest first). Leases that expired first go back
     /// to pending, or are parked as failed once they used `maxAttempts` attempts (their workers
     /// died on them). Returns the unit with its new attempt number, and how many expired.

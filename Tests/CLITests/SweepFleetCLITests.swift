@@ -115,6 +115,22 @@ struct SweepFleetCLITests {
         #expect(try reader.db.scalar("SELECT count(*) FROM sweep_units") == 0)
     }
 
+    @Test("units that fail on the fleet (a feature file changed since submission) end the command with status 1, naming the unit and the file")
+    func failedUnits() async throws {
+        let s = try Scratch()
+        let db = try SweepCLITests.job(s)
+        // One float of the file changed: same size, another digest.
+        let path = s.path("ood-covered.npy")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 1] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let r = try await Self.withFleet(db: db, workers: 1) { url in
+            try CLI.run(["sweep", "--coordinator", url, "swept", "--set", "memleng=2,6"])
+        }
+        #expect(r.status == 1 && r.stderr.contains("1 unit failed") && r.stderr.contains("ood-covered.npy"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty, "no points are printed for an incomplete grid")
+    }
+
     @Test("a job whose image features were dropped (keep_features: false) is refused by the coordinator with the reason")
     func droppedFeatures() async throws {
         let s = try Scratch()

@@ -4,6 +4,7 @@ import Foundation
 import JobClient
 import JobPlan
 import JobProtocol
+import NPY
 @testable import JobStore
 import Synchronization
 import Testing
@@ -123,6 +124,29 @@ struct SweepUnitTests {
             #expect(report.sweepUnits == 4 && report.sweepPointTasks == 32 && report.units == 0, "\(report)")
             #expect(try await client.sweepStatus(id: sweep.id).units == SweepUnitCounts(done: 4))
             #expect(counting.fetches.withLock { $0 } == 2, "features fetched once per task")
+        }
+    }
+
+    @Test("a feature file changed since submission fails its task's sweep unit on the coordinator, naming the file, after the maximum attempts; the other task's unit is done; submitted again once fixed, it is tried again")
+    func changedInputFails() async throws {
+        try await TestCluster.with { cluster in
+            let job = try await Self.finishedJob(cluster)
+            let client = cluster.client()
+            let sweep = try await client.submitSweep(SweepRequest(job: "test-job", sets: ["memleng=2,6"]))
+            // Same shape, other values: the digest recorded at submission no longer matches.
+            let path = "\(job.directory)/ood-covered.npy"
+            let set = try #require(job.data.oodSets.first { $0.kind == .covered })
+            try NPYFile.writeMatrix(set.features.storage.map { -$0 }, rows: set.features.rows, cols: set.features.cols, to: path)
+            _ = try await cluster.runWorkers(1)
+            let status = try await client.sweepStatus(id: sweep.id)
+            #expect(status.units == SweepUnitCounts(done: 1, failed: 1), "\(status)")
+            #expect(status.failures.count == 1 && status.failures[0].contains("ood-covered.npy"), "\(status.failures)")
+            // The file put back and the grid submitted again: the failed unit is tried again.
+            try NPYFile.writeMatrix(set.features.storage, rows: set.features.rows, cols: set.features.cols, to: path)
+            let again = try await client.submitSweep(SweepRequest(job: "test-job", sets: ["memleng=2,6"]))
+            #expect(!again.created && again.units == SweepUnitCounts(pending: 1, done: 1), "\(again)")
+            _ = try await cluster.runWorkers(1)
+            #expect(try await client.sweepStatus(id: sweep.id).units == SweepUnitCounts(done: 2))
         }
     }
 

@@ -31,8 +31,8 @@ extension SweepCommand {
         }
         progress.end()
         if status.units.failed > 0 {
-            throw SweepFleetFailure(description: "sweep \(status.id): \(Plural.count(status.units.failed, "unit")) failed on the fleet's workers, so the points are incomplete:\n  "
-                                    + status.failures.joined(separator: "\n  ") + "\nfix the cause and run `adaneg sweep` again on a fresh grid, or with --db")
+            throw JobFailure("sweep \(status.id): \(Plural.count(status.units.failed, "unit")) failed on the fleet's workers, so the points are incomplete:\n  "
+                             + status.failures.joined(separator: "\n  ") + "\nfix the cause and run the same command again: the failed units are tried again")
         }
         let id = status.id, jobID = status.jobID
         let stored = try await Self.call(url) { try await client.sweepResults(id: id) }
@@ -57,12 +57,12 @@ extension SweepCommand {
             var byTask = [Int64: JobReport.SetReport]()
             for set in p.sets {
                 do { byTask[set.task] = try SweepPoint.decodeSet(set.result) } catch {
-                    throw SweepFleetFailure(description: "sweep \(stored.id): the stored set of point \(key), task \(set.task) cannot be read: \(error)")
+                    throw JobFailure("sweep \(stored.id): the stored set of point \(key), task \(set.task) cannot be read: \(error)")
                 }
             }
             let sets = stored.tasks.compactMap { byTask[$0] }
             guard sets.count == stored.tasks.count else {
-                throw SweepFleetFailure(description: "sweep \(stored.id): point \(key) has \(sets.count) of its \(stored.tasks.count) tasks scored")
+                throw JobFailure("sweep \(stored.id): point \(key) has \(sets.count) of its \(stored.tasks.count) tasks scored")
             }
             out[key] = SweepPoint.assemble(p.params, sets: sets, proxy: proxy)
         }
@@ -83,11 +83,6 @@ extension SweepCommand {
             }
         }
     }
-}
-
-/// A fleet sweep that cannot be completed (units failed on the workers): exit 1.
-struct SweepFleetFailure: Error, CustomStringConvertible {
-    let description: String
 }
 
 /// The fleet's progress on standard error: point-tasks done of those the sweep's units hold,

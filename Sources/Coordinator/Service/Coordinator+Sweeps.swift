@@ -38,8 +38,8 @@ extension Coordinator {
     static let sweepMaxPoints = 100_000
 
     /// Plans a grid once: the same job and points give the same sweep (its id), so submitting
-    /// it again answers its progress and stores nothing. Point-tasks already stored (by an
-    /// earlier sweep, fleet or local) get no unit.
+    /// it again answers its progress and stores no new unit (its failed units, if any, are
+    /// tried again). Point-tasks already stored (by an earlier sweep, fleet or local) get no unit.
     public func submitSweep(_ request: SweepRequest) throws -> SweepStatus {
         guard !request.sets.isEmpty else {
             throw SweepRefusal.invalid("sets: give at least one NAME=V1,V2,… (NAME one of \(ScoringParameter.allCases.map(\.key).joined(separator: ", ")))")
@@ -83,6 +83,9 @@ extension Coordinator {
             logger.info("sweep submitted", metadata: ["job": "\(job.name.loggable)", "sweep": "\(id)", "points": "\(points.count)", "units": "\(units.count)"])
             return try sweepStatus(id: id, job: job, points: points.count, created: true)
         }
+        // Submitted again: its failed units are tried again (their cause may be fixed now).
+        let retried = try store.retryFailedSweepUnits(sweep: id)
+        if retried > 0 { logger.info("sweep resubmitted: failed units tried again", metadata: ["sweep": "\(id)", "units": "\(retried)"]) }
         return try sweepStatus(id: id, job: job, points: points.count, created: false)
     }
 
@@ -191,7 +194,16 @@ extension Coordinator {
         guard unit.state == .leased, unit.leaseOwner == worker, unit.attempts == attempt else {
             throw StoreError.notLeaseHolder(unit: id, worker: worker)
         }
-        let stream = try await streamFeatures(task: unit.task)
+        let stream: StreamFeatures
+        do {
+            stream = try await streamFeatures(task: unit.task)
+        } catch {
+            // A feature file that changed since submission, or cannot be read: no worker can
+            // score the unit, so it counts a failed attempt here (parked after the maximum)
+            // instead of waiting out a lease per attempt. The holder gets the error (409/5xx).
+            if case .inputChanged = error { _ = try await failSweep(unit: id, worker: worker, attempt: attempt, error: error.description) }
+            throw error
+        }
         return SweepFeatures(rows: stream.positions.count, dimension: stream.features.cols, positions: stream.positions, labels: stream.labels,
                              errored: stream.missing.count, features: stream.features.storage)
     }
