@@ -57,7 +57,10 @@ extension TextTransformer {
         let key = (choiceFolder?.path ?? "") + "\n" + chunkEntry(element)
         return ChunkChoiceMemo.shared.value(key) {
             let choice = chunkRowsChoice(element: element)
-            if choice.source == .measured {
+            // Said once per process: a new measurement, and an override that cannot be used
+            // (whatever the choice fell back to), so a mistyped variable is never silently ignored.
+            let refused = if case .failure? = positiveOverride(Self.chunkRowsVariable, environment: ProcessInfo.processInfo.environment) { true } else { false }
+            if choice.source == .measured || refused {
                 FileHandle.standardError.write(Data("note: \(choice.line)\n".utf8))
             }
             return choice.value

@@ -99,6 +99,24 @@ struct TextCommandsTests {
         try Self.expectNegativeRows(out, chosen: chosen, idClasses: 2, model: dir)
     }
 
+    @Test("an unusable ADANEG_TEXT_CHUNK_ROWS is reported on every run, also once the measurement is kept, and changes no output")
+    func unusableChunkOverride() throws {
+        let s = try Scratch()
+        let dir = try Self.model(in: s)
+        try "a photo of a cat\nthe nice dog\n".write(toFile: s.path("texts.txt"), atomically: true, encoding: .utf8)
+        let cache: [String: String?] = ["ADANEG_CACHE_DIR": s.path("cache"), "ADANEG_WEIGHT_CACHE": nil]
+        let first = try CLI.run(["embed-text", "--model", dir, "--texts", s.path("texts.txt"), "--out", s.path("a.npy")],
+                                environment: cache.merging(["ADANEG_TEXT_CHUNK_ROWS": nil]) { $1 })
+        #expect(first.status == 0, "\(first.stderr)")
+        for value in ["abc", "0", "-1", "nan", "99999999999999999999"] {
+            let run = try CLI.run(["embed-text", "--model", dir, "--texts", s.path("texts.txt"), "--out", s.path("b.npy")],
+                                  environment: cache.merging(["ADANEG_TEXT_CHUNK_ROWS": value]) { $1 })
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stderr.contains("ADANEG_TEXT_CHUNK_ROWS='\(value)' is not a positive whole number: ignored"), "\(value): \(run.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("a.npy"))) == Data(contentsOf: URL(fileURLWithPath: s.path("b.npy"))))
+        }
+    }
+
     /// `text-features.npy` in `out` holds the ID classes' rows, then one row per chosen negative
     /// (`label, pos, η` lines), each within cosine 0.99999 of its own prompt embedded alone.
     static func expectNegativeRows(_ out: String, chosen: [[Substring]], idClasses: Int, model: String) throws {
