@@ -115,6 +115,14 @@ struct SweepFleetCLITests {
         #expect(try reader.db.scalar("SELECT count(*) FROM sweep_units") == 0)
     }
 
+    @Test("a coordinator that cannot be reached is reported at once (exit 2, naming the URL), as submit does; nothing is written")
+    func unreachable() throws {
+        let s = try Scratch()
+        let run = try CLI.run(["sweep", "--coordinator", "http://127.0.0.1:1", "swept", "--set", "memleng=2,3", "--out", s.path("points.json")])
+        #expect(run.status == 2 && run.stderr.contains("coordinator at http://127.0.0.1:1 unreachable"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("points.json")))
+    }
+
     @Test("units that fail on the fleet (a feature file changed since submission) end the command with status 1, naming the unit and the file")
     func failedUnits() async throws {
         let s = try Scratch()

@@ -16,10 +16,13 @@ extension SweepCommand {
         let format = ReportFormat(rawValue: format) ?? .table
         let output: OutputTarget?
         do { output = try Self.outputTarget(out, db: nil) } catch { throw CommandFailure(error.description) }
-        // A long retry window: a coordinator restarting under a sweep of hours is ridden out.
-        let client = CoordinatorClient(base: url, token: try connection.token(), retryWindow: 120, timeout: 120, connectTimeout: 10,
-                                       caFile: try connection.checkedCAFile())
-        var status = try await Self.call(url) { try await client.submitSweep(SweepRequest(job: job, sets: sets, maxPoints: maxPoints)) }
+        let token = try connection.token(), caFile = try connection.checkedCAFile()
+        // The submission answers at once, as `submit` does: a wrong URL or a coordinator that is
+        // down is said now, not after minutes of silent retries. Once the sweep is accepted, a
+        // long retry window: a coordinator restarting under a sweep of hours is ridden out.
+        let submitter = CoordinatorClient(base: url, token: token, retryWindow: 0, timeout: 120, connectTimeout: 5, caFile: caFile)
+        let client = CoordinatorClient(base: url, token: token, retryWindow: 120, timeout: 120, connectTimeout: 10, caFile: caFile)
+        var status = try await Self.call(url) { try await submitter.submitSweep(SweepRequest(job: job, sets: sets, maxPoints: maxPoints)) }
         StandardError.write("sweep: \(status.created ? "submitted" : "resuming") sweep \(status.id) of job '\(status.job)' on \(url.absoluteString): "
                             + "\(Plural.count(status.points, "point")), \(Plural.count(status.units.total, "unit")) (\(status.units.done) done)\n")
         let progress = FleetProgress(start: status)
