@@ -88,6 +88,8 @@ CREATE TABLE IF NOT EXISTS units (
     bank_neg_rows   INTEGER
 );
 CREATE INDEX IF NOT EXISTS units_by_state ON units(state, task_id, first_sample);
+-- Every lease first expires the overdue leases: found by expiry, not by scanning all leased units.
+CREATE INDEX IF NOT EXISTS units_by_lease_expiry ON units(state, lease_expires);
 
 -- Per-sample results, written once, when a unit's completion is accepted.
 CREATE TABLE IF NOT EXISTS results (
@@ -180,3 +182,4 @@ CREATE TABLE IF NOT EXISTS sweep_units (
 );
 CREATE INDEX IF NOT EXISTS sweep_units_by_state ON sweep_units(state, id);
 CREATE INDEX IF NOT EXISTS sweep_units_by_sweep ON sweep_units(sweep_id);
+CREATE INDEX IF NOT EXISTS sweep_units_by_lease_expiry ON sweep_units(state, lease_expires);

@@ -5,7 +5,7 @@ import Foundation
 /// The schema (top-level `schema.sql`, bundled) and its migrations.
 enum Schema {
     /// The version `schema.sql` describes.
-    static let currentVersion = 7
+    static let currentVersion = 8
 
     /// The top-level `schema.sql`, embedded in the binary at build time (the target's
     /// `schema.sql` is a link to it), so a copied `adaneg` binary needs no resource bundle.
@@ -81,6 +81,12 @@ enum Schema {
             attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_expires REAL, last_error TEXT, completed_at REAL);
         CREATE INDEX IF NOT EXISTS sweep_units_by_state ON sweep_units(state, id);
         CREATE INDEX IF NOT EXISTS sweep_units_by_sweep ON sweep_units(sweep_id);
+        """,
+        // 7 → 8: leases by expiry. Every lease first expires the overdue ones; without this
+        // index that scanned every leased unit (a thousand workers: 0.23 ms a lease, twice).
+        7: """
+        CREATE INDEX IF NOT EXISTS units_by_lease_expiry ON units(state, lease_expires);
+        CREATE INDEX IF NOT EXISTS sweep_units_by_lease_expiry ON sweep_units(state, lease_expires);
         """,
     ]
 

@@ -6,7 +6,7 @@ import JobProtocol
 /// Image references and stored image features (schema version 2).
 extension StoreReader {
     /// A stored feature or the error that stands in for it.
-    public struct StoredFeature {
+    public struct StoredFeature: Sendable {
         public var vector: [Float]?
         public var error: String?
     }

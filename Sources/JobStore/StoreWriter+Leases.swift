@@ -80,11 +80,14 @@ extension StoreWriter {
 
     /// Stores a unit's results and marks it done, in one transaction, if `worker` holds it.
     /// `features`: image features the worker computed for the unit, stored with the results.
+    /// Returns false, storing nothing, when this very completion (worker and attempt) was stored
+    /// already: a retried request whose first copy was still queued when the second was checked.
+    @discardableResult
     public func complete(unit: UnitRecord, request: CompletionRequest, now: Double,
-                  features: (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])? = nil) throws(StoreError) {
+                  features: (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])? = nil) throws(StoreError) -> Bool {
         let worker = request.worker
         let results = request.results
-        try db.transaction { () throws(StoreError) in
+        return try db.transaction { () throws(StoreError) -> Bool in
             if let features { try storeFeatures(model: features.model, entries: features.entries) }
             try db.run("""
                 UPDATE units SET state = 'done', lease_owner = NULL, lease_expires = NULL, completed_at = ?,
@@ -94,10 +97,14 @@ extension StoreWriter {
                 [.double(now), .text(worker), .double(request.computeSeconds), .double(request.waitSeconds),
                       request.bank.map { .int(Int64($0.idRows)) } ?? .null, request.bank.map { .int(Int64($0.negativeRows)) } ?? .null,
                       .int(unit.id), .text(worker), .int(Int64(unit.attempts))])
-            guard db.changes == 1 else { throw .notLeaseHolder(unit: unit.id, worker: worker) }
+            guard db.changes == 1 else {
+                if let now = try self.unit(id: unit.id), now.state == .done, now.completion?.worker == worker, now.attempts == unit.attempts { return false }
+                throw .notLeaseHolder(unit: unit.id, worker: worker)
+            }
             try insertResults(task: unit.task, first: unit.firstSample, results)
             try db.run("UPDATE workers SET units_done = units_done + 1, samples_done = samples_done + ? WHERE id = ?",
                 [.int(Int64(results.count)), .text(worker)])
+            return true
         }
     }
 

@@ -103,6 +103,14 @@ CREATE TABLE IF NOT EXISTS workers (
         #expect(try store.completeSweepUnit(sweepUnit, job: 1, worker: "w", attempt: 1, sets: [(point: "memleng=3", result: "{}")], now: 2))
         #expect(try store.sweepSets(job: 1)["memleng=3"] == [1: "{}"])
         #expect(try store.sweepProgress(id: "s1").units == SweepUnitCounts(done: 1))
+        // Schema 8: overdue leases are found by expiry, not by a scan of every leased unit.
+        for (table, index) in [("units", "units_by_lease_expiry"), ("sweep_units", "sweep_units_by_lease_expiry")] {
+            let plan = try store.db.prepare("EXPLAIN QUERY PLAN UPDATE \(table) SET state = 'pending' WHERE state = 'leased' AND lease_expires < ?")
+            try plan.bind([.double(1)])
+            var steps = [String]()
+            while try plan.step() { steps.append(plan.text(3) ?? "") }
+            #expect(steps.contains { $0.contains(index) && $0.contains("lease_expires<") }, "\(table): \(steps)")
+        }
         #expect(try store.integrityCheck() == "ok")
         // Opening again is a no-op.
         _ = try StoreWriter(path: path)

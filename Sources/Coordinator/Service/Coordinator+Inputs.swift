@@ -34,16 +34,13 @@ extension Coordinator {
             } catch {
                 // Changed, or gone from where it was hashed at submission: either way its rows
                 // are not the job's any more.
-                _ = try await failUnchecked(unit: leased.grant.unit, worker: worker, error: "\(error)")
+                _ = try await failUnchecked(unit: leased.unit.id, worker: worker, error: "\(error)")
                 continue
             }
-            var grant = leased.grant
             // Feature-file rows do not travel in the lease: the holder fetches them from
-            // `GET /v1/units/{unit}/rows` (`unitRows`), as raw float32. Image features the
-            // coordinator stores still come here, with their per-image errors.
-            if leased.plan.model != nil {
-                grant.stored = StoredFeatures(dimension: leased.plan.dimension, features: leased.features, errors: leased.errors)
-            }
+            // `GET /v1/units/{unit}/rows` (`unitRows`), as raw float32, or reads its own copy.
+            // Image features the coordinator stores still come here, with their per-image errors.
+            let grant = try await grant(leased)
             return LeaseResponse(grant: grant, finished: false)
         }
     }

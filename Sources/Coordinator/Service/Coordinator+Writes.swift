@@ -2,47 +2,64 @@ import Foundation
 import JobStore
 
 extension Coordinator {
+    /// How long one commit may spend on bulk writes (completions' result rows) before the
+    /// actor takes the next request: a lease or a bank sync behind a wave of completions waits
+    /// one slice, not the wave (`GroupCommit`).
+    static let bulkSliceSeconds = 0.01
+
     /// Runs `write` on the coordinator's one writer, in the same transaction as every write
-    /// queued meanwhile (`GroupCommit`): the memory banks' merges and the heartbeats call this
-    /// from outside the actor, and a burst of them costs one commit, not one each.
-    public nonisolated func write<T: Sendable>(_ write: @escaping @Sendable (StoreWriter) throws(StoreError) -> T) async throws(StoreError) -> T {
-        let id = groupCommit.enqueue { writer throws(StoreError) -> any Sendable in try write(writer) }
-        switch await committed(id) {
-        case let .success(value):
+    /// queued meanwhile (`GroupCommit`), without holding the actor while it waits: the memory
+    /// banks' merges, the heartbeats and the completions' result rows call this, and a burst of
+    /// them costs one commit, not one each. Returns once the write is committed.
+    public nonisolated func write<T: Sendable>(_ lane: GroupCommit.Lane = .prompt,
+                                               _ write: @escaping @Sendable (StoreWriter) throws(StoreError) -> T) async throws(StoreError) -> T {
+        let id = groupCommit.enqueue(lane) { writer throws(StoreError) -> any Sendable in try write(writer) }
+        await committed(id)
+        return try outcome(id, as: T.self)
+    }
+
+    /// Waits until write `id` ran, asking the actor for a commit when it is this caller's turn
+    /// to lead (`GroupCommit.waitUntilRun`).
+    nonisolated func committed(_ id: Int) async {
+        await groupCommit.waitUntilRun(id, commit: { await self.commitAsLeader(); return true },
+                                       gone: .database(path: storePath, message: "the coordinator stopped before write \(id) was stored"))
+    }
+
+    /// Runs `write` on the writer now, from the actor, in the same transaction as the prompt
+    /// writes queued meanwhile (bank merges, heartbeats): a lease, failure or release is one
+    /// savepoint of that group instead of a transaction of its own. Committed before this
+    /// returns, so a reply never announces what a coordinator killed now would not have stored;
+    /// a write that fails is rolled back alone (`GroupCommit`). Bulk writes queued are left to
+    /// their leader, so a lease never waits for a wave of completions.
+    func writeNow<T: Sendable>(_ write: @escaping @Sendable (StoreWriter) throws(StoreError) -> T) throws(StoreError) -> T {
+        let id = groupCommit.enqueue(.prompt) { writer throws(StoreError) -> any Sendable in try write(writer) }
+        groupCommit.commit(on: store, bulkSeconds: 0)
+        return try outcome(id, as: T.self)
+    }
+
+    /// The commits of the group's leading waiter: every prompt write, and bulk writes slice by
+    /// slice until none is left, the actor yielded between slices so the leases, syncs and
+    /// checks queued meanwhile go first. Leading on, instead of handing the lead to another
+    /// waiter after each slice, keeps a wave of completions from paying a task switch and an
+    /// actor hop per slice; only the leader's own answer waits for the wave.
+    func commitAsLeader() async {
+        while groupCommit.commit(on: store, bulkSeconds: Self.bulkSliceSeconds) {
+            await Task.yield()
+        }
+        groupCommit.endLead()
+    }
+
+    /// Write `id`'s outcome, once it ran.
+    private nonisolated func outcome<T: Sendable>(_ id: Int, as: T.Type) throws(StoreError) -> T {
+        switch groupCommit.take(id) {
+        case let .success(value)?:
             // `enqueue` wrapped a `T`, so the value is one.
             guard let value = value as? T else { preconditionFailure("group commit returned another type") }
             return value
-        case let .failure(error):
+        case let .failure(error)?:
             throw error
+        case nil:
+            throw .database(path: storePath, message: "group commit lost write \(id)")
         }
-    }
-
-    /// Runs `write` on the writer now, from the actor, in the same transaction as whatever was
-    /// queued meanwhile (bank merges, heartbeats): a lease, completion, failure or release is
-    /// one savepoint of that group instead of a transaction of its own. Committed before this
-    /// returns, so a reply never announces what a coordinator killed now would not have stored;
-    /// a write that fails is rolled back alone (`GroupCommit`).
-    func writeNow<T: Sendable>(_ write: @escaping @Sendable (StoreWriter) throws(StoreError) -> T) throws(StoreError) -> T {
-        let id = groupCommit.enqueue { writer throws(StoreError) -> any Sendable in try write(writer) }
-        switch committed(id) {
-        case let .success(value):
-            guard let value = value as? T else { preconditionFailure("group commit returned another type") }
-            return value
-        case let .failure(error):
-            throw error
-        }
-    }
-
-    /// Write `id`'s outcome, once committed.
-    private func committed(_ id: Int) -> Result<any Sendable, StoreError> {
-        commit(through: id)
-        return groupCommit.take(id) ?? .failure(.database(path: store.path, message: "group commit lost write \(id)"))
-    }
-
-    /// Commits what is queued, unless an earlier commit already ran write `id` (it was queued
-    /// while the actor was busy, and went with that group). Returns once write `id` has its
-    /// outcome.
-    func commit(through id: Int) {
-        if groupCommit.ranThrough < id { groupCommit.commit(on: store) }
     }
 }

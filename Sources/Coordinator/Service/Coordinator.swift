@@ -35,6 +35,8 @@ public struct CoordinatorConfiguration: Sendable {
 /// serialised.
 public actor Coordinator {
     let store: StoreWriter
+    /// The database's path, for messages from outside the actor.
+    nonisolated let storePath: String
     public let configuration: CoordinatorConfiguration
     let clock: @Sendable () -> Double
     let logger: Logger
@@ -45,8 +47,9 @@ public actor Coordinator {
     /// without queueing behind completions on it. Plans never change once stored.
     private nonisolated let sharedPlans = Mutex<[Int64: WorkPlan]>([:])
     private var leasedRefs = LeasedReferences()
-    /// Tasks' streams as leases slice them (`TaskStreams`): read once per task, not per lease.
-    private var streams = TaskStreams()
+    /// Tasks' streams as leases slice them (`TaskStreams`): read once per task, not per lease,
+    /// and outside the actor (`grant`).
+    private nonisolated let streams = Mutex(TaskStreams())
     /// Files the stored plans name, by content: what `GET /v1/artefacts/{sha256}` serves.
     private var artefacts = ArtefactIndex()
     /// The jobs' feature files, whose rows a lease holder fetches (`unitRows`): workers need no
@@ -72,6 +75,7 @@ public actor Coordinator {
         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) throws(StoreError) {
         store = try StoreWriter(path: databasePath)
+        storePath = store.path
         readers = store.makeReaders()
         self.configuration = configuration
         self.models = models
@@ -96,7 +100,28 @@ public actor Coordinator {
         } catch {
             throw .invalidJob(error.messages)
         }
-        return try await insert(spec, output)
+        let submitted = try await insert(spec, output)
+        if submitted.created { try await warmStreams(job: submitted.job) }
+        return submitted
+    }
+
+    /// Reads a new job's task streams into `TaskStreams` on a read-only connection, before the
+    /// submission is answered: otherwise a fleet waiting for the job would make its first
+    /// leases read them, each task's leases waiting on one read.
+    private nonisolated func warmStreams(job: Int64) async throws(StoreError) {
+        for task in try await tasks(job: job) { _ = try await samples(task: task, first: 0, count: 0) }
+    }
+
+    /// Samples `first ..< first + count` of `task`'s stream, sliced from `TaskStreams` (the
+    /// stream read first, once, on a read-only connection).
+    nonisolated func samples(task: TaskRecord, first: Int, count: Int) async throws(StoreError) -> TaskStreams.Samples {
+        try await read { @Sendable r throws(StoreError) in
+            try self.streams.withLock { streams throws(StoreError) in
+                try streams.samples(task: task.id, first: first, count: count, streamCount: task.sampleCount,
+                                    stream: { () throws(StoreError) in try r.stream(task: task.id) },
+                                    unit: { () throws(StoreError) in try r.samples(task: task.id, first: first, count: count) })
+            }
+        }
     }
 
     /// The job already stored under the spec's name, when its spec is this one.
@@ -165,19 +190,18 @@ public actor Coordinator {
 
     // MARK: Leases
 
-    /// A unit leased by the store, with what the lease answers once its task's feature files
-    /// are checked (outside the actor, by `lease`).
+    /// A unit leased by the store, with its task and plan: `lease` completes the grant outside
+    /// the actor (its samples, its files checked).
     struct LeasedUnit: Sendable {
-        var grant: LeaseGrant
+        var unit: UnitRecord
+        var task: TaskRecord
         var plan: WorkPlan
         /// The sets the unit's task reads (its bank too): the ID set and its OOD set.
-        var taskSets: [Int]
-        /// Stored image features and errors by sample (nil: none).
-        var features: [[Float]?]
-        var errors: [String?]
+        var taskSets: [Int] { [0, task.oodIndex] }
     }
 
-    /// Takes the next unit from the store (`lease` checks its files, outside the actor).
+    /// Takes the next unit from the store (`lease` slices its samples and checks its files,
+    /// outside the actor).
     func leaseUnit(worker: String, host: String) throws(StoreError) -> LeaseStep {
         let now = clock()
         let (expires, parkAfter) = (now + configuration.leaseSeconds, configuration.parkExpiredLeases ? configuration.maxAttempts : nil)
@@ -192,25 +216,35 @@ public actor Coordinator {
             return .empty(LeaseResponse(grant: nil, finished: try store.unitCounts(job: nil).isFinished))
         }
         guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
-        let store = store
-        let samples = try streams.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount, streamCount: task.sampleCount,
-                                          stream: { () throws(StoreError) in try store.stream(task: unit.task) },
-                                          unit: { () throws(StoreError) in try store.samples(task: unit.task, first: unit.firstSample, count: unit.sampleCount) })
+        return .unit(LeasedUnit(unit: unit, task: task, plan: try plan(job: task.job)))
+    }
+
+    /// The grant of a leased unit: its samples sliced from the task's stream, read once per
+    /// task on a read-only connection (`TaskStreams`), so the first leases of a fleet do not
+    /// queue behind the reading of whole streams on the actor; an image job's stored features
+    /// come from the actor, which remembers the unit's references.
+    nonisolated func grant(_ leased: LeasedUnit) async throws(StoreError) -> LeaseGrant {
+        let (unit, task) = (leased.unit, leased.task)
+        let samples = try await samples(task: task, first: unit.firstSample, count: unit.sampleCount)
         var grant = LeaseGrant(unit: unit.id, task: unit.task, job: task.job, firstSample: unit.firstSample,
                                sets: samples.sets, items: samples.items, labels: samples.labels,
                                leaseSeconds: configuration.leaseSeconds, attempt: unit.attempts)
-        let plan = try plan(job: task.job)
-        var features = [[Float]?](repeating: nil, count: samples.sets.count)
-        var errors = [String?](repeating: nil, count: samples.sets.count)
-        if let model = plan.model {
-            let refs = try store.refs(job: task.job, sets: samples.sets, items: samples.items)
-            let stored = try store.features(model: model.featureKey, refs: refs)
-            leasedRefs.remember(task: unit.task, firstSample: unit.firstSample, refs: refs)
+        if let model = leased.plan.model {
+            let (refs, stored) = try await storedFeatures(unit: unit, job: task.job, model: model.featureKey, sets: samples.sets, items: samples.items)
             grant.refs = refs
-            features = stored.map { $0?.vector }
-            errors = stored.map { $0?.error }
+            grant.stored = StoredFeatures(dimension: leased.plan.dimension, features: stored.map { $0?.vector }, errors: stored.map { $0?.error })
         }
-        return .unit(LeasedUnit(grant: grant, plan: plan, taskSets: [0, task.oodIndex], features: features, errors: errors))
+        return grant
+    }
+
+    /// An image unit's references and the features stored for them; the references are
+    /// remembered for its completion and the bank's merges.
+    private func storedFeatures(unit: UnitRecord, job: Int64, model: String, sets: [Int], items: [Int])
+        throws(StoreError) -> ([String?], [StoreReader.StoredFeature?]) {
+        let refs = try store.refs(job: job, sets: sets, items: items)
+        let stored = try store.features(model: model, refs: refs)
+        leasedRefs.remember(task: unit.task, firstSample: unit.firstSample, refs: refs)
+        return (refs, stored)
     }
 
     /// Extends the worker's lease; a refused heartbeat (unknown unit, not the holder) leaves no
@@ -227,12 +261,45 @@ public actor Coordinator {
 
     /// Accepts a unit's results once. A completion for a unit that is already done is a
     /// harmless duplicate; one from a worker that does not hold the lease is refused and
-    /// changes nothing.
-    public func complete(unit id: Int64, _ request: CompletionRequest) async throws(StoreError) -> CompletionOutcome {
-        guard let unit = try store.unit(id: id) else { throw .unknownUnit(id) }
-        if unit.state == .done {
+    /// changes nothing. It is checked outside the actor, on a read-only connection (the write
+    /// checks the lease again, so a check that raced another change stores nothing wrong), and
+    /// its result rows are queued as a bulk write, stored in a slice of some later commit
+    /// (`GroupCommit`): the leases and syncs that arrive during a wave of a thousand
+    /// completions do not wait for all of it. Answered once committed.
+    public nonisolated func complete(unit id: Int64, _ request: CompletionRequest) async throws(StoreError) -> CompletionOutcome {
+        guard let checked = try await checkCompletion(unit: id, request) else { return .duplicate }
+        let (unit, now) = (checked.unit, clock())
+        // Only an image job's completion needs the actor here (the lease's references).
+        let features = request.features == nil ? nil : try await featureEntries(request, unit: unit, job: checked.job, plan: checked.plan)
+        let write = groupCommit.enqueue(.bulk) { writer throws(StoreError) -> any Sendable in
+            try writer.complete(unit: unit, request: request, now: now, features: features)
+        }
+        await committed(write)
+        let stored: Bool
+        switch groupCommit.take(write) {
+        case let .success(value)?: stored = value as? Bool ?? false
+        case let .failure(error)?: throw error
+        case nil: throw .database(path: storePath, message: "group commit lost the completion of unit \(id)")
+        }
+        guard stored else {
             logger.notice("duplicate completion ignored", metadata: ["unit": "\(id)", "worker": "\(request.worker.loggable)"])
             return .duplicate
+        }
+        try await completed(unit: unit, job: checked.job, plan: checked.plan)
+        return .accepted
+    }
+
+    /// The unit a completion reports, its job and plan, once the completion is checked against
+    /// them (nil: the unit is done already, a duplicate).
+    private nonisolated func checkCompletion(unit id: Int64, _ request: CompletionRequest) async throws(StoreError) -> (unit: UnitRecord, job: Int64, plan: WorkPlan)? {
+        let (found, task) = try await read { r throws(StoreError) -> (UnitRecord?, TaskRecord?) in
+            guard let unit = try r.unit(id: id) else { return (nil, nil) }
+            return (unit, try r.task(id: unit.task))
+        }
+        guard let unit = found else { throw .unknownUnit(id) }
+        if unit.state == .done {
+            logger.notice("duplicate completion ignored", metadata: ["unit": "\(id)", "worker": "\(request.worker.loggable)"])
+            return nil
         }
         guard unit.state == .leased, unit.leaseOwner == request.worker, unit.attempts == request.attempt else {
             throw .notLeaseHolder(unit: id, worker: request.worker)
@@ -241,33 +308,41 @@ public actor Coordinator {
         guard r.isConsistent, r.count == unit.sampleCount else {
             throw .invalidResults(unit: id, reason: "expected \(unit.sampleCount) samples in equal-length columns, got \(r.count)")
         }
-        guard let task = try store.task(id: unit.task) else { throw .unknownTask(unit.task) }
-        let plan = try plan(job: task.job)
+        guard let task else { throw .unknownTask(unit.task) }
+        let plan = try await knownPlan(job: task.job)
         if let problem = CompletionCheck.problem(request, plan: plan) { throw .invalidResults(unit: id, reason: problem) }
-        var features: (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])?
-        if let uploaded = request.features {
-            guard let model = plan.model else { throw .invalidResults(unit: id, reason: "features sent for a job without image sets") }
-            if let problem = uploaded.problem { throw .invalidResults(unit: id, reason: "features: \(problem)") }
-            guard uploaded.count == unit.sampleCount, uploaded.dimension == plan.dimension else {
-                throw .invalidResults(unit: id, reason: "features: expected \(unit.sampleCount) samples of \(plan.dimension) floats, got \(uploaded.count) of \(uploaded.dimension)")
-            }
-            let refs = try imageRefs(task: unit.task, job: task.job, positions: Array(unit.firstSample ..< unit.firstSample + unit.sampleCount))
-            let entries = refs.indices.compactMap { i -> (ref: String, vector: [Float]?, error: String?)? in
-                guard let ref = refs[i] else { return nil }
-                let vector = uploaded.feature(i), error = uploaded.errors[i]
-                return vector == nil && error == nil ? nil : (ref, vector, error)
-            }
-            features = (model.featureKey, entries)
+        return (unit, task.job, plan)
+    }
+
+    /// The image features a completion uploads, by reference, as the completion stores them
+    /// (nil: none sent).
+    private func featureEntries(_ request: CompletionRequest, unit: UnitRecord, job: Int64, plan: WorkPlan)
+        throws(StoreError) -> (model: String, entries: [(ref: String, vector: [Float]?, error: String?)])? {
+        guard let uploaded = request.features else { return nil }
+        let id = unit.id
+        guard let model = plan.model else { throw .invalidResults(unit: id, reason: "features sent for a job without image sets") }
+        if let problem = uploaded.problem { throw .invalidResults(unit: id, reason: "features: \(problem)") }
+        guard uploaded.count == unit.sampleCount, uploaded.dimension == plan.dimension else {
+            throw .invalidResults(unit: id, reason: "features: expected \(unit.sampleCount) samples of \(plan.dimension) floats, got \(uploaded.count) of \(uploaded.dimension)")
         }
-        let (now, stored) = (clock(), features)
-        try writeNow { store throws(StoreError) in try store.complete(unit: unit, request: request, now: now, features: stored) }
+        let refs = try imageRefs(task: unit.task, job: job, positions: Array(unit.firstSample ..< unit.firstSample + unit.sampleCount))
+        let entries = refs.indices.compactMap { i -> (ref: String, vector: [Float]?, error: String?)? in
+            guard let ref = refs[i] else { return nil }
+            let vector = uploaded.feature(i), error = uploaded.errors[i]
+            return vector == nil && error == nil ? nil : (ref, vector, error)
+        }
+        return (model.featureKey, entries)
+    }
+
+    /// What follows a stored completion: its lease's references are dropped, a finished job's
+    /// features too when it keeps none, and the task's bank frontier moves past the unit.
+    private func completed(unit: UnitRecord, job: Int64, plan: WorkPlan) async throws(StoreError) {
         leasedRefs.forget(task: unit.task, firstSample: unit.firstSample, count: unit.sampleCount)
-        if let model = plan.model, !plan.keepFeatures, try store.unitCounts(job: task.job).isFinished {
-            try store.deleteFeatures(job: task.job, model: model.featureKey)
+        if let model = plan.model, !plan.keepFeatures, try store.unitCounts(job: job).isFinished {
+            try store.deleteFeatures(job: job, model: model.featureKey)
             logger.info("job finished; its image features were dropped (keep_features: false)", metadata: ["job": "\(plan.jobName)"])
         }
         await unitFinished(task: unit.task, firstSample: unit.firstSample)
-        return .accepted
     }
 
     public func fail(unit: Int64, worker: String, error: String) async throws(StoreError) -> UnitState? {

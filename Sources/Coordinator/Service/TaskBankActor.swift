@@ -73,20 +73,30 @@ extension StoreReader.StoredBankEntry: @unchecked Sendable {}
 
 /// How a task's bank stores its merges: on the coordinator's one writer, through its group
 /// commit. `enqueue` is synchronous, so a bank's merges are queued, and run, in the order the
-/// actor made them; `commit` returns once write `id` (and everything queued before it) ran.
+/// actor made them; `stored(through:)` returns once write `id` (and every prompt write queued
+/// before it) ran, without waiting for the coordinator's actor when another commit ran it.
 struct BankPersistence: Sendable {
     let group: GroupCommit
     /// The database's path, for messages.
     let path: String
-    let commit: @Sendable (_ through: Int) async -> Void
+    /// Asks the coordinator for a commit, as the group's leader; false once it is gone.
+    let commit: @Sendable () async -> Bool
 
     /// Persistence on `coordinator`'s writer (held weakly: a bank must not keep a dropped
-    /// coordinator, and its database lock, alive; without it a commit does nothing and the
+    /// coordinator, and its database lock, alive; without it nothing is committed and the
     /// write is reported lost).
     init(_ coordinator: Coordinator, path: String) {
         group = coordinator.groupCommit
         self.path = path
-        commit = { [weak coordinator] id in await coordinator?.commit(through: id) }
+        commit = { [weak coordinator] in
+            guard let coordinator else { return false }
+            await coordinator.commitAsLeader()
+            return true
+        }
+    }
+
+    func stored(through id: Int) async {
+        await group.waitUntilRun(id, commit: commit, gone: .database(path: path, message: "the coordinator stopped before bank merge \(id) was stored"))
     }
 }
 
@@ -170,7 +180,7 @@ actor TaskBankActor {
         var mine: Int?
         if !outcome.accepted.isEmpty {
             let (task, job, model) = (task, record.job, plan.model?.featureKey)
-            let id = persistence.group.enqueue(line: line) { writer throws(StoreError) -> any Sendable in
+            let id = persistence.group.enqueue(.prompt, line: line) { writer throws(StoreError) -> any Sendable in
                 try writer.applyBankMerge(task: task, job: job, accepted: outcome.accepted, evicted: outcome.evicted,
                                           version: outcome.version, featureModel: model)
             }
@@ -198,7 +208,7 @@ actor TaskBankActor {
     private func stored(through id: Int, mine: Int?) async throws(BankSyncRejection) {
         guard id > 0 else { return }
         let waited = line
-        if persistence.group.ranThrough < id { await persistence.commit(id) }
+        await persistence.stored(through: id)
         var failure = waited.failure
         if let mine {
             switch persistence.group.take(mine) {
