@@ -426,11 +426,30 @@ enum Scale {
             return v
         }
         var askedSince: UInt64?
+        // As `adaneg worker` does: a unit's completion is sent while the next unit is leased and
+        // scored; at most one in flight. Each answers when it was sent, how long it took, and
+        // whether the lease had gone elsewhere (409).
+        typealias Sent = (task: Int64, at: Double, took: Double, abandoned: Bool)
+        return try await withThrowingTaskGroup(of: Sent.self) { sending in
+        func record(_ sent: Sent?) {
+            guard let sent else { return }
+            log.stats.completeAt.append(sent.at)
+            log.stats.complete.append(sent.took)
+            if sent.abandoned {
+                log.stats.abandoned += 1
+                versions[sent.task] = nil
+            }
+        }
         while true {
             let asked = DispatchTime.now().uptimeNanoseconds
             log.stats.leaseAt.append(Double(asked &- log.origin) / 1e9)
             let response = try await timed(&log.stats.lease) { try await client.lease(worker: id, host: "sim") }
             guard let grant = response.grant else {
+                // The unit in flight may be the job's last: once it is stored, ask again.
+                if let sent = try await sending.next() {
+                    record(sent)
+                    continue
+                }
                 if response.finished { return log.stats }
                 // As `adaneg worker` waits (`WorkerOptions.idlePoll`, or the coordinator's
                 // `retryAfter` when it is busy): a thousand idle simulated workers polling
@@ -493,8 +512,18 @@ enum Scale {
                                           confVanilla: Array(repeating: 0.5, count: n), mcm: Array(repeating: 0.5, count: n),
                                           adaptive: Array(repeating: 0.5, count: n), errors: Array(repeating: nil, count: n))
                 let request = CompletionRequest(worker: id, attempt: grant.attempt, results: results, computeSeconds: 0, waitSeconds: 0)
-                log.stats.completeAt.append(Double(DispatchTime.now().uptimeNanoseconds &- log.origin) / 1e9)
-                _ = try await timed(&log.stats.complete) { try await client.complete(unit: grant.unit, request) }
+                record(try await sending.next())
+                let origin = log.origin
+                sending.addTask {
+                    let t = DispatchTime.now().uptimeNanoseconds
+                    var abandoned = false
+                    do {
+                        _ = try await client.complete(unit: grant.unit, request)
+                    } catch let error as ClientError where error.status == 409 {
+                        abandoned = true
+                    }
+                    return (grant.task, Double(t &- origin) / 1e9, Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9, abandoned)
+                }
             } catch let error as ClientError where error.status == 409 {
                 // The lease went to another worker (expired while the coordinator was down, or
                 // a restarted coordinator's bank refused a stale version): as `adaneg worker`
@@ -502,6 +531,7 @@ enum Scale {
                 log.stats.abandoned += 1
                 versions[grant.task] = nil
             }
+        }
         }
     }
 

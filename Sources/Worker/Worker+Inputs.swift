@@ -110,6 +110,10 @@ extension Worker {
                     out.setRow(i, feature)
                 } else if let error = grant.stored?.errors[i] {
                     errors[i] = error
+                } else if let refs = grant.refs, i < refs.count, let ref = refs[i], let sent = lastEmbedded[ref] {
+                    // Embedded here for the unit whose completion is still on its way: the
+                    // lease could not carry it yet.
+                    if let feature = sent.vector { out.setRow(i, feature) } else { errors[i] = sent.error }
                 } else {
                     toEmbed.append(i)
                 }

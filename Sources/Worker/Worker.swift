@@ -32,6 +32,10 @@ public actor Worker: Service {
     /// unit of the same task needs them again.
     var sweepTaskFeatures: (task: Int64, features: SweepFeatures)?
     var embedders: [String: any ImageEmbedding] = [:]
+    /// The image features embedded for the last unit scored, by reference, kept until the next
+    /// one is: its completion may still be on its way when the next unit is leased, and that
+    /// lease cannot carry them yet.
+    var lastEmbedded: [String: (vector: [Float]?, error: String?)] = [:]
     public internal(set) var report = WorkerReport()
     /// The coordinator's copies of the files plans name, when this worker may fetch them.
     let artefacts: ArtefactCache?
@@ -61,28 +65,45 @@ public actor Worker: Service {
     }
 
     func loop() async throws {
-        while !Task.isCancelled {
-            var clock = WorkClock()
-            let response = try await api.lease(worker: options.id, host: options.host)
-            clock.lap(waiting: true)
-            report.waitSeconds += clock.wait
-            guard let grant = response.grant else {
-                // No job unit waiting: a fleet sweep's unit, if any (`Worker+Sweep.swift`).
-                if try await takeSweepUnit() { continue }
-                if response.finished && !options.forever { return }
-                // Nothing to do yet, or the coordinator is busy and says when to come back.
-                try await Task.sleep(nanoseconds: UInt64(response.wait(idlePoll: options.idlePoll) * 1e9))
-                continue
+        // The completion of the unit before, sent while the next is leased and scored: storing a
+        // thousand workers' results takes the coordinator a while, and a worker that waited for
+        // its answer would sit idle meanwhile. At most one is in flight.
+        try await withThrowingTaskGroup(of: Void.self) { sending in
+            while !Task.isCancelled {
+                var clock = WorkClock()
+                let response = try await api.lease(worker: options.id, host: options.host)
+                clock.lap(waiting: true)
+                report.waitSeconds += clock.wait
+                guard let grant = response.grant else {
+                    // The unit in flight may be the job's last: once it is stored, ask again.
+                    if try await sending.next() != nil { continue }
+                    // No job unit waiting: a fleet sweep's unit, if any (`Worker+Sweep.swift`).
+                    if try await takeSweepUnit() { continue }
+                    if response.finished && !options.forever { return }
+                    // Nothing to do yet, or the coordinator is busy and says when to come back.
+                    try await Task.sleep(nanoseconds: UInt64(response.wait(idlePoll: options.idlePoll) * 1e9))
+                    continue
+                }
+                let scored = try await process(grant)
+                try await sending.next()
+                if let scored { sending.addTask { try await self.send(scored) } }
             }
-            try await process(grant)
+            try await sending.waitForAll()
         }
     }
 
     // MARK: One unit
 
+    /// A unit scored, with the completion that reports it.
+    struct ScoredUnit: Sendable {
+        var grant: LeaseGrant
+        var request: CompletionRequest
+        var sampleErrors: Int
+    }
+
     /// Scores one unit with its heartbeat beside it, then sorts out how it ended
-    /// (`UnitFailure`).
-    private func process(_ grant: LeaseGrant) async throws {
+    /// (`UnitFailure`). Returns the completion to send, when the unit was scored.
+    private func process(_ grant: LeaseGrant) async throws -> ScoredUnit? {
         if let crash = options.crashOnUnit, crash == grant.unit { abort() }
         var clock = WorkClock()
         defer {
@@ -91,17 +112,18 @@ public actor Worker: Service {
         }
         let lease = LeaseFlag()
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [api, options] in await Heartbeat.run(api, grant: grant, worker: options.id, lost: lease) }
                 defer { group.cancelAll() }
-                try await score(grant, lease: lease, clock: &clock)
+                return try await score(grant, lease: lease, clock: &clock)
             }
         } catch {
             try await recover(from: error, unit: grant)
+            return nil
         }
     }
 
-    private func score(_ grant: LeaseGrant, lease: LeaseFlag, clock: inout WorkClock) async throws {
+    private func score(_ grant: LeaseGrant, lease: LeaseFlag, clock: inout WorkClock) async throws -> ScoredUnit? {
         let plan = try await self.plan(grant.job)
         var replica = try await self.replica(task: grant.task, plan: plan)
         clock.lap(waiting: true)
@@ -112,24 +134,43 @@ public actor Worker: Service {
         switch try await scorer.score(&replica, clock: &clock) {
         case .stopped:
             await releaseOnStop(grant.unit)
+            return nil
         case .leaseLost:
             // Another worker has the unit now; our bank entries were merged and stay valid.
             logger.warning("lease on unit \(grant.unit) lost; abandoning it")
             replicas[grant.task] = replica
+            return nil
         case let .scored(results):
             replicas[grant.task] = replica
             let request = CompletionRequest(worker: options.id, attempt: grant.attempt, results: UnitResults(results),
                                             computeSeconds: clock.compute, waitSeconds: clock.wait,
                                             bank: replica.scorer.bank.occupancy(numID: plan.numID), features: inputs.upload)
-            let outcome = try await api.complete(unit: grant.unit, request)
-            clock.lap(waiting: true)
+            if let upload = inputs.upload, let refs = grant.refs, refs.count == upload.count {
+                var features = [String: (vector: [Float]?, error: String?)]()
+                for (i, ref) in refs.enumerated() {
+                    guard let ref, upload.feature(i) != nil || upload.errors[i] != nil else { continue }
+                    features[ref] = (upload.feature(i), upload.errors[i])
+                }
+                lastEmbedded = features
+            }
+            return ScoredUnit(grant: grant, request: request, sampleErrors: inputs.errors.count { $0 != nil })
+        }
+    }
+
+    /// Sends a scored unit's completion (beside the next unit); a refusal is sorted out as a
+    /// unit's error is.
+    private func send(_ unit: ScoredUnit) async throws {
+        do {
+            let outcome = try await api.complete(unit: unit.grant.unit, unit.request)
             if outcome == .duplicate {
-                logger.notice("unit \(grant.unit) was already completed elsewhere")
+                logger.notice("unit \(unit.grant.unit) was already completed elsewhere")
             } else {
                 report.units += 1
-                report.samples += grant.count
-                report.sampleErrors += inputs.errors.count { $0 != nil }
+                report.samples += unit.grant.count
+                report.sampleErrors += unit.sampleErrors
             }
+        } catch {
+            try await recover(from: error, unit: unit.grant)
         }
     }
 

@@ -97,6 +97,21 @@ struct WorkerLoopTests {
         #expect(api.log.count("complete") == 17 && api.log.count("fail") == 0 && api.log.count("release") == 0)
     }
 
+    @Test("a worker leases and scores its next unit while the completion before it is in flight; every unit is still completed once")
+    func completionBesideNextUnit() async throws {
+        let (coordinator, _, dir) = try await submitted()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var api = InProcessAPI(coordinator: coordinator)
+        let hold = InProcessAPI.Hold()
+        api.holdFirstCompletion = hold
+        let worker = Self.quietWorker(api)
+        try await worker.run()
+        #expect(!hold.timedOut, "the next lease came while the first completion was unanswered")
+        let status = try await coordinator.status(job: "test-job")
+        #expect(status.units.done == status.units.total && status.units.failed == 0)
+        #expect(await worker.report.units == status.units.total && api.log.count("complete") == status.units.total)
+    }
+
     @Test("graceful shutdown of a service group stops the worker mid-unit: the unit is released, not failed")
     func gracefulShutdownReleases() async throws {
         let (coordinator, _, dir) = try await submitted()
@@ -219,7 +234,28 @@ struct InProcessAPI: CoordinatorAPI {
     let coordinator: Coordinator
     var corruptUnit: Int64?
     var refuseFirstCompletion = false
+    var holdFirstCompletion: Hold?
     let log = CallLog()
+
+    /// Holds a call until a condition holds; gives up after `limit` seconds (recorded), so a
+    /// worker that never meets the condition fails the test instead of hanging it.
+    final class Hold: Sendable {
+        let limit: Double
+        private let gaveUp = Mutex(false)
+        var timedOut: Bool { gaveUp.withLock { $0 } }
+        init(limit: Double = 60) { self.limit = limit }
+
+        func wait(until condition: () -> Bool) async {
+            let start = Date()
+            while !condition() {
+                if Date().timeIntervalSince(start) > limit {
+                    gaveUp.withLock { $0 = true }
+                    return
+                }
+                try? await Task.sleep(nanoseconds: 2_000_000)
+            }
+        }
+    }
 
     private func call<T>(_ name: String, _ body: () async throws -> T) async throws -> T {
         log.record(name)
@@ -247,6 +283,11 @@ struct InProcessAPI: CoordinatorAPI {
     }
 
     func complete(unit: Int64, _ request: CompletionRequest) async throws -> CompletionOutcome {
+        if let holdFirstCompletion, log.count("complete") == 0 {
+            // Answered only once the worker asked for its next unit (or, for a worker that
+            // waits for this answer first, never: the probe records that it gave up).
+            await holdFirstCompletion.wait { log.count("lease") >= 2 }
+        }
         if refuseFirstCompletion && log.count("complete") == 0 {
             log.record("complete")
             throw Refusal(message: "worker does not hold the lease on unit \(unit)", leaseLost: true)
