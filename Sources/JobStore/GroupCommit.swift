@@ -119,14 +119,15 @@ public final class GroupCommit: @unchecked Sendable {
         }
     }
 
-    /// Waits until write `id` ran, leading when it is this caller's turn: `commit` asks the
-    /// owner for one (`commit(on:leader: true)`) and answers false when there is no owner any
-    /// more (the coordinator was dropped); then every write queued is refused with `gone`.
-    public func waitUntilRun(_ id: Int, commit: () async -> Bool, gone: @autoclosure () -> StoreError) async {
+    /// Waits until write `id` ran, leading when it is this caller's turn: `commit(id)` asks the
+    /// owner for commits until write `id` ran, ending the lead (`commit(on:leader: true)`, or
+    /// `endLead`), and answers false when there is no owner any more (the coordinator was
+    /// dropped); then every write queued is refused with `gone`.
+    public func waitUntilRun(_ id: Int, commit: (Int) async -> Bool, gone: @autoclosure () -> StoreError) async {
         while true {
             switch await turn(id) {
             case .ran: return
-            case .lead: if await !commit() { abandon(gone()) }
+            case .lead: if await !commit(id) { abandon(gone()) }
             }
         }
     }

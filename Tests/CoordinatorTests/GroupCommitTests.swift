@@ -191,7 +191,7 @@ struct GroupCommitTests {
         let ran = try await withThrowingTaskGroup(of: Int.self) { tasks in
             for id in ids {
                 tasks.addTask {
-                    await group.waitUntilRun(id, commit: { await owner.commit(); return true }, gone: .unknownUnit(0))
+                    await group.waitUntilRun(id, commit: { _ in await owner.commit(); return true }, gone: .unknownUnit(0))
                     #expect(group.hasRun(id))
                     return try group.take(id)?.get() as? Int ?? -1
                 }
@@ -210,7 +210,7 @@ struct GroupCommitTests {
         let line = GroupCommit.Line()
         let ids = (0..<5).map { i in group.enqueue(i < 3 ? .prompt : .bulk, line: i == 0 ? line : nil) { _ throws(StoreError) in i } }
         await withTaskGroup(of: Void.self) { tasks in
-            for id in ids { tasks.addTask { await group.waitUntilRun(id, commit: { false }, gone: .unknownTask(42)) } }
+            for id in ids { tasks.addTask { await group.waitUntilRun(id, commit: { _ in false }, gone: .unknownTask(42)) } }
         }
         for id in ids {
             guard case .failure(.unknownTask(42))? = group.take(id) else {

@@ -21,7 +21,7 @@ extension Coordinator {
     /// Waits until write `id` ran, asking the actor for a commit when it is this caller's turn
     /// to lead (`GroupCommit.waitUntilRun`).
     nonisolated func committed(_ id: Int) async {
-        await groupCommit.waitUntilRun(id, commit: { await self.commitAsLeader(); return true },
+        await groupCommit.waitUntilRun(id, commit: { await self.commitAsLeader(until: $0); return true },
                                        gone: .database(path: storePath, message: "the coordinator stopped before write \(id) was stored"))
     }
 
@@ -37,13 +37,13 @@ extension Coordinator {
         return try outcome(id, as: T.self)
     }
 
-    /// The commits of the group's leading waiter: every prompt write, and bulk writes slice by
-    /// slice until none is left, the actor yielded between slices so the leases, syncs and
-    /// checks queued meanwhile go first. Leading on, instead of handing the lead to another
-    /// waiter after each slice, keeps a wave of completions from paying a task switch and an
-    /// actor hop per slice; only the leader's own answer waits for the wave.
-    func commitAsLeader() async {
-        while groupCommit.commit(on: store, bulkSeconds: Self.bulkSliceSeconds) {
+    /// The commits of the group's leading waiter, until its own write `id` ran: every prompt
+    /// write, and bulk writes slice by slice, the actor yielded between slices so the leases,
+    /// syncs and checks queued meanwhile go first. Then the lead passes to the oldest waiter
+    /// still waiting (`GroupCommit.endLead`): a sync that leads commits once, and a completion
+    /// leads through the slices queued before its own, never through a whole busy period.
+    func commitAsLeader(until id: Int) async {
+        while groupCommit.commit(on: store, bulkSeconds: Self.bulkSliceSeconds), !groupCommit.hasRun(id) {
             await Task.yield()
         }
         groupCommit.endLead()

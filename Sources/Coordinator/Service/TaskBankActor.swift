@@ -80,7 +80,7 @@ struct BankPersistence: Sendable {
     /// The database's path, for messages.
     let path: String
     /// Asks the coordinator for a commit, as the group's leader; false once it is gone.
-    let commit: @Sendable () async -> Bool
+    let commit: @Sendable (_ until: Int) async -> Bool
 
     /// Persistence on `coordinator`'s writer (held weakly: a bank must not keep a dropped
     /// coordinator, and its database lock, alive; without it nothing is committed and the
@@ -88,9 +88,9 @@ struct BankPersistence: Sendable {
     init(_ coordinator: Coordinator, path: String) {
         group = coordinator.groupCommit
         self.path = path
-        commit = { [weak coordinator] in
+        commit = { [weak coordinator] id in
             guard let coordinator else { return false }
-            await coordinator.commitAsLeader()
+            await coordinator.commitAsLeader(until: id)
             return true
         }
     }
