@@ -236,6 +236,13 @@ enum Scale {
 
         let status = try await coordinator.status(job: "scale")
         let integrity = try await coordinator.integrityCheck()
+        // The same syncs timed by the coordinator (request in to reply out): what the fleet's
+        // own clock adds is the simulated workers' share of the machine.
+        var serverSyncs: ServerSyncTimes?
+        if let url = URL(string: "\(o.tlsDirectory == nil ? "http" : "https")://127.0.0.1:\(port)") {
+            let text = try? await CoordinatorClient(base: url, retryWindow: 0, caFile: o.tlsDirectory.map { "\($0)/ca.pem" }).metrics()
+            serverSyncs = text.flatMap(ServerSyncTimes.init(metrics:))
+        }
         await server.stop()
         guard let data = FileManager.default.contents(atPath: statsFile),
               let stats = try? JSONDecoder().decode(ClientStats.self, from: data) else {
@@ -269,6 +276,10 @@ enum Scale {
         print(String(format: "bank syncs: %d requests; per sync on the wire: %.1f KiB pulled (mean %.0f entries in %.0f distinct rows), %.1f KiB pushed; %d steps waited for the frontier, %d gave up",
                      stats.pulledBytes.count, stats.mean(stats.pulledBytes) / 1024, stats.meanPulled, stats.mean(stats.pulledRows),
                      stats.mean(stats.pushedBytes) / 1024, stats.waits, stats.gaveUp))
+        if let serverSyncs {
+            print("bank syncs timed by the coordinator (request in to reply out): \(serverSyncs.over(0.5)) of \(serverSyncs.count) over 500 ms, "
+                  + "\(serverSyncs.over(0.25)) over 250 ms; p99 at most \(serverSyncs.quantileBound(0.99).map { "\(Int($0 * 1000)) ms" } ?? "unknown") (histogram bucket)")
+        }
         print("check: \(status.units.done)/\(status.units.total) units done, \(status.results)/\(status.samples) results, integrity \(integrity): \(ok ? "ok" : "FAILED")")
         let json: [String: Any] = [
             "samples": status.samples, "results": status.results, "units": status.units.total, "workers": o.workers,
@@ -290,6 +301,7 @@ enum Scale {
             "lease_wait_ms": ["p50": ms(stats.leaseWait, 0.5), "p95": ms(stats.leaseWait, 0.95), "p99": ms(stats.leaseWait, 0.99), "max": 1000 * (stats.leaseWait.max() ?? 0)],
             "rows_local_units": stats.rowsLocal, "rows_fetched_units": stats.rowsFetched, "rows": o.rows,
             "frontier_waits": stats.waits, "frontier_gave_up": stats.gaveUp, "units_abandoned": stats.abandoned,
+            "server_sync_over_500ms": serverSyncs?.over(0.5) ?? -1, "server_sync_count": serverSyncs?.count ?? -1,
         ]
         let line = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print("SCALE-JSON " + String(decoding: line, as: UTF8.self))
@@ -574,5 +586,41 @@ enum Scale {
             stats.pushedBytes.append(reply.pushedBytes)
             return reply
         }
+    }
+}
+
+/// The coordinator's own histogram of bank-sync durations (`adaneg_bank_sync_duration_seconds`,
+/// cumulative buckets), read from its `/metrics` exposition.
+struct ServerSyncTimes {
+    /// (upper bound in seconds, syncs at most that long), ascending.
+    var buckets: [(bound: Double, count: Int)] = []
+    var count = 0
+
+    init?(metrics text: String) {
+        let prefix = "adaneg_bank_sync_duration_seconds_bucket{le=\""
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix(prefix) {
+                let rest = line.dropFirst(prefix.count)
+                guard let quote = rest.firstIndex(of: "\""), let space = rest.lastIndex(of: " "),
+                      let count = Double(rest[rest.index(after: space)...]) else { continue }
+                let bound = rest[..<quote] == "+Inf" ? Double.infinity : Double(rest[..<quote]) ?? .nan
+                if bound.isNaN { continue }
+                buckets.append((bound, Int(count)))
+            } else if line.hasPrefix("adaneg_bank_sync_duration_seconds_count "), let n = Double(line.split(separator: " ").last ?? "") {
+                count = Int(n)
+            }
+        }
+        buckets.sort { $0.bound < $1.bound }
+        guard count > 0, !buckets.isEmpty else { return nil }
+    }
+
+    /// Syncs that took longer than `seconds` (a bucket bound).
+    func over(_ seconds: Double) -> Int {
+        count - (buckets.last { $0.bound <= seconds }?.count ?? 0)
+    }
+
+    /// The smallest bucket bound at or under which the `q` quantile lies.
+    func quantileBound(_ q: Double) -> Double? {
+        buckets.first { Double($0.count) >= q * Double(count) }?.bound
     }
 }

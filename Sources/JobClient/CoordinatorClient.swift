@@ -201,6 +201,11 @@ public struct CoordinatorClient: Sendable, BankSync {
         try await json("GET", "/v1/jobs/\(escape(job))/results?task=\(task)", body: nil as LeaseRequest?)
     }
 
+    /// The coordinator's Prometheus exposition (`GET /metrics`), as text.
+    public func metrics() async throws -> String {
+        String(decoding: try await send("GET", "/metrics", body: nil, contentType: "text/plain"), as: UTF8.self)
+    }
+
     // MARK: Transport
 
     private func escape(_ s: String) -> String {
