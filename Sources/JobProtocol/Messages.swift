@@ -247,7 +247,7 @@ extension UnitResults {
         try WireColumns.encode(floats: confVanilla, &c, .confVanilla)
         try WireColumns.encode(floats: mcm, &c, .mcm)
         try WireColumns.encode(floats: adaptive, &c, .adaptive)
-        try c.encode(errors, forKey: .errors)
+        try WireColumns.encode(optionalStrings: errors, &c, .errors)
         if let predStatic { try WireColumns.encode(ints: predStatic, &c, .predStatic) }
     }
 }

@@ -25,6 +25,14 @@ struct CompletionWireTests {
         #expect(back == r && back.conf.map(\.bitPattern) == r.conf.map(\.bitPattern))
         let arrays = #"{"pred":[0,5,2],"conf":[0.1,0.9876543,1e-30],"confVanilla":[0.5,0.25,1],"mcm":[0,1,0.3],"adaptive":[0.7,0.2,0.9],"errors":[null,"bad image",null],"predStatic":[1,2,3]}"#
         #expect(try JSONDecoder().decode(UnitResults.self, from: Data(arrays.utf8)) == r)
+        // The errors column, encoded element by element, is the JSON the generic `[String?]` gives.
+        struct Generic: Encodable { var errors: [String?] }
+        let errors: [String?] = [nil, "a \"quoted\" é", "", nil, "x/y\n", nil]
+        let varied = UnitResults(pred: Array(repeating: 1, count: 6), conf: Array(repeating: 0.5, count: 6), confVanilla: Array(repeating: 0.5, count: 6),
+                                 mcm: Array(repeating: 0.5, count: 6), adaptive: Array(repeating: 0.5, count: 6), errors: errors)
+        let generic = String(decoding: try JSONEncoder().encode(Generic(errors: errors)), as: UTF8.self)
+        #expect(String(decoding: try JSONEncoder().encode(varied), as: UTF8.self).contains(generic.dropFirst().dropLast()), "\(generic)")
+        #expect(try JSONDecoder().decode(UnitResults.self, from: JSONEncoder().encode(varied)).errors == errors)
         var noStatic = r
         noStatic.predStatic = nil
         #expect(try JSONDecoder().decode(UnitResults.self, from: JSONEncoder().encode(noStatic)).predStatic == nil)
