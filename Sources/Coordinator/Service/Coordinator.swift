@@ -34,6 +34,9 @@ public struct CoordinatorConfiguration: Sendable {
 /// banks. An actor, so the SQLite store has exactly one writer and every transition is
 /// serialised.
 public actor Coordinator {
+    /// The actor runs on its own serial queue (`WriterExecutor`), not the cooperative pool.
+    private nonisolated let executor = WriterExecutor()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let store: StoreWriter
     /// The database's path, for messages from outside the actor.
     nonisolated let storePath: String
