@@ -59,7 +59,8 @@ public final class GroupCommit: @unchecked Sendable {
 
     private let lock = NSLock()
     private var prompt: [Item] = []
-    private var bulk: [Item] = []
+    /// Popped from the front a write at a time, in slices: an `ArraySlice`, so popping is O(1).
+    private var bulk: ArraySlice<Item> = []
     /// Queued writes and those of the commit running now: what has not run yet.
     private var unrun = Set<Int>()
     private var outcomes: [Int: Result<any Sendable, StoreError>] = [:]
@@ -166,7 +167,7 @@ public final class GroupCommit: @unchecked Sendable {
                 for item in promptBatch { run(item) }
                 guard bulkSeconds > 0 else { return }
                 while ran.count == promptBatch.count || ContinuousClock.now - started < budget {
-                    guard let item = lock.withLock({ bulk.isEmpty ? nil : bulk.removeFirst() }) else { break }
+                    guard let item = lock.withLock({ bulk.popFirst() }) else { break }
                     run(item)
                 }
             }
@@ -205,7 +206,7 @@ public final class GroupCommit: @unchecked Sendable {
     /// waiters.
     public func abandon(_ error: StoreError) {
         let wake = lock.withLock { () -> [(CheckedContinuation<Turn, Never>, Turn)] in
-            for item in prompt + bulk {
+            for item in prompt + Array(bulk) {
                 item.line?.fail(error)
                 outcomes[item.id] = .failure(error)
                 unrun.remove(item.id)

@@ -274,15 +274,8 @@ public actor Coordinator {
         let (unit, now) = (checked.unit, clock())
         // Only an image job's completion needs the actor here (the lease's references).
         let features = request.features == nil ? nil : try await featureEntries(request, unit: unit, job: checked.job, plan: checked.plan)
-        let write = groupCommit.enqueue(.bulk) { writer throws(StoreError) -> any Sendable in
+        let stored = try await write(.bulk) { writer throws(StoreError) in
             try writer.complete(unit: unit, request: request, now: now, features: features)
-        }
-        await committed(write)
-        let stored: Bool
-        switch groupCommit.take(write) {
-        case let .success(value)?: stored = value as? Bool ?? false
-        case let .failure(error)?: throw error
-        case nil: throw .database(path: storePath, message: "group commit lost the completion of unit \(id)")
         }
         guard stored else {
             logger.notice("duplicate completion ignored", metadata: ["unit": "\(id)", "worker": "\(request.worker.loggable)"])
